@@ -1,0 +1,48 @@
+{
+  # Source-build fallback used by node-gyp-build when no prebuild matches: the CPU kernels of
+  # CMakeLists.txt (the primary build), without CUDA. test/build.test.ts keeps the lists equal.
+  "targets": [
+    {
+      "target_name": "turboformer",
+      "sources": [
+        "native/core/cpu_features.cc",
+        "native/core/dispatch.cc",
+        "native/core/dtype.cc",
+        "native/core/memory.cc",
+        "native/core/threadpool.cc",
+        "native/cpu/convert/convert.cc",
+        "native/cpu/convert/convert_avx2.cc",
+        "native/cpu/convert/convert_avx512.cc",
+        "native/cpu/elementwise/elementwise.cc",
+        "native/cpu/elementwise/elementwise_avx2.cc",
+        "native/cpu/elementwise/elementwise_avx512.cc",
+        "native/napi/addon.cc",
+        "native/napi/common.cc",
+        "native/napi/convert.cc",
+        "native/napi/cuda.cc",
+        "native/napi/elementwise.cc",
+        "native/napi/info.cc",
+        "native/napi/memory.cc",
+        "native/cuda/cuda_stub.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except_all"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "TURBOFORMER_BUILD_SYSTEM=\"node-gyp\"",
+        "TURBOFORMER_VERSION=\"<!(node -p \"require('./package.json').version\")\""
+      ],
+      "cflags_cc": ["-std=c++17", "-O3", "-fno-math-errno"],
+      "cflags_cc!": ["-std=gnu++14", "-std=gnu++17"],
+      "xcode_settings": {
+        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+        "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+        "MACOSX_DEPLOYMENT_TARGET": "10.15"
+      },
+      "msvs_settings": {
+        "VCCLCompilerTool": { "ExceptionHandling": 1, "AdditionalOptions": ["/std:c++17"] }
+      }
+    }
+  ]
+}

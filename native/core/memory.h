@@ -1,0 +1,34 @@
+// 64-byte aligned allocation with live-byte accounting (exposed to JS as memoryStats()).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace tf {
+
+constexpr size_t kAlignment = 64;
+
+// Returns zeroed memory aligned to 64 bytes, or nullptr when the allocation fails.
+// A zero-byte request returns a valid (non-null) 64-byte block.
+void* aligned_alloc64(size_t bytes);
+void aligned_free64(void* p, size_t bytes);
+
+struct MemoryStats {
+  int64_t live_bytes;    // bytes held by aligned_alloc64 blocks not yet freed
+  int64_t live_blocks;
+  int64_t mapped_bytes;  // bytes of file mappings not yet unmapped
+  int64_t mapped_files;
+};
+MemoryStats memory_stats();
+void note_mapping(int64_t bytes, int delta_files);
+
+// Memory-mapped read of a whole file, copy-on-write: writes through the mapping never reach the file.
+struct FileMapping {
+  void* data = nullptr;
+  size_t size = 0;
+  bool mapped = false;  // false: data was read into an aligned heap block instead (no mmap available)
+};
+// Returns an empty string on success, otherwise the reason (with errno text).
+const char* map_file(const char* path, FileMapping* out, char* err, size_t errlen);
+void unmap_file(const FileMapping& m);
+
+}  // namespace tf

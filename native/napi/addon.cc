@@ -1,0 +1,17 @@
+// Module entry: registers every family's functions on the exports object.
+#include "common.h"
+
+namespace tf::napi {
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  register_info(env, exports);  // first: chooses the ISA level and fills the kernel table
+  register_memory(env, exports);
+  register_convert(env, exports);
+  register_elementwise(env, exports);
+  register_cuda(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(turboformer, Init)
+
+}  // namespace tf::napi

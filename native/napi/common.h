@@ -1,0 +1,61 @@
+// Shared N-API plumbing: argument checks that name the argument, native-owned output tensors, and the
+// async worker every op's *Async form uses. This folder is the only place that knows N-API.
+#pragma once
+#include <napi.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "../core/tensor.h"
+
+namespace tf::napi {
+
+[[noreturn]] void throw_type(Napi::Env env, const std::string& msg);
+[[noreturn]] void throw_range(Napi::Env env, const std::string& msg);
+
+// Reads a tensor argument ({data, shape, dtype}, as lib/tensor.ts's Tensor has) and checks it fully:
+// dtype name, shape (array of at most 8 non-negative safe integers whose byte size does not overflow),
+// data (the TypedArray kind of the dtype, length equal to the shape's element count). `name` is used in
+// every message. Contiguous strides are filled in.
+TensorView get_tensor(Napi::Env env, Napi::Value v, const std::string& name);
+// Same, and also requires the given dtype.
+TensorView get_tensor(Napi::Env env, Napi::Value v, const std::string& name, DType want);
+
+std::string get_string(Napi::Env env, Napi::Value v, const std::string& name);
+// A JS number that is an integer in [lo, hi].
+int64_t get_int(Napi::Env env, Napi::Value v, const std::string& name, int64_t lo, int64_t hi);
+DType get_dtype(Napi::Env env, Napi::Value v, const std::string& name);
+// Shape array -> dims; throws naming `name`.
+int get_shape(Napi::Env env, Napi::Value v, const std::string& name, int64_t* dims);
+
+// A new native-owned tensor: 64-byte aligned, zeroed, an external ArrayBuffer whose finalizer frees it
+// (a plain ArrayBuffer where the runtime forbids external buffers). Returns {data, shape, dtype}.
+struct NewTensor {
+  Napi::Object object;
+  TensorView view;
+};
+NewTensor new_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim);
+// Wraps native memory as an ArrayBuffer; `release` runs when it is collected or detached. Where the
+// runtime forbids external buffers, copies into a plain ArrayBuffer and releases at once.
+Napi::ArrayBuffer external_buffer(Napi::Env env, void* data, size_t bytes, std::function<void()> release);
+
+// Buffers in use by async work, which detach() refuses to free.
+void pin(const void* p);
+void unpin(const void* p);
+bool is_pinned(const void* p);
+
+// Runs `work` on a libuv thread (which in turn uses the addon's pool) and settles a Promise with
+// `result()` on the JS thread. `keep` are the JS values (inputs and outputs) kept alive and pinned until
+// then. A C++ exception from `work` rejects the promise with its message.
+Napi::Promise run_async(Napi::Env env, const char* name, std::vector<Napi::Value> keep, std::function<void()> work,
+                        std::function<Napi::Value(Napi::Env)> result);
+
+// Module registration, one function per file.
+void register_info(Napi::Env env, Napi::Object exports);
+void register_memory(Napi::Env env, Napi::Object exports);
+void register_convert(Napi::Env env, Napi::Object exports);
+void register_elementwise(Napi::Env env, Napi::Object exports);
+void register_cuda(Napi::Env env, Napi::Object exports);
+
+}  // namespace tf::napi
