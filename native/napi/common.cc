@@ -128,10 +128,17 @@ static const char* typed_array_for(DType d) {
   return "?";
 }
 
-static std::string shape_string(const int64_t* dims, int n) {
+std::string shape_string(const int64_t* dims, int n) {
   std::string s = "[";
   for (int i = 0; i < n; ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
   return s + "]";
+}
+
+std::string shape_string(const TensorView& t) { return shape_string(t.shape.data(), t.ndim); }
+
+void check_same_shape(Napi::Env env, const TensorView& a, const char* an, const TensorView& b, const char* bn) {
+  if (!a.same_shape(b))
+    throw_range(env, std::string(an) + " and " + bn + " must have the same shape, got " + shape_string(a) + " and " + shape_string(b));
 }
 
 TensorView get_tensor(Napi::Env env, Napi::Value v, const std::string& name) {
@@ -147,12 +154,12 @@ TensorView get_tensor(Napi::Env env, Napi::Value v, const std::string& name) {
     throw_type(env, name + ".data must be a " + typed_array_for(t.dtype) + " for dtype " + dtype_name(t.dtype) + ", got " +
                         describe(d));
   Napi::TypedArray ta = d.As<Napi::TypedArray>();
+  if (ta.ArrayBuffer().IsDetached()) throw_type(env, name + ".data is detached (the tensor was disposed)");
   if (static_cast<int64_t>(ta.ElementLength()) != n)
     throw_range(env, name + ".data has " + std::to_string(ta.ElementLength()) + " elements but shape " +
                          shape_string(t.shape.data(), t.ndim) + " needs " + std::to_string(n));
   Napi::ArrayBuffer ab = ta.ArrayBuffer();
   t.data = n == 0 ? nullptr : static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();
-  if (n > 0 && t.data == nullptr) throw_type(env, name + ".data is detached (the tensor was disposed)");
   t.set_contiguous_strides();
   return t;
 }

@@ -26,6 +26,11 @@ std::string get_string(Napi::Env env, Napi::Value v, const std::string& name);
 // A JS number that is an integer in [lo, hi].
 int64_t get_int(Napi::Env env, Napi::Value v, const std::string& name, int64_t lo, int64_t hi);
 DType get_dtype(Napi::Env env, Napi::Value v, const std::string& name);
+// "[2, 3]" for error messages.
+std::string shape_string(const int64_t* dims, int n);
+std::string shape_string(const TensorView& t);
+// Throws a RangeError "<a> and <b> must have the same shape, got [..] and [..]" unless they do.
+void check_same_shape(Napi::Env env, const TensorView& a, const char* an, const TensorView& b, const char* bn);
 // Shape array -> dims; throws naming `name`.
 int get_shape(Napi::Env env, Napi::Value v, const std::string& name, int64_t* dims);
 

@@ -12,7 +12,7 @@ static Napi::Value CudaAdd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   TensorView a = get_tensor(env, info[0], "a", DType::F32);
   TensorView b = get_tensor(env, info[1], "b", DType::F32);
-  if (!a.same_shape(b)) throw_range(env, "a and b must have the same shape");
+  check_same_shape(env, a, "a", b, "b");
   int device = info[2].IsUndefined() ? 0 : static_cast<int>(get_int(env, info[2], "device", 0, 1 << 20));
   if (!cuda::status().available) throw Napi::Error::New(env, "CUDA is not available: " + cuda::status().message);
   NewTensor out = new_tensor(env, DType::F32, a.shape.data(), a.ndim);

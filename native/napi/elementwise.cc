@@ -12,7 +12,7 @@ static Napi::Value Add(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   TensorView a = get_tensor(env, info[0], "a", DType::F32);
   TensorView b = get_tensor(env, info[1], "b", DType::F32);
-  if (!a.same_shape(b)) throw_range(env, "a and b must have the same shape");
+  check_same_shape(env, a, "a", b, "b");
   NewTensor out = new_tensor(env, DType::F32, a.shape.data(), a.ndim);
   TensorView o = out.view;
   auto work = [a, b, o] { cpu::add_f32(a.ptr<float>(), b.ptr<float>(), o.ptr<float>(), a.numel()); };

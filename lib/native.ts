@@ -1,0 +1,144 @@
+/**
+ * Loads the native addon and types the raw binding. Everything else in lib/ goes through `binding`.
+ *
+ * The addon is found by node-gyp-build: a local build in build/Release (or build/Debug) first, then the
+ * prebuilt binary in prebuilds/<platform>-<arch>/ that ships in the npm package. `TURBOFORMER_ADDON`
+ * names an explicit .node file instead.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Element types: f16 and bf16 are stored as Uint16Array bit patterns, i64 as BigInt64Array. */
+export type DType = 'f32' | 'f16' | 'bf16' | 'i8' | 'u8' | 'i32' | 'i64';
+
+/** The storage array of each dtype. */
+export interface DTypeArrays {
+  f32: Float32Array;
+  f16: Uint16Array;
+  bf16: Uint16Array;
+  i8: Int8Array;
+  u8: Uint8Array;
+  i32: Int32Array;
+  i64: BigInt64Array;
+}
+export type TypedArray = DTypeArrays[DType];
+
+/** What crosses the native boundary: a contiguous row-major array. `Tensor` satisfies it. */
+export interface RawTensor<D extends DType = DType> {
+  data: DTypeArrays[D];
+  shape: readonly number[];
+  dtype: D;
+}
+
+export type IsaLevel = 'scalar' | 'avx2' | 'avx512' | 'neon';
+
+export interface CudaDevice {
+  index: number;
+  name: string;
+  computeCapability: string;
+  totalMemory: number;
+  multiprocessors: number;
+}
+
+export interface NativeInfo {
+  version: string;
+  napiVersion: number;
+  isa: { active: IsaLevel; best: IsaLevel; source: string; supported: IsaLevel[]; warning: string };
+  features: {
+    avx2: boolean; fma: boolean; f16c: boolean;
+    avx512f: boolean; avx512bw: boolean; avx512vl: boolean; avx512dq: boolean;
+    avx512_vnni: boolean; avx512_bf16: boolean; neon: boolean;
+  };
+  threads: { count: number; hardware: number };
+  build: { system: string; compiler: string; type: string; arch: string; isaKernels: string; cuda: boolean };
+  cuda: {
+    compiled: boolean;
+    architectures: string;
+    runtimeVersion: number;
+    driverVersion: number;
+    available: boolean;
+    devices: CudaDevice[];
+    message: string;
+  };
+}
+
+export interface MemoryStats {
+  /** Bytes of native tensor memory not yet freed. */
+  liveBytes: number;
+  liveBuffers: number;
+  /** Bytes of memory-mapped files not yet unmapped. */
+  mappedBytes: number;
+  mappedFiles: number;
+}
+
+/** The raw binding. Every function checks its arguments and throws TypeError/RangeError naming them. */
+export interface Binding {
+  info(): NativeInfo;
+  setNumThreads(n: number): number;
+  getNumThreads(): number;
+  setIsa(level: IsaLevel | 'auto'): IsaLevel;
+
+  alloc<D extends DType>(dtype: D, shape: readonly number[]): RawTensor<D>;
+  detach(buffer: ArrayBuffer): boolean;
+  memoryStats(): MemoryStats;
+  mapFile(path: string): { buffer: ArrayBuffer; mapped: boolean };
+
+  convert<D extends DType>(src: RawTensor, dtype: D): RawTensor<D>;
+  convertAsync<D extends DType>(src: RawTensor, dtype: D): Promise<RawTensor<D>>;
+
+  add(a: RawTensor<'f32'>, b: RawTensor<'f32'>): RawTensor<'f32'>;
+  addAsync(a: RawTensor<'f32'>, b: RawTensor<'f32'>): Promise<RawTensor<'f32'>>;
+
+  cudaAdd(a: RawTensor<'f32'>, b: RawTensor<'f32'>, device?: number): RawTensor<'f32'>;
+  cudaAddAsync(a: RawTensor<'f32'>, b: RawTensor<'f32'>, device?: number): Promise<RawTensor<'f32'>>;
+}
+
+/** The package root (holds package.json, build/ and prebuilds/). */
+export const packageRoot = join(__dirname, '..');
+
+function candidates(): string[] {
+  const out: string[] = [];
+  for (const dir of ['build/Release', 'build/Debug']) {
+    const p = join(packageRoot, dir, 'turboformer.node');
+    if (existsSync(p)) out.push(p);
+  }
+  const pre = join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+  if (existsSync(pre)) for (const f of readdirSync(pre)) out.push(join(pre, f));
+  return out;
+}
+
+function loadError(cause: unknown, explicit?: string): Error {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  const tried = explicit ? [explicit] : candidates();
+  const lines = [
+    `turboformer: could not load the native addon for ${process.platform}-${process.arch} (Node ${process.version}, N-API ${process.versions.napi}).`,
+    `Reason: ${reason.split('\n')[0]}`,
+    tried.length
+      ? `Tried: ${tried.join(', ')}`
+      : `Tried: build/Release, build/Debug and prebuilds/${process.platform}-${process.arch}/ under ${packageRoot}; none exists.`,
+    'How to fix:',
+    '  - reinstall without --ignore-scripts or --omit=optional mistakes: `npm install turboformer`;',
+    `  - no prebuilt binary ships for ${process.platform}-${process.arch}: build from source with a C++17 compiler, Python 3 and make:`,
+    '    `npm rebuild turboformer` (node-gyp), or in a clone `npm run build:native` (cmake-js);',
+    '  - the prebuilt Linux binary is built on Debian 12 (glibc 2.36); on an older glibc, build from source. Node-API 8 (Node 18.17+) is required.',
+  ];
+  if (explicit) lines.push('  - TURBOFORMER_ADDON is set: check that it names a turboformer .node file built for this platform.');
+  const err = new Error(lines.join('\n'));
+  (err as Error & { cause?: unknown }).cause = cause;
+  return err;
+}
+
+function load(): Binding {
+  const explicit = process.env.TURBOFORMER_ADDON;
+  try {
+    if (explicit) return require(explicit) as Binding;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+    return nodeGypBuild(packageRoot) as Binding;
+  } catch (cause) {
+    throw loadError(cause, explicit);
+  }
+}
+
+/** The loaded addon. Loading happens once, when this module is first imported. */
+export const binding: Binding = load();

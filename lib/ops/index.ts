@@ -1,0 +1,3 @@
+/** Every op, sync and async forms, grouped in one namespace: `import { ops } from 'turboformer'`. */
+export * from './elementwise';
+export * from './cuda';

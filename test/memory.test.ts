@@ -1,0 +1,47 @@
+// Many calls do not grow native memory or the process RSS: outputs, mappings and async workers are freed.
+import { describe, expect, it } from 'vitest';
+
+import { binding } from '../lib/native';
+import { add, addAsync } from '../lib/ops/elementwise';
+import { Tensor } from '../lib/tensor';
+
+const gc = (globalThis as { gc?: () => void }).gc;
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+describe('memory', () => {
+  it('has gc exposed (vitest execArgv --expose-gc)', () => {
+    expect(typeof gc).toBe('function');
+  });
+
+  it('no growth of native bytes or RSS over many sync and async calls', async () => {
+    const a = Tensor.randn([1 << 16], { seed: 1 });
+    const round = async (): Promise<void> => {
+      for (let i = 0; i < 200; i++) {
+        add(a, a);
+        a.to('bf16');
+        Tensor.alloc([1 << 14]).dispose();
+        binding.mapFile(__filename);
+      }
+      await Promise.all(Array.from({ length: 50 }, () => addAsync(a, a)));
+    };
+    // Warm up (JIT, allocator pools), then measure.
+    for (let i = 0; i < 3; i++) await round();
+    await settle();
+    const native0 = binding.memoryStats();
+    const rss0 = process.memoryUsage().rss;
+    for (let i = 0; i < 15; i++) await round();
+    await settle();
+    const native1 = binding.memoryStats();
+    const rss1 = process.memoryUsage().rss;
+    // 15 rounds allocate over a gigabyte of native memory in total; none of it may stay.
+    expect(native1.liveBytes - native0.liveBytes).toBeLessThanOrEqual(0);
+    expect(native1.mappedFiles).toBeLessThanOrEqual(native0.mappedFiles);
+    expect(rss1 - rss0).toBeLessThan(64 * 2 ** 20);
+  });
+});
