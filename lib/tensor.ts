@@ -2,8 +2,6 @@
  * Tensor: a TypedArray plus {shape, dtype}, always contiguous and row-major. It crosses into native code
  * without a copy. f16 and bf16 are stored as Uint16Array bit patterns, i64 as BigInt64Array.
  */
-import { inspect } from 'node:util';
-
 import { binding, type DType, type DTypeArrays, type RawTensor, type TypedArray } from './native';
 import { Rng } from './random';
 
@@ -117,6 +115,9 @@ export interface RandomOptions<D extends 'f32' | 'f16' | 'bf16' = 'f32' | 'f16' 
   seed?: number;
   dtype?: D;
 }
+
+/** Node's util.inspect.custom, spelled so that the type declarations need no Node types. */
+const inspectCustom: unique symbol = Symbol.for('nodejs.util.inspect.custom') as never;
 
 const disposedMessage = 'this tensor was disposed (or shares memory with one that was); it cannot be used';
 
@@ -388,7 +389,7 @@ export class Tensor<D extends DType = DType> implements RawTensor<D> {
     return `Tensor(${this.dtype}, [${this.shape.join(', ')}]${this.disposed ? ', disposed' : ''})`;
   }
 
-  [inspect.custom](): string {
+  [inspectCustom](): string {
     if (this.disposed) return this.toString();
     const vals = Array.from(this.size > 8 ? this.toFloat32Array().subarray(0, 8) : (this.dtype === 'f16' || this.dtype === 'bf16' ? this.toFloat32Array() : (this.data as ArrayLike<number | bigint>)));
     const shown = vals.map((v) => (typeof v === 'number' ? Number(v.toPrecision(6)) : v)).join(', ');
