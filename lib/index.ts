@@ -12,3 +12,28 @@ export type { DType, DTypeArrays, RawTensor, TypedArray, RandomOptions } from '.
 export { Rng } from './random';
 export { info, setNumThreads, getNumThreads, setIsa, memoryStats } from './runtime';
 export type { Info, IsaLevel, CudaDevice, MemoryStats, NativeInfo } from './runtime';
+export {
+  SafetensorsFile,
+  SafetensorsError,
+  openSafetensors,
+  openSafetensorsAsync,
+  parseSafetensors,
+  loadSafetensors,
+  serializeSafetensors,
+  saveSafetensors,
+  saveSafetensorsAsync,
+  SAFETENSORS_DTYPES,
+  MAX_HEADER_SIZE,
+  isSafetensorsDType,
+  safetensorsDTypeSize,
+  tensorDTypeOf,
+  safetensorsDTypeOf,
+} from './io/safetensors';
+export type {
+  SafetensorsDType,
+  SafetensorsErrorCode,
+  SafetensorsTensorInfo,
+  TensorReadOptions,
+  SafetensorsEntry,
+  SafetensorsInput,
+} from './io/safetensors';

@@ -117,7 +117,7 @@ export interface RandomOptions<D extends 'f32' | 'f16' | 'bf16' = 'f32' | 'f16' 
 }
 
 /** Node's util.inspect.custom, spelled so that the type declarations need no Node types. */
-const inspectCustom: unique symbol = Symbol.for('nodejs.util.inspect.custom') as never;
+export const inspectCustom: unique symbol = Symbol.for('nodejs.util.inspect.custom') as never;
 
 const disposedMessage = 'this tensor was disposed (or shares memory with one that was); it cannot be used';
 

@@ -28,10 +28,9 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { open as openAsync, unlink as unlinkAsync, rename as renameAsync } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { inspect } from 'node:util';
 
 import { binding, type DType, type RawTensor, type TypedArray } from '../native';
-import { isDType, MAX_DIMS, Tensor } from '../tensor';
+import { inspectCustom, isDType, MAX_DIMS, Tensor } from '../tensor';
 
 // ---------------------------------------------------------------------------------------------------
 // dtypes
@@ -177,6 +176,11 @@ function show(x: unknown): string {
   return s.length > 64 ? `${s.slice(0, 64)}...` : s;
 }
 
+/** A shape for a message (very long shapes are cut). */
+function fmt(shape: readonly number[]): string {
+  return `[${shape.length > 12 ? `${shape.slice(0, 12).join(', ')}, ... (${shape.length} dims)` : shape.join(', ')}]`;
+}
+
 /** A tensor name quoted for a message (very long names are cut). */
 function q(name: string): string {
   return `'${name.length > 120 ? `${name.slice(0, 120)}...` : name}'`;
@@ -299,11 +303,11 @@ function checkEntry(name: string, value: unknown, src: string): Entry {
   else {
     for (const d of dims) {
       count *= d;
-      if (!Number.isSafeInteger(count)) fail('Overflow', src, `${at}: the element count of shape [${dims.join(', ')}] overflows`, name);
+      if (!Number.isSafeInteger(count)) fail('Overflow', src, `${at}: the element count of shape ${fmt(dims)} overflows`, name);
     }
   }
   const nbytes = count * ELEMENT_SIZE[dtype];
-  if (!Number.isSafeInteger(nbytes)) fail('Overflow', src, `${at}: the byte size of shape [${dims.join(', ')}] of ${dtype} overflows`, name);
+  if (!Number.isSafeInteger(nbytes)) fail('Overflow', src, `${at}: the byte size of shape ${fmt(dims)} of ${dtype} overflows`, name);
 
   if (!Array.isArray(offsets) || offsets.length !== 2
     || !offsets.every((o: unknown) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)) {
@@ -312,7 +316,7 @@ function checkEntry(name: string, value: unknown, src: string): Entry {
   const [begin, end] = offsets as [number, number];
   if (begin > end) fail('InvalidOffsets', src, `${at}: data_offsets [${begin}, ${end}] end before they begin`, name);
   if (end - begin !== nbytes) {
-    fail('SizeMismatch', src, `${at}: shape [${dims.join(', ')}] of ${dtype} needs ${nbytes} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`, name);
+    fail('SizeMismatch', src, `${at}: shape ${fmt(dims)} of ${dtype} needs ${nbytes} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`, name);
   }
   return { name, dtype, shape: Object.freeze([...dims]), count, begin, end };
 }
@@ -812,7 +816,7 @@ export class SafetensorsFile implements Iterable<[string, Tensor]> {
     return `SafetensorsFile('${this.path}', ${this.#order.length} tensors${this.mapped ? ', mapped' : ''}${this.disposed ? ', disposed' : ''})`;
   }
 
-  [inspect.custom](): string {
+  [inspectCustom](): string {
     return this.toString();
   }
 
@@ -827,7 +831,7 @@ export class SafetensorsFile implements Iterable<[string, Tensor]> {
     const e = this.#byName.get(name);
     if (e === undefined) {
       const some = this.#order.slice(0, 5).map((x) => q(x.name)).join(', ');
-      fail('TensorNotFound', this.path, `no tensor named ${q(name)} (the file has ${this.#order.length} tensors${some ? `: ${some}${this.#order.length > 5 ? ', ...' : ''}` : ''})`, name);
+      fail('TensorNotFound', this.path, `no tensor named ${q(name)} (the file has ${this.#order.length} tensor${this.#order.length === 1 ? '' : 's'}${some ? `: ${some}${this.#order.length > 5 ? ', ...' : ''}` : ''})`, name);
     }
     return e;
   }
@@ -938,10 +942,10 @@ function toItem(name: string, t: unknown): Item {
     count *= d;
   });
   const nbytes = count * ELEMENT_SIZE[dtype];
-  if (!Number.isSafeInteger(nbytes)) throw new RangeError(`${at}: the byte size of shape [${shape.join(', ')}] overflows`);
+  if (!Number.isSafeInteger(nbytes)) throw new RangeError(`${at}: the byte size of shape ${fmt(shape)} overflows`);
   if (!ArrayBuffer.isView(data)) throw new TypeError(`${at}: data must be a TypedArray, DataView or Buffer, got ${show(data)}`);
   if (data.byteLength !== nbytes) {
-    throw new RangeError(`${at}: shape [${shape.join(', ')}] of ${dtype} needs ${nbytes} bytes, but data has ${data.byteLength}`);
+    throw new RangeError(`${at}: shape ${fmt(shape)} of ${dtype} needs ${nbytes} bytes, but data has ${data.byteLength}`);
   }
   return { name, nameBytes, dtype, shape: [...shape], bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
