@@ -71,6 +71,21 @@ export interface MemoryStats {
   mappedFiles: number;
 }
 
+/**
+ * Activation names accepted by `activation()`: the Hugging Face `hidden_act` spellings. 'gelu' is the exact
+ * (erf) form; 'gelu_tanh', 'gelu_new', 'gelu_pytorch_tanh' and 'gelu_fast' are the tanh approximation;
+ * 'swish' is 'silu'.
+ */
+export type ActivationName =
+  | 'gelu' | 'gelu_tanh' | 'gelu_new' | 'gelu_pytorch_tanh' | 'gelu_fast'
+  | 'silu' | 'swish' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'softplus';
+
+/** What the raw topk returns: values and their positions along the last axis. */
+export interface RawTopK<I extends 'i32' | 'i64' = 'i32' | 'i64'> {
+  values: RawTensor<'f32'>;
+  indices: RawTensor<I>;
+}
+
 /** The raw binding. Every function checks its arguments and throws TypeError/RangeError naming them. */
 export interface Binding {
   info(): NativeInfo;
@@ -91,6 +106,79 @@ export interface Binding {
 
   cudaAdd(a: RawTensor<'f32'>, b: RawTensor<'f32'>, device?: number): RawTensor<'f32'>;
   cudaAddAsync(a: RawTensor<'f32'>, b: RawTensor<'f32'>, device?: number): Promise<RawTensor<'f32'>>;
+
+  // element-wise (lib/ops/elementwise.ts): numpy broadcasting; activations by name
+  sub(a: RawTensor<'f32'>, b: RawTensor<'f32'>): RawTensor<'f32'>;
+  subAsync(a: RawTensor<'f32'>, b: RawTensor<'f32'>): Promise<RawTensor<'f32'>>;
+  mul(a: RawTensor<'f32'>, b: RawTensor<'f32'>): RawTensor<'f32'>;
+  mulAsync(a: RawTensor<'f32'>, b: RawTensor<'f32'>): Promise<RawTensor<'f32'>>;
+  div(a: RawTensor<'f32'>, b: RawTensor<'f32'>): RawTensor<'f32'>;
+  divAsync(a: RawTensor<'f32'>, b: RawTensor<'f32'>): Promise<RawTensor<'f32'>>;
+  activation(x: RawTensor<'f32'>, name: ActivationName): RawTensor<'f32'>;
+  activationAsync(x: RawTensor<'f32'>, name: ActivationName): Promise<RawTensor<'f32'>>;
+
+  // normalization over the last axis (lib/ops/norm.ts)
+  layerNorm(x: RawTensor<'f32'>, weight: RawTensor<'f32'> | null | undefined, bias: RawTensor<'f32'> | null | undefined, eps: number): RawTensor<'f32'>;
+  layerNormAsync(x: RawTensor<'f32'>, weight: RawTensor<'f32'> | null | undefined, bias: RawTensor<'f32'> | null | undefined, eps: number): Promise<RawTensor<'f32'>>;
+  rmsNorm(x: RawTensor<'f32'>, weight: RawTensor<'f32'> | null | undefined, eps: number): RawTensor<'f32'>;
+  rmsNormAsync(x: RawTensor<'f32'>, weight: RawTensor<'f32'> | null | undefined, eps: number): Promise<RawTensor<'f32'>>;
+
+  // softmax over the last axis with an optional additive mask broadcast to x (lib/ops/softmax.ts)
+  softmax(x: RawTensor<'f32'>, mask?: RawTensor<'f32'> | null): RawTensor<'f32'>;
+  softmaxAsync(x: RawTensor<'f32'>, mask?: RawTensor<'f32'> | null): Promise<RawTensor<'f32'>>;
+  logSoftmax(x: RawTensor<'f32'>, mask?: RawTensor<'f32'> | null): RawTensor<'f32'>;
+  logSoftmaxAsync(x: RawTensor<'f32'>, mask?: RawTensor<'f32'> | null): Promise<RawTensor<'f32'>>;
+
+  // reductions (lib/ops/reduce.ts): axis null/undefined reduces every element
+  sum(x: RawTensor<'f32'>, axis?: number | null, keepdim?: boolean): RawTensor<'f32'>;
+  sumAsync(x: RawTensor<'f32'>, axis?: number | null, keepdim?: boolean): Promise<RawTensor<'f32'>>;
+  mean(x: RawTensor<'f32'>, axis?: number | null, keepdim?: boolean): RawTensor<'f32'>;
+  meanAsync(x: RawTensor<'f32'>, axis?: number | null, keepdim?: boolean): Promise<RawTensor<'f32'>>;
+  topk<I extends 'i32' | 'i64' = 'i32'>(x: RawTensor<'f32'>, k: number, largest?: boolean, indexDtype?: I): RawTopK<I>;
+  topkAsync<I extends 'i32' | 'i64' = 'i32'>(x: RawTensor<'f32'>, k: number, largest?: boolean, indexDtype?: I): Promise<RawTopK<I>>;
+
+  // layout, any dtype (lib/ops/layout.ts)
+  permute<D extends DType>(x: RawTensor<D>, axes: readonly number[]): RawTensor<D>;
+  permuteAsync<D extends DType>(x: RawTensor<D>, axes: readonly number[]): Promise<RawTensor<D>>;
+  concat<D extends DType>(tensors: readonly RawTensor<D>[], axis: number): RawTensor<D>;
+  concatAsync<D extends DType>(tensors: readonly RawTensor<D>[], axis: number): Promise<RawTensor<D>>;
+  split<D extends DType>(x: RawTensor<D>, sizes: readonly number[], axis: number): RawTensor<D>[];
+  splitAsync<D extends DType>(x: RawTensor<D>, sizes: readonly number[], axis: number): Promise<RawTensor<D>[]>;
+  embedding<D extends DType>(ids: RawTensor<'i32' | 'i64'>, table: RawTensor<D>): RawTensor<D>;
+  embeddingAsync<D extends DType>(ids: RawTensor<'i32' | 'i64'>, table: RawTensor<D>): Promise<RawTensor<D>>;
+
+  /** alpha·op(a)·op(b) + beta·opts.out with numpy-style batch broadcast; returns opts.out when given. */
+  matmul(a: RawTensor<'f32'>, b: RawTensor<'f32'>, opts?: RawMatmulOptions): RawTensor<'f32'>;
+  matmulAsync(a: RawTensor<'f32'>, b: RawTensor<'f32'>, opts?: RawMatmulOptions): Promise<RawTensor<'f32'>>;
+  /** x·weightᵀ + bias with weight [out, in] (Hugging Face layout). */
+  linear(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null): RawTensor<'f32'>;
+  linearAsync(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null): Promise<RawTensor<'f32'>>;
+  /** FMA peak of the active level: `iters` rounds of register FMAs on each of `threads` threads (sync). */
+  peakProbe(iters?: number, threads?: number): PeakProbeResult;
+  /** Memory read bandwidth: `threads` threads read a fresh `megabytes` buffer `passes` times (sync). */
+  bandwidthProbe(megabytes?: number, threads?: number, passes?: number): { bytes: number; seconds: number; gbps: number; threads: number };
+}
+
+/** Options of the raw matmul (see lib/ops/gemm.ts). */
+export interface RawMatmulOptions {
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  beta?: number;
+  /** An existing f32 tensor of the result's shape: C of C = alpha·op(a)·op(b) + beta·C, written in place. */
+  out?: RawTensor<'f32'> | null;
+}
+
+export interface PeakProbeResult {
+  /** Floating-point operations done (2 per FMA lane). */
+  flops: number;
+  seconds: number;
+  /** flops / seconds / 1e9, all threads together. */
+  gflops: number;
+  threads: number;
+  isa: IsaLevel;
+  /** The GEMM micro-kernel of the active level, e.g. 'avx2 4x24'. */
+  kernel: string;
 }
 
 /** The package root (holds package.json, build/ and prebuilds/). */

@@ -9,11 +9,23 @@ namespace tf {
 // with target attributes, so every build contains them and only the table decides what runs.
 void register_elementwise_scalar(Kernels&);
 void register_convert_scalar(Kernels&);
+void register_gemm_scalar(Kernels&);
+void register_norm_scalar(Kernels&);
+void register_softmax_scalar(Kernels&);
+void register_reduce_scalar(Kernels&);
 #if defined(__x86_64__) || defined(_M_X64)
 void register_elementwise_avx2(Kernels&);
 void register_elementwise_avx512(Kernels&);
 void register_convert_avx2(Kernels&);
 void register_convert_avx512(Kernels&);
+void register_gemm_avx2(Kernels&);
+void register_gemm_avx512(Kernels&);
+void register_norm_avx2(Kernels&);
+void register_norm_avx512(Kernels&);
+void register_softmax_avx2(Kernels&);
+void register_softmax_avx512(Kernels&);
+void register_reduce_avx2(Kernels&);
+void register_reduce_avx512(Kernels&);
 #endif
 
 static Kernels g_kernels;
@@ -25,14 +37,26 @@ static Kernels build(IsaLevel level) {
   Kernels k;
   register_elementwise_scalar(k);
   register_convert_scalar(k);
+  register_gemm_scalar(k);
+  register_norm_scalar(k);
+  register_softmax_scalar(k);
+  register_reduce_scalar(k);
 #if defined(__x86_64__) || defined(_M_X64)
   if (level == IsaLevel::Avx2 || level == IsaLevel::Avx512) {
     register_elementwise_avx2(k);
     register_convert_avx2(k);
+    register_gemm_avx2(k);
+    register_norm_avx2(k);
+    register_softmax_avx2(k);
+    register_reduce_avx2(k);
   }
   if (level == IsaLevel::Avx512) {
     register_elementwise_avx512(k);
     register_convert_avx512(k);
+    register_gemm_avx512(k);
+    register_norm_avx512(k);
+    register_softmax_avx512(k);
+    register_reduce_avx512(k);
   }
 #endif
   return k;

@@ -11,6 +11,8 @@
 
 namespace tf {
 
+struct SgemmKernel;  // native/cpu/gemm/gemm_kernel.h
+
 struct Kernels {
   // elementwise (native/cpu/elementwise)
   void (*add_f32)(const float* a, const float* b, float* out, size_t n) = nullptr;
@@ -19,6 +21,21 @@ struct Kernels {
   void (*f16_to_f32)(const uint16_t* src, float* dst, size_t n) = nullptr;
   void (*f32_to_bf16)(const float* src, uint16_t* dst, size_t n) = nullptr;
   void (*bf16_to_f32)(const uint16_t* src, float* dst, size_t n) = nullptr;
+  // fp32 GEMM (native/cpu/gemm): micro-kernel tile, blocks and block routines of the level
+  const SgemmKernel* sgemm = nullptr;
+  // element-wise arithmetic and activations (native/cpu/elementwise; indices: cpu::BinaryOp, cpu::Activation).
+  // binary_f32[op][form]: form 0 out[i] = a[i] op b[i], form 1 a[i] op b[0], form 2 a[0] op b[i]
+  static constexpr int kBinaryOps = 4, kActivations = 8;
+  void (*binary_f32[kBinaryOps][3])(const float* a, const float* b, float* out, size_t n) = {};
+  void (*activation_f32[kActivations])(const float* x, float* y, size_t n) = {};
+  // normalization of one row (native/cpu/norm); weight and bias may be null
+  void (*layer_norm_f32)(const float* x, const float* w, const float* b, float* y, size_t n, float eps) = nullptr;
+  void (*rms_norm_f32)(const float* x, const float* w, float* y, size_t n, float eps) = nullptr;
+  // softmax of one row (native/cpu/softmax); mask_mode: cpu::MaskMode (none, a row of n, one value)
+  void (*softmax_f32)(const float* x, const float* mask, int mask_mode, float* y, size_t n, bool log) = nullptr;
+  // reductions (native/cpu/reduce): sum of n floats in double; acc[c] += sum over rows of x[r * stride + c]
+  double (*sum_f32)(const float* x, size_t n) = nullptr;
+  void (*sum_rows_f64)(const float* x, size_t rows, size_t stride, size_t cols, double* acc) = nullptr;
 };
 
 // The active table. Valid after init_dispatch() (called when the addon loads).

@@ -9,6 +9,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_convert(env, exports);
   register_elementwise(env, exports);
   register_cuda(env, exports);
+  register_gemm(env, exports);
+  register_norm(env, exports);
+  register_softmax(env, exports);
+  register_reduce(env, exports);
+  register_layout(env, exports);
   return exports;
 }
 

@@ -1,17 +1,14 @@
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-
+// AVX2 + FMA instantiation of the element-wise kernels (elementwise_impl.h).
+#include "../../core/simd.h"
+#if defined(TF_SIMD_X86)
 #include "../../core/dispatch.h"
+#include "elementwise.h"
+
+TF_SIMD_BEGIN_AVX2
+#include "elementwise_impl.h"
+TF_SIMD_END
 
 namespace tf {
-
-__attribute__((target("avx2,fma"))) static void add_f32_avx2(const float* a, const float* b, float* out, size_t n) {
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
-  for (; i < n; ++i) out[i] = a[i] + b[i];
-}
-
-void register_elementwise_avx2(Kernels& k) { k.add_f32 = add_f32_avx2; }
-
+void register_elementwise_avx2(Kernels& k) { fill_elementwise<simd::Avx2>(k); }
 }  // namespace tf
 #endif

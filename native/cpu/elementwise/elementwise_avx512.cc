@@ -1,21 +1,15 @@
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-
+// AVX-512 instantiation of the element-wise kernels (elementwise_impl.h). Compiled in every x86 build, run
+// only where the CPU has AVX-512.
+#include "../../core/simd.h"
+#if defined(TF_SIMD_X86)
 #include "../../core/dispatch.h"
+#include "elementwise.h"
+
+TF_SIMD_BEGIN_AVX512
+#include "elementwise_impl.h"
+TF_SIMD_END
 
 namespace tf {
-
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) static void add_f32_avx512(const float* a, const float* b,
-                                                                                        float* out, size_t n) {
-  size_t i = 0;
-  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_add_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i)));
-  if (i < n) {
-    __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
-    _mm512_mask_storeu_ps(out + i, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i)));
-  }
-}
-
-void register_elementwise_avx512(Kernels& k) { k.add_f32 = add_f32_avx512; }
-
+void register_elementwise_avx512(Kernels& k) { fill_elementwise<simd::Avx512>(k); }
 }  // namespace tf
 #endif

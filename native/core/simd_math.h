@@ -1,0 +1,193 @@
+// Vectorized fp32 elementary functions, written once over the ISA structs of simd.h: exp, log, log1p, tanh,
+// sigmoid, erf and the pieces of GELU. Range reduction plus polynomials whose coefficients come from
+// scripts/fit-simd-math.py (near-minimax in relative error; the fits themselves are far below fp32
+// precision, so the error is that of the fp32 evaluation: a few ulp, measured by test/elementwise.test.ts).
+//
+// Special values follow IEEE/libm: NaN in, NaN out; exp(-inf) = 0, exp(inf) = inf; log(0) = -inf,
+// log(x < 0) = NaN; tanh(+-inf) = +-1; erf(+-inf) = +-1; sigmoid(-inf) = 0, sigmoid(inf) = 1.
+//
+// Include after simd.h, inside a TF_SIMD_BEGIN_* region in the per-ISA files (see simd.h): everything here is
+// in an anonymous namespace and compiled for the target of the including file.
+#pragma once
+#include "simd.h"
+
+namespace tf::simd {
+namespace {
+
+// Horner's rule, c[0] + x (c[1] + x (c[2] + ...)), one fused multiply-add per coefficient.
+template <class V, size_t N>
+inline typename V::reg horner(typename V::reg x, const float (&c)[N]) {
+  typename V::reg p = V::set1(c[N - 1]);
+  for (size_t k = N - 1; k-- > 0;) p = V::fma(p, x, V::set1(c[k]));
+  return p;
+}
+
+// e^r = 1 + r + r^2 q(r) for |r| <= ln2/2.
+constexpr float kExpQ[] = {0.4999999403953552f, 0.1666652113199234f, 0.04166838899254799f, 0.008368710055947304f,
+                           0.001381461275741458f};
+// log(1+f) = 2s + s z q(z) with s = f/(2+f), z = s^2 <= 0.0295.
+constexpr float kLogQ[] = {0.6666677594184875f, 0.39977535605430603f, 0.2987186312675476f};
+// tanh(x) = x + x^3 q(x^2) for |x| < atanh(1/2).
+constexpr float kTanhQ[] = {-0.33333316445350647f, 0.13332593441009521f, -0.05385309457778931f, 0.02107515186071396f,
+                            -0.00627947086468339f};
+// erf(x) = x p(x^2) for |x| < 0.75.
+constexpr float kErfP[] = {1.1283791065216064f,   -0.3761261999607086f,  0.11283376812934875f,
+                           -0.026834623888134956f, 0.00511434581130743f, -0.0006749513559043407f};
+// erfc(x) = exp(-x^2) u q(u - kErfcU0) with u = 2/(2+x), for 0.75 <= x <= 10.5 (centred: a well-conditioned
+// Horner evaluation).
+constexpr float kErfcU0 = 0.44363636363636366f;
+constexpr float kErfcQ[] = {0.4738083779811859f,   0.6256594657897949f, 0.5312149524688721f,
+                            0.18092885613441467f,  -0.13849349319934845f, -0.132168710231781f,
+                            0.06890562921762466f,  0.07984456419944763f,  -0.05064355581998825f};
+
+constexpr float kLn2Hi = 0.693145751953125f;       // 15 significant bits: n * kLn2Hi is exact for |n| < 512
+constexpr float kLn2Lo = 1.42860677e-06f;          // ln 2 - kLn2Hi
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kSqrt1_2 = 0.70710678118654752f;
+constexpr float kErfSplit = 0.75f;                 // erf by its series below, by erfc above
+constexpr float kTanhSplit = 0.54930614433405485f;  // atanh(1/2)
+
+// e^x. Clamping x to [-104, 89] keeps n = round(x / ln2) in ldexp's range, and still gives inf above
+// ln(FLT_MAX) ~ 88.72 and 0 below ln(2^-150) ~ -103.97 (subnormal results are rounded correctly).
+template <class V>
+inline typename V::reg exp(typename V::reg x) {
+  using R = typename V::reg;
+  x = V::min(V::set1(89.0f), x);  // the (c, x) order keeps a NaN x
+  x = V::max(V::set1(-104.0f), x);
+  R n = V::round(V::mul(x, V::set1(kLog2e)));
+  R r = V::fma(n, V::set1(-kLn2Hi), x);  // exact
+  r = V::fma(n, V::set1(-kLn2Lo), r);
+  R p = V::fma(V::mul(r, r), horner<V>(r, kExpQ), V::add(r, V::set1(1.0f)));
+  return V::ldexp(p, n);
+}
+
+// Natural logarithm: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh((m-1)/(m+1)).
+template <class V>
+inline typename V::reg log(typename V::reg x) {
+  using R = typename V::reg;
+  auto sub = V::lt(x, V::set1(std::numeric_limits<float>::min()));  // subnormal (or zero, negative, handled below)
+  R xs = V::select(sub, V::mul(x, V::set1(8388608.0f)), x);           // * 2^23
+  R e = V::add(V::expo(xs), V::select(sub, V::set1(-23.0f), V::zero()));
+  R m = V::mant(xs);
+  auto big = V::gt(m, V::set1(1.41421356f));
+  m = V::select(big, V::mul(m, V::set1(0.5f)), m);
+  e = V::select(big, V::add(e, V::set1(1.0f)), e);
+  R f = V::sub(m, V::set1(1.0f));  // exact
+  R s = V::div(f, V::add(f, V::set1(2.0f)));
+  R z = V::mul(s, s);
+  R lm = V::fma(V::mul(s, z), horner<V>(z, kLogQ), V::add(s, s));
+  R res = V::fma(e, V::set1(kLn2Hi), V::fma(e, V::set1(kLn2Lo), lm));
+  const float inf = std::numeric_limits<float>::infinity();
+  res = V::select(V::eq(x, V::zero()), V::set1(-inf), res);
+  res = V::select(V::eq(x, V::set1(inf)), V::set1(inf), res);
+  return V::select(V::ge(x, V::zero()), res, V::set1(std::numeric_limits<float>::quiet_NaN()));
+}
+
+// log(1 + x) for x > -1: log(u) with u = 1 + x rounded, plus the first-order correction for that rounding.
+template <class V>
+inline typename V::reg log1p(typename V::reg x) {
+  using R = typename V::reg;
+  R u = V::add(V::set1(1.0f), x);
+  R c = V::div(V::sub(x, V::sub(u, V::set1(1.0f))), u);
+  R l = log<V>(u);
+  R r = V::add(l, c);
+  const float inf = std::numeric_limits<float>::infinity();
+  r = V::select(V::eq(u, V::zero()), l, r);  // x = -1: -inf
+  return V::select(V::eq(x, V::set1(inf)), x, r);
+}
+
+// 1 / (1 + e^-x), from e = e^-|x| so that neither branch overflows or cancels.
+template <class V>
+inline typename V::reg sigmoid(typename V::reg x) {
+  using R = typename V::reg;
+  R e = exp<V>(V::neg(V::abs(x)));
+  R r = V::div(V::set1(1.0f), V::add(V::set1(1.0f), e));
+  return V::select(V::ge(x, V::zero()), r, V::mul(e, r));
+}
+
+// tanh: odd polynomial below atanh(1/2), 1 - 2/(e^{2|x|} + 1) above (no cancellation there: the result is >= 1/2).
+template <class V>
+inline typename V::reg tanh(typename V::reg x) {
+  using R = typename V::reg;
+  R a = V::abs(x);
+  R y = V::mul(x, x);
+  R small = V::copysign(V::fma(V::mul(x, y), horner<V>(y, kTanhQ), x), x);  // copysign: tanh(-0) = -0
+  R e = exp<V>(V::add(a, a));
+  R large = V::copysign(V::sub(V::set1(1.0f), V::div(V::set1(2.0f), V::add(e, V::set1(1.0f)))), x);
+  return V::select(V::lt(a, V::set1(kTanhSplit)), small, large);
+}
+
+// erf(t) and erfc(t) for t >= 0, each with a small relative error, given t^2 = sq_hi + sq_lo exactly
+// (sq_hi finite). The caller supplies the square so that GELU can pass x^2/2 computed from x, not from the
+// rounded x/sqrt(2): erfc(t) is sensitive to t^2 (relative condition number 2 t^2).
+template <class V>
+inline void erf_parts(typename V::reg t, typename V::reg sq_hi, typename V::reg sq_lo, typename V::reg& erf_t,
+                      typename V::reg& erfc_t) {
+  using R = typename V::reg;
+  auto small = V::lt(t, V::set1(kErfSplit));
+  R es = V::mul(t, horner<V>(V::mul(t, t), kErfP));
+  R u = V::div(V::set1(2.0f), V::add(V::set1(2.0f), t));
+  R ex = exp<V>(V::neg(sq_hi));
+  ex = V::fma(ex, V::neg(sq_lo), ex);  // e^(-hi-lo) = e^-hi (1 - lo), |lo| <= ulp(hi)/2
+  R cl = V::mul(V::mul(ex, u), horner<V>(V::sub(u, V::set1(kErfcU0)), kErfcQ));
+  erf_t = V::select(small, es, V::sub(V::set1(1.0f), cl));
+  erfc_t = V::select(small, V::sub(V::set1(1.0f), es), cl);
+}
+
+template <class V>
+inline typename V::reg erf(typename V::reg x) {
+  using R = typename V::reg;
+  R t = V::abs(x);
+  R tc = V::min(V::set1(12.0f), t);  // erfc underflows to 0 long before; keeps t^2 finite
+  R hi, lo, e, c;
+  V::two_prod(tc, tc, hi, lo);
+  erf_parts<V>(t, hi, lo, e, c);
+  return V::copysign(e, x);
+}
+
+// GELU, erf form: x Phi(x) = x/2 (1 + erf(x/sqrt2)), evaluated as x/2 erfc(|x|/sqrt2) for x < 0 so that the
+// tiny negative tail keeps its relative accuracy. gelu(-inf) = -0 (the limit), not NaN.
+template <class V>
+inline typename V::reg gelu(typename V::reg x) {
+  using R = typename V::reg;
+  R xc = V::max(V::set1(-std::numeric_limits<float>::max()), x);
+  R a = V::abs(xc);
+  R t = V::mul(a, V::set1(kSqrt1_2));
+  R ac = V::min(V::set1(16.0f), a);
+  R hi, lo, e, c;
+  V::two_prod(ac, ac, hi, lo);
+  erf_parts<V>(t, V::mul(hi, V::set1(0.5f)), V::mul(lo, V::set1(0.5f)), e, c);
+  R twice_phi = V::select(V::ge(xc, V::zero()), V::add(V::set1(1.0f), e), c);
+  return V::mul(V::mul(xc, V::set1(0.5f)), twice_phi);
+}
+
+// GELU, tanh approximation (Hugging Face gelu_new / gelu_pytorch_tanh):
+// x/2 (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), evaluated as x sigmoid(2u) (the same function,
+// without the cancellation of 1 + tanh(u) for x < 0).
+template <class V>
+inline typename V::reg gelu_tanh(typename V::reg x) {
+  using R = typename V::reg;
+  R xc = V::max(V::set1(-std::numeric_limits<float>::max()), x);
+  R y = V::mul(xc, xc);
+  R u2 = V::mul(V::mul(xc, V::set1(1.5957691216057308f)), V::fma(y, V::set1(0.044715f), V::set1(1.0f)));
+  return V::mul(xc, sigmoid<V>(u2));
+}
+
+// SiLU (swish): x sigmoid(x); silu(-inf) = -0.
+template <class V>
+inline typename V::reg silu(typename V::reg x) {
+  typename V::reg xc = V::max(V::set1(-std::numeric_limits<float>::max()), x);
+  return V::mul(xc, sigmoid<V>(xc));
+}
+
+// Softplus with PyTorch's defaults (beta 1, threshold 20): x above 20, else log(1 + e^x), evaluated as
+// max(x, 0) + log1p(e^-|x|) (no overflow, no loss for very negative x).
+template <class V>
+inline typename V::reg softplus(typename V::reg x) {
+  using R = typename V::reg;
+  R sp = V::add(V::max(V::zero(), x), log1p<V>(exp<V>(V::neg(V::abs(x)))));
+  return V::select(V::gt(x, V::set1(20.0f)), x, sp);
+}
+
+}  // namespace
+}  // namespace tf::simd

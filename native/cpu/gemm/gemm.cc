@@ -1,0 +1,313 @@
+// fp32 GEMM driver (blocking, threading, choice of path) and the scalar instantiation of the kernels.
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "../../core/dispatch.h"
+#include "../../core/threadpool.h"
+#include "gemm_kernel.h"
+
+// ---- scalar level: the same template as the SIMD levels, with one-lane "vectors" ----
+namespace tf {
+namespace {
+struct VecScalar {
+  using reg = float;
+  static constexpr int W = 1;
+  static inline reg zero() { return 0.0f; }
+  static inline reg load(const float* p) { return *p; }
+  static inline void store(float* p, reg v) { *p = v; }
+  static inline reg bcast(const float* p) { return *p; }
+  static inline reg set1(float x) { return x; }
+  static inline reg fma(reg a, reg b, reg c) { return a * b + c; }
+  static inline reg mul(reg a, reg b) { return a * b; }
+  static inline float hsum(reg v) { return v; }
+  static inline float fmas(float a, float b, float c) { return a * b + c; }
+  static constexpr int TW = 0;  // no register transpose
+  static inline void transpose_block(const float*, int64_t, float*, int64_t) {}
+};
+}  // namespace
+}  // namespace tf
+
+#define TF_GEMM_TARGET
+#include "gemm_template.h"
+#undef TF_GEMM_TARGET
+
+namespace tf {
+
+// 4x8 scalar tile: 32 accumulators, which compilers keep in (SSE/NEON) registers after vectorizing.
+static const SgemmKernel kSgemmScalar = make_sgemm_kernel<VecScalar, 4, 8, 8>("scalar 4x8", 128, 256, 2048);
+
+void register_gemm_scalar(Kernels& k) { k.sgemm = &kSgemmScalar; }
+
+namespace cpu {
+namespace {
+
+// Grow-only scratch buffers, one set per thread (kept between calls: page-faulting megabytes on every call
+// would cost more than small products). Not counted in memoryStats(): they are the kernel's working set.
+class Scratch {
+ public:
+  ~Scratch() { std::free(p_); }
+  float* get(size_t floats) {
+    if (floats > n_) {
+      size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+      void* p = std::aligned_alloc(64, bytes);
+      if (!p) throw std::bad_alloc();
+      std::free(p_);
+      p_ = static_cast<float*>(p);
+      n_ = bytes / sizeof(float);
+    }
+    return p_;
+  }
+
+ private:
+  float* p_ = nullptr;
+  size_t n_ = 0;
+};
+
+thread_local Scratch t_pack_b;   // shared B block (owned by the calling thread of a product)
+thread_local Scratch t_pack_a;   // this thread's packed A block
+thread_local Scratch t_small_a;  // rows of A copied contiguous for the small-M path
+thread_local Scratch t_small_acc;  // partial sums of the small-M path
+
+// Which A block this thread packed last, so that consecutive tasks on the same rows reuse it.
+struct PackedA {
+  uint64_t call = 0;
+  int64_t ic = -1, pc = -1;
+};
+thread_local PackedA t_packed_a;
+std::atomic<uint64_t> g_call_id{1};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// C = beta * C (the whole product when K == 0 or alpha == 0).
+void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t rsc, int64_t csc) {
+  if (beta == 1.0f) return;
+  for (int64_t i = 0; i < m; ++i) {
+    float* ci = c + i * rsc;
+    if (beta == 0.0f) {
+      if (csc == 1) std::memset(ci, 0, sizeof(float) * n);
+      else
+        for (int64_t j = 0; j < n; ++j) ci[j * csc] = 0.0f;
+    } else {
+      for (int64_t j = 0; j < n; ++j) ci[j * csc] *= beta;
+    }
+  }
+}
+
+// The small side (m <= kSgemmSmallM) is rows of op(A): (i, k) at a[i * rsa + k * csa].
+void small_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rsa,
+                int64_t csa, const float* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t rsc,
+                int64_t csc) {
+  const float* ap = a;
+  int64_t lda = rsa;
+  if (csa != 1) {  // copy the few rows so that each is contiguous in k
+    float* t = t_small_a.get(static_cast<size_t>(m * k));
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t p = 0; p < k; ++p) t[i * k + p] = a[i * rsa + p * csa];
+    ap = t;
+    lda = k;
+  }
+  // op(B) of a stored matrix always has rsb == 1 (dot products) or csb == 1 (streamed rows); when both are
+  // (a single row or column) the kernel streams.
+  constexpr int64_t kUnit = 64;  // columns per unit of work: split points are multiples of 64
+  const int64_t units = ceil_div(n, kUnit);
+  // About 64K multiply-adds per chunk at least, so tiny products stay on one thread. Streaming rows of B:
+  // one contiguous range per thread (long row pieces are what the prefetchers need; the work is even).
+  int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, kUnit * k * m));
+  if (csb == 1) grain = std::max(grain, ceil_div(units, num_threads()));
+  auto fn = kr.small_m;
+  parallel_for(0, units, grain, [&](int64_t u0, int64_t u1) {
+    float* scratch = t_small_acc.get(kSgemmSmallScratch);
+    fn(m, u0 * kUnit, std::min(n, u1 * kUnit), k, ap, lda, b, rsb, csb, c, rsc, csc, alpha, beta, scratch);
+  });
+}
+
+void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rsa,
+                  int64_t csa, const float* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc) {
+  const int64_t MR = kr.mr, NR = kr.nr, KC = kr.kc, NC = kr.nc;
+  const int threads = num_threads();
+  // Row blocks of at most kr.mc rows, as even as possible and a multiple of the thread count when there
+  // are several (e.g. 2048 rows: 12 blocks of 172 on 2 threads, not 11 of 192). Only KC shapes the sums.
+  int64_t n_ic = ceil_div(m, kr.mc);
+  if (threads > 1) n_ic = ceil_div(n_ic, threads) * threads;
+  const int64_t MC = std::min<int64_t>(kr.mc, ceil_div(ceil_div(m, n_ic), MR) * MR);
+  n_ic = ceil_div(m, MC);
+  const int64_t nc_max = std::min(NC, ceil_div(n, NR) * NR);
+  const int64_t kc_max = std::min(KC, k);
+  float* bp = t_pack_b.get(static_cast<size_t>(nc_max * kc_max));  // (one KC block; see whole_k)
+  const int64_t a_floats = MC * kc_max;
+  const uint64_t call = g_call_id.fetch_add(1, std::memory_order_relaxed);
+
+  // With several threads and a packed B of at most 8 MiB for the whole depth: pack all of it in one parallel
+  // region and let each task run its whole K in a second one (2 regions instead of 2 per KC block: each
+  // region costs a wake-up of the pool, which shows below ~10 ms of work). Same blocks, same sums.
+  const bool whole_k = threads > 1 && k > KC && static_cast<double>(k) * nc_max * sizeof(float) <= 8.0 * (1 << 20);
+  if (whole_k) bp = t_pack_b.get(static_cast<size_t>(nc_max * k));
+
+  for (int64_t jc = 0; jc < n; jc += NC) {
+    const int64_t nc = std::min(NC, n - jc);
+    const int64_t npan = ceil_div(nc, NR);
+    // Few row blocks: also split the columns, so every thread has work (any split gives the same sums).
+    const int64_t jp = threads <= 1 ? 1 : std::clamp<int64_t>(ceil_div(2 * threads, n_ic), 1, npan);
+    if (whole_k) {
+      // block pc of B starts at bp + pc * npan * NR; its panel p at + p * NR * kc
+      const int64_t nkb = ceil_div(k, KC);
+      const int64_t pgrain = std::max<int64_t>(1, 16384 / (KC * NR));
+      parallel_for(0, nkb * npan, pgrain, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t pc = t / npan * KC, p = t % npan;
+          const int64_t kc = std::min(KC, k - pc);
+          const int64_t j0 = p * NR, j1 = std::min(nc, j0 + NR);
+          kr.pack_b(kc, j1 - j0, b + pc * rsb + (jc + j0) * csb, rsb, csb, bp + pc * npan * NR + j0 * kc);
+        }
+      });
+      parallel_for(0, n_ic * jp, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t ic = t / jp, q = t % jp;
+          const int64_t pan0 = split_begin(npan, jp, q), pan1 = split_begin(npan, jp, q + 1);
+          if (pan0 >= pan1) continue;
+          const int64_t i0 = ic * MC, mc = std::min(MC, m - i0);
+          const int64_t j0 = pan0 * NR, j1 = std::min(nc, pan1 * NR);
+          float* ap = t_pack_a.get(static_cast<size_t>(a_floats));
+          t_packed_a.call = 0;  // the buffer is reused below: forget what it held
+          for (int64_t pc = 0; pc < k; pc += KC) {
+            const int64_t kc = std::min(KC, k - pc);
+            kr.pack_a(mc, kc, a + i0 * rsa + pc * csa, rsa, csa, ap);
+            kr.macro(mc, j1 - j0, kc, ap, bp + pc * npan * NR + j0 * kc, c + i0 * ldc + jc + j0, ldc, alpha,
+                     pc == 0 ? beta : 1.0f);
+          }
+        }
+      });
+      continue;
+    }
+    for (int64_t pc = 0; pc < k; pc += KC) {
+      const int64_t kc = std::min(KC, k - pc);
+      // 1. pack this B block (shared by every task below)
+      const int64_t pgrain = std::max<int64_t>(1, 16384 / (kc * NR));
+      parallel_for(0, npan, pgrain, [&](int64_t p0, int64_t p1) {
+        const int64_t j0 = p0 * NR, j1 = std::min(nc, p1 * NR);
+        kr.pack_b(kc, j1 - j0, b + pc * rsb + (jc + j0) * csb, rsb, csb, bp + j0 * kc);
+      });
+      // 2. tasks = (row block, column range); each packs its A block (reused when the next task of this
+      //    thread has the same rows) and runs the macro-kernel over its columns.
+      const float beta_k = pc == 0 ? beta : 1.0f;
+      parallel_for(0, n_ic * jp, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t ic = t / jp, q = t % jp;
+          const int64_t pan0 = split_begin(npan, jp, q), pan1 = split_begin(npan, jp, q + 1);
+          if (pan0 >= pan1) continue;
+          const int64_t i0 = ic * MC, mc = std::min(MC, m - i0);
+          float* ap = t_pack_a.get(static_cast<size_t>(a_floats));
+          PackedA& last = t_packed_a;
+          if (last.call != call || last.ic != ic || last.pc != pc) {
+            kr.pack_a(mc, kc, a + i0 * rsa + pc * csa, rsa, csa, ap);
+            last.call = call;
+            last.ic = ic;
+            last.pc = pc;
+          }
+          const int64_t j0 = pan0 * NR, j1 = std::min(nc, pan1 * NR);
+          kr.macro(mc, j1 - j0, kc, ap, bp + j0 * kc, c + i0 * ldc + jc + j0, ldc, alpha, beta_k);
+        }
+      });
+    }
+  }
+}
+
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, c, ldc, 1);
+    return;
+  }
+  const SgemmKernel& kr = *kernels().sgemm;
+  // op(A) (i, p) at a[i * rsa + p * csa]; op(B) (p, j) at b[p * rsb + j * csb]
+  const int64_t rsa = trans_a ? 1 : lda, csa = trans_a ? lda : 1;
+  const int64_t rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
+  // The small path for up to 4 rows, and up to kSgemmSmallM when it takes dot products (the streamed operand
+  // contiguous along k): measured faster than packing a large B for so few rows. (For 5-8 rows with rows of
+  // B contiguous, the blocked path wins on cache-resident sizes.)
+  auto small = [](int64_t rows, int64_t rs_streamed) { return rows <= 4 || (rows <= kSgemmSmallM && rs_streamed == 1); };
+  if (small(m, rsb)) {
+    small_path(kr, m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, 1);
+  } else if (small(n, csa)) {
+    // C^T = op(B)^T op(A)^T: op(B)^T (j, p) at b[j * csb + p * rsb], op(A)^T (p, i) at a[i * rsa + p * csa],
+    // C^T (j, i) at c[i * ldc + j].
+    small_path(kr, n, m, k, alpha, b, csb, rsb, a, csa, rsa, beta, c, 1, ldc);
+  } else {
+    blocked_path(kr, m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc);
+  }
+}
+
+void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                   int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
+                   int64_t ldc, int64_t stride_c, int64_t batch) {
+  if (batch <= 0 || m <= 0 || n <= 0) return;
+  if (batch == 1) return sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  // A shared B and row-stacked A and C: one product with batch * m rows (e.g. x [B, T, in] times a weight).
+  if (stride_b == 0 && !trans_a && stride_a == m * lda && stride_c == m * ldc)
+    return sgemm(false, trans_b, m * batch, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  auto one = [&](int64_t i) {
+    sgemm(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta, c + i * stride_c,
+          ldc);
+  };
+  if (num_threads() > 1 && flops < 8.0e6) {
+    // Small products: one per task (the nested parallel regions inside run inline on that thread).
+    parallel_for(0, batch, 1, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) one(i);
+    });
+  } else {
+    for (int64_t i = 0; i < batch; ++i) one(i);
+  }
+}
+
+const char* sgemm_kernel_name() { return kernels().sgemm->name; }
+
+double sgemm_peak_probe(int64_t iters, int threads, double* seconds) {
+  auto fn = kernels().sgemm->peak_probe;
+  threads = std::max(1, threads);
+  std::atomic<int64_t> done_flops{0};
+  auto t0 = std::chrono::steady_clock::now();
+  parallel_for(0, threads, 1, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) done_flops.fetch_add(static_cast<int64_t>(fn(iters)), std::memory_order_relaxed);
+  });
+  auto t1 = std::chrono::steady_clock::now();
+  if (seconds) *seconds = std::chrono::duration<double>(t1 - t0).count();
+  return static_cast<double>(done_flops.load());
+}
+
+double sgemm_read_probe(int64_t bytes, int passes, int threads, double* seconds) {
+  auto fn = kernels().sgemm->read_probe;
+  threads = std::max(1, threads);
+  const int64_t per = std::max<int64_t>(64, bytes / 4 / threads / 64 * 64);  // floats per thread
+  const int64_t n = per * threads;
+  float* buf = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(n) * sizeof(float)));
+  if (!buf) throw std::bad_alloc();
+  // touch every page on the thread that will read it
+  parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t)
+      for (int64_t i = 0; i < per; ++i) buf[t * per + i] = 1.0f / static_cast<float>(1 + (i & 1023));
+  });
+  std::atomic<int64_t> sink{0};
+  auto t0 = std::chrono::steady_clock::now();
+  for (int r = 0; r < passes; ++r) {
+    parallel_for(0, threads, 1, [&](int64_t a, int64_t b) {
+      for (int64_t t = a; t < b; ++t) sink.fetch_add(fn(buf + t * per, per) > 0 ? 1 : 0, std::memory_order_relaxed);
+    });
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  std::free(buf);
+  if (seconds) *seconds = std::chrono::duration<double>(t1 - t0).count();
+  return static_cast<double>(n) * sizeof(float) * passes + (sink.load() < 0 ? 1.0 : 0.0);
+}
+
+}  // namespace cpu
+}  // namespace tf

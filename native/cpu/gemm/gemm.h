@@ -1,0 +1,37 @@
+// fp32 GEMM: C = alpha * op(A) * op(B) + beta * C, row-major, op = identity or transpose.
+//
+// The entry points choose a path from the shape alone (never from the thread count, so 1 and N threads
+// give bitwise-equal results): the small-M path (M <= 4, or M <= 8 when op(B) is contiguous along K, as
+// a [out, in] weight is; the same for N by computing C^T = op(B)^T op(A)^T) reads op(B) once, with no
+// packing, and splits its columns over the pool: the decode (GEMV) shape. Otherwise the blocked path
+// (Goto/BLIS: NC x KC blocks of B packed once and shared, MC x KC blocks of A packed per task, register
+// micro-tiles) splits C's row blocks (and, when there are few, column ranges) over the pool.
+// Arguments are not checked here: the N-API layer does that (lda >= cols of the stored A, and so on).
+#pragma once
+#include <cstdint>
+
+namespace tf::cpu {
+
+// A is M x K (K x M when trans_a) with leading dimension lda; B is K x N (N x K when trans_b) with ldb;
+// C is M x N with ldc. beta == 0 writes C without reading it. C must not overlap A or B.
+void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda,
+           const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// `batch` independent products; operand i starts at a + i * stride_a (likewise b, c). A stride of 0
+// broadcasts that operand to every product (stride_c must not be 0 when batch > 1).
+void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                   int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
+                   int64_t ldc, int64_t stride_c, int64_t batch);
+
+// The micro-kernel of the active level, e.g. "avx2 4x24".
+const char* sgemm_kernel_name();
+
+// FMA peak: runs `iters` rounds of register FMAs of the active level on `threads` threads at once (each
+// thread the same count) and returns the total flop count; *seconds gets the wall time.
+double sgemm_peak_probe(int64_t iters, int threads, double* seconds);
+
+// Memory read bandwidth: each of `threads` threads reads its share of a `bytes` buffer (allocated and
+// touched first, freed after) `passes` times; returns the bytes read, *seconds the wall time of the reads.
+double sgemm_read_probe(int64_t bytes, int passes, int threads, double* seconds);
+
+}  // namespace tf::cpu

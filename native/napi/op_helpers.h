@@ -1,0 +1,68 @@
+// Pieces the op bindings share (header-only, not N-API plumbing of general use, which is common.h): the
+// sync/async tail, optional arguments, axes and scalar options.
+#pragma once
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "common.h"
+
+namespace tf::napi {
+
+// `keep`: every JS tensor the work reads or writes (held and pinned until the work is done); `result`: the
+// value returned (or resolved), e.g. one output tensor, an array of them, or an object holding them.
+template <bool Async>
+Napi::Value finish_op(Napi::Env env, const char* name, std::vector<Napi::Value> keep, Napi::Value result,
+                      std::function<void()> work) {
+  if constexpr (!Async) {
+    work();
+    return result;
+  } else {
+    std::vector<Napi::Value> objects;  // absent optional arguments (undefined, null) need no keeping
+    for (Napi::Value v : keep)
+      if (v.IsObject()) objects.push_back(v);
+    auto ref = std::make_shared<Napi::Reference<Napi::Value>>(Napi::Persistent(result));
+    return run_async(env, name, std::move(objects), std::move(work), [ref](Napi::Env) { return ref->Value(); });
+  }
+}
+
+// An optional argument: undefined or null.
+inline bool is_absent(Napi::Value v) { return v.IsUndefined() || v.IsNull(); }
+
+// An axis of a tensor with `ndim` dims, negative counting from the end; returns it in [0, ndim).
+inline int get_axis(Napi::Env env, Napi::Value v, const std::string& name, int ndim, const std::string& tensor) {
+  if (!v.IsNumber()) throw_type(env, name + " must be an integer");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d)) throw_type(env, name + " must be an integer, got " + std::to_string(d));
+  if (d < -ndim || d >= ndim)
+    throw_range(env, name + " must be in [" + std::to_string(-ndim) + ", " + std::to_string(ndim - 1) + "] for " + tensor +
+                         " with " + std::to_string(ndim) + " dimension" + (ndim == 1 ? "" : "s") + ", got " +
+                         std::to_string(static_cast<int64_t>(d)));
+  int a = static_cast<int>(d);
+  return a < 0 ? a + ndim : a;
+}
+
+// A boolean option; undefined gives `fallback`.
+inline bool get_bool(Napi::Env env, Napi::Value v, const std::string& name, bool fallback) {
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) throw_type(env, name + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+// A finite number > 0 (e.g. eps).
+inline double get_positive(Napi::Env env, Napi::Value v, const std::string& name) {
+  if (!v.IsNumber()) throw_type(env, name + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d <= 0) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", d);
+    throw_range(env, name + " must be a positive finite number, got " + buf);
+  }
+  return d;
+}
+
+}  // namespace tf::napi
