@@ -1,4 +1,8 @@
 /** Every op, sync and async forms, grouped in one namespace: `import { ops } from 'turboformer'`. */
 export * from './elementwise';
-export * from './cuda';
 export * from './gemm';
+export * from './norm';
+export * from './softmax';
+export * from './reduce';
+export * from './layout';
+export * from './cuda';

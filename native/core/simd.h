@@ -30,6 +30,8 @@
 #include <cstring>
 #include <limits>
 
+#include "half.h"
+
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 #define TF_SIMD_X86 1
@@ -59,16 +61,8 @@
 
 namespace tf::simd {
 
-inline float bits_to_float(uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline uint32_t float_to_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return u;
-}
+using tf::bits_f32;  // bit casts between float and uint32_t (core/half.h)
+using tf::f32_bits;
 
 // The reference "vector" of one float. Members (the same in every ISA):
 //   reg, mask, AccD          vector of W floats, lane mask, accumulator of W doubles
@@ -115,10 +109,10 @@ struct Scalar {
   }
   TF_SIMD_INLINE reg max(reg a, reg b) { return a > b ? a : b; }
   TF_SIMD_INLINE reg min(reg a, reg b) { return a < b ? a : b; }
-  TF_SIMD_INLINE reg abs(reg a) { return bits_to_float(float_to_bits(a) & 0x7fffffffu); }
-  TF_SIMD_INLINE reg neg(reg a) { return bits_to_float(float_to_bits(a) ^ 0x80000000u); }
+  TF_SIMD_INLINE reg abs(reg a) { return bits_f32(f32_bits(a) & 0x7fffffffu); }
+  TF_SIMD_INLINE reg neg(reg a) { return bits_f32(f32_bits(a) ^ 0x80000000u); }
   TF_SIMD_INLINE reg copysign(reg m, reg s) {
-    return bits_to_float((float_to_bits(m) & 0x7fffffffu) | (float_to_bits(s) & 0x80000000u));
+    return bits_f32((f32_bits(m) & 0x7fffffffu) | (f32_bits(s) & 0x80000000u));
   }
 
   TF_SIMD_INLINE mask lt(reg a, reg b) { return a < b; }
@@ -138,10 +132,10 @@ struct Scalar {
     if (!(n == n)) return p + n;  // NaN (converting it to an integer would be undefined)
     int32_t ni = static_cast<int32_t>(n);
     int32_t n1 = ni >> 1, n2 = ni - n1;  // both in [-75, 64]: 2^n1 and 2^n2 are normal floats
-    return p * bits_to_float(static_cast<uint32_t>(n1 + 127) << 23) * bits_to_float(static_cast<uint32_t>(n2 + 127) << 23);
+    return p * bits_f32(static_cast<uint32_t>(n1 + 127) << 23) * bits_f32(static_cast<uint32_t>(n2 + 127) << 23);
   }
-  TF_SIMD_INLINE reg mant(reg x) { return bits_to_float((float_to_bits(x) & 0x007fffffu) | 0x3f800000u); }
-  TF_SIMD_INLINE reg expo(reg x) { return static_cast<float>(static_cast<int32_t>((float_to_bits(x) >> 23) & 0xffu) - 127); }
+  TF_SIMD_INLINE reg mant(reg x) { return bits_f32((f32_bits(x) & 0x007fffffu) | 0x3f800000u); }
+  TF_SIMD_INLINE reg expo(reg x) { return static_cast<float>(static_cast<int32_t>((f32_bits(x) >> 23) & 0xffu) - 127); }
   TF_SIMD_INLINE void two_prod(reg a, reg b, reg& hi, reg& lo) {
     double p = static_cast<double>(a) * static_cast<double>(b);  // exact
     hi = static_cast<float>(p);
@@ -349,6 +343,30 @@ struct Avx512 {
     _mm512_storeu_pd(dst + 8, _mm512_add_pd(_mm512_loadu_pd(dst + 8), _mm512_cvtps_pd(_mm512_extractf32x8_ps(v, 1))));
   }
 };
+
+// 8 x 8 transpose of floats: rows src + i * lds (8 floats each) become rows dst + i * ldd. AVX2 code, so
+// valid at the AVX-512 level too (the GEMM packing routines of both levels use it).
+TF_SIMD_AVX2 void transpose_8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds),
+               r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds),
+               r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds),
+               r7 = _mm256_loadu_ps(src + 7 * lds);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+               t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+               u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+               u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+               u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
 
 #endif  // TF_SIMD_X86
 

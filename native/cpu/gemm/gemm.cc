@@ -9,24 +9,17 @@
 #include <new>
 
 #include "../../core/dispatch.h"
+#include "../../core/simd.h"
 #include "../../core/threadpool.h"
 #include "gemm_kernel.h"
 
 // ---- scalar level: the same template as the SIMD levels, with one-lane "vectors" ----
 namespace tf {
 namespace {
-struct VecScalar {
-  using reg = float;
-  static constexpr int W = 1;
-  static inline reg zero() { return 0.0f; }
-  static inline reg load(const float* p) { return *p; }
-  static inline void store(float* p, reg v) { *p = v; }
+// The shared scalar "vector" plus what the GEMM template needs beyond it.
+struct VecScalar : simd::Scalar {
   static inline reg bcast(const float* p) { return *p; }
-  static inline reg set1(float x) { return x; }
-  static inline reg fma(reg a, reg b, reg c) { return a * b + c; }
-  static inline reg mul(reg a, reg b) { return a * b; }
-  static inline float hsum(reg v) { return v; }
-  static inline float fmas(float a, float b, float c) { return a * b + c; }
+  static inline float fmas(float a, float b, float c) { return fma(a, b, c); }  // the same rounding as fma()
   static constexpr int TW = 0;  // no register transpose
   static inline void transpose_block(const float*, int64_t, float*, int64_t) {}
 };

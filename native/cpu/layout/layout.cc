@@ -153,8 +153,8 @@ void permute(const void* src, void* dst, size_t elem_size, const int64_t* shape,
 }
 
 namespace {
-// For each outer index, the pieces of all tensors in order; `gather` copies piece -> whole (concat) or
-// whole -> piece (split).
+// `whole` holds, for each outer index, the slabs of every piece in order: concat copies the pieces into it,
+// split copies it out to the pieces.
 template <bool Concat>
 void concat_or_split(const void* const* pieces, const int64_t* extents, int count, void* whole, size_t elem_size,
                      int64_t outer, int64_t inner) {

@@ -10,8 +10,8 @@ namespace tf::cpu {
 // first; an inner 2-D transpose (the last axis moves) is copied in cache-sized tiles.
 void permute(const void* src, void* dst, size_t elem_size, const int64_t* shape, int ndim, const int* perm);
 
-// Concatenation along `axis` of `count` tensors that agree on every other dim: shapes[i] is tensor i's
-// extent along the axis; outer = product of the dims before the axis, inner = after it.
+// Concatenation along an axis of `count` tensors that agree on every other dim: extents[i] is tensor i's
+// length along the axis; outer = product of the dims before the axis, inner = product of those after it.
 void concat(const void* const* srcs, const int64_t* extents, int count, void* dst, size_t elem_size, int64_t outer,
             int64_t inner);
 
