@@ -22,7 +22,7 @@ static std::atomic<int64_t> g_mapped_files{0};
 
 static size_t round_up(size_t n) { return n == 0 ? kAlignment : (n + kAlignment - 1) / kAlignment * kAlignment; }
 
-void* aligned_alloc64(size_t bytes) {
+void* aligned_alloc64(size_t bytes, bool zero) {
   if (bytes > SIZE_MAX - kAlignment) return nullptr;
   size_t n = round_up(bytes);
 #if defined(_WIN32)
@@ -31,7 +31,7 @@ void* aligned_alloc64(size_t bytes) {
   void* p = std::aligned_alloc(kAlignment, n);
 #endif
   if (!p) return nullptr;
-  std::memset(p, 0, n);
+  if (zero) std::memset(p, 0, n);
   g_live_bytes += static_cast<int64_t>(n);
   g_live_blocks += 1;
   return p;

@@ -7,9 +7,9 @@ namespace tf {
 
 constexpr size_t kAlignment = 64;
 
-// Returns zeroed memory aligned to 64 bytes, or nullptr when the allocation fails.
+// Returns memory aligned to 64 bytes (zero-filled when `zero`), or nullptr when the allocation fails.
 // A zero-byte request returns a valid (non-null) 64-byte block.
-void* aligned_alloc64(size_t bytes);
+void* aligned_alloc64(size_t bytes, bool zero = true);
 void aligned_free64(void* p, size_t bytes);
 
 struct MemoryStats {

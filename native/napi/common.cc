@@ -208,7 +208,7 @@ Napi::ArrayBuffer external_buffer(Napi::Env env, void* data, size_t bytes, std::
   return copy;
 }
 
-NewTensor new_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim) {
+NewTensor new_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim, bool zeroed) {
   NewTensor out;
   out.view.dtype = dtype;
   out.view.ndim = ndim;
@@ -216,7 +216,7 @@ NewTensor new_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim)
   out.view.set_contiguous_strides();
   int64_t n = checked_numel(env, shape, ndim, dtype, "shape");
   size_t bytes = static_cast<size_t>(n) * dtype_size(dtype);
-  void* p = aligned_alloc64(bytes);
+  void* p = aligned_alloc64(bytes, zeroed);
   if (!p) throw_range(env, "cannot allocate " + std::to_string(bytes) + " bytes for a tensor of shape " + shape_string(shape, ndim));
   Napi::ArrayBuffer ab = external_buffer(env, p, bytes, [p, bytes] { aligned_free64(p, bytes); });
   out.view.data = ab.Data();

@@ -34,13 +34,15 @@ void check_same_shape(Napi::Env env, const TensorView& a, const char* an, const 
 // Shape array -> dims; throws naming `name`.
 int get_shape(Napi::Env env, Napi::Value v, const std::string& name, int64_t* dims);
 
-// A new native-owned tensor: 64-byte aligned, zeroed, an external ArrayBuffer whose finalizer frees it
-// (a plain ArrayBuffer where the runtime forbids external buffers). Returns {data, shape, dtype}.
+// A new native-owned tensor: 64-byte aligned, an external ArrayBuffer whose finalizer frees it (a plain
+// ArrayBuffer where the runtime forbids external buffers). Returns {data, shape, dtype}. Not zero-filled
+// unless `zeroed`: op outputs are written in full by their kernels, and skipping the fill saves a pass
+// over memory (the tests compare every element with an oracle, so a missed element shows as garbage).
 struct NewTensor {
   Napi::Object object;
   TensorView view;
 };
-NewTensor new_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim);
+NewTensor new_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim, bool zeroed = false);
 // Wraps native memory as an ArrayBuffer; `release` runs when it is collected or detached. Where the
 // runtime forbids external buffers, copies into a plain ArrayBuffer and releases at once.
 Napi::ArrayBuffer external_buffer(Napi::Env env, void* data, size_t bytes, std::function<void()> release);
