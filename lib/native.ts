@@ -157,6 +157,116 @@ export interface Binding {
   peakProbe(iters?: number, threads?: number): PeakProbeResult;
   /** Memory read bandwidth: `threads` threads read a fresh `megabytes` buffer `passes` times (sync). */
   bandwidthProbe(megabytes?: number, threads?: number, passes?: number): { bytes: number; seconds: number; gbps: number; threads: number };
+
+  // RWKV-4 WKV time mixing (lib/ops/wkv.ts): k, v [batch, T, C]; state {num, den, max} [batch, C] in and out
+  wkv(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null }): RawWkvResult;
+  wkvAsync(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null }): Promise<RawWkvResult>;
+
+  // Mamba selective scan, its one-token step (state updated in place) and causal depthwise conv1d (lib/ops/ssm.ts)
+  selectiveScan(u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanOptions): RawSelectiveScanResult;
+  selectiveScanAsync(u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanOptions): Promise<RawSelectiveScanResult>;
+  selectiveScanStep(state: RawTensor<'f32'>, u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanStepOptions): RawTensor<'f32'>;
+  selectiveScanStepAsync(state: RawTensor<'f32'>, u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanStepOptions): Promise<RawTensor<'f32'>>;
+  causalConv1d(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null, opts?: RawCausalConv1dOptions): RawCausalConv1dResult;
+  causalConv1dAsync(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null, opts?: RawCausalConv1dOptions): Promise<RawCausalConv1dResult>;
+  /** Throughput of the active level's vectorized exp (the scan's): one thread, L1-resident data (sync). */
+  expProbe(passes?: number): { exps: number; seconds: number; gexps: number };
+
+  // RetNet retention, torchscale's parallel / recurrent / chunkwise forms (lib/ops/retention.ts)
+  retention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, decay: RawTensor<'f32'>, opts?: RawRetentionOptions): RawRetentionResult;
+  retentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, decay: RawTensor<'f32'>, opts?: RawRetentionOptions): Promise<RawRetentionResult>;
+
+  // flash attention (lib/ops/attention.ts): q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D] (or [B, N, H, D] with layout 'bnhd')
+  attention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts?: RawAttentionOptions | null): RawTensor<'f32'> | RawAttentionResult;
+  attentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts?: RawAttentionOptions | null): Promise<RawTensor<'f32'> | RawAttentionResult>;
+
+  // quantized weights (lib/ops/quant.ts): formats and byte layouts in native/cpu/quant/quant.h
+  quantize(w: RawTensor<'f32'>, format: RawQuantFormat, group?: number): RawQuantized;
+  quantizeAsync(w: RawTensor<'f32'>, format: RawQuantFormat, group?: number): Promise<RawQuantized>;
+  dequantize(qw: RawQuantized): RawTensor<'f32'>;
+  dequantizeAsync(qw: RawQuantized): Promise<RawTensor<'f32'>>;
+  qlinear(x: RawTensor<'f32'>, qweight: RawQuantized, bias?: RawTensor<'f32'> | null): RawTensor<'f32'>;
+  qlinearAsync(x: RawTensor<'f32'>, qweight: RawQuantized, bias?: RawTensor<'f32'> | null): Promise<RawTensor<'f32'>>;
+}
+
+/** Quantized weight formats (see lib/ops/quant.ts). */
+export type RawQuantFormat = 'q8_0' | 'q4_0' | 'int8' | 'int4';
+/** A quantized [out, in] weight as it crosses the boundary; `group`: 32 (q8_0, q4_0), 0 (int8), 32/64/128 (int4). */
+export interface RawQuantized {
+  format: RawQuantFormat;
+  shape: readonly number[];
+  group: number;
+  data: Uint8Array;
+}
+
+/** Options of the raw attention (see lib/ops/attention.ts). */
+export interface RawAttentionOptions {
+  layout?: 'bhnd' | 'bnhd';
+  causal?: boolean;
+  scale?: number;
+  keyPaddingMask?: RawTensor<'u8' | 'i8' | 'i32' | 'i64'> | null;
+  bias?: RawTensor<'f32'> | null;
+  window?: readonly [number, number] | null;
+  returnLse?: boolean;
+}
+/** What the raw attention returns when `returnLse` is set. */
+export interface RawAttentionResult {
+  out: RawTensor<'f32'>;
+  lse: RawTensor<'f32'>;
+}
+
+/** RWKV-4 WKV state, each [batch, C] (see lib/ops/wkv.ts). */
+export interface RawWkvState {
+  num: RawTensor<'f32'>;
+  den: RawTensor<'f32'>;
+  max: RawTensor<'f32'>;
+}
+export interface RawWkvResult {
+  out: RawTensor<'f32'>;
+  state: RawWkvState;
+}
+
+/** Options of the raw selective scan step (see lib/ops/ssm.ts). */
+export interface RawSelectiveScanStepOptions {
+  D?: RawTensor<'f32'> | null;
+  z?: RawTensor<'f32'> | null;
+  deltaBias?: RawTensor<'f32'> | null;
+  deltaSoftplus?: boolean;
+}
+/** Options of the raw selective scan (see lib/ops/ssm.ts). */
+export interface RawSelectiveScanOptions extends RawSelectiveScanStepOptions {
+  returnLastState?: boolean;
+  state?: RawTensor<'f32'> | null;
+  out?: RawTensor<'f32'> | null;
+}
+export interface RawSelectiveScanResult {
+  out: RawTensor<'f32'>;
+  lastState: RawTensor<'f32'> | null;
+}
+export interface RawCausalConv1dOptions {
+  activation?: 'silu' | 'swish' | 'none' | null;
+  state?: RawTensor<'f32'> | null;
+  out?: RawTensor<'f32'> | null;
+}
+export interface RawCausalConv1dResult {
+  out: RawTensor<'f32'>;
+  state: RawTensor<'f32'>;
+}
+
+/** RetNet recurrent state: kv [batch, heads, dv, dk], scale [heads] (see lib/ops/retention.ts). */
+export interface RawRetentionState {
+  kv: RawTensor<'f32'>;
+  scale: RawTensor<'f32'>;
+}
+export interface RawRetentionOptions {
+  form?: 'parallel' | 'recurrent' | 'chunkwise';
+  chunkSize?: number;
+  state?: RawRetentionState | null;
+  out?: RawTensor<'f32'> | null;
+}
+export interface RawRetentionResult {
+  out: RawTensor<'f32'>;
+  state: RawRetentionState | null;
 }
 
 /** Options of the raw matmul (see lib/ops/gemm.ts). */

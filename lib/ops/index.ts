@@ -6,3 +6,8 @@ export * from './softmax';
 export * from './reduce';
 export * from './layout';
 export * from './cuda';
+export * from './wkv';
+export * from './quant';
+export * from './attention';
+export * from './ssm';
+export * from './retention';

@@ -13,6 +13,11 @@ void register_gemm_scalar(Kernels&);
 void register_norm_scalar(Kernels&);
 void register_softmax_scalar(Kernels&);
 void register_reduce_scalar(Kernels&);
+void register_flash_scalar(Kernels&);
+void register_wkv_scalar(Kernels&);
+void register_ssm_scalar(Kernels&);
+void register_retention_scalar(Kernels&);
+void register_quant_scalar(Kernels&);
 #if defined(__x86_64__) || defined(_M_X64)
 void register_elementwise_avx2(Kernels&);
 void register_elementwise_avx512(Kernels&);
@@ -26,6 +31,16 @@ void register_softmax_avx2(Kernels&);
 void register_softmax_avx512(Kernels&);
 void register_reduce_avx2(Kernels&);
 void register_reduce_avx512(Kernels&);
+void register_flash_avx2(Kernels&);
+void register_flash_avx512(Kernels&);
+void register_wkv_avx2(Kernels&);
+void register_wkv_avx512(Kernels&);
+void register_ssm_avx2(Kernels&);
+void register_ssm_avx512(Kernels&);
+void register_retention_avx2(Kernels&);
+void register_retention_avx512(Kernels&);
+void register_quant_avx2(Kernels&);
+void register_quant_avx512(Kernels&);
 #endif
 
 static Kernels g_kernels;
@@ -41,6 +56,11 @@ static Kernels build(IsaLevel level) {
   register_norm_scalar(k);
   register_softmax_scalar(k);
   register_reduce_scalar(k);
+  register_flash_scalar(k);
+  register_wkv_scalar(k);
+  register_ssm_scalar(k);
+  register_retention_scalar(k);
+  register_quant_scalar(k);
 #if defined(__x86_64__) || defined(_M_X64)
   if (level == IsaLevel::Avx2 || level == IsaLevel::Avx512) {
     register_elementwise_avx2(k);
@@ -49,6 +69,11 @@ static Kernels build(IsaLevel level) {
     register_norm_avx2(k);
     register_softmax_avx2(k);
     register_reduce_avx2(k);
+    register_flash_avx2(k);
+    register_wkv_avx2(k);
+    register_ssm_avx2(k);
+    register_retention_avx2(k);
+    register_quant_avx2(k);
   }
   if (level == IsaLevel::Avx512) {
     register_elementwise_avx512(k);
@@ -57,6 +82,11 @@ static Kernels build(IsaLevel level) {
     register_norm_avx512(k);
     register_softmax_avx512(k);
     register_reduce_avx512(k);
+    register_flash_avx512(k);
+    register_wkv_avx512(k);
+    register_ssm_avx512(k);
+    register_retention_avx512(k);
+    register_quant_avx512(k);
   }
 #endif
   return k;

@@ -12,6 +12,11 @@
 namespace tf {
 
 struct SgemmKernel;  // native/cpu/gemm/gemm_kernel.h
+namespace cpu {
+struct RetentionArgs;  // native/cpu/retention/retention.h
+}
+struct FlashParams;  // native/cpu/attention/flash.h
+namespace cpu { struct QuantGemv; }  // native/cpu/quant/quant.h
 
 struct Kernels {
   // elementwise (native/cpu/elementwise)
@@ -36,6 +41,32 @@ struct Kernels {
   // reductions (native/cpu/reduce): sum of n floats in double; acc[c] += sum over rows of x[r * stride + c]
   double (*sum_f32)(const float* x, size_t n) = nullptr;
   void (*sum_rows_f64)(const float* x, size_t rows, size_t stride, size_t cols, double* acc) = nullptr;
+  // RWKV-4 WKV over nc channels for T tokens (native/cpu/wkv): k, v, out advance by ldc per token; w = -exp(decay)
+  void (*wkv_f32)(const float* w, const float* u, const float* k, const float* v, float* out, int64_t T, int64_t ldc,
+                  int64_t nc, float* num, float* den, float* max) = nullptr;
+  // Mamba SSM rows (native/cpu/ssm): dt = softplus?(delta + bias); the selective scan of one (batch, channel) row
+  // (x, A and B/C rows hold ceil(N/W) full vectors; B/C advance by sB/sC per step; y may alias dt); the gate
+  // out = (y + D u) * silu(z) (D, z may be null); the causal depthwise conv of one row (xp: k - 1 + L values)
+  void (*ssm_delta_f32)(const float* delta, const float* bias, int64_t bias_stride, bool softplus, float* dt,
+                        size_t n) = nullptr;
+  void (*ssm_scan_f32)(const float* dt, const float* u, const float* A, const float* B, int64_t sB, const float* C,
+                       int64_t sC, float* x, float* y, int64_t L, int64_t N) = nullptr;
+  void (*ssm_gate_f32)(const float* y, const float* u, const float* D, int64_t d_stride, const float* z, float* out,
+                       size_t n) = nullptr;
+  void (*ssm_step_rows_f32)(const float* dt, const float* u, const float* A, const float* B, int64_t bdiv,
+                            const float* C, int64_t cdiv, float* x, float* y, int64_t d0, int64_t count,
+                            int64_t N) = nullptr;  // one token of consecutive channels, state in place
+  void (*ssm_conv_row_f32)(const float* xp, const float* w, int64_t k, float bias, bool silu, float* out,
+                           int64_t L) = nullptr;
+  void (*ssm_exp_probe_f32)(float* x, size_t n, int64_t passes) = nullptr;  // simd::exp throughput (benchmarks)
+  // RetNet retention of one (batch, head) in the form a.form (native/cpu/retention); scratch: see retention.cc
+  void (*retention_head_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) = nullptr;
+  // flash attention (native/cpu/attention): one work item (batch, head, query tile) with its thread's scratch
+  void (*flash_attention_f32)(const FlashParams& p, int64_t item, float* scratch) = nullptr;
+  // quantized GEMV (native/cpu/quant; index: cpu::QuantFormat): outputs of weight rows [n0, n1) from packed blocks
+  void (*quant_gemv[4])(const cpu::QuantGemv& a, int64_t n0, int64_t n1) = {};
+  // weight rows [r0, r1) of a.w dequantized to float32 rows of a.w.k (native/cpu/quant)
+  void (*quant_dequant[4])(const cpu::QuantGemv& a, int64_t r0, int64_t r1, float* out) = {};
 };
 
 // The active table. Valid after init_dispatch() (called when the addon loads).

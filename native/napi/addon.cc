@@ -14,6 +14,11 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_softmax(env, exports);
   register_reduce(env, exports);
   register_layout(env, exports);
+  register_attention(env, exports);
+  register_wkv(env, exports);
+  register_ssm(env, exports);
+  register_retention(env, exports);
+  register_quant(env, exports);
   return exports;
 }
 

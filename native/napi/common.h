@@ -69,5 +69,10 @@ void register_norm(Napi::Env env, Napi::Object exports);
 void register_softmax(Napi::Env env, Napi::Object exports);
 void register_reduce(Napi::Env env, Napi::Object exports);
 void register_layout(Napi::Env env, Napi::Object exports);
+void register_attention(Napi::Env env, Napi::Object exports);
+void register_wkv(Napi::Env env, Napi::Object exports);
+void register_ssm(Napi::Env env, Napi::Object exports);
+void register_retention(Napi::Env env, Napi::Object exports);
+void register_quant(Napi::Env env, Napi::Object exports);
 
 }  // namespace tf::napi

@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+// Recurrent kernels benchmark: Mamba selective scan (+ its one-token step and the causal conv1d), RWKV-4 WKV and
+// RetNet retention (recurrent and chunkwise forms), over sequence lengths, against floors measured in the same run:
+//   memory floor = bytes the op must move / measured read bandwidth (bandwidthProbe)
+//   exp floor    = exponentials the op must compute / measured SIMD exp rate (expProbe: the kernels' own exp,
+//                  one thread, L1-resident) / threads
+//   flop floor   = (retention only) multiply-adds × 2 / the FMA peak (peakProbe) of the active level
+// floor = the largest; "of floor" = floor / time (100% = at the floor). Also the growth t(L)/t(L/2) (linear: ~2.0)
+// and the per-token cost of the step forms.
+//
+//   npm run build && node bench/recurrent.bench.mjs          (about a minute on 2 cores)
+//   node bench/recurrent.bench.mjs --quick                    fewer lengths and rounds
+//   node bench/recurrent.bench.mjs --threads 1,2 --rounds 3 --max-len 16384 --json out.json
+//
+// Counting (per element of the sequence):
+//   selectiveScan (Mamba options: D, z, deltaBias, softplus; B, C time-varying [1, N, L]):
+//     bytes = 16 per (channel, step) (u, delta, z read; out written) + B and C (read, transposed copy written and read)
+//     exps  = N per (channel, step) for exp(dt A), + 2 (softplus's exp, silu's exp); softplus's log1p not counted
+//   wkv: bytes = 12 per (token, channel) (k, v read; out written); exps = 2 per (token, channel): upstream's four
+//     exps per token are two pairs where one of each pair is exp(0) = 1 (the kernel computes only the other)
+//   causalConv1d (k = 4, silu): bytes = 8 per element; exps = 1 (silu)
+//   retention (heads 12, dk 64, dv 128, batch 1): bytes = q, k, v read + out written = 4 (2 dk + 2 dv) per token and
+//     head; flops per token and head: recurrent 4 dk dv; chunkwise (chunk B) 2 B (dk + dv) (inside the chunk,
+//     causal half counted) + 6 dk dv (cross part, chunk kv, state update)
+// Shared machines are noisy: cases and probes are interleaved in rounds and the median round is reported.
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+let binding;
+try {
+  ({ binding } = require(join(root, 'dist', 'native.js')));
+} catch (e) {
+  console.error(`cannot load dist/native.js (${e.message.split('\n')[0]}): run \`npm run build\` first`);
+  process.exit(1);
+}
+
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name);
+const option = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
+};
+const quick = flag('--quick');
+const rounds = Number(option('--rounds', quick ? 2 : 3));
+const threadCounts = option('--threads', '1,2').split(',').map(Number);
+const maxLen = Number(option('--max-len', quick ? 4096 : 16384));
+const jsonFile = option('--json', '');
+const lengths = [];
+for (let L = 1024; L <= maxLen; L *= 2) lengths.push(L);
+
+let seed = 1;
+function rand(shape, lo = -1, hi = 1) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    data[i] = lo + ((seed >>> 8) / 16777216) * (hi - lo);
+  }
+  return { data, shape, dtype: 'f32' };
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+function timeIt(fn, reps = 1) {
+  fn(); // warm-up (also faults in the output pages of the allocator's reuse)
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < reps; i++) fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9 / reps;
+}
+
+const dim = 1536, N = 16; // Mamba-130m: d_inner 1536, d_state 16
+const A = rand([dim, N], -2, -0.05);
+const D = rand([dim]);
+const dtBias = rand([dim], -4, -2);
+const convW = rand([dim, 4]);
+const convB = rand([dim]);
+const wkvChannels = [768, 2048];
+
+function scanCase(L) {
+  const u = rand([1, dim, L]), delta = rand([1, dim, L]), z = rand([1, dim, L]);
+  const B = rand([1, N, L]), C = rand([1, N, L]);
+  const opts = { D, z, deltaBias: dtBias, deltaSoftplus: true };
+  return {
+    name: `selectiveScan dim ${dim} N ${N}`, L,
+    bytes: 16 * dim * L + 3 * 2 * N * L * 4, exps: dim * L * (N + 2),
+    run: () => binding.selectiveScan(u, delta, A, B, C, opts),
+  };
+}
+function wkvCase(C, L) {
+  const k = rand([1, L, C], -3, 3), v = rand([1, L, C]), decay = rand([C], -3, 1), first = rand([C]);
+  return { name: `wkv C ${C}`, L, bytes: 12 * L * C, exps: 2 * L * C, run: () => binding.wkv(decay, first, k, v) };
+}
+const RH = 12, RDK = 64, RDV = 128;
+const rDecay = { data: Float32Array.from({ length: RH }, (_, h) => Math.log(1 - 2 ** (-5 - h))), shape: [RH], dtype: 'f32' };
+function retentionCase(form, L) {
+  const q = rand([1, RH, L, RDK]), k = rand([1, RH, L, RDK], -0.125, 0.125), v = rand([1, L, RH * RDV]);
+  const chunk = 64;
+  const flops = RH * L * (form === 'recurrent' ? 4 * RDK * RDV : 2 * chunk * (RDK + RDV) + 6 * RDK * RDV);
+  return {
+    name: `retention ${form} h${RH} ${RDK}x${RDV}`, L, bytes: 4 * RH * L * 2 * (RDK + RDV), exps: 0, flops,
+    run: () => binding.retention(q, k, v, rDecay, { form, chunkSize: chunk }),
+  };
+}
+function convCase(L) {
+  const x = rand([1, dim, L]);
+  return { name: `causalConv1d dim ${dim} k 4 silu`, L, bytes: 8 * dim * L, exps: dim * L, run: () => binding.causalConv1d(x, convW, convB, { activation: 'silu' }) };
+}
+
+const results = [];
+for (const threads of threadCounts) {
+  binding.setNumThreads(threads);
+  const cases = [];
+  for (const L of lengths) cases.push(scanCase(L));
+  for (const C of wkvChannels) for (const L of lengths) cases.push(wkvCase(C, L));
+  for (const L of lengths) cases.push(convCase(L));
+  for (const form of ['recurrent', 'chunkwise']) for (const L of lengths) cases.push(retentionCase(form, L));
+  const times = cases.map(() => []);
+  const bw = [], ex = [], pk = [];
+  for (let r = 0; r < rounds; r++) {
+    bw.push(binding.bandwidthProbe(256, threads, 2).gbps);
+    ex.push(binding.expProbe(20000).gexps);
+    pk.push(binding.peakProbe(20000000, threads).gflops);
+    cases.forEach((c, i) => times[i].push(timeIt(c.run)));
+  }
+  const gbps = median(bw), gexps = median(ex), gflops = median(pk);
+  console.log(`\n== ${threads} thread${threads > 1 ? 's' : ''}: read bandwidth ${gbps.toFixed(1)} GB/s, SIMD exp ${gexps.toFixed(2)} Gexp/s per thread, FMA peak ${gflops.toFixed(0)} GFLOP/s (${binding.info().isa.active}) ==`);
+  console.log('case'.padEnd(34) + 'L'.padStart(7) + 'ms'.padStart(10) + 'GB/s'.padStart(8) + 'mem floor'.padStart(11) + 'exp/flop floor'.padStart(16) + 'of floor'.padStart(10) + 't(L)/t(L/2)'.padStart(13));
+  let prev = null;
+  cases.forEach((c, i) => {
+    const t = median(times[i]);
+    const memFloor = c.bytes / (gbps * 1e9);
+    const expFloor = c.flops ? c.flops / (gflops * 1e9) : c.exps / (gexps * 1e9 * threads);
+    const floor = Math.max(memFloor, expFloor);
+    const growth = prev && prev.name === c.name ? t / prev.t : null;
+    console.log(
+      c.name.padEnd(34) + String(c.L).padStart(7) + (t * 1e3).toFixed(2).padStart(10) + (c.bytes / t / 1e9).toFixed(2).padStart(8) +
+        `${(memFloor * 1e3).toFixed(2)}ms`.padStart(11) + `${(expFloor * 1e3).toFixed(2)}ms${c.flops ? ' F' : ' e'}`.padStart(16) +
+        `${((floor / t) * 100).toFixed(0)}%`.padStart(10) + (growth ? growth.toFixed(2) : '').padStart(13),
+    );
+    results.push({ threads, name: c.name, L: c.L, seconds: t, gbps: c.bytes / t / 1e9, memFloor, expFloor, ofFloor: floor / t, growth });
+    prev = { name: c.name, t };
+  });
+
+  // step forms: per-token cost (median of rounds of 200 tokens)
+  const state = { data: new Float32Array(dim * N), shape: [1, dim, N], dtype: 'f32' };
+  const u1 = rand([1, dim]), d1 = rand([1, dim]), z1 = rand([1, dim]), B1 = rand([1, N]), C1 = rand([1, N]);
+  const stepOpts = { D, z: z1, deltaBias: dtBias, deltaSoftplus: true };
+  const x1 = rand([1, dim, 1]);
+  let convState = binding.causalConv1d(x1, convW, convB).state;
+  const steps = [
+    ['selectiveScanStep dim 1536 N 16', () => binding.selectiveScanStep(state, u1, d1, A, B1, C1, stepOpts)],
+    ['causalConv1d step dim 1536 k 4', () => { convState = binding.causalConv1d(x1, convW, convB, { activation: 'silu', state: convState }).state; }],
+  ];
+  let wkvState = null;
+  for (const C of wkvChannels) {
+    const k1 = rand([1, 1, C]), v1 = rand([1, 1, C]), dec = rand([C]), fir = rand([C]);
+    steps.push([`wkv step C ${C}`, () => { wkvState = binding.wkv(dec, fir, k1, v1, wkvState && wkvState.state.num.shape[1] === C ? wkvState.state : null); }]);
+  }
+  {
+    const q1 = rand([1, RH, 1, RDK]), k1 = rand([1, RH, 1, RDK], -0.125, 0.125), v1 = rand([1, 1, RH * RDV]);
+    let rs = null;
+    steps.push([`retention recurrent step h${RH} ${RDK}x${RDV}`, () => { rs = binding.retention(q1, k1, v1, rDecay, { form: 'recurrent', state: rs }).state; }]);
+  }
+  for (const [name, fn] of steps) {
+    const per = median(Array.from({ length: rounds + 2 }, () => timeIt(fn, 200)));
+    console.log(`${name.padEnd(34)} ${(per * 1e6).toFixed(2).padStart(8)} µs/token`);
+    results.push({ threads, name, perTokenSeconds: per });
+  }
+}
+if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ date: new Date().toISOString(), info: binding.info().isa, results }, null, 2));

@@ -1,0 +1,174 @@
+/**
+ * Mamba state-space ops (native, SIMD over the state dimension, threads over batch × channels), with exactly
+ * the semantics of mamba_ssm's `selective_scan_ref` and channel-first layouts:
+ *
+ *   dt = softplus(delta + deltaBias)   (or delta + deltaBias; torch's softplus: identity above 20)
+ *   x_l = exp(dt_l · A) ⊙ x_{l-1} + dt_l · u_l · B_l      (state x: [N] per batch and channel)
+ *   y_l = ⟨x_l, C_l⟩ + D · u_l,   out = y ⊙ silu(z)
+ *
+ * plus the one-token step for generation and the causal depthwise conv1d that a Mamba block runs before the
+ * scan. Every (batch, channel) row is computed by one thread in a fixed order: the same bits at any thread count,
+ * and a sequence split through the returned state gives the same bits as one run.
+ */
+import {
+  binding,
+  type RawCausalConv1dResult,
+  type RawSelectiveScanOptions,
+  type RawSelectiveScanResult,
+  type RawSelectiveScanStepOptions,
+} from '../native';
+import { Tensor } from '../tensor';
+
+/** Options shared by selectiveScan() and selectiveScanStep(). */
+export interface SelectiveScanStepOptions {
+  /** f32 [dim]: the skip connection y += D · u. */
+  D?: Tensor<'f32'> | null;
+  /** f32 like u: the output is multiplied by silu(z). */
+  z?: Tensor<'f32'> | null;
+  /** f32 [dim], added to delta before the softplus. */
+  deltaBias?: Tensor<'f32'> | null;
+  /** dt = softplus(delta + deltaBias); default false (Mamba blocks use true). */
+  deltaSoftplus?: boolean;
+}
+
+export interface SelectiveScanOptions extends SelectiveScanStepOptions {
+  /** Also return the state after the last step (default false). */
+  returnLastState?: boolean;
+  /** f32 [batch, dim, N], the state before the first step (default zeros); not modified. */
+  state?: Tensor<'f32'> | null;
+  /** An existing f32 [batch, dim, L] tensor to write the result into (reused buffers skip a fresh allocation). */
+  out?: Tensor<'f32'> | null;
+}
+
+export interface SelectiveScanResult {
+  /** [batch, dim, L] */
+  out: Tensor<'f32'>;
+  /** [batch, dim, N] when returnLastState, else null. */
+  lastState: Tensor<'f32'> | null;
+}
+
+function wrapScan(r: RawSelectiveScanResult): SelectiveScanResult {
+  return { out: Tensor.fromNative(r.out), lastState: r.lastState ? Tensor.fromNative(r.lastState) : null };
+}
+
+/**
+ * The selective scan over a sequence (mamba_ssm `selective_scan_ref`).
+ *
+ * @param u f32 [batch, dim, L] input
+ * @param delta f32 [batch, dim, L] step sizes (before deltaBias / softplus)
+ * @param A f32 [dim, N] (real; negative in Mamba: A = -exp(A_log))
+ * @param B f32 [batch, N, L] (time-varying), [batch, G, N, L] (G groups, group g serving channels
+ *   g·dim/G … (g+1)·dim/G − 1) or [dim, N] (time-invariant)
+ * @param C like B (each may use a different form)
+ * @example const { out } = selectiveScan(x, dt, A, B, C, { D, z, deltaBias: dtBias, deltaSoftplus: true });
+ * @example const a = selectiveScan(u1, d1, A, B1, C1, { returnLastState: true });
+ *          const b = selectiveScan(u2, d2, A, B2, C2, { state: a.lastState }); // continues the sequence
+ */
+export function selectiveScan(
+  u: Tensor<'f32'>,
+  delta: Tensor<'f32'>,
+  A: Tensor<'f32'>,
+  B: Tensor<'f32'>,
+  C: Tensor<'f32'>,
+  opts: SelectiveScanOptions = {},
+): SelectiveScanResult {
+  return wrapScan(binding.selectiveScan(u, delta, A, B, C, opts as RawSelectiveScanOptions));
+}
+
+/** selectiveScan() computed off the main thread. */
+export async function selectiveScanAsync(
+  u: Tensor<'f32'>,
+  delta: Tensor<'f32'>,
+  A: Tensor<'f32'>,
+  B: Tensor<'f32'>,
+  C: Tensor<'f32'>,
+  opts: SelectiveScanOptions = {},
+): Promise<SelectiveScanResult> {
+  return wrapScan(await binding.selectiveScanAsync(u, delta, A, B, C, opts as RawSelectiveScanOptions));
+}
+
+/**
+ * One token of the selective scan, for generation: updates `state` IN PLACE (like mamba_ssm's
+ * selective_state_update) and returns the output. Token by token it gives the same bits as selectiveScan().
+ *
+ * @param state f32 [batch, dim, N], updated in place (start from zeros or a scan's lastState)
+ * @param u f32 [batch, dim]
+ * @param delta f32 [batch, dim]
+ * @param A f32 [dim, N]
+ * @param B f32 [batch, N] or [batch, G, N]
+ * @param C f32 [batch, N] or [batch, G, N]
+ * @returns out f32 [batch, dim]
+ */
+export function selectiveScanStep(
+  state: Tensor<'f32'>,
+  u: Tensor<'f32'>,
+  delta: Tensor<'f32'>,
+  A: Tensor<'f32'>,
+  B: Tensor<'f32'>,
+  C: Tensor<'f32'>,
+  opts: SelectiveScanStepOptions = {},
+): Tensor<'f32'> {
+  return Tensor.fromNative(binding.selectiveScanStep(state, u, delta, A, B, C, opts as RawSelectiveScanStepOptions));
+}
+
+/** selectiveScanStep() computed off the main thread (state is updated when the promise settles). */
+export async function selectiveScanStepAsync(
+  state: Tensor<'f32'>,
+  u: Tensor<'f32'>,
+  delta: Tensor<'f32'>,
+  A: Tensor<'f32'>,
+  B: Tensor<'f32'>,
+  C: Tensor<'f32'>,
+  opts: SelectiveScanStepOptions = {},
+): Promise<Tensor<'f32'>> {
+  return Tensor.fromNative(await binding.selectiveScanStepAsync(state, u, delta, A, B, C, opts as RawSelectiveScanStepOptions));
+}
+
+export interface CausalConv1dOptions {
+  /** 'silu' (Mamba) or none (default). */
+  activation?: 'silu' | 'swish' | 'none' | null;
+  /** f32 [batch, dim, k-1]: the k−1 inputs before x (default zeros); not modified. */
+  state?: Tensor<'f32'> | null;
+  /** An existing f32 [batch, dim, L] tensor to write the result into. */
+  out?: Tensor<'f32'> | null;
+}
+
+export interface CausalConv1dResult {
+  /** [batch, dim, L] */
+  out: Tensor<'f32'>;
+  /** [batch, dim, k-1]: the last k−1 inputs; pass it as opts.state to continue (L = 1 is the step form). */
+  state: Tensor<'f32'>;
+}
+
+function wrapConv(r: RawCausalConv1dResult): CausalConv1dResult {
+  return { out: Tensor.fromNative(r.out), state: Tensor.fromNative(r.state) };
+}
+
+/**
+ * Causal depthwise conv1d (Mamba's `conv1d` with padding k−1, sliced to L; mamba_ssm `causal_conv1d_ref`):
+ * out[b, d, l] = bias[d] + Σ_i weight[d, i] · xp[b, d, l + i], xp = [state, x] along the sequence.
+ *
+ * @param x f32 [batch, dim, L]
+ * @param weight f32 [dim, k] or [dim, 1, k] (the PyTorch Conv1d layout)
+ * @param bias f32 [dim] or null
+ * @example const { out, state } = causalConv1d(xz, conv.weight, conv.bias, { activation: 'silu' });
+ * @example const step = causalConv1d(xTok, conv.weight, conv.bias, { activation: 'silu', state }); // x [batch, dim, 1]
+ */
+export function causalConv1d(
+  x: Tensor<'f32'>,
+  weight: Tensor<'f32'>,
+  bias?: Tensor<'f32'> | null,
+  opts: CausalConv1dOptions = {},
+): CausalConv1dResult {
+  return wrapConv(binding.causalConv1d(x, weight, bias, opts));
+}
+
+/** causalConv1d() computed off the main thread. */
+export async function causalConv1dAsync(
+  x: Tensor<'f32'>,
+  weight: Tensor<'f32'>,
+  bias?: Tensor<'f32'> | null,
+  opts: CausalConv1dOptions = {},
+): Promise<CausalConv1dResult> {
+  return wrapConv(await binding.causalConv1dAsync(x, weight, bias, opts));
+}

@@ -1,0 +1,73 @@
+/**
+ * RWKV-4 WKV time mixing (native, SIMD over channels, threads over batch × channel blocks), with exactly the
+ * numerically stabilised running-maximum form of Hugging Face's `rwkv_linear_attention_cpu`. Per channel,
+ * with w = -exp(timeDecay) and u = timeFirst:
+ *
+ *   wkv_t = (Σ_{i<t} e^{(t-1-i)w + k_i} v_i + e^{u + k_t} v_t) / (Σ_{i<t} e^{(t-1-i)w + k_i} + e^{u + k_t})
+ *
+ * kept as a state (num, den, max) scaled by e^-max so that keys large enough to overflow e^k in float32 are fine.
+ * Results are the same bits at any thread count.
+ */
+import { binding, type RawWkvResult } from '../native';
+import { Tensor } from '../tensor';
+
+/** The recurrent state after a token, each f32 [batch, C]. A fresh state is num = den = 0, max = -1e38. */
+export interface WkvState {
+  num: Tensor<'f32'>;
+  den: Tensor<'f32'>;
+  max: Tensor<'f32'>;
+}
+
+export interface WkvOptions {
+  /** An existing f32 [batch, T, C] tensor to write the result into (reused buffers skip a fresh allocation). */
+  out?: Tensor<'f32'> | null;
+}
+
+export interface WkvResult {
+  /** [batch, T, C] */
+  out: Tensor<'f32'>;
+  /** The state after the last token: pass it back to continue the sequence (a split run equals one run). */
+  state: WkvState;
+}
+
+function wrap(r: RawWkvResult): WkvResult {
+  return {
+    out: Tensor.fromNative(r.out),
+    state: { num: Tensor.fromNative(r.state.num), den: Tensor.fromNative(r.state.den), max: Tensor.fromNative(r.state.max) },
+  };
+}
+
+/**
+ * RWKV-4 WKV over a sequence.
+ *
+ * @param timeDecay f32 [C], the raw `time_decay` parameter (the kernel uses w = -exp(timeDecay))
+ * @param timeFirst f32 [C], `time_first` (u, the bonus of the current token)
+ * @param k f32 [batch, T, C] keys
+ * @param v f32 [batch, T, C] values
+ * @param state the state after a previous call (not modified), or null/undefined for a fresh one
+ * @param opts.out an existing f32 [batch, T, C] tensor to write the result into
+ * @example const { out, state } = wkv(att.time_decay, att.time_first, k, v);
+ * @example const next = wkv(decay, first, kTok, vTok, state); // one more token (T = 1): the step form
+ */
+export function wkv(
+  timeDecay: Tensor<'f32'>,
+  timeFirst: Tensor<'f32'>,
+  k: Tensor<'f32'>,
+  v: Tensor<'f32'>,
+  state?: WkvState | null,
+  opts: WkvOptions = {},
+): WkvResult {
+  return wrap(binding.wkv(timeDecay, timeFirst, k, v, state, opts));
+}
+
+/** wkv() computed off the main thread. */
+export async function wkvAsync(
+  timeDecay: Tensor<'f32'>,
+  timeFirst: Tensor<'f32'>,
+  k: Tensor<'f32'>,
+  v: Tensor<'f32'>,
+  state?: WkvState | null,
+  opts: WkvOptions = {},
+): Promise<WkvResult> {
+  return wrap(await binding.wkvAsync(timeDecay, timeFirst, k, v, state, opts));
+}

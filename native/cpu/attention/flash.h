@@ -1,0 +1,65 @@
+// Flash attention on the CPU, fp32: out = softmax(scale · Q Kᵀ + bias + masks) · V computed tile by tile
+// with an online softmax, never holding an Nq × Nk score matrix (memory is linear in the sequence length;
+// each thread owns one tile of scratch).
+//
+// Shapes: Q [B, Hq, Nq, D], K and V [B, Hkv, Nk, D] (Hq a multiple of Hkv: query head h reads key/value
+// head h / (Hq / Hkv)), or the same tensors in any other order described by element strides (the N-API
+// layer passes [B, N, H, D] tensors in place). Rows along D are contiguous.
+//
+// Masks: query i may see key j iff i' - left <= j <= i' + right with i' = i + (Nk - Nq) (bottom-right
+// alignment, as in decoding with a KV cache; causal is right = 0), key j of batch b is not padded
+// (key_keep), and bias + score is not -inf. A row with no visible key gives zeros and lse = -inf.
+//
+// Work: one item per (batch, head, group of kFlashGroup tiles of kFlashBq queries), run on the pool; each item is computed by one
+// thread in a fixed order that depends on the shapes only, so results are bitwise independent of the thread
+// count. Key tiles outside the window (causal: above the diagonal) are skipped.
+#pragma once
+#include <cstdint>
+
+namespace tf {
+
+// Query rows per work item and keys per tile (the same at every dispatch level).
+constexpr int64_t kFlashBq = 48;
+constexpr int64_t kFlashBk = 64;
+// Query tiles per work item: they share each K and V tile while it is in cache.
+constexpr int64_t kFlashGroup = 4;
+// "No limit" for the window sides.
+constexpr int64_t kFlashUnbounded = int64_t{1} << 60;
+
+struct FlashParams {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  float* out = nullptr;  // strides of q's layout (o_*)
+  float* lse = nullptr;  // [B, Hq, Nq] or null
+  int64_t B = 0, Hq = 0, Hkv = 0, Nq = 0, Nk = 0, D = 0;
+  // element strides of batch, head and sequence position (rows along D are contiguous)
+  int64_t q_sb = 0, q_sh = 0, q_sn = 0;
+  int64_t k_sb = 0, k_sh = 0, k_sn = 0;
+  int64_t v_sb = 0, v_sh = 0, v_sn = 0;
+  int64_t o_sb = 0, o_sh = 0, o_sn = 0;
+  float scale = 1.0f;
+  int64_t left = kFlashUnbounded, right = kFlashUnbounded;  // window sides (causal: right = min(right, 0))
+  const uint8_t* key_keep = nullptr;                       // [B, Nk], nonzero = attend; null: all
+  const float* bias = nullptr;                             // element (b, h, i, j) at b*sb + h*sh + i*sq + j*sk
+  int64_t bias_sb = 0, bias_sh = 0, bias_sq = 0, bias_sk = 0;
+};
+
+// Floats of per-thread scratch one work item needs for head dim d.
+inline int64_t flash_scratch_floats(int64_t d) {
+  return kFlashBk * kFlashBq + 2 * kFlashBk * d + kFlashGroup * (2 * d * kFlashBq + 3 * kFlashBq);
+}
+// Work items: (batch, head, group of kFlashGroup query tiles of kFlashBq rows).
+inline int64_t flash_items(int64_t B, int64_t Hq, int64_t Nq) {
+  const int64_t tiles = (Nq + kFlashBq - 1) / kFlashBq;
+  return B * Hq * ((tiles + kFlashGroup - 1) / kFlashGroup);
+}
+
+namespace cpu {
+
+// Runs the whole attention on the pool with the active level's tile kernel. Arguments are not checked
+// here (the N-API layer does that): 1 <= D <= 256, Hq % Hkv == 0, non-negative window sides.
+void flash_attention_f32(const FlashParams& p);
+
+}  // namespace cpu
+}  // namespace tf

@@ -1,0 +1,342 @@
+// Flash attention tile kernels, written once over the ISA structs of native/core/simd.h. Included by flash.cc
+// (scalar) and, inside a TF_SIMD_BEGIN_* region, by flash_avx2.cc and flash_avx512.cc.
+//
+// One work item = kFlashBq query rows of one (batch, head). Per item:
+//   Qt = (scale · Q_tile)ᵀ, packed once into scratch as [D × Bq] (zero columns past the last query);
+//   for each key tile of kFlashBk keys that some row of the item can see:
+//     Sᵀ[jn × Bq] = K_tile · Qt                 (register-blocked: 4 keys × 3 vectors of queries, over D)
+//     + bias, -inf where masked (padding, window/causal; only on tiles that cross a window edge)
+//     online softmax vectorized across queries: m' = max(m, max_j Sᵀ[j, i]), alpha = e^(m - m'),
+//     Pᵀ = e^(Sᵀ - m') (in place), l = l·alpha + Σ_j Pᵀ[j, i]
+//     O[i, :] = alpha_i · O[i, :] + Σ_j Pᵀ[j, i] · V[j, :]   (4 queries × 3 vectors of D, over the keys)
+//   out = O / l (zeros where l = 0), lse = m + log l (-inf where l = 0).
+// O lives in the output tensor itself (its rows are the item's own) when they are contiguous ([B, H, N, D]);
+// in layout [B, N, H, D] O, and the K and V tiles, are copied to scratch (see below). The scratch is one tile
+// of each: flash_scratch_floats(). Every sum runs in an order fixed by the shapes alone.
+#pragma once
+#include "../../core/dispatch.h"
+#include "../../core/simd.h"
+#include "../../core/simd_math.h"
+#include "flash.h"
+
+namespace tf {
+namespace {
+
+// C[MR × NV·W] (=, or scaled by rs[i] then +=) A · B over depth k, A(i, p) at a[i * rsa + p * csa], B row p
+// at b + p * ldb (contiguous), C row i at c + i * ldc. Tail: the last vector holds only `tail` columns.
+template <class V, int MR, int NV, bool Acc, bool Tail>
+inline void flash_tile(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c,
+                       int64_t ldc, const float* rs, size_t tail) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  R acc[MR][NV];
+  for (int i = 0; i < MR; ++i) {
+    for (int v = 0; v < NV; ++v) {
+      if constexpr (Acc) {
+        const float* cp = c + i * ldc + v * W;
+        R x = (Tail && v == NV - 1) ? V::load_tail(cp, tail) : V::load(cp);
+        acc[i][v] = V::mul(x, V::set1(rs[i]));
+      } else {
+        acc[i][v] = V::zero();
+      }
+    }
+  }
+  for (int64_t p = 0; p < k; ++p) {
+    const float* bp = b + p * ldb;
+    R bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = (Tail && v == NV - 1) ? V::load_tail(bp + v * W, tail) : V::load(bp + v * W);
+    const float* ap = a + p * csa;
+    for (int i = 0; i < MR; ++i) {
+      const R av = V::set1(ap[i * rsa]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(av, bv[v], acc[i][v]);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int v = 0; v < NV; ++v) {
+      float* cp = c + i * ldc + v * W;
+      if (Tail && v == NV - 1)
+        V::store_tail(cp, acc[i][v], tail);
+      else
+        V::store(cp, acc[i][v]);
+    }
+  }
+}
+
+template <class V, int MR, int NV, bool Acc>
+inline void flash_cols_rest(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c,
+                            int64_t ldc, const float* rs, size_t tail) {
+  if (tail)
+    flash_tile<V, MR, NV, Acc, true>(k, a, rsa, csa, b, ldb, c, ldc, rs, tail);
+  else
+    flash_tile<V, MR, NV, Acc, false>(k, a, rsa, csa, b, ldb, c, ldc, rs, 0);
+}
+
+// MR rows of C, n columns: blocks of NV vectors, then one block of 1 to NV vectors (the last maybe partial).
+template <class V, int MR, int NV, bool Acc>
+inline void flash_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
+                       float* c, int64_t ldc, const float* rs) {
+  constexpr int64_t W = V::W;
+  int64_t j = 0;
+  for (; j + NV * W <= n; j += NV * W) flash_tile<V, MR, NV, Acc, false>(k, a, rsa, csa, b + j, ldb, c + j, ldc, rs, 0);
+  const int64_t r = n - j;
+  if (r == 0) return;
+  const size_t tail = static_cast<size_t>(r % W);
+  const int64_t nv = r / W + (tail ? 1 : 0);
+  b += j;
+  c += j;
+  if (nv == 1) return flash_cols_rest<V, MR, 1, Acc>(k, a, rsa, csa, b, ldb, c, ldc, rs, tail);
+  if constexpr (NV > 2) {
+    if (nv == 2) return flash_cols_rest<V, MR, 2, Acc>(k, a, rsa, csa, b, ldb, c, ldc, rs, tail);
+  }
+  if constexpr (NV > 3) {
+    if (nv == 3) return flash_cols_rest<V, MR, 3, Acc>(k, a, rsa, csa, b, ldb, c, ldc, rs, tail);
+  }
+  flash_cols_rest<V, MR, NV, Acc>(k, a, rsa, csa, b, ldb, c, ldc, rs, tail);  // nv == NV with a partial last vector
+}
+
+// C[m × n] (=, or row-scaled +=) A · B, in register tiles of MR rows × NV vectors.
+template <class V, int MR, int NV, bool Acc>
+inline void flash_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+                       int64_t ldb, float* c, int64_t ldc, const float* rs) {
+  int64_t i = 0;
+  for (; i + MR <= m; i += MR)
+    flash_rows<V, MR, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+  const float* ai = a + i * rsa;
+  float* ci = c + i * ldc;
+  const float* ri = Acc ? rs + i : nullptr;
+  const int64_t rest = m - i;
+  if (rest == 1) return flash_rows<V, 1, NV, Acc>(n, k, ai, rsa, csa, b, ldb, ci, ldc, ri);
+  if constexpr (MR > 2) {
+    if (rest == 2) return flash_rows<V, 2, NV, Acc>(n, k, ai, rsa, csa, b, ldb, ci, ldc, ri);
+  }
+  if constexpr (MR > 3) {
+    if (rest == 3) return flash_rows<V, 3, NV, Acc>(n, k, ai, rsa, csa, b, ldb, ci, ldc, ri);
+  }
+}
+
+// Register tiles: Sᵀ = K · Qt has Bq columns (a whole number of vectors), 4 keys × 3 vectors; O += P · V runs
+// along D, 3 queries × 4 vectors (12 accumulators; the fourth vector of B is read from memory by the FMA
+// where registers run out), so D = 64 is two full tiles in AVX2.
+constexpr int kQkRows = 4, kQkVecs = 3, kPvRows = 3, kPvVecs = 4;
+
+// x[0:n] *= s
+template <class V>
+inline void flash_scale_row(float* x, int64_t n, float s) {
+  constexpr int64_t W = V::W;
+  const typename V::reg vs = V::set1(s);
+  int64_t d = 0;
+  for (; d + W <= n; d += W) V::store(x + d, V::mul(V::load(x + d), vs));
+  if (d < n) {
+    const size_t t = static_cast<size_t>(n - d);
+    V::store_tail(x + d, V::mul(V::load_tail(x + d, t), vs), t);
+  }
+}
+
+// e^x for the softmax, where x = score - running max <= 0 (or -inf, or NaN): the range reduction and polynomial
+// of simd::exp (same accuracy), without its handling of large and subnormal results, which cannot occur here:
+// x is clamped to -87.3 (e^x stays a normal float), 2^n is built from the bits of the rounding constant, and
+// x below the clamp (masked scores) gives exactly 0; NaN propagates.
+template <class V>
+inline typename V::reg flash_exp(typename V::reg x) {
+  using R = typename V::reg;
+  constexpr float kLo = -87.3f, kShift = 12582912.0f + 127.0f;  // 1.5 * 2^23 + 127: bits(t) << 23 = 2^n
+  const R xc = V::max(V::set1(kLo), x);  // keeps a NaN x
+  const R t = V::fma(xc, V::set1(simd::kLog2e), V::set1(kShift));
+  const R n = V::sub(t, V::set1(kShift));
+  R r = V::fma(n, V::set1(-simd::kLn2Hi), xc);
+  r = V::fma(n, V::set1(-simd::kLn2Lo), r);
+  const R p = V::fma(V::mul(r, r), simd::horner<V>(r, simd::kExpQ), V::add(r, V::set1(1.0f)));
+  R scale;
+#if defined(TF_SIMD_X86)
+  if constexpr (V::W == 8) {
+    scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(t), 23));
+  } else if constexpr (V::W == 16) {
+    scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t), 23));
+  } else {
+    scale = V::ldexp(V::set1(1.0f), n);
+  }
+#else
+  scale = V::ldexp(V::set1(1.0f), n);
+#endif
+  return V::select(V::lt(x, V::set1(kLo)), V::zero(), V::mul(p, scale));  // a NaN x stays NaN
+}
+
+// State of one query tile of a work item.
+struct FlashTile {
+  int64_t i0 = 0, qn = 0;    // first query and count
+  int64_t jlo = 0, jhi = -1;  // keys some row of the tile may see
+  float* qt = nullptr;        // [D × Bq] scaled Qᵀ
+  float* o = nullptr;         // O rows (in the output, or scratch), leading dimension ldo
+  int64_t ldo = 0;
+  float* out_rows = nullptr;  // the tile's rows in the output (when O is in scratch)
+  float* m = nullptr;         // [Bq] running maximum
+  float* l = nullptr;         // [Bq] running sum
+  float* alpha = nullptr;     // [Bq] rescale of O for the current key tile
+};
+
+// One key tile [j0, j0 + jn) for one query tile: Sᵀ, masks, online softmax, O update.
+template <class V>
+inline void flash_step(const FlashParams& p, FlashTile& t, int64_t j0, int64_t jn, const float* kt, int64_t ldk,
+                       const float* vt, int64_t ldv, const uint8_t* keep, const float* bias, float* st) {
+  using R = typename V::reg;
+  constexpr int64_t W = V::W, BQ = kFlashBq;
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  const int64_t D = p.D, off = p.Nk - p.Nq, i0 = t.i0, qn = t.qn;
+  const int64_t qc = (qn + W - 1) / W * W;  // columns computed: the tile's queries, whole vectors (decode: 1 vector)
+  // Sᵀ = K_tile · Qt (Q already scaled)
+  flash_gemm<V, kQkRows, kQkVecs, false>(jn, qc, D, kt, ldk, 1, t.qt, BQ, st, BQ, nullptr);
+  if (bias) {
+    for (int64_t i = 0; i < qn; ++i) {
+      const float* br = bias + (i0 + i) * p.bias_sq + j0 * p.bias_sk;
+      for (int64_t jj = 0; jj < jn; ++jj) st[jj * BQ + i] += br[jj * p.bias_sk];
+    }
+  }
+  if (keep) {
+    for (int64_t jj = 0; jj < jn; ++jj)
+      if (!keep[j0 + jj])
+        for (int64_t i = 0; i < qc; ++i) st[jj * BQ + i] = -inf;
+  }
+  // window / causal: key j is visible to local query i iff j - off - right <= i0 + i <= j - off + left
+  const bool inside = i0 + qn - 1 + off - p.left <= j0 && i0 + off + p.right >= j0 + jn - 1;
+  if (!inside) {
+    for (int64_t jj = 0; jj < jn; ++jj) {
+      const int64_t j = j0 + jj;
+      const int64_t ia = std::max<int64_t>(0, std::min<int64_t>(qc, j - off - p.right - i0));
+      const int64_t ib = std::max<int64_t>(ia, std::min<int64_t>(qc, j - off + p.left - i0 + 1));
+      float* row = st + jj * BQ;
+      for (int64_t i = 0; i < ia; ++i) row[i] = -inf;
+      for (int64_t i = ib; i < qc; ++i) row[i] = -inf;
+    }
+  }
+  // online softmax across the queries (W at a time), Pᵀ in place
+  for (int64_t c = 0; c < qc; c += W) {
+    const R mo = V::load(t.m + c);
+    R mx = mo;
+    for (int64_t jj = 0; jj < jn; ++jj) mx = V::max(mx, V::load(st + jj * BQ + c));
+    const R ms = V::select(V::eq(mx, V::set1(-inf)), V::zero(), mx);  // no (-inf) - (-inf)
+    const R al = flash_exp<V>(V::sub(mo, ms));
+    R sum0 = V::zero(), sum1 = V::zero();
+    int64_t jj = 0;
+    for (; jj + 2 <= jn; jj += 2) {
+      const R e0 = flash_exp<V>(V::sub(V::load(st + jj * BQ + c), ms));
+      const R e1 = flash_exp<V>(V::sub(V::load(st + (jj + 1) * BQ + c), ms));
+      V::store(st + jj * BQ + c, e0);
+      V::store(st + (jj + 1) * BQ + c, e1);
+      sum0 = V::add(sum0, e0);
+      sum1 = V::add(sum1, e1);
+    }
+    if (jj < jn) {
+      const R e0 = flash_exp<V>(V::sub(V::load(st + jj * BQ + c), ms));
+      V::store(st + jj * BQ + c, e0);
+      sum0 = V::add(sum0, e0);
+    }
+    V::store(t.l + c, V::add(V::mul(V::load(t.l + c), al), V::add(sum0, sum1)));
+    V::store(t.m + c, mx);
+    V::store(t.alpha + c, al);
+  }
+  // O = alpha · O + Pᵀᵀ · V_tile
+  flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vt, ldv, t.o, t.ldo, t.alpha);
+}
+
+// One work item: up to kFlashGroup query tiles of one (batch, head), which share each K and V tile while it
+// is in cache. Each query tile's arithmetic is the same whatever the grouping.
+template <class V>
+void flash_item(const FlashParams& p, int64_t item, float* scratch) {
+  constexpr int64_t BQ = kFlashBq, BK = kFlashBk, G = kFlashGroup;
+  static_assert(BQ % V::W == 0, "the query tile must be a whole number of vectors");
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  const int64_t D = p.D, Nq = p.Nq, Nk = p.Nk, off = Nk - Nq;
+  const int64_t nqt = (Nq + BQ - 1) / BQ, ngroups = (nqt + G - 1) / G;
+  const int64_t g = item % ngroups, bh = item / ngroups, h = bh % p.Hq, b = bh / p.Hq;
+  const int64_t hk = h / (p.Hq / p.Hkv);
+  const int64_t t0 = g * G, tn = std::min(G, nqt - t0);
+  const float* kb = p.k + b * p.k_sb + hk * p.k_sh;
+  const float* vb = p.v + b * p.v_sb + hk * p.v_sh;
+  const uint8_t* keep = p.key_keep ? p.key_keep + b * Nk : nullptr;
+  const float* bias = p.bias ? p.bias + b * p.bias_sb + h * p.bias_sh : nullptr;
+  const bool pack_o = p.o_sn != D;
+
+  // scratch: Sᵀ [BK × BQ], K and V tiles [BK × D] each, then per query tile Qt [D × BQ], O [BQ × D], m, l, alpha
+  float* st = scratch;
+  float* kpack = st + BK * BQ;
+  float* vpack = kpack + BK * D;
+  float* per_tile = vpack + BK * D;
+  FlashTile tiles[G];
+  int64_t jlo = Nk, jhi = -1;
+  for (int64_t t = 0; t < tn; ++t) {
+    FlashTile& s = tiles[t];
+    float* base = per_tile + t * (2 * D * BQ + 3 * BQ);
+    s.i0 = (t0 + t) * BQ;
+    s.qn = std::min(BQ, Nq - s.i0);
+    s.qt = base;
+    s.out_rows = p.out + b * p.o_sb + h * p.o_sh + s.i0 * p.o_sn;
+    s.o = pack_o ? base + D * BQ : s.out_rows;
+    s.ldo = pack_o ? D : p.o_sn;
+    s.m = base + 2 * D * BQ;
+    s.l = s.m + BQ;
+    s.alpha = s.l + BQ;
+    s.jlo = std::max<int64_t>(0, s.i0 + off - p.left);
+    s.jhi = std::min<int64_t>(Nk - 1, s.i0 + s.qn - 1 + off + p.right);
+    if (s.jlo <= s.jhi) {
+      jlo = std::min(jlo, s.jlo);
+      jhi = std::max(jhi, s.jhi);
+    }
+    const float* q = p.q + b * p.q_sb + h * p.q_sh + s.i0 * p.q_sn;
+    for (int64_t i = 0; i < s.qn; ++i) {
+      const float* qi = q + i * p.q_sn;
+      for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + i] = qi[d] * p.scale;
+      std::memset(s.o + i * s.ldo, 0, static_cast<size_t>(D) * sizeof(float));
+    }
+    for (int64_t i = s.qn; i < BQ; ++i)
+      for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + i] = 0.0f;
+    for (int64_t i = 0; i < BQ; ++i) {
+      s.m[i] = -inf;
+      s.l[i] = 0.0f;
+    }
+  }
+
+  for (int64_t j0 = jlo <= jhi ? jlo / BK * BK : Nk; j0 <= jhi; j0 += BK) {
+    const int64_t jn = std::min(BK, Nk - j0);
+    // K and V tiles: in place when their rows are contiguous ([B, H, N, D]); otherwise ([B, N, H, D], rows
+    // H·D apart) copied into scratch first, since the products re-read them many times and rows that far
+    // apart thrash the L1 cache sets and the TLB.
+    const float* kt = kb + j0 * p.k_sn;
+    const float* vt = vb + j0 * p.v_sn;
+    int64_t ldk = p.k_sn, ldv = p.v_sn;
+    bool packed = false;
+    for (int64_t t = 0; t < tn; ++t) {
+      FlashTile& s = tiles[t];
+      if (s.jlo > s.jhi || s.jhi < j0 || s.jlo >= j0 + jn) continue;  // no key of this tile is visible
+      if (!packed && ldk != D) {
+        for (int64_t jj = 0; jj < jn; ++jj) std::memcpy(kpack + jj * D, kt + jj * ldk, static_cast<size_t>(D) * sizeof(float));
+        kt = kpack;
+        ldk = D;
+      }
+      if (!packed && ldv != D) {
+        for (int64_t jj = 0; jj < jn; ++jj) std::memcpy(vpack + jj * D, vt + jj * ldv, static_cast<size_t>(D) * sizeof(float));
+        vt = vpack;
+        ldv = D;
+      }
+      packed = true;
+      flash_step<V>(p, s, j0, jn, kt, ldk, vt, ldv, keep, bias, st);
+    }
+  }
+
+  for (int64_t t = 0; t < tn; ++t) {
+    FlashTile& s = tiles[t];
+    for (int64_t i = 0; i < s.qn; ++i) {
+      const float li = s.l[i];
+      flash_scale_row<V>(s.o + i * s.ldo, D, li > 0.0f ? 1.0f / li : 0.0f);
+      if (pack_o) std::memcpy(s.out_rows + i * p.o_sn, s.o + i * s.ldo, static_cast<size_t>(D) * sizeof(float));
+      if (p.lse) p.lse[(b * p.Hq + h) * Nq + s.i0 + i] = li > 0.0f ? s.m[i] + std::log(li) : -inf;
+    }
+  }
+}
+
+template <class V>
+void fill_flash(Kernels& k) {
+  k.flash_attention_f32 = flash_item<V>;
+}
+
+}  // namespace
+}  // namespace tf

@@ -1,0 +1,324 @@
+// Quantize / dequantize of every format, the activation quantizer, the scalar integer kernel and the qlinear
+// driver (integer path for small M, dequantized tiles + fp32 GEMM for large M). See quant.h for the layouts.
+#include "quant.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "../../core/dispatch.h"
+#include "../../core/half.h"
+#include "../../core/threadpool.h"
+#include "../gemm/gemm.h"
+
+namespace tf {
+namespace cpu {
+
+bool quant_format_from_name(const char* s, QuantFormat* out) {
+  static const char* names[kQuantFormats] = {"q8_0", "q4_0", "int8", "int4"};
+  for (int i = 0; i < kQuantFormats; ++i)
+    if (std::strcmp(s, names[i]) == 0) {
+      *out = static_cast<QuantFormat>(i);
+      return true;
+    }
+  return false;
+}
+
+const char* quant_format_name(QuantFormat f) {
+  switch (f) {
+    case QuantFormat::Q8_0: return "q8_0";
+    case QuantFormat::Q4_0: return "q4_0";
+    case QuantFormat::Int8: return "int8";
+    default: return "int4";
+  }
+}
+
+int64_t quant_nbytes(QuantFormat f, int64_t n, int64_t k, int64_t group) {
+  switch (f) {
+    case QuantFormat::Q8_0: return k % kQuantBlock ? -1 : n * (k / kQuantBlock) * 34;
+    case QuantFormat::Q4_0: return k % kQuantBlock ? -1 : n * (k / kQuantBlock) * 18;
+    case QuantFormat::Int8: return n * k + 4 * n;
+    default:
+      if (group != 32 && group != 64 && group != 128) return -1;
+      if (k % group) return -1;
+      return n * k / 2 + n * (k / group) * 5;
+  }
+}
+
+namespace {
+
+// roundf(v) clamped to [lo, hi] as an int; NaN gives 0 (the C cast would be undefined).
+inline int round_clamp(float v, int lo, int hi) {
+  if (v != v) return 0;
+  float r = std::roundf(v);
+  if (r < static_cast<float>(lo)) return lo;
+  if (r > static_cast<float>(hi)) return hi;
+  return static_cast<int>(r);
+}
+
+// Symmetric 8-bit codes of n values with scale amax/127 (GGML q8_0 semantics); returns the float32 scale.
+float quantize_sym8(const float* x, int64_t n, int8_t* q) {
+  float amax = 0.0f;
+  for (int64_t j = 0; j < n; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int64_t j = 0; j < n; ++j) q[j] = static_cast<int8_t>(round_clamp(x[j] * id, -127, 127));
+  return d;
+}
+
+void quantize_row(QuantFormat f, const float* x, int64_t r, int64_t n, int64_t k, int64_t group, uint8_t* out) {
+  const int64_t kb = k / kQuantBlock;
+  switch (f) {
+    case QuantFormat::Q8_0: {
+      uint8_t* row = out + r * kb * 34;
+      for (int64_t b = 0; b < kb; ++b) {
+        uint8_t* blk = row + b * 34;
+        int8_t q[32];
+        const uint16_t h = f32_to_f16(quantize_sym8(x + b * 32, 32, q));
+        blk[0] = static_cast<uint8_t>(h & 0xff);
+        blk[1] = static_cast<uint8_t>(h >> 8);
+        std::memcpy(blk + 2, q, 32);
+      }
+      break;
+    }
+    case QuantFormat::Q4_0: {
+      uint8_t* row = out + r * kb * 18;
+      for (int64_t b = 0; b < kb; ++b) {
+        const float* v = x + b * 32;
+        uint8_t* blk = row + b * 18;
+        float amax = 0.0f, mx = 0.0f;
+        for (int j = 0; j < 32; ++j)
+          if (amax < std::fabs(v[j])) {  // strict: the first element of largest magnitude wins ties
+            amax = std::fabs(v[j]);
+            mx = v[j];
+          }
+        const float d = mx / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t h = f32_to_f16(d);
+        blk[0] = static_cast<uint8_t>(h & 0xff);
+        blk[1] = static_cast<uint8_t>(h >> 8);
+        for (int j = 0; j < 16; ++j) {
+          const float t0 = v[j] * id + 8.5f, t1 = v[j + 16] * id + 8.5f;
+          // (int8)(t) then min(15, .): t is >= 0 for finite inputs (|x·id| <= 8); guard NaN and the int8 range
+          const int q0 = !(t0 >= 0.0f) ? 0 : t0 >= 15.0f ? 15 : static_cast<int>(t0);
+          const int q1 = !(t1 >= 0.0f) ? 0 : t1 >= 15.0f ? 15 : static_cast<int>(t1);
+          blk[2 + j] = static_cast<uint8_t>(q0 | (q1 << 4));
+        }
+      }
+      break;
+    }
+    case QuantFormat::Int8: {
+      const float s = quantize_sym8(x, k, reinterpret_cast<int8_t*>(out + r * k));
+      std::memcpy(out + n * k + 4 * r, &s, 4);
+      break;
+    }
+    case QuantFormat::Int4: {
+      const int64_t groups = k / group;
+      uint8_t* codes = out + r * (k / 2);
+      uint8_t* scales = out + n * k / 2 + r * groups * 4;
+      uint8_t* zeros = out + n * k / 2 + n * groups * 4 + r * groups;
+      for (int64_t g = 0; g < groups; ++g) {
+        const float* v = x + g * group;
+        float lo = 0.0f, hi = 0.0f;
+        for (int64_t j = 0; j < group; ++j) {
+          lo = std::min(lo, v[j]);
+          hi = std::max(hi, v[j]);
+        }
+        const float s = (hi - lo) / 15.0f;
+        int z = 0;
+        float id = 0.0f;
+        if (s != 0.0f) {
+          id = 1.0f / s;
+          z = round_clamp(-lo * id, 0, 15);
+        }
+        std::memcpy(scales + g * 4, &s, 4);
+        zeros[g] = static_cast<uint8_t>(z);
+        for (int64_t j = 0; j < group; j += 2) {
+          const int q0 = s != 0.0f ? round_clamp(static_cast<float>(round_clamp(v[j] * id, -64, 64) + z), 0, 15) : 0;
+          const int q1 = s != 0.0f ? round_clamp(static_cast<float>(round_clamp(v[j + 1] * id, -64, 64) + z), 0, 15) : 0;
+          codes[(g * group + j) / 2] = static_cast<uint8_t>(q0 | (q1 << 4));
+        }
+      }
+      break;
+    }
+  }
+}
+
+// The scalar kernel: one block's 32 signed weight values (code − offset) and its scale.
+inline void decode_block(const QuantGemv& a, int64_t r, int64_t b, int8_t* v, float* scale) {
+  const QuantWeight& w = a.w;
+  switch (w.format) {
+    case QuantFormat::Q8_0: {
+      const uint8_t* p = w.data + (r * a.kb + b) * 34;
+      *scale = f16_to_f32(load_u16(p));
+      std::memcpy(v, p + 2, 32);
+      break;
+    }
+    case QuantFormat::Q4_0: {
+      const uint8_t* p = w.data + (r * a.kb + b) * 18;
+      *scale = f16_to_f32(load_u16(p));
+      for (int j = 0; j < 16; ++j) {
+        v[j] = static_cast<int8_t>((p[2 + j] & 15) - 8);
+        v[j + 16] = static_cast<int8_t>((p[2 + j] >> 4) - 8);
+      }
+      break;
+    }
+    case QuantFormat::Int8: {
+      const int64_t len = std::min<int64_t>(32, w.k - b * 32);
+      std::memset(v, 0, 32);
+      std::memcpy(v, w.data + r * w.k + b * 32, static_cast<size_t>(len));
+      *scale = load_f32(w.data + w.n * w.k + 4 * r);
+      break;
+    }
+    case QuantFormat::Int4: {
+      const int64_t groups = w.k / w.group, g = b * 32 / w.group;
+      const uint8_t* p = w.data + r * (w.k / 2) + b * 16;
+      *scale = load_f32(w.data + w.n * w.k / 2 + (r * groups + g) * 4);
+      const int z = w.data[w.n * w.k / 2 + w.n * groups * 4 + r * groups + g];
+      for (int j = 0; j < 16; ++j) {
+        v[2 * j] = static_cast<int8_t>((p[j] & 15) - z);
+        v[2 * j + 1] = static_cast<int8_t>((p[j] >> 4) - z);
+      }
+      break;
+    }
+  }
+}
+
+void quant_gemv_scalar(const QuantGemv& a, int64_t n0, int64_t n1) {
+  for (int64_t r = n0; r < n1; ++r) {
+    for (int64_t i = 0; i < a.m; ++i) {
+      const ActBlock* x = a.act + i * a.kb;
+      float acc = 0.0f;
+      for (int64_t b = 0; b < a.kb; ++b) {
+        int8_t v[32];
+        float s = 0.0f;
+        decode_block(a, r, b, v, &s);
+        int32_t isum = 0;
+        for (int j = 0; j < 32; ++j) isum += static_cast<int32_t>(v[j]) * x[b].q[j];
+        acc += (s * x[b].d) * static_cast<float>(isum);
+      }
+      a.y[i * a.ldy + r] = acc + (a.bias ? a.bias[r] : 0.0f);
+    }
+  }
+}
+
+// x[m, k] -> [m, kb] blocks; the last block of a row is zero-padded when k is not a multiple of 32. A NaN in a
+// block makes its scale NaN (so the outputs it touches are NaN, as in fp32).
+void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActBlock* out) {
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t b = 0; b < kb; ++b) {
+      float v[32] = {};
+      const int64_t len = std::min<int64_t>(32, k - b * 32);
+      std::memcpy(v, x + i * k + b * 32, sizeof(float) * static_cast<size_t>(len));
+      ActBlock& blk = out[i * kb + b];
+      bool nan = false;
+      for (int j = 0; j < 32; ++j) nan |= v[j] != v[j];
+      blk.d = quantize_sym8(v, 32, blk.q);
+      if (nan) blk.d = std::numeric_limits<float>::quiet_NaN();
+      for (int j = 0; j < 16; ++j) {
+        blk.q_eo[j] = blk.q[2 * j];
+        blk.q_eo[16 + j] = blk.q[2 * j + 1];
+      }
+      for (int l = 0; l < 8; ++l) blk.lanes8[l] = 8 * (blk.q[4 * l] + blk.q[4 * l + 1] + blk.q[4 * l + 2] + blk.q[4 * l + 3]);
+    }
+}
+
+}  // namespace
+
+void quantize(QuantFormat f, const float* w, int64_t n, int64_t k, int64_t group, uint8_t* out) {
+  if (n == 0) return;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, k));
+  parallel_for(0, n, grain, [&](int64_t s, int64_t e) {
+    for (int64_t r = s; r < e; ++r) quantize_row(f, w + r * k, r, n, k, group, out);
+  });
+}
+
+void quant_dequant_scalar(const QuantGemv& a, int64_t r0, int64_t r1, float* out) {
+  const QuantWeight& w = a.w;
+  const int64_t k = w.k;
+  for (int64_t r = r0; r < r1; ++r) {
+    float* o = out + (r - r0) * k;
+    if (w.format == QuantFormat::Int8) {  // no blocks: one scale per row
+      const float s = load_f32(w.data + w.n * k + 4 * r);
+      const int8_t* q = reinterpret_cast<const int8_t*>(w.data + r * k);
+      for (int64_t j = 0; j < k; ++j) o[j] = s * static_cast<float>(q[j]);
+      continue;
+    }
+    for (int64_t b = 0; b < a.kb; ++b) {
+      int8_t v[32];
+      float s = 0.0f;
+      decode_block(a, r, b, v, &s);
+      for (int j = 0; j < 32; ++j) o[b * 32 + j] = s * static_cast<float>(v[j]);
+    }
+  }
+}
+
+void dequantize_rows(const QuantWeight& w, int64_t r0, int64_t r1, float* out) {
+  QuantGemv a;
+  a.w = w;
+  a.kb = (w.k + 31) / 32;
+  kernels().quant_dequant[static_cast<int>(w.format)](a, r0, r1, out);
+}
+
+void dequantize(const QuantWeight& w, float* out) {
+  if (w.n == 0 || w.k == 0) return;
+  const int64_t grain = std::max<int64_t>(1, 16384 / w.k);
+  parallel_for(0, w.n, grain, [&](int64_t s, int64_t e) { dequantize_rows(w, s, e, out + s * w.k); });
+}
+
+void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias, float* y) {
+  const int64_t n = w.n, k = w.k;
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) y[i * n + j] = bias ? bias[j] : 0.0f;
+    return;
+  }
+  if (m <= kQuantSmallM) {
+    QuantGemv a;
+    a.w = w;
+    a.kb = (k + 31) / 32;
+    std::vector<ActBlock> act(static_cast<size_t>(m * a.kb));
+    quantize_activations(x, m, k, a.kb, act.data());
+    a.act = act.data();
+    std::vector<float> d8(static_cast<size_t>(m / 8 * a.kb * 8));
+    for (int64_t t = 0; t < m / 8; ++t)
+      for (int64_t b = 0; b < a.kb; ++b)
+        for (int64_t j = 0; j < 8; ++j) d8[(t * a.kb + b) * 8 + j] = act[(8 * t + j) * a.kb + b].d;
+    a.act_d8 = d8.data();
+    a.m = m;
+    a.bias = bias;
+    a.y = y;
+    a.ldy = n;
+    auto fn = kernels().quant_gemv[static_cast<int>(w.format)];
+    const int64_t grain = std::max<int64_t>(4, (int64_t{1} << 16) / (k * m));
+    parallel_for(0, n, grain, [&](int64_t s, int64_t e) { fn(a, s, e); });
+    return;
+  }
+  // Large M: tiles of nt weight rows, dequantized (in parallel) into a [nt, k] panel, then y[:, n0:n0+nt] =
+  // x·panelᵀ by the fp32 GEMM (which parallelizes itself). The tile is a function of k only.
+  const int64_t nt = std::max<int64_t>(16, std::min<int64_t>(n, ((int64_t{1} << 20) / k) / 16 * 16));
+  std::vector<float> panel(static_cast<size_t>(std::min(nt, n) * k));
+  if (bias)
+    for (int64_t i = 0; i < m; ++i) std::memcpy(y + i * n, bias, sizeof(float) * n);
+  for (int64_t n0 = 0; n0 < n; n0 += nt) {
+    const int64_t nn = std::min(nt, n - n0);
+    const int64_t grain = std::max<int64_t>(1, 16384 / k);
+    float* pp = panel.data();
+    parallel_for(0, nn, grain, [&](int64_t s, int64_t e) { dequantize_rows(w, n0 + s, n0 + e, pp + s * k); });
+    sgemm(false, true, m, nn, k, 1.0f, x, k, pp, k, bias ? 1.0f : 0.0f, y + n0, n);
+  }
+}
+
+}  // namespace cpu
+
+void register_quant_scalar(Kernels& k) {
+  for (int f = 0; f < cpu::kQuantFormats; ++f) {
+    k.quant_gemv[f] = cpu::quant_gemv_scalar;
+    k.quant_dequant[f] = cpu::quant_dequant_scalar;
+  }
+}
+
+}  // namespace tf

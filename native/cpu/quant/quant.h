@@ -1,0 +1,99 @@
+// Quantized weights and the quantized linear layer y = x·Wᵀ (+ bias), W of shape [out, in] = [N, K].
+//
+// Formats and their exact byte layouts (little-endian; all of a weight's bytes in one buffer):
+//
+//   q8_0   GGML's block_q8_0: each row is K/32 blocks of 34 bytes {fp16 d; int8 qs[32]}, rows one after
+//          another. Element j of a block is d·qs[j]. Quantized as GGML's reference: d = amax/127, codes
+//          roundf(x·(1/d)) (halves away from zero), with the unrounded float32 d; only the stored d is fp16.
+//   q4_0   GGML's block_q4_0: each row is K/32 blocks of 18 bytes {fp16 d; uint8 qs[16]}; the low nibble of
+//          qs[j] is element j, the high nibble element j + 16; element = d·(nibble − 8). Quantized as GGML:
+//          d = max / −8 where max is the element of largest magnitude (the first on ties), codes
+//          min(15, (int8)(x·(1/d) + 8.5)) in float32.
+//   int8   per-output-channel symmetric: N·K int8 codes (row-major [N, K]), then N float32 scales;
+//          element (n, k) = scale[n]·code[n, k]; scale = amax(row)/127, codes roundf(x·(1/scale)) in
+//          [−127, 127]. Any K.
+//   int4   group-wise asymmetric (GPTQ/AWQ-style after unpacking), group g ∈ {32, 64, 128}, G = K/g groups per
+//          row: N·K/2 bytes of codes (row-major; byte i of a row holds element 2i in its low nibble and 2i+1
+//          in its high nibble, the order of a GPTQ int32 word read little-endian), then N·G float32 scales
+//          ([N, G]), then N·G uint8 zero points ([N, G], values 0..15); element = scale·(code − zero).
+//          Quantized round-to-nearest over [lo, hi] = [min(0, min x), max(0, max x)], in float32 with
+//          id = 1/scale: scale = (hi − lo)/15, zero = clamp(roundf(−lo·id), 0, 15),
+//          code = clamp(roundf(x·id) + zero, 0, 15); an all-zero group stores scale 0, zero 0, codes 0.
+//
+// qlinear chooses its path from the shape alone (so results never depend on the thread count):
+// M ≤ kQuantSmallM rows: activations are quantized per block of 32 to int8 (d = amax/127, like GGML's q8_0)
+// and each output is a sum of integer block dot products scaled in float32 (the dispatch table's
+// quant_gemv: AVX2 maddubs/madd, AVX512-VNNI vpdpbusd, scalar); larger M: tiles of W are dequantized to
+// float32 and multiplied with the fp32 GEMM (tf::cpu::sgemm).
+// Accuracy against the fp32 product of the dequantized weight: the large-M path is an fp32 GEMM (~1e-7
+// relative); the integer path adds the activation rounding, |error| ≤ Σ_k |w_k|·d_x(k)/2 per output (d_x: the
+// scale of x's block), about 4e-3 relative for Gaussian activations, whatever the weight format.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace tf::cpu {
+
+enum class QuantFormat : int { Q8_0 = 0, Q4_0 = 1, Int8 = 2, Int4 = 3 };
+constexpr int kQuantFormats = 4;
+constexpr int64_t kQuantBlock = 32;  // activation block, and the block of q8_0 / q4_0
+constexpr int64_t kQuantSmallM = 8;  // rows of x up to which qlinear uses the integer path
+
+// Parses "q8_0", "q4_0", "int8", "int4"; false for anything else.
+bool quant_format_from_name(const char* s, QuantFormat* out);
+const char* quant_format_name(QuantFormat f);
+
+// A quantized [n, k] weight in one of the formats above. `group` is used by int4 only.
+struct QuantWeight {
+  QuantFormat format = QuantFormat::Q8_0;
+  int64_t n = 0, k = 0;
+  int64_t group = 32;
+  const uint8_t* data = nullptr;
+};
+
+// Bytes of a weight of this format and shape; -1 when k is not a multiple of the block (q8_0, q4_0) or of the
+// group (int4), or the group is not 32, 64 or 128 (int4).
+int64_t quant_nbytes(QuantFormat f, int64_t n, int64_t k, int64_t group);
+
+// w is [n, k] float32; out gets quant_nbytes(f, n, k, group) bytes. Parallel over rows.
+void quantize(QuantFormat f, const float* w, int64_t n, int64_t k, int64_t group, uint8_t* out);
+// out is [n, k] float32. Parallel over rows.
+void dequantize(const QuantWeight& w, float* out);
+// Rows [r0, r1) of w as float32 into out (row r at out + (r - r0) * k). Single-threaded.
+void dequantize_rows(const QuantWeight& w, int64_t r0, int64_t r1, float* out);
+
+// y[m, n] = x[m, k]·Wᵀ + bias (bias may be null). y must not overlap x.
+void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias, float* y);
+
+// ---- what the per-ISA integer kernels see ----
+
+// One block of 32 activations quantized to int8: x ≈ d·q (q_eo: the same codes permuted, see below). lanes8[i] = 8·(q[4i] + q[4i+1] + q[4i+2] + q[4i+3]):
+// the offset term of q4_0's unsigned nibbles, per 32-bit lane of the integer dot product.
+// 32-byte aligned (128 bytes), so that the vector loads of q, q_eo and lanes8 never split a cache line.
+struct alignas(32) ActBlock {
+  int8_t q[32];
+  int8_t q_eo[32];  // q in the order of an int4 block's nibbles: even elements (low nibbles), then odd ones
+  int32_t lanes8[8];
+  float d;
+};
+
+struct QuantGemv {
+  QuantWeight w;
+  int64_t kb = 0;                 // blocks of 32 per row (K rounded up; the last block of int8 may be partial)
+  const ActBlock* act = nullptr;  // [m, kb]
+  const float* act_d8 = nullptr;  // [m / 8, kb, 8]: the scales of rows 8t..8t+7 at block b, side by side
+  int64_t m = 0;
+  const float* bias = nullptr;  // [n] or null
+  float* y = nullptr;           // [m, ldy]
+  int64_t ldy = 0;
+};
+
+// Byte helpers shared by the kernels (no SIMD).
+inline float load_f32(const uint8_t* p) {
+  float f;
+  __builtin_memcpy(&f, p, 4);
+  return f;
+}
+inline uint16_t load_u16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
+
+}  // namespace tf::cpu

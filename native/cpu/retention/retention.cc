@@ -1,0 +1,39 @@
+#include "retention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "../../core/dispatch.h"
+#include "../../core/threadpool.h"
+#include "retention_impl.h"  // scalar instantiation: no target region
+
+namespace tf {
+
+void register_retention_scalar(Kernels& k) { fill_retention<simd::Scalar>(k); }
+
+namespace cpu {
+
+void retention_f32(const RetentionArgs& a) {
+  const int64_t pairs = a.batch * a.heads;
+  if (pairs == 0) {  // no batch: the state's scale still advances by T tokens
+    if (a.form == RetentionForm::Recurrent && a.scale_out)
+      for (int64_t h = 0; h < a.heads; ++h) {
+        const float gamma = static_cast<float>(std::exp(static_cast<double>(a.decay[h])));
+        float s = a.scale_in ? a.scale_in[h] : 0.0f;
+        for (int64_t t = 0; t < a.T; ++t) s = s * gamma + 1.0f;
+        a.scale_out[h] = s;
+      }
+    return;
+  }
+  const int64_t B = a.chunk > 0 ? a.chunk : 1;
+  const size_t scratch = static_cast<size_t>(2 * a.T + a.dv + 2 * a.dk * a.dv + B * B + 2 * B);
+  auto fn = kernels().retention_head_f32;
+  parallel_for(0, pairs, 1, [&](int64_t s, int64_t e) {
+    std::vector<float> buf(scratch);
+    for (int64_t p = s; p < e; ++p) fn(a, p / a.heads, p % a.heads, buf.data());
+  });
+}
+
+}  // namespace cpu
+}  // namespace tf

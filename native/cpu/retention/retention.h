@@ -1,0 +1,39 @@
+// RetNet retention (torchscale MultiScaleRetention + RetNetRelPos), the three forms with upstream's own per-row
+// normalisations (they agree only up to those, about 1e-3 before the group norm; each matches its own upstream):
+//
+//   gamma_h = exp(decay_h) (decay = log(1 - 2^(-5-h)), per head); D[i, j] = gamma^(i-j) for j <= i, else 0
+//   parallel:   s_ij = (q_i . k_j) D[i, j] / sqrt(sum_j D[i, j]);  out_i = sum_j s_ij v_j / clamp(sum_j |s_ij|, 1, 5e4)
+//   recurrent:  scale_t = scale_{t-1} gamma + 1;  KV_t = KV_{t-1} sqrt(scale_{t-1}) gamma / sqrt(scale_t)
+//               + k_t v_t^T / sqrt(scale_t);  out_t = q_t KV_t  (a fresh state is KV = 0, scale = 0)
+//   chunkwise:  chunks of B tokens: the parallel form inside a chunk (per-row scale clamp(sum |s|, min 1)) plus
+//               the decayed state of the previous chunks, both rescaled to the larger of the two scales
+//               (torchscale's chunk_recurrent_forward, with RetNetRelPos's inner_mask / cross_decay /
+//               query_inner_decay / value_inner_decay)
+//
+// q, k: [batch, heads, T, dk] (after the xpos-style rotation; k already scaled by dk^-0.5); v: [batch, T, heads*dv];
+// out: [batch, T, heads, dv]. The recurrent state: kv [batch, heads, dv, dk], scale [heads].
+// Threads run over (batch, head); each pair is computed by one thread in a fixed order (same bits at any count).
+#pragma once
+#include <cstdint>
+
+namespace tf::cpu {
+
+enum class RetentionForm : int { Parallel = 0, Recurrent = 1, Chunkwise = 2 };
+
+struct RetentionArgs {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  const float* decay = nullptr;  // [heads], log decay
+  float* out = nullptr;
+  const float* kv_in = nullptr;     // recurrent: [batch, heads, dv, dk] or null (fresh)
+  const float* scale_in = nullptr;  // recurrent: [heads] or null (fresh)
+  float* kv_out = nullptr;          // recurrent: [batch, heads, dv, dk] or null
+  float* scale_out = nullptr;       // recurrent: [heads] or null
+  int64_t batch = 0, heads = 0, T = 0, dk = 0, dv = 0, chunk = 0;
+  RetentionForm form = RetentionForm::Parallel;
+};
+
+void retention_f32(const RetentionArgs& a);
+
+}  // namespace tf::cpu

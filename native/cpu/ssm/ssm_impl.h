@@ -1,0 +1,190 @@
+// Row kernels of the SSM family, written once over the ISA structs of native/core/simd.h. Included by ssm.cc
+// (scalar) and, inside a TF_SIMD_BEGIN_* region, by the per-ISA files.
+#pragma once
+#include "../../core/dispatch.h"
+#include "../../core/simd.h"
+#include "../../core/simd_math.h"
+#include "ssm.h"
+
+namespace tf {
+namespace {
+
+// dt[i] = softplus(delta[i] + bias) or delta[i] + bias (torch's softplus: identity above 20). bias: null (0),
+// one value (bias_stride 0) or one per element (bias_stride 1).
+template <class V>
+void ssm_delta(const float* delta, const float* bias, int64_t bias_stride, bool softplus, float* dt, size_t n) {
+  using R = typename V::reg;
+  constexpr size_t W = V::W;
+  const float zero = 0.0f;
+  if (!bias) bias = &zero, bias_stride = 0;
+  const R vb = V::set1(*bias);
+  size_t i = 0;
+  for (; i + W <= n; i += W) {
+    R d = V::add(V::load(delta + i), bias_stride ? V::load(bias + i) : vb);
+    V::store(dt + i, softplus ? simd::softplus<V>(d) : d);
+  }
+  if (i < n) {
+    R d = V::add(V::load_tail(delta + i, n - i), bias_stride ? V::load_tail(bias + i, n - i) : vb);
+    V::store_tail(dt + i, softplus ? simd::softplus<V>(d) : d, n - i);
+  }
+}
+
+// One scan step for K vectors of state kept in registers.
+template <class V, int K>
+void ssm_scan_regs(const float* dt, const float* u, const float* A, const float* B, int64_t sB, const float* C,
+                   int64_t sC, float* x, float* y, int64_t L) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  R a[K], xs[K];
+  for (int j = 0; j < K; ++j) {
+    a[j] = V::load(A + j * W);
+    xs[j] = V::load(x + j * W);
+  }
+  for (int64_t l = 0; l < L; ++l) {
+    const float d = dt[l];
+    const R vdt = V::set1(d), du = V::set1(d * u[l]);
+    const float* b = B + l * sB;
+    const float* c = C + l * sC;
+    R acc = V::zero();
+    for (int j = 0; j < K; ++j) {
+      const R dA = simd::exp<V>(V::mul(vdt, a[j]));
+      xs[j] = V::fma(dA, xs[j], V::mul(du, V::load(b + j * W)));
+      acc = V::fma(xs[j], V::load(c + j * W), acc);
+    }
+    y[l] = V::hsum(acc);  // y may alias dt: dt[l] was read above
+  }
+  for (int j = 0; j < K; ++j) V::store(x + j * W, xs[j]);
+}
+
+// Any number of vectors: the state stays in memory (L1).
+template <class V>
+void ssm_scan_mem(const float* dt, const float* u, const float* A, const float* B, int64_t sB, const float* C,
+                  int64_t sC, float* x, float* y, int64_t L, int64_t nv) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  for (int64_t l = 0; l < L; ++l) {
+    const float d = dt[l];
+    const R vdt = V::set1(d), du = V::set1(d * u[l]);
+    const float* b = B + l * sB;
+    const float* c = C + l * sC;
+    R acc0 = V::zero(), acc1 = V::zero();
+    int64_t j = 0;
+    for (; j + 2 <= nv; j += 2) {
+      R x0 = V::fma(simd::exp<V>(V::mul(vdt, V::load(A + j * W))), V::load(x + j * W), V::mul(du, V::load(b + j * W)));
+      R x1 = V::fma(simd::exp<V>(V::mul(vdt, V::load(A + (j + 1) * W))), V::load(x + (j + 1) * W),
+                    V::mul(du, V::load(b + (j + 1) * W)));
+      V::store(x + j * W, x0);
+      V::store(x + (j + 1) * W, x1);
+      acc0 = V::fma(x0, V::load(c + j * W), acc0);
+      acc1 = V::fma(x1, V::load(c + (j + 1) * W), acc1);
+    }
+    if (j < nv) {
+      R x0 = V::fma(simd::exp<V>(V::mul(vdt, V::load(A + j * W))), V::load(x + j * W), V::mul(du, V::load(b + j * W)));
+      V::store(x + j * W, x0);
+      acc0 = V::fma(x0, V::load(c + j * W), acc0);
+    }
+    y[l] = V::hsum(V::add(acc0, acc1));
+  }
+}
+
+// x, A and the rows of B and C hold ceil(N / W) full vectors (zero-padded past N).
+template <class V>
+void ssm_scan(const float* dt, const float* u, const float* A, const float* B, int64_t sB, const float* C, int64_t sC,
+              float* x, float* y, int64_t L, int64_t N) {
+  const int64_t nv = (N + V::W - 1) / V::W;
+  switch (nv) {
+    case 1: return ssm_scan_regs<V, 1>(dt, u, A, B, sB, C, sC, x, y, L);
+    case 2: return ssm_scan_regs<V, 2>(dt, u, A, B, sB, C, sC, x, y, L);
+    case 3: return ssm_scan_regs<V, 3>(dt, u, A, B, sB, C, sC, x, y, L);
+    case 4: return ssm_scan_regs<V, 4>(dt, u, A, B, sB, C, sC, x, y, L);
+    default: return ssm_scan_mem<V>(dt, u, A, B, sB, C, sC, x, y, L, nv);
+  }
+}
+
+// out = (y + D u) * silu(z), D and z optional (D: one value, d_stride 0, or one per element, d_stride 1).
+template <class V>
+void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, const float* z, float* out, size_t n) {
+  using R = typename V::reg;
+  constexpr size_t W = V::W;
+  const R vd = V::set1(D ? *D : 0.0f);
+  auto one = [&](R yy, R uu, R dd, R zz) {
+    if (D) yy = V::fma(dd, uu, yy);
+    if (z) yy = V::mul(yy, simd::silu<V>(zz));
+    return yy;
+  };
+  size_t i = 0;
+  for (; i + W <= n; i += W)
+    V::store(out + i, one(V::load(y + i), V::load(u + i), D && d_stride ? V::load(D + i) : vd, z ? V::load(z + i) : V::zero()));
+  if (i < n) {
+    const size_t r = n - i;
+    V::store_tail(out + i, one(V::load_tail(y + i, r), V::load_tail(u + i, r), D && d_stride ? V::load_tail(D + i, r) : vd,
+                               z ? V::load_tail(z + i, r) : V::zero()), r);
+  }
+}
+
+// One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch: the same arithmetic as ssm_scan
+// with L = 1, inlined over the rows (no call per row). x: the rows' states in place ([count, N], N a multiple of
+// 16); B and C rows of channel d at B + (d / bdiv) * N (groups), C likewise; A: [count, N].
+template <class V>
+void ssm_step_rows(const float* dt, const float* u, const float* A, const float* B, int64_t bdiv, const float* C,
+                   int64_t cdiv, float* x, float* y, int64_t d0, int64_t count, int64_t N) {
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t d = d0 + i;
+    ssm_scan<V>(dt + i, u + i, A + i * N, B + (d / bdiv) * N, 0, C + (d / cdiv) * N, 0, x + i * N, y + i, 1, N);
+  }
+}
+
+// Causal depthwise conv of one row: out[l] = bias + sum_i w[i] xp[l + i] (xp: k - 1 + L values), optional silu.
+template <class V>
+void ssm_conv_row(const float* xp, const float* w, int64_t k, float bias, bool silu, float* out, int64_t L) {
+  using R = typename V::reg;
+  constexpr int64_t W = V::W;
+  int64_t l = 0;
+  for (; l + 2 * W <= L; l += 2 * W) {
+    R a0 = V::set1(bias), a1 = a0;
+    for (int64_t i = 0; i < k; ++i) {
+      const R wi = V::set1(w[i]);
+      a0 = V::fma(wi, V::load(xp + l + i), a0);
+      a1 = V::fma(wi, V::load(xp + l + W + i), a1);
+    }
+    if (silu) {
+      a0 = simd::silu<V>(a0);
+      a1 = simd::silu<V>(a1);
+    }
+    V::store(out + l, a0);
+    V::store(out + l + W, a1);
+  }
+  for (; l + W <= L; l += W) {
+    R a0 = V::set1(bias);
+    for (int64_t i = 0; i < k; ++i) a0 = V::fma(V::set1(w[i]), V::load(xp + l + i), a0);
+    V::store(out + l, silu ? simd::silu<V>(a0) : a0);
+  }
+  if (l < L) {
+    const size_t r = static_cast<size_t>(L - l);
+    R a0 = V::set1(bias);
+    for (int64_t i = 0; i < k; ++i) a0 = V::fma(V::set1(w[i]), V::load_tail(xp + l + i, r), a0);
+    V::store_tail(out + l, silu ? simd::silu<V>(a0) : a0, r);
+  }
+}
+
+// Throughput probe of simd::exp (the scan's exponential): `passes` times x[i] = exp(x[i]) - 1.5 over an
+// L1-resident buffer (n a multiple of W; the map keeps |x| < 1.3, so every exp is an ordinary one).
+template <class V>
+void ssm_exp_probe(float* x, size_t n, int64_t passes) {
+  const typename V::reg c = V::set1(1.5f);
+  for (int64_t p = 0; p < passes; ++p)
+    for (size_t i = 0; i + V::W <= n; i += V::W) V::store(x + i, V::sub(simd::exp<V>(V::load(x + i)), c));
+}
+
+template <class V>
+void fill_ssm(Kernels& kt) {
+  kt.ssm_exp_probe_f32 = ssm_exp_probe<V>;
+  kt.ssm_delta_f32 = ssm_delta<V>;
+  kt.ssm_scan_f32 = ssm_scan<V>;
+  kt.ssm_gate_f32 = ssm_gate<V>;
+  kt.ssm_step_rows_f32 = ssm_step_rows<V>;
+  kt.ssm_conv_row_f32 = ssm_conv_row<V>;
+}
+
+}  // namespace
+}  // namespace tf

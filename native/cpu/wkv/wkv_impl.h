@@ -1,0 +1,75 @@
+// The WKV channel-block kernel, written once over the ISA structs of native/core/simd.h. Included by wkv.cc
+// (scalar) and, inside a TF_SIMD_BEGIN_* region, by the per-ISA files.
+#pragma once
+#include "../../core/dispatch.h"
+#include "../../core/simd.h"
+#include "../../core/simd_math.h"
+#include "wkv.h"
+
+namespace tf {
+namespace {
+
+// One token for one vector of channels: the state (num, den, max) is read and written in place (it stays in L1:
+// a block's state is 12 bytes per channel). `n` < W: a partial vector of n lanes (masked loads and stores).
+template <class V, bool Tail>
+inline void wkv_step(const float* w, const float* u, const float* k, const float* v, float* out, float* num, float* den,
+                     float* mx, size_t n) {
+  using R = typename V::reg;
+  auto ld = [n](const float* p) -> R {
+    if constexpr (Tail) return V::load_tail(p, n);
+    else return V::load(p);
+  };
+  auto st = [n](float* p, R x) {
+    if constexpr (Tail) V::store_tail(p, x, n);
+    else V::store(p, x);
+  };
+  const R kk = ld(k), vv = ld(v), sn = ld(num), sd = ld(den), sm = ld(mx);
+  // Upstream computes e1 = exp(max - m) and e2 = exp(k + u - m) with m = max(max, k + u): one of the two is
+  // exp(0) = 1 and the other exp(-|max - (k + u)|) (float subtraction is exactly antisymmetric), so two exps per
+  // token instead of four give the same values.
+  const R one = V::set1(1.0f);
+  const R ku = V::add(kk, ld(u));
+  const R da = V::sub(sm, ku);
+  const R ea = simd::exp<V>(V::neg(V::abs(da)));
+  const auto a_state = V::ge(da, V::zero());  // max >= k + u: m = max
+  const R a1 = V::select(a_state, one, ea), a2 = V::select(a_state, ea, one);
+  st(out, V::div(V::add(V::mul(a1, sn), V::mul(a2, vv)), V::add(V::mul(a1, sd), a2)));
+  const R mw = V::add(sm, ld(w));
+  const R ms = V::max(mw, kk);
+  const R db = V::sub(mw, kk);
+  const R eb = simd::exp<V>(V::neg(V::abs(db)));
+  const auto b_state = V::ge(db, V::zero());
+  const R b1 = V::select(b_state, one, eb), b2 = V::select(b_state, eb, one);
+  st(num, V::add(V::mul(b1, sn), V::mul(b2, vv)));
+  st(den, V::add(V::mul(b1, sd), b2));
+  st(mx, ms);
+}
+
+// nc channels starting at the given pointers (k, v, out advance by ldc per token; w, u, num, den, mx are
+// contiguous over the channels). Tokens outer, channels inner: each token reads one contiguous run of k and v
+// (streams the hardware prefetcher follows), and the channels' recurrences are independent work for the
+// out-of-order core. Every lane does the same arithmetic whatever the block or vector split.
+template <class V>
+void wkv_channels(const float* w, const float* u, const float* k, const float* v, float* out, int64_t T, int64_t ldc,
+                  int64_t nc, float* num, float* den, float* mx) {
+  constexpr int64_t W = V::W;
+  const int64_t body = nc - nc % W;
+  for (int64_t t = 0; t < T; ++t) {
+    const float* kt = k + t * ldc;
+    const float* vt = v + t * ldc;
+    float* ot = out + t * ldc;
+    for (int64_t c = 0; c < body; c += W)
+      wkv_step<V, false>(w + c, u + c, kt + c, vt + c, ot + c, num + c, den + c, mx + c, 0);
+    if (body < nc)
+      wkv_step<V, true>(w + body, u + body, kt + body, vt + body, ot + body, num + body, den + body, mx + body,
+                        static_cast<size_t>(nc - body));
+  }
+}
+
+template <class V>
+void fill_wkv(Kernels& kt) {
+  kt.wkv_f32 = wkv_channels<V>;
+}
+
+}  // namespace
+}  // namespace tf

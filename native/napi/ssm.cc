@@ -1,0 +1,282 @@
+// Mamba state-space ops (native/cpu/ssm), each with an *Async form:
+//   selectiveScan(u, delta, A, B, C, opts?) -> {out [batch, dim, L], lastState [batch, dim, N] | null}
+//     u, delta: f32 [batch, dim, L]; A: [dim, N]; B, C: [dim, N] (time-invariant), [batch, N, L] or
+//     [batch, G, N, L] (grouped: dim % G == 0); opts: {D [dim], z [batch, dim, L], deltaBias [dim],
+//     deltaSoftplus, returnLastState, state [batch, dim, N] (initial state; not modified)}
+//   selectiveScanStep(state, u, delta, A, B, C, opts?) -> out [batch, dim]; state [batch, dim, N] is updated in
+//     place; u, delta, z: [batch, dim]; B, C: [batch, N] or [batch, G, N]; opts: {D, z, deltaBias, deltaSoftplus}
+//   causalConv1d(x, weight, bias?, opts?) -> {out [batch, dim, L], state [batch, dim, k-1]}
+//   selectiveScan and causalConv1d also take opts.out: an existing f32 tensor of the result's shape to write into
+//     x: [batch, dim, L]; weight: [dim, k] or [dim, 1, k]; bias: [dim] or null; opts: {activation: 'silu' |
+//     null, state [batch, dim, k-1] (the previous k-1 inputs; not modified)}
+#include <cstring>
+
+#include "../cpu/ssm/ssm.h"
+#include "common.h"
+#include "op_helpers.h"
+
+namespace tf::napi {
+
+// opts.out: an existing f32 tensor of the result's shape that receives the result (callers that reuse their buffers
+// skip the page faults of a fresh output); it must not share memory with an input. Returns false when absent.
+static bool given_out(Napi::Env env, Napi::Value v, const int64_t* shape, int nd, std::initializer_list<TensorView> inputs,
+                      TensorView* out) {
+  if (is_absent(v)) return false;
+  TensorView t = get_tensor(env, v, "opts.out", DType::F32);
+  bool ok = t.ndim == nd;
+  for (int i = 0; ok && i < nd; ++i) ok = t.shape[i] == shape[i];
+  if (!ok) throw_range(env, "opts.out must have shape " + shape_string(shape, nd) + " (the result's), got " + shape_string(t));
+  const char* o0 = static_cast<const char*>(t.data);
+  const char* o1 = o0 + t.nbytes();
+  for (const TensorView& in : inputs) {
+    const char* i0 = static_cast<const char*>(in.data);
+    if (in.data && o0 < i0 + in.nbytes() && i0 < o1) throw_range(env, "opts.out must not share memory with an input");
+  }
+  *out = t;
+  return true;
+}
+
+static std::string dims_string(std::initializer_list<int64_t> d) {
+  std::vector<int64_t> v(d);
+  return shape_string(v.data(), static_cast<int>(v.size()));
+}
+
+static Napi::Object options(Napi::Env env, Napi::Value v) {
+  if (is_absent(v)) return Napi::Object::New(env);
+  if (!v.IsObject() || v.IsArray()) throw_type(env, "opts must be an object");
+  return v.As<Napi::Object>();
+}
+
+// An optional f32 tensor option of an exact shape.
+static const float* opt_tensor(Napi::Env env, Napi::Object o, const char* key, std::initializer_list<int64_t> want,
+                               const char* what, std::vector<Napi::Value>& keep) {
+  Napi::Value v = o.Get(key);
+  if (is_absent(v)) return nullptr;
+  const std::string name = std::string("opts.") + key;
+  TensorView t = get_tensor(env, v, name, DType::F32);
+  std::vector<int64_t> w(want);
+  bool ok = t.ndim == static_cast<int>(w.size());
+  for (size_t i = 0; ok && i < w.size(); ++i) ok = t.shape[i] == w[i];
+  if (!ok) throw_range(env, name + " must have shape " + shape_string(w.data(), static_cast<int>(w.size())) + " (" + what + "), got " + shape_string(t));
+  keep.push_back(v);
+  return t.ptr<float>();
+}
+
+// B or C of the full scan: returns the group count (0: time-invariant).
+static int64_t scan_operand(Napi::Env env, const TensorView& t, const char* name, int64_t batch, int64_t dim, int64_t N,
+                            int64_t L) {
+  const std::string n(name);
+  if (t.ndim == 2) {
+    if (t.shape[0] != dim || t.shape[1] != N)
+      throw_range(env, n + " of 2 dimensions is time-invariant and must have shape " + dims_string({dim, N}) + " ([dim, N]), got " + shape_string(t));
+    return 0;
+  }
+  if (t.ndim == 3) {
+    if (t.shape[0] != batch || t.shape[1] != N || t.shape[2] != L)
+      throw_range(env, n + " of 3 dimensions must have shape " + dims_string({batch, N, L}) + " ([batch, N, L]), got " + shape_string(t));
+    return 1;
+  }
+  if (t.ndim == 4) {
+    const int64_t G = t.shape[1];
+    if (t.shape[0] != batch || G < 1 || t.shape[2] != N || t.shape[3] != L)
+      throw_range(env, n + " of 4 dimensions must have shape [" + std::to_string(batch) + ", G, " + std::to_string(N) + ", " +
+                           std::to_string(L) + "] ([batch, G, N, L]), got " + shape_string(t));
+    if (dim % G != 0)
+      throw_range(env, n + " has " + std::to_string(G) + " groups, which must divide dim = " + std::to_string(dim));
+    return G;
+  }
+  throw_range(env, n + " must have shape [dim, N], [batch, N, L] or [batch, G, N, L], got " + shape_string(t));
+}
+
+// B or C of the step: [batch, N] or [batch, G, N]; returns G.
+static int64_t step_operand(Napi::Env env, const TensorView& t, const char* name, int64_t batch, int64_t dim, int64_t N) {
+  const std::string n(name);
+  if (t.ndim == 2 && t.shape[0] == batch && t.shape[1] == N) return 1;
+  if (t.ndim == 3 && t.shape[0] == batch && t.shape[1] >= 1 && t.shape[2] == N) {
+    if (dim % t.shape[1] != 0)
+      throw_range(env, n + " has " + std::to_string(t.shape[1]) + " groups, which must divide dim = " + std::to_string(dim));
+    return t.shape[1];
+  }
+  throw_range(env, n + " must have shape " + dims_string({batch, N}) + " ([batch, N]) or [" + std::to_string(batch) +
+                       ", G, " + std::to_string(N) + "] ([batch, G, N]), got " + shape_string(t));
+}
+
+static TensorView state_a(Napi::Env env, Napi::Value v, int64_t dim, int64_t* N) {
+  TensorView A = get_tensor(env, v, "A", DType::F32);
+  if (A.ndim != 2 || A.shape[0] != dim)
+    throw_range(env, "A must have shape [" + std::to_string(dim) + ", N] ([dim, N]), got " + shape_string(A));
+  *N = A.shape[1];
+  if (*N < 1 || *N > 4096) throw_range(env, "A's state dimension N must be in [1, 4096], got " + std::to_string(*N));
+  return A;
+}
+
+template <bool Async>
+static Napi::Value SelectiveScan(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TensorView u = get_tensor(env, info[0], "u", DType::F32);
+  if (u.ndim != 3) throw_range(env, "u must have shape [batch, dim, L], got " + shape_string(u));
+  TensorView delta = get_tensor(env, info[1], "delta", DType::F32);
+  check_same_shape(env, u, "u", delta, "delta");
+  const int64_t batch = u.shape[0], dim = u.shape[1], L = u.shape[2];
+  int64_t N = 0;
+  TensorView A = state_a(env, info[2], dim, &N);
+  TensorView B = get_tensor(env, info[3], "B", DType::F32);
+  TensorView C = get_tensor(env, info[4], "C", DType::F32);
+  cpu::SelectiveScanArgs a;
+  a.b_groups = scan_operand(env, B, "B", batch, dim, N, L);
+  a.c_groups = scan_operand(env, C, "C", batch, dim, N, L);
+  Napi::Object o = options(env, info[5]);
+  std::vector<Napi::Value> keep = {info[0], info[1], info[2], info[3], info[4]};
+  a.D = opt_tensor(env, o, "D", {dim}, "[dim]", keep);
+  a.z = opt_tensor(env, o, "z", {batch, dim, L}, "[batch, dim, L], like u", keep);
+  a.delta_bias = opt_tensor(env, o, "deltaBias", {dim}, "[dim]", keep);
+  a.state_in = opt_tensor(env, o, "state", {batch, dim, N}, "[batch, dim, N]", keep);
+  a.delta_softplus = get_bool(env, o.Get("deltaSoftplus"), "opts.deltaSoftplus", false);
+  const bool ret_state = get_bool(env, o.Get("returnLastState"), "opts.returnLastState", false);
+  TensorView outv;
+  Napi::Value out_obj = o.Get("out");
+  if (!given_out(env, out_obj, u.shape.data(), 3, {u, delta, A, B, C}, &outv)) {
+    NewTensor out = new_tensor(env, DType::F32, u.shape.data(), 3);
+    outv = out.view;
+    out_obj = out.object;
+  }
+  keep.push_back(out_obj);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("out", out_obj);
+  if (ret_state) {
+    const int64_t s[3] = {batch, dim, N};
+    NewTensor st = new_tensor(env, DType::F32, s, 3);
+    a.last_state = st.view.ptr<float>();
+    keep.push_back(st.object);
+    result.Set("lastState", st.object);
+  } else {
+    result.Set("lastState", env.Null());
+  }
+  a.u = u.ptr<float>();
+  a.delta = delta.ptr<float>();
+  a.A = A.ptr<float>();
+  a.B = B.ptr<float>();
+  a.C = C.ptr<float>();
+  a.out = outv.ptr<float>();
+  a.batch = batch;
+  a.dim = dim;
+  a.L = L;
+  a.N = N;
+  return finish_op<Async>(env, "turboformer.selectiveScan", keep, result, [a] { cpu::selective_scan_f32(a); });
+}
+
+template <bool Async>
+static Napi::Value SelectiveScanStep(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TensorView u = get_tensor(env, info[1], "u", DType::F32);
+  if (u.ndim != 2) throw_range(env, "u must have shape [batch, dim] (one token), got " + shape_string(u));
+  TensorView delta = get_tensor(env, info[2], "delta", DType::F32);
+  check_same_shape(env, u, "u", delta, "delta");
+  const int64_t batch = u.shape[0], dim = u.shape[1];
+  int64_t N = 0;
+  TensorView A = state_a(env, info[3], dim, &N);
+  TensorView state = get_tensor(env, info[0], "state", DType::F32);
+  if (state.ndim != 3 || state.shape[0] != batch || state.shape[1] != dim || state.shape[2] != N)
+    throw_range(env, "state must have shape " + dims_string({batch, dim, N}) + " ([batch, dim, N]), got " + shape_string(state));
+  TensorView B = get_tensor(env, info[4], "B", DType::F32);
+  TensorView C = get_tensor(env, info[5], "C", DType::F32);
+  cpu::SelectiveScanArgs a;
+  a.b_groups = step_operand(env, B, "B", batch, dim, N);
+  a.c_groups = step_operand(env, C, "C", batch, dim, N);
+  Napi::Object o = options(env, info[6]);
+  std::vector<Napi::Value> keep = {info[0], info[1], info[2], info[3], info[4], info[5]};
+  a.D = opt_tensor(env, o, "D", {dim}, "[dim]", keep);
+  a.z = opt_tensor(env, o, "z", {batch, dim}, "[batch, dim], like u", keep);
+  a.delta_bias = opt_tensor(env, o, "deltaBias", {dim}, "[dim]", keep);
+  a.delta_softplus = get_bool(env, o.Get("deltaSoftplus"), "opts.deltaSoftplus", false);
+  NewTensor out = new_tensor(env, DType::F32, u.shape.data(), 2);
+  keep.push_back(out.object);
+  a.u = u.ptr<float>();
+  a.delta = delta.ptr<float>();
+  a.A = A.ptr<float>();
+  a.B = B.ptr<float>();
+  a.C = C.ptr<float>();
+  a.state_in = state.ptr<float>();
+  a.last_state = state.ptr<float>();
+  a.out = out.view.ptr<float>();
+  a.batch = batch;
+  a.dim = dim;
+  a.L = 1;
+  a.N = N;
+  return finish_op<Async>(env, "turboformer.selectiveScanStep", keep, out.object, [a] { cpu::selective_scan_f32(a); });
+}
+
+template <bool Async>
+static Napi::Value CausalConv1d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TensorView x = get_tensor(env, info[0], "x", DType::F32);
+  if (x.ndim != 3) throw_range(env, "x must have shape [batch, dim, L], got " + shape_string(x));
+  const int64_t batch = x.shape[0], dim = x.shape[1], L = x.shape[2];
+  TensorView w = get_tensor(env, info[1], "weight", DType::F32);
+  const bool w_ok = (w.ndim == 2 && w.shape[0] == dim) || (w.ndim == 3 && w.shape[0] == dim && w.shape[1] == 1);
+  if (!w_ok) throw_range(env, "weight must have shape [" + std::to_string(dim) + ", k] or [" + std::to_string(dim) + ", 1, k], got " + shape_string(w));
+  const int64_t k = w.shape[w.ndim - 1];
+  if (k < 1 || k > 1024) throw_range(env, "weight's kernel size k must be in [1, 1024], got " + std::to_string(k));
+  const float* bias = nullptr;
+  if (!is_absent(info[2])) {
+    TensorView b = get_tensor(env, info[2], "bias", DType::F32);
+    if (b.ndim != 1 || b.shape[0] != dim) throw_range(env, "bias must have shape [" + std::to_string(dim) + "] ([dim]), got " + shape_string(b));
+    bias = b.ptr<float>();
+  }
+  Napi::Object o = options(env, info[3]);
+  std::vector<Napi::Value> keep = {info[0], info[1], info[2]};
+  const float* state_in = opt_tensor(env, o, "state", {batch, dim, k - 1}, "[batch, dim, k - 1]", keep);
+  bool silu = false;
+  Napi::Value act = o.Get("activation");
+  if (!is_absent(act)) {
+    const std::string s = get_string(env, act, "opts.activation");
+    if (s == "silu" || s == "swish")
+      silu = true;
+    else if (s != "none" && s != "identity")
+      throw_range(env, "opts.activation must be 'silu', 'swish', 'none' or null, got '" + s + "'");
+  }
+  TensorView outv;
+  Napi::Value out_obj = o.Get("out");
+  if (!given_out(env, out_obj, x.shape.data(), 3, {x, w}, &outv)) {
+    NewTensor out = new_tensor(env, DType::F32, x.shape.data(), 3);
+    outv = out.view;
+    out_obj = out.object;
+  }
+  const int64_t sshape[3] = {batch, dim, k - 1};
+  NewTensor st = new_tensor(env, DType::F32, sshape, 3, true);
+  keep.push_back(out_obj);
+  keep.push_back(st.object);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("out", out_obj);
+  result.Set("state", st.object);
+  const float *xp = x.ptr<float>(), *wp = w.ptr<float>();
+  float *op = outv.ptr<float>(), *sp = st.view.ptr<float>();
+  auto work = [=] { cpu::causal_conv1d_f32(xp, wp, bias, state_in, silu, op, sp, batch, dim, L, k); };
+  return finish_op<Async>(env, "turboformer.causalConv1d", keep, result, work);
+}
+
+// expProbe(passes?): throughput of the active level's vectorized exp (the scan's), one thread, L1-resident data.
+static Napi::Value ExpProbe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t passes = info[0].IsUndefined() ? 20000 : get_int(env, info[0], "passes", 1, 100000000);
+  constexpr int64_t n = 1024;
+  const double seconds = cpu::exp_probe_f32(n, passes);
+  const double exps = static_cast<double>(n) * static_cast<double>(passes);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("exps", exps);
+  o.Set("seconds", seconds);
+  o.Set("gexps", seconds > 0 ? exps / seconds * 1e-9 : 0.0);
+  return o;
+}
+
+void register_ssm(Napi::Env env, Napi::Object exports) {
+  exports.Set("expProbe", Napi::Function::New(env, ExpProbe, "expProbe"));
+  exports.Set("selectiveScan", Napi::Function::New(env, SelectiveScan<false>, "selectiveScan"));
+  exports.Set("selectiveScanAsync", Napi::Function::New(env, SelectiveScan<true>, "selectiveScanAsync"));
+  exports.Set("selectiveScanStep", Napi::Function::New(env, SelectiveScanStep<false>, "selectiveScanStep"));
+  exports.Set("selectiveScanStepAsync", Napi::Function::New(env, SelectiveScanStep<true>, "selectiveScanStepAsync"));
+  exports.Set("causalConv1d", Napi::Function::New(env, CausalConv1d<false>, "causalConv1d"));
+  exports.Set("causalConv1dAsync", Napi::Function::New(env, CausalConv1d<true>, "causalConv1dAsync"));
+}
+
+}  // namespace tf::napi

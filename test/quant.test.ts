@@ -1,0 +1,294 @@
+import { describe, expect, it } from 'vitest';
+
+import { binding } from '../lib/native';
+import {
+  dequantize, dequantizeAsync, qlinear, qlinearAsync, quantize, quantizeAsync, QuantizedTensor, type QuantFormat,
+} from '../lib/ops/quant';
+import { Tensor } from '../lib/tensor';
+import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { dequantizeRef, f16Value, linearRef64, quantizeActivationsRef, quantizeRef } from './reference/quant';
+
+const many = Math.max(3, binding.info().threads.hardware + 1);
+const FORMATS: { format: QuantFormat; group?: number }[] = [
+  { format: 'q8_0' }, { format: 'q4_0' }, { format: 'int8' }, { format: 'int4', group: 32 }, { format: 'int4', group: 64 }, { format: 'int4', group: 128 },
+];
+const label = (c: { format: QuantFormat; group?: number }) => c.format + (c.group ? `/g${c.group}` : '');
+
+function randn(shape: number[], seed: number, std = 1): Tensor<'f32'> {
+  return Tensor.randn(shape, { seed, std }) as Tensor<'f32'>;
+}
+
+function norm(x: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+  return Math.sqrt(s);
+}
+
+/** ‖out − ref‖ / max(‖ref‖, ‖|x|·|w|ᵀ‖/√k): the floor keeps outputs that cancel by chance from failing. */
+function linError(out: ArrayLike<number>, ref: ArrayLike<number>, x: ArrayLike<number>, w: ArrayLike<number>, m: number, n: number, k: number): number {
+  let num = 0;
+  for (let i = 0; i < ref.length; i++) num += (out[i] - ref[i]) ** 2;
+  const scale = norm(linearRef64(Float64Array.from(x, Math.abs), Float64Array.from(w, Math.abs), m, n, k)) / Math.sqrt(Math.max(1, k));
+  const den = Math.max(norm(ref), scale);
+  return den === 0 ? Math.sqrt(num) : Math.sqrt(num) / den;
+}
+
+const bytesOf = (...xs: number[]) => Uint8Array.from(xs.map((v) => v & 0xff));
+
+describe('q8_0 / q4_0 block encodings (GGML byte layout), hand-worked', () => {
+  it('q8_0: amax 127 gives d = 1 (fp16 0x3C00) and codes roundf(x), halves away from zero', () => {
+    const x = new Float32Array(32);
+    x.set([127, -127, 0.5, -0.5, 1.5, 2.49, -3, 0, 100.5]);
+    const q = quantize(new Tensor(x, [1, 32], 'f32'), 'q8_0');
+    // bytes 0-1: fp16(1.0) = 0x3C00 little-endian; then int8 codes: 127, -127 (0x81), 1, -1 (0xFF), 2, 2, -3 (0xFD), 0,
+    // 101 (100.5 rounds away from zero), zeros
+    const want = new Uint8Array(34);
+    want.set(bytesOf(0x00, 0x3c, 127, -127, 1, -1, 2, 2, -3, 0, 101));
+    expect(Array.from(q.data)).toEqual(Array.from(want));
+    expect(Array.from(dequantize(q).data.slice(0, 9))).toEqual([127, -127, 1, -1, 2, 2, -3, 0, 101]);
+  });
+
+  it('q8_0: an all-zero block stores d = +0 and zero codes', () => {
+    const q = quantize(Tensor.zeros([1, 32]) as Tensor<'f32'>, 'q8_0');
+    expect(Array.from(q.data)).toEqual(new Array(34).fill(0));
+  });
+
+  it('q4_0: max = +8 gives d = -1 (fp16 0xBC00); low nibble = element j, high nibble = element j + 16', () => {
+    const x = new Float32Array(32);
+    x.set([8, -8, 1, -1, 0.5, -0.5, 0]);
+    x[16] = 3;
+    x[17] = -2.5;
+    const q = quantize(new Tensor(x, [1, 32], 'f32'), 'q4_0');
+    // d = max / -8 with max = +8 (the first element of largest magnitude: -8 ties and loses) = -1; id = -1.
+    // code = min(15, trunc(x·id + 8.5)): 8 -> 0; -8 -> 16.5 -> 15; 1 -> 7; -1 -> 9; 0.5 -> 8; -0.5 -> 9; 0 -> 8;
+    // x16 = 3 -> 5; x17 = -2.5 -> 11. byte j = code[j] | code[j + 16] << 4:
+    // byte0 = 0 | 5<<4 = 0x50, byte1 = 15 | 11<<4 = 0xBF, byte2 = 7 | 8<<4 = 0x87, byte3 = 0x89, byte4 = 0x88,
+    // byte5 = 0x89, bytes 6..15 = 0x88.
+    const want = bytesOf(0x00, 0xbc, 0x50, 0xbf, 0x87, 0x89, 0x88, 0x89, ...new Array(10).fill(0x88));
+    expect(Array.from(q.data)).toEqual(Array.from(want));
+    // dequantized: d·(code − 8) = -(code − 8): -8 clamps to 15 -> -7 (the format's asymmetry); code 8 gives
+    // -1·0 = -0, as GGML's dequantize_row_q4_0 does
+    expect(Array.from(dequantize(q).data.slice(0, 7))).toEqual([8, -7, 1, -1, -0, -1, -0]);
+  });
+
+  it('q4_0: an all-zero block stores d = -0 (fp16 0x8000) and codes 8', () => {
+    const q = quantize(Tensor.zeros([1, 32]) as Tensor<'f32'>, 'q4_0');
+    expect(Array.from(q.data)).toEqual([0x00, 0x80, ...new Array(16).fill(0x88)]);
+  });
+
+  it('reads GGML blocks written elsewhere (dequantize of hand-made bytes)', () => {
+    // q4_0 block: d = 0.5 (fp16 0x3800), qs[0] = 0x1F: element 0 = (15 - 8)·0.5 = 3.5, element 16 = (1 - 8)·0.5 = -3.5
+    const b4 = bytesOf(0x00, 0x38, 0x1f, ...new Array(15).fill(0x88));
+    const d4 = dequantize(new QuantizedTensor('q4_0', [1, 32], b4)).data;
+    expect(d4[0]).toBe(3.5);
+    expect(d4[16]).toBe(-3.5);
+    expect(d4[1]).toBe(0);
+    // q8_0 block: d = 0.25 (0x3400), codes -128 and 5
+    const b8 = bytesOf(0x00, 0x34, -128, 5, ...new Array(30).fill(0));
+    const d8 = dequantize(new QuantizedTensor('q8_0', [1, 32], b8)).data;
+    expect([d8[0], d8[1], d8[2]]).toEqual([-32, 1.25, 0]);
+    expect(f16Value(0x3400)).toBe(0.25);
+    // code -128 (never written by our quantizer, legal in the format) through the integer path's sign trick
+    const rows = new Uint8Array(34 * 2 * 3);
+    for (let r = 0; r < 3; r++)
+      for (let b = 0; b < 2; b++) {
+        const p = (r * 2 + b) * 34;
+        rows.set(bytesOf(0x00, 0x34), p);
+        for (let j = 0; j < 32; j++) rows[p + 2 + j] = (j * 37 + r * 11 + b * 101) & 0xff; // includes 0x80 = -128
+      }
+    const q3 = new QuantizedTensor('q8_0', [3, 64], rows);
+    const x = randn([2, 64], 5);
+    x.data[0] = -4; // the block's largest magnitude: activation code -127 against weight code -128
+    const ref = linearRef64(quantizeActivationsRef(x.data, 2, 64), dequantizeRef(rows, 3, 64, 'q8_0'), 2, 3, 64);
+    for (const level of levels) expect(relError(withIsa(level, () => qlinear(x, q3)).data, ref), level).toBeLessThan(1e-6);
+  });
+});
+
+describe('quantize / dequantize against the float64 oracles', () => {
+  for (const c of FORMATS) {
+    it(`${label(c)}: bytes equal the oracle, dequantize equals its oracle bitwise, error within the format's bound`, () => {
+      const ks = c.format === 'int8' ? [45, 128, 1] : c.format === 'int4' ? [c.group!, 2 * c.group!, 256] : [32, 96, 256];
+      for (const [i, k] of ks.entries()) {
+        const n = [5, 17, 3][i];
+        const w = randn([n, k], 100 + i, 0.7);
+        w.data[3] = 0; // an exact zero
+        const q = quantize(w, c.format, { group: c.group });
+        expect(q.format).toBe(c.format);
+        expect(q.shape).toEqual([n, k]);
+        const ref = quantizeRef(w.data, n, k, c.format, c.group);
+        expect(q.data.byteLength).toBe(ref.byteLength);
+        expect(sameBytes(q.data, ref)).toBe(true);
+        const d = dequantize(q);
+        expect(d.shape).toEqual([n, k]);
+        expect(Array.from(d.data)).toEqual(Array.from(dequantizeRef(q.data, n, k, c.format, c.group)));
+        // round-to-nearest bound: at most half a step (plus the fp16 rounding of the stored scale, and q4_0's
+        // clamp of the -8 end that costs one step), where a step is the block/row/group scale
+        const err = relError(d.data, w.data);
+        expect(err).toBeLessThan(c.format === 'q8_0' || c.format === 'int8' ? 0.01 : 0.12);
+      }
+    });
+  }
+
+  it('empty shapes: [0, 32] and [4, 0] (int8)', () => {
+    expect(quantize(Tensor.zeros([0, 32]) as Tensor<'f32'>, 'q8_0').data.byteLength).toBe(0);
+    const q = quantize(Tensor.zeros([4, 0]) as Tensor<'f32'>, 'int8');
+    expect(q.data.byteLength).toBe(16);
+    expect(dequantize(q).shape).toEqual([4, 0]);
+  });
+
+  it('every dispatch level quantizes and dequantizes the same bytes', () => {
+    const w = randn([9, 128], 7);
+    const base = FORMATS.map((c) => quantize(w, c.format, { group: c.group }).data);
+    for (const level of levels)
+      withIsa(level, () =>
+        FORMATS.forEach((c, i) => {
+          const q = quantize(w, c.format, { group: c.group });
+          expect(sameBytes(q.data, base[i])).toBe(true);
+          expect(Array.from(dequantize(q).data), `${level} ${label(c)}`).toEqual(Array.from(dequantizeRef(q.data, 9, 128, c.format, c.group)));
+        }),
+      );
+    // int8 with a partial last block at every level
+    const w8 = randn([3, 45], 8);
+    const q8 = quantize(w8, 'int8');
+    for (const level of levels) withIsa(level, () => expect(Array.from(dequantize(q8).data)).toEqual(Array.from(dequantizeRef(q8.data, 3, 45, 'int8'))));
+  });
+});
+
+describe('qlinear', () => {
+  // shapes: M <= 8 runs the integer path (q8 activations), larger M the dequantize + fp32 GEMM path
+  const MS = [1, 3, 8, 9, 21];
+  for (const c of FORMATS) {
+    it(`${label(c)}: every level, both paths, against the dequantized fp32 product`, () => {
+      const k = c.format === 'int8' ? 77 : c.format === 'int4' ? 2 * c.group! : 96;
+      const n = 37;
+      const w = randn([n, k], 11, 0.5);
+      const qw = quantize(w, c.format, { group: c.group });
+      const wd = dequantizeRef(qw.data, n, k, c.format, c.group);
+      const bias = randn([n], 12);
+      for (const m of MS) {
+        const x = randn([m, k], 13 + m);
+        const ref = linearRef64(x.data, wd, m, n, k, bias.data); // fp32 product of the dequantized weight
+        const xq = quantizeActivationsRef(x.data, m, k);
+        const refq = linearRef64(xq, wd, m, n, k, bias.data); // the same with q8-rounded activations
+        const actErr = linError(refq, ref, x.data, wd, m, n, k); // what activation rounding costs
+        for (const level of levels) {
+          const y = withIsa(level, () => qlinear(x, qw, bias));
+          expect(y.shape).toEqual([m, n]);
+          if (m <= 8) {
+            // the integer path computes exactly refq up to float32 accumulation
+            expect(linError(y.data, refq, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(2e-6);
+            // so its distance to the fp32 product is the activation rounding: ~0.5% for Gaussian data
+            expect(linError(y.data, ref, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(actErr * 1.01 + 2e-6);
+            expect(actErr).toBeLessThan(0.01);
+          } else {
+            expect(linError(y.data, ref, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(1e-5);
+          }
+        }
+      }
+    });
+  }
+
+  it('8-bit formats: mean relative error < 1e-3 on the fp32 path (M > 8); the integer path is bounded by q8 activation rounding', () => {
+    for (const format of ['q8_0', 'int8'] as const) {
+      const w = randn([64, 256], 21);
+      const qw = quantize(w, format);
+      const wd = dequantizeRef(qw.data, 64, 256, format);
+      const x = randn([16, 256], 22);
+      expect(relError(qlinear(x, qw).data, linearRef64(x.data, wd, 16, 64, 256))).toBeLessThan(1e-3);
+      const x1 = randn([1, 256], 23);
+      const e1 = relError(qlinear(x1, qw).data, linearRef64(x1.data, wd, 1, 64, 256));
+      expect(e1).toBeLessThan(1e-2); // measured ~4e-3: the 8-bit activation blocks, not the weights
+    }
+  });
+
+  it('batch dims, no bias, and a weight with one row', () => {
+    const w = randn([1, 64], 31);
+    const qw = quantize(w, 'q8_0');
+    const x = randn([2, 3, 64], 32);
+    const y = qlinear(x, qw);
+    expect(y.shape).toEqual([2, 3, 1]);
+    const ref = linearRef64(quantizeActivationsRef(x.data, 6, 64), dequantizeRef(qw.data, 1, 64, 'q8_0'), 6, 1, 64);
+    expect(relError(y.data, ref)).toBeLessThan(1e-5);
+  });
+
+  it('1 thread and many threads give bitwise-equal results (both paths, every format)', () => {
+    const k = 256;
+    const n = 300;
+    for (const c of FORMATS) {
+      const qw = quantize(randn([n, k], 41), c.format, { group: c.group });
+      for (const m of [1, 5, 8, 13, 40]) {
+        const x = randn([m, k], 42 + m);
+        const one = withThreads(1, () => qlinear(x, qw));
+        const lots = withThreads(many, () => qlinear(x, qw));
+        expect(sameBytes(one.data, lots.data), `${label(c)} m=${m}`).toBe(true);
+      }
+    }
+  });
+
+  it('async forms equal the sync ones', async () => {
+    const w = randn([40, 128], 51);
+    for (const c of FORMATS) {
+      const qw = quantize(w, c.format, { group: c.group });
+      const qa = await quantizeAsync(w, c.format, { group: c.group });
+      expect(sameBytes(qa.data, qw.data)).toBe(true);
+      expect(sameBytes((await dequantizeAsync(qw)).data, dequantize(qw).data)).toBe(true);
+      for (const m of [2, 12]) {
+        const x = randn([m, 128], 52);
+        expect(sameBytes((await qlinearAsync(x, qw)).data, qlinear(x, qw).data)).toBe(true);
+      }
+    }
+  });
+});
+
+describe('errors', () => {
+  const w = randn([4, 64], 61);
+  const qw = quantize(w, 'q4_0');
+
+  it('in not a multiple of the block or group: RangeError', () => {
+    expect(() => quantize(randn([2, 48], 1), 'q8_0')).toThrow(RangeError);
+    expect(() => quantize(randn([2, 48], 1), 'q8_0')).toThrow(/in = 48 is not a multiple of the q8_0 block of 32/);
+    expect(() => quantize(randn([2, 40], 1), 'q4_0')).toThrow(/q4_0 block of 32/);
+    expect(() => quantize(randn([2, 96], 1), 'int4', { group: 64 })).toThrow(/not a multiple of the int4 group 64/);
+    expect(() => new QuantizedTensor('q8_0', [2, 48], new Uint8Array(0))).toThrow(RangeError);
+  });
+
+  it('bad format names and groups', () => {
+    expect(() => quantize(w, 'q5_0' as QuantFormat)).toThrow(RangeError);
+    expect(() => quantize(w, 'q5_0' as QuantFormat)).toThrow(/format/);
+    expect(() => quantize(w, 5 as unknown as QuantFormat)).toThrow(TypeError);
+    expect(() => quantize(w, 'int4', { group: 16 })).toThrow(/group must be 32, 64 or 128/);
+    expect(() => new QuantizedTensor('q3' as QuantFormat, [1, 32], new Uint8Array(18))).toThrow(/format/);
+  });
+
+  it('bad weight tensors: dtype and shape, naming w', () => {
+    expect(() => binding.quantize(Tensor.zeros([2, 32], 'i32') as never, 'q8_0')).toThrow(TypeError);
+    expect(() => binding.quantize(Tensor.zeros([2, 32], 'i32') as never, 'q8_0')).toThrow(/\bw\b/);
+    expect(() => quantize(randn([64], 1), 'q8_0')).toThrow(RangeError);
+    expect(() => quantize(randn([64], 1), 'q8_0')).toThrow(/w must have 2 dimensions/);
+    expect(() => quantize(randn([2, 2, 32], 1), 'q8_0')).toThrow(RangeError);
+  });
+
+  it('corrupted quantized tensors: byte length, data type, shape, format (raw binding and class)', () => {
+    const raw = { format: qw.format, shape: [4, 64], group: 32, data: qw.data };
+    expect(() => binding.qlinear(randn([1, 64], 1), { ...raw, data: qw.data.subarray(1) })).toThrow(RangeError);
+    expect(() => binding.qlinear(randn([1, 64], 1), { ...raw, data: qw.data.subarray(1) })).toThrow(/qweight\.data has 143 bytes/);
+    expect(() => binding.dequantize({ ...raw, data: new Int8Array(144) as never })).toThrow(TypeError);
+    expect(() => binding.dequantize({ ...raw, data: new Int8Array(144) as never })).toThrow(/qw\.data must be a Uint8Array/);
+    expect(() => binding.dequantize({ ...raw, shape: [4, 64, 1] })).toThrow(/qw\.shape must be \[out, in\]/);
+    expect(() => binding.dequantize({ ...raw, shape: [4, 48] })).toThrow(RangeError);
+    expect(() => binding.dequantize({ ...raw, format: 'q2' as never })).toThrow(/qw\.format/);
+    expect(() => binding.dequantize({ ...raw, shape: [4, -64] })).toThrow(/qw\.shape/);
+    expect(() => binding.dequantize(null as never)).toThrow(TypeError);
+    expect(() => binding.qlinear(randn([1, 64], 1), { ...raw, format: 'int4', group: 48 })).toThrow(/qweight\.group/);
+    expect(() => new QuantizedTensor('q4_0', [4, 64], qw.data.subarray(2))).toThrow(/data has 142 bytes/);
+    expect(() => new QuantizedTensor('q4_0', [4, 64], [1, 2] as never)).toThrow(TypeError);
+  });
+
+  it('qlinear: x and bias shapes and dtypes', () => {
+    expect(() => qlinear(randn([2, 63], 1), qw)).toThrow(RangeError);
+    expect(() => qlinear(randn([2, 63], 1), qw)).toThrow(/x has 63 features/);
+    expect(() => qlinear(randn([2, 64], 1), qw, randn([5], 2))).toThrow(/bias must have shape \[out\] = \[4\]/);
+    expect(() => binding.qlinear(Tensor.zeros([2, 64], 'f16') as never, qw)).toThrow(TypeError);
+    expect(() => binding.qlinear(Tensor.zeros([2, 64], 'f16') as never, qw)).toThrow(/\bx\b/);
+  });
+});

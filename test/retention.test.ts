@@ -1,0 +1,163 @@
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { openSafetensors } from '../lib/io/safetensors';
+import { binding } from '../lib/native';
+import { retention, retentionAsync, type RetentionState } from '../lib/ops/retention';
+import { Tensor } from '../lib/tensor';
+import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import * as ref from './reference/retention';
+
+const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'retnet_retention.safetensors');
+
+function makeCase(batch: number, heads: number, T: number, dk: number, dv: number, seed: number) {
+  const decay = Tensor.from(Array.from({ length: heads }, (_, h) => Math.log(1 - 2 ** (-5 - h))), [heads]);
+  const q = Tensor.randn([batch, heads, T, dk], { seed });
+  const k = Tensor.randn([batch, heads, T, dk], { seed: seed + 1, std: dk ** -0.5 });
+  const v = Tensor.randn([batch, T, heads * dv], { seed: seed + 2 });
+  const input = { q: q.data, k: k.data, v: v.data, decay: decay.data, batch, heads, T, dk, dv };
+  return { q, k, v, decay, input };
+}
+
+/** Tokens t0..t1 of q/k ([batch, heads, T, dk]) or v ([batch, T, X]). */
+function sliceQK(x: Tensor<'f32'>, t0: number, t1: number): Tensor<'f32'> {
+  const [B, H, T, d] = x.shape;
+  const out = new Float32Array(B * H * (t1 - t0) * d);
+  for (let bh = 0; bh < B * H; bh++) out.set(x.data.subarray((bh * T + t0) * d, (bh * T + t1) * d), bh * (t1 - t0) * d);
+  return Tensor.from(out, [B, H, t1 - t0, d]);
+}
+function sliceV(x: Tensor<'f32'>, t0: number, t1: number): Tensor<'f32'> {
+  const [B, T, X] = x.shape;
+  const out = new Float32Array(B * (t1 - t0) * X);
+  for (let b = 0; b < B; b++) out.set(x.data.subarray((b * T + t0) * X, (b * T + t1) * X), b * (t1 - t0) * X);
+  return Tensor.from(out, [B, t1 - t0, X]);
+}
+/** Concatenates outputs [batch, t, heads, dv] along t. */
+function concatT(parts: Tensor<'f32'>[]): Float32Array {
+  const [B, , H, dv] = parts[0].shape;
+  const T = parts.reduce((s, p) => s + p.shape[1], 0);
+  const out = new Float32Array(B * T * H * dv);
+  let t0 = 0;
+  for (const p of parts) {
+    const tp = p.shape[1];
+    for (let b = 0; b < B; b++) out.set(p.data.subarray(b * tp * H * dv, (b + 1) * tp * H * dv), (b * T + t0) * H * dv);
+    t0 += tp;
+  }
+  return out;
+}
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
+}
+
+describe('retention (torchscale MultiScaleRetention)', () => {
+  const f = openSafetensors(FIXTURE);
+  const g = (name: string) => f.tensor(name) as Tensor<'f32'>;
+
+  for (const level of levels) {
+    it(`reproduces upstream's kernel outputs, each form against its own, and the recurrent final state (${level})`, () => {
+      withIsa(level, () => {
+        const [q, k, v, decay] = [g('kernel.qr'), g('kernel.kr'), g('kernel.v'), g('relpos.decay')];
+        const par = retention(q, k, v, decay);
+        expect(par.out.shape).toEqual([2, 16, 2, 32]);
+        expect(par.state).toBeNull();
+        expect(relError(par.out.data, g('kernel.parallel_out').data)).toBeLessThan(1e-5);
+        const rec = retention(q, k, v, decay, { form: 'recurrent' });
+        expect(relError(rec.out.data, g('kernel.recurrent_out').data)).toBeLessThan(1e-5);
+        expect(relError(rec.state!.kv.data, g('output.recurrent_final_kv').data)).toBeLessThan(1e-5);
+        expect(relError(rec.state!.scale.data, g('output.recurrent_final_scale').data)).toBeLessThan(1e-6);
+        const ch = retention(q, k, v, decay, { form: 'chunkwise', chunkSize: 4 });
+        // upstream's [batch, chunks, chunk, heads, dv] is the same memory as [batch, T, heads, dv]
+        expect(relError(ch.out.data, g('kernel.chunkwise_out').data)).toBeLessThan(1e-5);
+        // on this data no row reaches the parallel form's clamp, so parallel == recurrent (upstream: 4.1e-8 apart);
+        // with larger scores the forms differ by design (their normalisations)
+        expect(relError(par.out.data, rec.out.data)).toBeLessThan(1e-5);
+      });
+    });
+
+    it(`matches the float64 oracles for odd sizes (${level})`, () => {
+      withIsa(level, () => {
+        let seed = 1;
+        for (const [batch, heads, T, dk, dv, chunk] of [[1, 1, 1, 1, 1, 1], [2, 3, 12, 5, 7, 4], [1, 2, 18, 16, 33, 6], [1, 1, 9, 19, 9, 9]]) {
+          const c = makeCase(batch, heads, T, dk, dv, seed);
+          seed += 5;
+          const tag = [batch, heads, T, dk, dv];
+          expect([...tag, relError(retention(c.q, c.k, c.v, c.decay).out.data, ref.parallel(c.input)) < 1e-5]).toEqual([...tag, true]);
+          const rec = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' });
+          const want = ref.recurrent(c.input);
+          expect([...tag, relError(rec.out.data, want.out) < 1e-5]).toEqual([...tag, true]);
+          expect(relError(rec.state!.kv.data, want.kv)).toBeLessThan(1e-5);
+          const ch = retention(c.q, c.k, c.v, c.decay, { form: 'chunkwise', chunkSize: chunk });
+          expect([...tag, relError(ch.out.data, ref.chunkwise(c.input, chunk)) < 1e-5]).toEqual([...tag, true]);
+        }
+      });
+    });
+
+    it(`recurrent: a run split through the state, and token by token, equals one run bit for bit (${level})`, () => {
+      withIsa(level, () => {
+        const c = makeCase(2, 3, 11, 8, 12, 40);
+        const whole = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' });
+        const a = retention(sliceQK(c.q, 0, 4), sliceQK(c.k, 0, 4), sliceV(c.v, 0, 4), c.decay, { form: 'recurrent' });
+        const b = retention(sliceQK(c.q, 4, 11), sliceQK(c.k, 4, 11), sliceV(c.v, 4, 11), c.decay, { form: 'recurrent', state: a.state });
+        expect(sameBytes(concatT([a.out, b.out]), whole.out.data)).toBe(true);
+        expect(sameBytes(b.state!.kv.data, whole.state!.kv.data)).toBe(true);
+        expect(sameBytes(b.state!.scale.data, whole.state!.scale.data)).toBe(true);
+        let state: RetentionState | null = null;
+        const outs: Tensor<'f32'>[] = [];
+        for (let t = 0; t < 11; t++) {
+          const r = retention(sliceQK(c.q, t, t + 1), sliceQK(c.k, t, t + 1), sliceV(c.v, t, t + 1), c.decay, { form: 'recurrent', state });
+          outs.push(r.out);
+          state = r.state;
+        }
+        expect(sameBytes(concatT(outs), whole.out.data)).toBe(true);
+      });
+    });
+  }
+
+  it('stays finite on long sequences (T = 4096, recurrent and chunkwise) and with extreme decays', () => {
+    const c = makeCase(1, 2, 4096, 8, 8, 9);
+    const rec = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' });
+    const ch = retention(c.q, c.k, c.v, c.decay, { form: 'chunkwise', chunkSize: 64 });
+    expect(allFinite(rec.out.data) && allFinite(rec.state!.kv.data) && allFinite(ch.out.data)).toBe(true);
+    // decays from nearly 1 (log(1 - 2^-20)) to nearly 0 (-30: each token forgets the past)
+    const e = makeCase(1, 2, 64, 4, 4, 3);
+    const decay = Tensor.from([Math.log(1 - 2 ** -20), -30], [2]);
+    const input = { ...e.input, decay: decay.data };
+    for (const form of ['parallel', 'recurrent', 'chunkwise'] as const) {
+      const r = retention(e.q, e.k, e.v, decay, { form, chunkSize: 16 });
+      expect(allFinite(r.out.data)).toBe(true);
+      const want = form === 'parallel' ? ref.parallel(input) : form === 'recurrent' ? ref.recurrent(input).out : ref.chunkwise(input, 16);
+      expect([form, relError(r.out.data, want) < 1e-5]).toEqual([form, true]);
+    }
+  });
+
+  it('gives the same bits with 1 and 3 threads, and async equals sync', async () => {
+    const c = makeCase(2, 3, 24, 16, 16, 77);
+    for (const opts of [{}, { form: 'recurrent' as const }, { form: 'chunkwise' as const, chunkSize: 8 }]) {
+      const one = withThreads(1, () => retention(c.q, c.k, c.v, c.decay, opts));
+      const three = withThreads(3, () => retention(c.q, c.k, c.v, c.decay, opts));
+      expect(sameBytes(one.out.data, three.out.data)).toBe(true);
+      const as = await retentionAsync(c.q, c.k, c.v, c.decay, opts);
+      expect(sameBytes(as.out.data, one.out.data)).toBe(true);
+      if (one.state) expect(sameBytes(as.state!.kv.data, one.state.kv.data)).toBe(true);
+    }
+  });
+
+  it('rejects bad arguments, naming them', () => {
+    const c = makeCase(2, 3, 8, 4, 5, 1);
+    expect(() => retention(Tensor.zeros([3, 8, 4]), c.k, c.v, c.decay)).toThrow(/q must have shape \[batch, heads, T, dk\]/);
+    expect(() => retention(c.q, Tensor.zeros([2, 3, 8, 5]), c.v, c.decay)).toThrow(/q and k must have the same shape/);
+    expect(() => retention(c.q, c.k, Tensor.zeros([2, 8, 14]), c.decay)).toThrow(/v must have shape \[2, 8, heads \* dv\]/);
+    expect(() => retention(c.q, c.k, c.v, Tensor.zeros([2]))).toThrow(/decay must have shape \[3\]/);
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'linear' as never })).toThrow(/opts\.form must be 'parallel', 'recurrent' or 'chunkwise'/);
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'chunkwise' })).toThrow(TypeError);
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'chunkwise', chunkSize: 3 })).toThrow(/multiple of opts\.chunkSize/);
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'chunkwise', chunkSize: 0 })).toThrow(RangeError);
+    const st = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' }).state!;
+    expect(() => retention(c.q, c.k, c.v, c.decay, { state: st })).toThrow(/opts\.state is accepted by the recurrent form only/);
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', state: { kv: Tensor.zeros([2, 3, 4, 5]), scale: st.scale } })).toThrow(/opts\.state\.kv must have shape \[2, 3, 5, 4\]/);
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', state: { kv: st.kv, scale: Tensor.zeros([2]) } })).toThrow(/opts\.state\.scale must have shape \[3\]/);
+    expect(() => binding.retention(c.q, c.k, c.v, c.decay, 7 as never)).toThrow(/opts must be an object/);
+  });
+});

@@ -1,0 +1,300 @@
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { openSafetensors } from '../lib/io/safetensors';
+import { binding } from '../lib/native';
+import {
+  causalConv1d,
+  causalConv1dAsync,
+  selectiveScan,
+  selectiveScanAsync,
+  selectiveScanStep,
+  selectiveScanStepAsync,
+  type SelectiveScanOptions,
+} from '../lib/ops/ssm';
+import { Tensor } from '../lib/tensor';
+import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import * as ref from './reference/ssm';
+
+const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'mamba_selective_scan.safetensors');
+
+type Form = 'invariant' | 'variable' | number; // number: grouped with G groups
+
+interface Case {
+  u: Tensor<'f32'>;
+  delta: Tensor<'f32'>;
+  A: Tensor<'f32'>;
+  B: Tensor<'f32'>;
+  C: Tensor<'f32'>;
+  D: Tensor<'f32'>;
+  z: Tensor<'f32'>;
+  deltaBias: Tensor<'f32'>;
+  batch: number;
+  dim: number;
+  L: number;
+  N: number;
+}
+
+function operandShape(form: Form, batch: number, dim: number, N: number, L: number): number[] {
+  if (form === 'invariant') return [dim, N];
+  if (form === 'variable') return [batch, N, L];
+  return [batch, form, N, L];
+}
+const groups = (f: Form) => (f === 'invariant' ? 0 : f === 'variable' ? 1 : f);
+
+function makeCase(batch: number, dim: number, L: number, N: number, bf: Form, cf: Form, seed: number): Case {
+  const A = Tensor.randn([dim, N], { seed, std: 0.5 });
+  for (let i = 0; i < A.data.length; i++) A.data[i] = -Math.exp(A.data[i]); // negative, as Mamba's -exp(A_log)
+  return {
+    u: Tensor.randn([batch, dim, L], { seed: seed + 1 }),
+    delta: Tensor.randn([batch, dim, L], { seed: seed + 2, std: 0.5 }),
+    A,
+    B: Tensor.randn(operandShape(bf, batch, dim, N, L), { seed: seed + 3 }),
+    C: Tensor.randn(operandShape(cf, batch, dim, N, L), { seed: seed + 4 }),
+    D: Tensor.randn([dim], { seed: seed + 5 }),
+    z: Tensor.randn([batch, dim, L], { seed: seed + 6 }),
+    deltaBias: Tensor.randn([dim], { seed: seed + 7, std: 0.3 }),
+    batch,
+    dim,
+    L,
+    N,
+  };
+}
+
+/** x[..., l0:l1] of a tensor whose last axis is the sequence. */
+function sliceL(x: Tensor<'f32'>, l0: number, l1: number): Tensor<'f32'> {
+  const L = x.shape[x.shape.length - 1];
+  const rows = x.data.length / L;
+  const out = new Float32Array(rows * (l1 - l0));
+  for (let r = 0; r < rows; r++) out.set(x.data.subarray(r * L + l0, r * L + l1), r * (l1 - l0));
+  return Tensor.from(out, [...x.shape.slice(0, -1), l1 - l0]);
+}
+/** x[..., l] with the last axis dropped. */
+function atL(x: Tensor<'f32'>, l: number): Tensor<'f32'> {
+  const s = sliceL(x, l, l + 1);
+  return s.reshape(x.shape.slice(0, -1));
+}
+function concatL(parts: Tensor<'f32'>[]): Float32Array {
+  const rows = parts[0].data.length / parts[0].shape[parts[0].shape.length - 1];
+  const L = parts.reduce((s, p) => s + p.shape[p.shape.length - 1], 0);
+  const out = new Float32Array(rows * L);
+  let l0 = 0;
+  for (const p of parts) {
+    const lp = p.shape[p.shape.length - 1];
+    for (let r = 0; r < rows; r++) out.set(p.data.subarray(r * lp, (r + 1) * lp), r * L + l0);
+    l0 += lp;
+  }
+  return out;
+}
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
+}
+
+describe('selectiveScan (mamba_ssm selective_scan_ref)', () => {
+  const f = openSafetensors(FIXTURE);
+  const g = (name: string) => f.tensor(name) as Tensor<'f32'>;
+
+  for (const level of levels) {
+    it(`reproduces the upstream fixtures: full, grouped, minimal (${level})`, () => {
+      withIsa(level, () => {
+        const full = selectiveScan(g('full.u'), g('full.delta'), g('full.A'), g('full.B'), g('full.C'), {
+          D: g('full.D'), z: g('full.z'), deltaBias: g('full.delta_bias'), deltaSoftplus: true, returnLastState: true,
+        });
+        expect(relError(full.out.data, g('full.out').data)).toBeLessThan(1e-5);
+        expect(relError(full.lastState!.data, g('full.last_state').data)).toBeLessThan(1e-5);
+        const grouped = selectiveScan(g('grouped.u'), g('grouped.delta'), g('grouped.A'), g('grouped.B'), g('grouped.C'), {
+          D: g('grouped.D'), deltaSoftplus: true, returnLastState: true,
+        });
+        expect(relError(grouped.out.data, g('grouped.out').data)).toBeLessThan(1e-5);
+        expect(relError(grouped.lastState!.data, g('grouped.last_state').data)).toBeLessThan(1e-5);
+        const minimal = selectiveScan(g('minimal.u'), g('minimal.delta'), g('minimal.A'), g('minimal.B'), g('minimal.C'), {
+          returnLastState: true,
+        });
+        expect(relError(minimal.out.data, g('minimal.out').data)).toBeLessThan(1e-5);
+        expect(relError(minimal.lastState!.data, g('minimal.last_state').data)).toBeLessThan(1e-5);
+        expect(selectiveScan(g('minimal.u'), g('minimal.delta'), g('minimal.A'), g('minimal.B'), g('minimal.C')).lastState).toBeNull();
+      });
+    });
+
+    it(`matches the float64 oracle: every B/C form, N off the vector width, all options, an initial state (${level})`, () => {
+      withIsa(level, () => {
+        let seed = 100;
+        const cases: [number, number, number, number, Form, Form][] = [
+          [1, 1, 1, 1, 'variable', 'variable'],
+          [2, 3, 9, 3, 'invariant', 'variable'],
+          [1, 4, 13, 16, 'variable', 'invariant'],
+          [2, 6, 11, 17, 3, 3],
+          [1, 4, 7, 40, 2, 'variable'],
+          [1, 2, 5, 64, 'invariant', 'invariant'],
+        ];
+        for (const [batch, dim, L, N, bf, cf] of cases) {
+          const c = makeCase(batch, dim, L, N, bf, cf, seed);
+          const state = Tensor.randn([batch, dim, N], { seed: seed + 9 });
+          seed += 10;
+          const variants: SelectiveScanOptions[] = [
+            { returnLastState: true },
+            { D: c.D, z: c.z, deltaBias: c.deltaBias, deltaSoftplus: true, returnLastState: true, state },
+          ];
+          for (const opts of variants) {
+            const r = selectiveScan(c.u, c.delta, c.A, c.B, c.C, opts);
+            const w = ref.selectiveScan({
+              u: c.u.data, delta: c.delta.data, A: c.A.data, B: c.B.data, C: c.C.data, bGroups: groups(bf), cGroups: groups(cf),
+              batch, dim, L, N, D: opts.D?.data, z: opts.z?.data, deltaBias: opts.deltaBias?.data,
+              deltaSoftplus: opts.deltaSoftplus, state: opts.state?.data,
+            });
+            expect([batch, dim, L, N, bf, cf, relError(r.out.data, w.out) < 1e-5]).toEqual([batch, dim, L, N, bf, cf, true]);
+            expect(relError(r.lastState!.data, w.lastState)).toBeLessThan(1e-5);
+          }
+        }
+      });
+    });
+
+    it(`split through the state equals one run, and the step form token by token equals it, bit for bit (${level})`, () => {
+      withIsa(level, () => {
+        for (const [bf, cf, N] of [['variable', 'variable', 16], [2, 2, 5]] as [Form, Form, number][]) {
+          const c = makeCase(2, 6, 23, N, bf, cf, 7);
+          const opts = { D: c.D, deltaBias: c.deltaBias, deltaSoftplus: true };
+          const whole = selectiveScan(c.u, c.delta, c.A, c.B, c.C, { ...opts, z: c.z, returnLastState: true });
+          const cut = 9;
+          const a = selectiveScan(sliceL(c.u, 0, cut), sliceL(c.delta, 0, cut), c.A, sliceL(c.B, 0, cut), sliceL(c.C, 0, cut),
+            { ...opts, z: sliceL(c.z, 0, cut), returnLastState: true });
+          const b = selectiveScan(sliceL(c.u, cut, 23), sliceL(c.delta, cut, 23), c.A, sliceL(c.B, cut, 23), sliceL(c.C, cut, 23),
+            { ...opts, z: sliceL(c.z, cut, 23), returnLastState: true, state: a.lastState });
+          expect(sameBytes(concatL([a.out, b.out]), whole.out.data)).toBe(true);
+          expect(sameBytes(b.lastState!.data, whole.lastState!.data)).toBe(true);
+          // token by token, state updated in place
+          const state = Tensor.zeros([2, 6, N]);
+          const outs: Tensor<'f32'>[] = [];
+          for (let l = 0; l < 23; l++) {
+            const y = selectiveScanStep(state, atL(c.u, l), atL(c.delta, l), c.A, atL(c.B, l), atL(c.C, l), { ...opts, z: atL(c.z, l) });
+            expect(y.shape).toEqual([2, 6]);
+            outs.push(y.reshape([2, 6, 1]));
+          }
+          expect(sameBytes(concatL(outs), whole.out.data)).toBe(true);
+          expect(sameBytes(state.data, whole.lastState!.data)).toBe(true);
+        }
+      });
+    });
+  }
+
+  it('stays finite for extreme steps and a long sequence (L = 4096), and matches the oracle', () => {
+    const [batch, dim, L, N] = [1, 3, 4096, 16];
+    const c = makeCase(batch, dim, L, N, 'variable', 'variable', 3);
+    // channel 0: huge steps (softplus identity above 20, exp(dt A) underflows to exactly 0); channel 1: tiny steps
+    // (exp(dt A) ~ 1: the state integrates the whole sequence); channel 2: ordinary
+    for (let l = 0; l < L; l++) {
+      c.delta.data[l] = 30 + 100 * Math.abs(c.delta.data[l]);
+      c.delta.data[L + l] = -30 + c.delta.data[L + l];
+    }
+    for (const level of levels) {
+      withIsa(level, () => {
+        const r = selectiveScan(c.u, c.delta, c.A, c.B, c.C, { D: c.D, deltaSoftplus: true, returnLastState: true });
+        expect(allFinite(r.out.data) && allFinite(r.lastState!.data)).toBe(true);
+        const w = ref.selectiveScan({
+          u: c.u.data, delta: c.delta.data, A: c.A.data, B: c.B.data, C: c.C.data, bGroups: 1, cGroups: 1,
+          batch, dim, L, N, D: c.D.data, deltaSoftplus: true,
+        });
+        expect(relError(r.out.data, w.out)).toBeLessThan(1e-5);
+      });
+    }
+  });
+
+  it('gives the same bits with 1 and 3 threads, and async equals sync', async () => {
+    const c = makeCase(2, 38, 50, 16, 'variable', 2, 11);
+    const opts = { D: c.D, z: c.z, deltaBias: c.deltaBias, deltaSoftplus: true, returnLastState: true };
+    const one = withThreads(1, () => selectiveScan(c.u, c.delta, c.A, c.B, c.C, opts));
+    const three = withThreads(3, () => selectiveScan(c.u, c.delta, c.A, c.B, c.C, opts));
+    expect(sameBytes(one.out.data, three.out.data)).toBe(true);
+    expect(sameBytes(one.lastState!.data, three.lastState!.data)).toBe(true);
+    const as = await selectiveScanAsync(c.u, c.delta, c.A, c.B, c.C, opts);
+    expect(sameBytes(as.out.data, one.out.data)).toBe(true);
+    expect(sameBytes(as.lastState!.data, one.lastState!.data)).toBe(true);
+    const s1 = Tensor.zeros([2, 38, 16]);
+    const s2 = Tensor.zeros([2, 38, 16]);
+    const stepArgs = (l: number) => [atL(c.u, l), atL(c.delta, l), c.A, atL(c.B, l), atL(c.C, l)] as const;
+    const y1 = withThreads(1, () => selectiveScanStep(s1, ...stepArgs(0), { D: c.D }));
+    const y2 = await withThreads(3, () => selectiveScanStepAsync(s2, ...stepArgs(0), { D: c.D }));
+    expect(sameBytes(y1.data, y2.data)).toBe(true);
+    expect(sameBytes(s1.data, s2.data)).toBe(true);
+  });
+
+  it('rejects bad arguments, naming them', () => {
+    const c = makeCase(2, 4, 5, 3, 'variable', 'variable', 1);
+    const s = (u = c.u, delta = c.delta, A = c.A, B = c.B, C = c.C, opts: SelectiveScanOptions = {}) => () => selectiveScan(u, delta, A, B, C, opts);
+    expect(s(Tensor.zeros([4, 5]))).toThrow(/u must have shape \[batch, dim, L\]/);
+    expect(s(c.u, Tensor.zeros([2, 4, 6]))).toThrow(/u and delta must have the same shape/);
+    expect(s(c.u, c.delta, Tensor.zeros([3, 3]))).toThrow(/A must have shape \[4, N\]/);
+    expect(s(c.u, c.delta, Tensor.zeros([4, 0]))).toThrow(RangeError);
+    expect(s(c.u, c.delta, c.A, Tensor.zeros([2, 3, 6]))).toThrow(/B of 3 dimensions must have shape \[2, 3, 5\]/);
+    expect(s(c.u, c.delta, c.A, c.B, Tensor.zeros([2, 3, 3, 5]))).toThrow(/C has 3 groups, which must divide dim = 4/);
+    expect(s(c.u, c.delta, c.A, c.B, Tensor.zeros([3, 3]))).toThrow(/C of 2 dimensions is time-invariant and must have shape \[4, 3\]/);
+    expect(s(c.u, c.delta, c.A, c.B, c.C, { D: Tensor.zeros([5]) })).toThrow(/opts\.D must have shape \[4\]/);
+    expect(s(c.u, c.delta, c.A, c.B, c.C, { z: Tensor.zeros([2, 4]) })).toThrow(/opts\.z must have shape \[2, 4, 5\]/);
+    expect(s(c.u, c.delta, c.A, c.B, c.C, { state: Tensor.zeros([2, 4, 4]) })).toThrow(/opts\.state must have shape \[2, 4, 3\]/);
+    expect(s(c.u, c.delta, c.A, c.B, c.C, { deltaSoftplus: 1 as never })).toThrow(TypeError);
+    expect(s(c.u, c.delta, c.A, c.B, c.C, { deltaSoftplus: 1 as never })).toThrow(/opts\.deltaSoftplus must be a boolean/);
+    expect(s(Tensor.zeros([2, 4, 5], 'i32') as never)).toThrow(/u must have dtype f32/);
+    expect(() => binding.selectiveScan(c.u, c.delta, c.A, c.B, c.C, 5 as never)).toThrow(/opts must be an object/);
+    const st = Tensor.zeros([2, 4, 3]);
+    expect(() => selectiveScanStep(st, c.u, c.delta, c.A, atL(c.B, 0), atL(c.C, 0))).toThrow(/u must have shape \[batch, dim\] \(one token\)/);
+    expect(() => selectiveScanStep(Tensor.zeros([2, 4, 2]), atL(c.u, 0), atL(c.delta, 0), c.A, atL(c.B, 0), atL(c.C, 0))).toThrow(/state must have shape \[2, 4, 3\]/);
+    expect(() => selectiveScanStep(st, atL(c.u, 0), atL(c.delta, 0), c.A, c.B, atL(c.C, 0))).toThrow(/B must have shape \[2, 3\]/);
+  });
+});
+
+describe('causalConv1d (Mamba conv before the scan)', () => {
+  for (const level of levels) {
+    it(`matches the float64 oracle, with and without silu, bias and a state; split and step runs equal one run (${level})`, () => {
+      withIsa(level, () => {
+        let seed = 1;
+        for (const [batch, dim, L, k] of [[1, 1, 1, 1], [2, 3, 7, 4], [1, 5, 40, 4], [2, 2, 19, 3], [1, 3, 9, 12]]) {
+          const x = Tensor.randn([batch, dim, L], { seed: seed++ });
+          const w = Tensor.randn([dim, k], { seed: seed++ });
+          const bias = Tensor.randn([dim], { seed: seed++ });
+          const state = Tensor.randn([batch, dim, k - 1], { seed: seed++ });
+          for (const [silu, b, st] of [[false, null, null], [true, bias, state]] as const) {
+            const r = causalConv1d(x, w, b, { activation: silu ? 'silu' : null, state: st });
+            const want = ref.causalConv1d(x.data, w.data, b?.data, batch, dim, L, k, silu, st?.data);
+            expect([batch, dim, L, k, relError(r.out.data, want.out) < 1e-6]).toEqual([batch, dim, L, k, true]);
+            expect(relError(r.state.data, want.state)).toBe(0);
+          }
+          // [dim, 1, k] weights are accepted (the nn.Conv1d layout)
+          expect(sameBytes(causalConv1d(x, w.reshape([dim, 1, k]), bias).out.data, causalConv1d(x, w, bias).out.data)).toBe(true);
+          const whole = causalConv1d(x, w, bias, { activation: 'silu' });
+          if (L > 3) {
+            const a = causalConv1d(sliceL(x, 0, 3), w, bias, { activation: 'silu' });
+            const b = causalConv1d(sliceL(x, 3, L), w, bias, { activation: 'silu', state: a.state });
+            expect(sameBytes(concatL([a.out, b.out]), whole.out.data)).toBe(true);
+            expect(sameBytes(b.state.data, whole.state.data)).toBe(true);
+          }
+          let st: Tensor<'f32'> | null = null;
+          const outs: Tensor<'f32'>[] = [];
+          for (let l = 0; l < L; l++) {
+            const r = causalConv1d(sliceL(x, l, l + 1), w, bias, { activation: 'silu', state: st });
+            outs.push(r.out);
+            st = r.state;
+          }
+          expect(sameBytes(concatL(outs), whole.out.data)).toBe(true);
+        }
+      });
+    });
+  }
+
+  it('gives the same bits with 1 and 3 threads, async equals sync, and rejects bad arguments', async () => {
+    const x = Tensor.randn([2, 33, 100], { seed: 4 });
+    const w = Tensor.randn([33, 4], { seed: 5 });
+    const one = withThreads(1, () => causalConv1d(x, w, null, { activation: 'silu' }));
+    const three = withThreads(3, () => causalConv1d(x, w, null, { activation: 'silu' }));
+    expect(sameBytes(one.out.data, three.out.data)).toBe(true);
+    expect(sameBytes((await causalConv1dAsync(x, w, null, { activation: 'silu' })).out.data, one.out.data)).toBe(true);
+    expect(() => causalConv1d(Tensor.zeros([33, 100]), w)).toThrow(/x must have shape \[batch, dim, L\]/);
+    expect(() => causalConv1d(x, Tensor.zeros([32, 4]))).toThrow(/weight must have shape \[33, k\] or \[33, 1, k\]/);
+    expect(() => causalConv1d(x, Tensor.zeros([33, 0]))).toThrow(RangeError);
+    expect(() => causalConv1d(x, w, Tensor.zeros([4]))).toThrow(/bias must have shape \[33\]/);
+    expect(() => causalConv1d(x, w, null, { state: Tensor.zeros([2, 33, 4]) })).toThrow(/opts\.state must have shape \[2, 33, 3\]/);
+    expect(() => causalConv1d(x, w, null, { activation: 'gelu' as never })).toThrow(/opts\.activation must be 'silu'/);
+    expect(() => causalConv1d(x, w, null, { activation: 3 as never })).toThrow(TypeError);
+  });
+});

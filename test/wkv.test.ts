@@ -1,0 +1,190 @@
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { openSafetensors } from '../lib/io/safetensors';
+import { binding } from '../lib/native';
+import { wkv, wkvAsync, type WkvState } from '../lib/ops/wkv';
+import { Tensor } from '../lib/tensor';
+import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import * as ref from './reference/wkv';
+
+const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'rwkv4_wkv.safetensors');
+
+function inputs(batch: number, T: number, C: number, seed: number, kStd = 1) {
+  return {
+    decay: Tensor.randn([C], { seed, std: 1 }),
+    first: Tensor.randn([C], { seed: seed + 1, std: 0.5 }),
+    k: Tensor.randn([batch, T, C], { seed: seed + 2, std: kStd }),
+    v: Tensor.randn([batch, T, C], { seed: seed + 3 }),
+  };
+}
+
+function sliceT(x: Tensor<'f32'>, t0: number, t1: number): Tensor<'f32'> {
+  const [B, T, C] = x.shape;
+  const out = new Float32Array(B * (t1 - t0) * C);
+  for (let b = 0; b < B; b++) out.set(x.data.subarray((b * T + t0) * C, (b * T + t1) * C), b * (t1 - t0) * C);
+  return Tensor.from(out, [B, t1 - t0, C]);
+}
+
+function concatT(parts: Tensor<'f32'>[]): Float32Array {
+  const B = parts[0].shape[0];
+  const C = parts[0].shape[2];
+  const T = parts.reduce((s, p) => s + p.shape[1], 0);
+  const out = new Float32Array(B * T * C);
+  let t0 = 0;
+  for (const p of parts) {
+    const tp = p.shape[1];
+    for (let b = 0; b < B; b++) out.set(p.data.subarray(b * tp * C, (b + 1) * tp * C), (b * T + t0) * C);
+    t0 += tp;
+  }
+  return out;
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
+  return true;
+}
+
+describe('wkv (RWKV-4 time mixing)', () => {
+  const f = openSafetensors(FIXTURE);
+  const g = (name: string) => f.tensor(name) as Tensor<'f32'>;
+
+  for (const level of levels) {
+    it(`reproduces Hugging Face rwkv_linear_attention_cpu, one run and split through the state (${level})`, () => {
+      withIsa(level, () => {
+        const decay = g('time_decay');
+        const first = g('time_first');
+        const k = g('key');
+        const v = g('value');
+        const r = wkv(decay, first, k, v);
+        expect(r.out.shape).toEqual([2, 16, 8]);
+        expect(relError(r.out.data, g('out').data)).toBeLessThan(1e-5);
+        expect(relError(r.state.num.data, g('state.num').data)).toBeLessThan(1e-5);
+        expect(relError(r.state.den.data, g('state.den').data)).toBeLessThan(1e-5);
+        expect(relError(r.state.max.data, g('state.max').data)).toBeLessThan(1e-6);
+        const a = wkv(decay, first, sliceT(k, 0, 8), sliceT(v, 0, 8));
+        expect(relError(a.out.data, g('split.out_first').data)).toBeLessThan(1e-5);
+        expect(relError(a.state.num.data, g('split.state_mid.num').data)).toBeLessThan(1e-5);
+        expect(relError(a.state.den.data, g('split.state_mid.den').data)).toBeLessThan(1e-5);
+        expect(relError(a.state.max.data, g('split.state_mid.max').data)).toBeLessThan(1e-6);
+        // continue from upstream's own mid state, and from ours
+        const mid: WkvState = { num: g('split.state_mid.num'), den: g('split.state_mid.den'), max: g('split.state_mid.max') };
+        const b1 = wkv(decay, first, sliceT(k, 8, 16), sliceT(v, 8, 16), mid);
+        expect(relError(b1.out.data, g('split.out_second').data)).toBeLessThan(1e-5);
+        const b2 = wkv(decay, first, sliceT(k, 8, 16), sliceT(v, 8, 16), a.state);
+        expect(sameBytes(concatT([a.out, b2.out]), r.out.data)).toBe(true);
+      });
+    });
+
+    it(`matches the float64 oracle for channel counts off the vector width, with a given state (${level})`, () => {
+      withIsa(level, () => {
+        let seed = 10;
+        for (const [B, T, C] of [[1, 1, 1], [2, 5, 7], [1, 33, 13], [3, 9, 37], [2, 17, 70], [1, 6, 131]]) {
+          const { decay, first, k, v } = inputs(B, T, C, seed, 2);
+          const state: WkvState = {
+            num: Tensor.randn([B, C], { seed: seed + 5 }),
+            den: Tensor.rand([B, C], { seed: seed + 6, low: 0.5, high: 2 }),
+            max: Tensor.randn([B, C], { seed: seed + 7 }),
+          };
+          seed += 10;
+          for (const st of [undefined, state]) {
+            const r = wkv(decay, first, k, v, st);
+            const w = ref.wkv(decay.data, first.data, k.data, v.data, B, T, C, st && { num: st.num.data, den: st.den.data, max: st.max.data });
+            expect([B, T, C, relError(r.out.data, w.out) < 1e-5]).toEqual([B, T, C, true]);
+            expect(relError(r.state.num.data, w.state.num)).toBeLessThan(1e-5);
+            expect(relError(r.state.den.data, w.state.den)).toBeLessThan(1e-5);
+            expect(relError(r.state.max.data, w.state.max)).toBeLessThan(1e-6);
+          }
+        }
+      });
+    });
+
+    it(`token by token through the state equals the whole sequence, bit for bit (${level})`, () => {
+      withIsa(level, () => {
+        const [B, T, C] = [2, 12, 45];
+        const { decay, first, k, v } = inputs(B, T, C, 99);
+        const whole = wkv(decay, first, k, v);
+        let state: WkvState | undefined;
+        const outs: Tensor<'f32'>[] = [];
+        for (let t = 0; t < T; t++) {
+          const r = wkv(decay, first, sliceT(k, t, t + 1), sliceT(v, t, t + 1), state);
+          outs.push(r.out);
+          state = r.state;
+        }
+        expect(sameBytes(concatT(outs), whole.out.data)).toBe(true);
+        expect(sameBytes(state!.num.data, whole.state.num.data)).toBe(true);
+        expect(sameBytes(state!.den.data, whole.state.den.data)).toBe(true);
+        expect(sameBytes(state!.max.data, whole.state.max.data)).toBe(true);
+        // two uneven pieces
+        const a = wkv(decay, first, sliceT(k, 0, 5), sliceT(v, 0, 5));
+        const b = wkv(decay, first, sliceT(k, 5, T), sliceT(v, 5, T), a.state);
+        expect(sameBytes(concatT([a.out, b.out]), whole.out.data)).toBe(true);
+      });
+    });
+  }
+
+  it('stays finite and accurate with extreme decays, huge keys and a long sequence (L = 4096)', () => {
+    const [B, T, C] = [1, 4096, 24];
+    const { first, k, v } = inputs(B, T, C, 7, 3);
+    // decays from "forget at once" (w = -exp(100) = -inf in float32) to "never forget" (w = -exp(-30))
+    const dv = [100, 30, 10, 3, 0, -3, -10, -30];
+    const decay = Tensor.from(Array.from({ length: C }, (_, c) => dv[c % dv.length]), [C]);
+    // keys past float32's exp overflow (e^100) in some channels
+    for (let i = 0; i < k.data.length; i++) if (i % C >= 16) k.data[i] *= 40;
+    for (const level of levels) {
+      withIsa(level, () => {
+        const r = wkv(decay, first, k, v);
+        expect(allFinite(r.out.data)).toBe(true);
+        expect(allFinite(r.state.num.data) && allFinite(r.state.den.data) && allFinite(r.state.max.data)).toBe(true);
+        const w = ref.wkv(decay.data, first.data, k.data, v.data, B, T, C);
+        // 1e-4, not 1e-5: the slow channels (w = -exp(-30), -exp(-10)) average ~4096 values of random sign
+        // (num is a float32 sum with cancellation, relative condition ~sqrt(T)), and keys of magnitude ~300 put the
+        // float32 rounding of k + u (ulp(300) ~ 3e-5) straight into the exponent; upstream's float32 has the same.
+        const fast = (a: ArrayLike<number>) => Array.from(a).filter((_, i) => i % C < 16 && dv[(i % C) % dv.length] > 0);
+        expect(relError(fast(r.out.data), fast(w.out))).toBeLessThan(1e-5);
+        expect(relError(r.out.data, w.out)).toBeLessThan(1e-4);
+      });
+    }
+  });
+
+  it('gives the same bits with 1 and 3 threads, and async equals sync', async () => {
+    const { decay, first, k, v } = inputs(3, 40, 200, 3);
+    const one = withThreads(1, () => wkv(decay, first, k, v));
+    const three = withThreads(3, () => wkv(decay, first, k, v));
+    expect(sameBytes(one.out.data, three.out.data)).toBe(true);
+    expect(sameBytes(one.state.num.data, three.state.num.data)).toBe(true);
+    const as = await wkvAsync(decay, first, k, v);
+    expect(sameBytes(as.out.data, one.out.data)).toBe(true);
+    expect(sameBytes(as.state.max.data, one.state.max.data)).toBe(true);
+    const as2 = await wkvAsync(decay, first, k, v, one.state);
+    expect(sameBytes(as2.out.data, wkv(decay, first, k, v, one.state).out.data)).toBe(true);
+  });
+
+  it('does not modify the state it is given, and handles empty sizes', () => {
+    const { decay, first, k, v } = inputs(1, 3, 5, 1);
+    const r = wkv(decay, first, k, v);
+    const before = r.state.num.data.slice();
+    wkv(decay, first, k, v, r.state);
+    expect(sameBytes(before, r.state.num.data)).toBe(true);
+    const e = wkv(decay, first, Tensor.zeros([1, 0, 5]), Tensor.zeros([1, 0, 5]));
+    expect(e.out.shape).toEqual([1, 0, 5]);
+    expect(Array.from(e.state.max.data)).toEqual(new Array<number>(5).fill(Math.fround(-1e38)));
+    expect(wkv(Tensor.zeros([0]), Tensor.zeros([0]), Tensor.zeros([2, 3, 0]), Tensor.zeros([2, 3, 0])).out.shape).toEqual([2, 3, 0]);
+  });
+
+  it('rejects bad arguments, naming them', () => {
+    const { decay, first, k, v } = inputs(2, 3, 5, 1);
+    expect(() => wkv(decay, first, Tensor.zeros([3, 5]), v)).toThrow(RangeError);
+    expect(() => wkv(decay, first, Tensor.zeros([3, 5]), v)).toThrow(/k must have shape \[batch, T, C\]/);
+    expect(() => wkv(decay, first, k, Tensor.zeros([2, 3, 6]))).toThrow(/k and v must have the same shape/);
+    expect(() => wkv(Tensor.zeros([4]), first, k, v)).toThrow(/timeDecay must have shape \[5\]/);
+    expect(() => wkv(decay, Tensor.zeros([5, 1]), k, v)).toThrow(/timeFirst must have shape \[5\]/);
+    expect(() => wkv(decay, first, Tensor.zeros([2, 3, 5], 'f16') as never, v)).toThrow(TypeError);
+    expect(() => wkv(decay, first, k, v, 3 as never)).toThrow(/state must be an object/);
+    const st = wkv(decay, first, k, v).state;
+    expect(() => wkv(decay, first, k, v, { ...st, den: Tensor.zeros([2, 4]) })).toThrow(/state\.den must have shape \[2, 5\]/);
+    expect(() => wkv(decay, first, k, v, { num: st.num, den: st.den } as never)).toThrow(/state\.max/);
+    expect(() => binding.wkvAsync(decay, first, { data: new Float32Array(2), shape: [2, 3, 5], dtype: 'f32' }, v)).toThrow(/k\.data has 2 elements/);
+  });
+});
