@@ -23,6 +23,9 @@
 //     head; flops per token and head: recurrent 4 dk dv; chunkwise (chunk B) 2 B (dk + dv) (inside the chunk,
 //     causal half counted) + 6 dk dv (cross part, chunk kv, state update)
 // Shared machines are noisy: cases and probes are interleaved in rounds and the median round is reported.
+// Outputs go into preallocated tensors (opts.out: the steady state of a model that reuses its buffers). A fresh
+// output of tens of MB costs a page fault per 4 KiB page, which on the build VM took longer than the kernels
+// themselves (e.g. wkv C 2048 L 4096: ~20 ms of compute, ~120 ms of system time); --fresh measures that way.
 import { writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -49,6 +52,8 @@ const rounds = Number(option('--rounds', quick ? 2 : 3));
 const threadCounts = option('--threads', '1,2').split(',').map(Number);
 const maxLen = Number(option('--max-len', quick ? 4096 : 16384));
 const jsonFile = option('--json', '');
+const fresh = flag('--fresh');
+const outFor = (shape) => (fresh ? null : binding.alloc('f32', shape));
 const lengths = [];
 for (let L = 1024; L <= maxLen; L *= 2) lengths.push(L);
 
@@ -81,7 +86,7 @@ const wkvChannels = [768, 2048];
 function scanCase(L) {
   const u = rand([1, dim, L]), delta = rand([1, dim, L]), z = rand([1, dim, L]);
   const B = rand([1, N, L]), C = rand([1, N, L]);
-  const opts = { D, z, deltaBias: dtBias, deltaSoftplus: true };
+  const opts = { D, z, deltaBias: dtBias, deltaSoftplus: true, out: outFor([1, dim, L]) };
   return {
     name: `selectiveScan dim ${dim} N ${N}`, L,
     bytes: 16 * dim * L + 3 * 2 * N * L * 4, exps: dim * L * (N + 2),
@@ -89,23 +94,23 @@ function scanCase(L) {
   };
 }
 function wkvCase(C, L) {
-  const k = rand([1, L, C], -3, 3), v = rand([1, L, C]), decay = rand([C], -3, 1), first = rand([C]);
-  return { name: `wkv C ${C}`, L, bytes: 12 * L * C, exps: 2 * L * C, run: () => binding.wkv(decay, first, k, v) };
+  const k = rand([1, L, C], -3, 3), v = rand([1, L, C]), decay = rand([C], -3, 1), first = rand([C]), out = outFor([1, L, C]);
+  return { name: `wkv C ${C}`, L, bytes: 12 * L * C, exps: 2 * L * C, run: () => binding.wkv(decay, first, k, v, null, { out }) };
 }
 const RH = 12, RDK = 64, RDV = 128;
 const rDecay = { data: Float32Array.from({ length: RH }, (_, h) => Math.log(1 - 2 ** (-5 - h))), shape: [RH], dtype: 'f32' };
 function retentionCase(form, L) {
   const q = rand([1, RH, L, RDK]), k = rand([1, RH, L, RDK], -0.125, 0.125), v = rand([1, L, RH * RDV]);
-  const chunk = 64;
+  const chunk = 64, out = outFor([1, L, RH, RDV]);
   const flops = RH * L * (form === 'recurrent' ? 4 * RDK * RDV : 2 * chunk * (RDK + RDV) + 6 * RDK * RDV);
   return {
     name: `retention ${form} h${RH} ${RDK}x${RDV}`, L, bytes: 4 * RH * L * 2 * (RDK + RDV), exps: 0, flops,
-    run: () => binding.retention(q, k, v, rDecay, { form, chunkSize: chunk }),
+    run: () => binding.retention(q, k, v, rDecay, { form, chunkSize: chunk, out }),
   };
 }
 function convCase(L) {
-  const x = rand([1, dim, L]);
-  return { name: `causalConv1d dim ${dim} k 4 silu`, L, bytes: 8 * dim * L, exps: dim * L, run: () => binding.causalConv1d(x, convW, convB, { activation: 'silu' }) };
+  const x = rand([1, dim, L]), out = outFor([1, dim, L]);
+  return { name: `causalConv1d dim ${dim} k 4 silu`, L, bytes: 8 * dim * L, exps: dim * L, run: () => binding.causalConv1d(x, convW, convB, { activation: 'silu', out }) };
 }
 
 const results = [];

@@ -7,6 +7,8 @@
  * const b = ops.add(a, a);
  */
 export * as ops from './ops';
+export { QuantizedTensor } from './ops/quant';
+export type { QuantFormat } from './ops/quant';
 export { Tensor, DTYPES, dtypeSize, isDType, checkShape, MAX_DIMS } from './tensor';
 export type { DType, DTypeArrays, RawTensor, TypedArray, RandomOptions } from './tensor';
 export { Rng } from './random';

@@ -144,6 +144,17 @@ describe('retention (torchscale MultiScaleRetention)', () => {
     }
   });
 
+  it('writes into opts.out when given', () => {
+    const c = makeCase(1, 2, 8, 4, 4, 5);
+    const out = Tensor.full([1, 8, 2, 4], 9);
+    for (const form of ['parallel', 'recurrent', 'chunkwise'] as const) {
+      const r = retention(c.q, c.k, c.v, c.decay, { form, chunkSize: 4, out });
+      expect(r.out.data.buffer).toBe(out.data.buffer);
+      expect(sameBytes(out.data, retention(c.q, c.k, c.v, c.decay, { form, chunkSize: 4 }).out.data)).toBe(true);
+    }
+    expect(() => retention(c.q, c.k, c.v, c.decay, { out: Tensor.zeros([1, 8, 2, 5]) })).toThrow(/opts\.out must have shape \[1, 8, 2, 4\]/);
+  });
+
   it('rejects bad arguments, naming them', () => {
     const c = makeCase(2, 3, 8, 4, 5, 1);
     expect(() => retention(Tensor.zeros([3, 8, 4]), c.k, c.v, c.decay)).toThrow(/q must have shape \[batch, heads, T, dk\]/);

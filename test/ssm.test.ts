@@ -220,6 +220,20 @@ describe('selectiveScan (mamba_ssm selective_scan_ref)', () => {
     expect(sameBytes(s1.data, s2.data)).toBe(true);
   });
 
+  it('writes into opts.out when given (scan and conv), and refuses an out that overlaps an input', () => {
+    const c = makeCase(2, 4, 9, 16, 'variable', 'variable', 2);
+    const out = Tensor.full([2, 4, 9], 3);
+    const r = selectiveScan(c.u, c.delta, c.A, c.B, c.C, { D: c.D, out });
+    expect(r.out.data.buffer).toBe(out.data.buffer);
+    expect(sameBytes(out.data, selectiveScan(c.u, c.delta, c.A, c.B, c.C, { D: c.D }).out.data)).toBe(true);
+    expect(() => selectiveScan(c.u, c.delta, c.A, c.B, c.C, { out: c.u })).toThrow(/opts\.out must not share memory with an input/);
+    const w = Tensor.randn([4, 4], { seed: 3 });
+    const cout = Tensor.zeros([2, 4, 9]);
+    expect(causalConv1d(c.u, w, null, { out: cout }).out.data.buffer).toBe(cout.data.buffer);
+    expect(sameBytes(cout.data, causalConv1d(c.u, w).out.data)).toBe(true);
+    expect(() => causalConv1d(c.u, w, null, { out: Tensor.zeros([2, 4, 8]) })).toThrow(/opts\.out must have shape \[2, 4, 9\]/);
+  });
+
   it('rejects bad arguments, naming them', () => {
     const c = makeCase(2, 4, 5, 3, 'variable', 'variable', 1);
     const s = (u = c.u, delta = c.delta, A = c.A, B = c.B, C = c.C, opts: SelectiveScanOptions = {}) => () => selectiveScan(u, delta, A, B, C, opts);

@@ -161,6 +161,16 @@ describe('wkv (RWKV-4 time mixing)', () => {
     expect(sameBytes(as2.out.data, wkv(decay, first, k, v, one.state).out.data)).toBe(true);
   });
 
+  it('writes into opts.out when given, and refuses an out that overlaps an input', () => {
+    const { decay, first, k, v } = inputs(2, 6, 11, 5);
+    const out = Tensor.full([2, 6, 11], 7);
+    const r = wkv(decay, first, k, v, null, { out });
+    expect(r.out.data.buffer).toBe(out.data.buffer);
+    expect(sameBytes(out.data, wkv(decay, first, k, v).out.data)).toBe(true);
+    expect(() => wkv(decay, first, k, v, null, { out: k })).toThrow(/opts\.out must not share memory with an input/);
+    expect(() => wkv(decay, first, k, v, null, { out: Tensor.zeros([2, 6, 10]) })).toThrow(/opts\.out must have shape \[2, 6, 11\]/);
+  });
+
   it('does not modify the state it is given, and handles empty sizes', () => {
     const { decay, first, k, v } = inputs(1, 3, 5, 1);
     const r = wkv(decay, first, k, v);

@@ -19,13 +19,15 @@
  *   float32; AWQ packs its nibbles in the order 0,2,4,6,1,3,5,7 and needs that reordering.
  *
  * `qlinear` is the op (x·Wᵀ + bias with W in the Hugging Face [out, in] layout); a separate `qmatmul` would only
- * rename it, so there is none. For up to 8 rows of x (decode), activations are quantized to int8 per block of 32
- * (like GGML's q8_0: d = amax/127) and integer dot products are taken straight from the packed blocks (AVX2
- * maddubs, AVX512-VNNI vpdpbusd, scalar); this adds the activation rounding error: each output is off from the
- * fp32 product of the dequantized weight by at most Σ_k |w_k|·d_x(k)/2 (d_x: the activation block's scale),
- * about 0.5% relative for Gaussian activations. For more rows, tiles of the weight are dequantized to fp32 and
- * multiplied with the fp32 GEMM (fp32 accuracy against the dequantized weight). Results do not depend on the
- * thread count (bitwise).
+ * rename it, so there is none. For up to 8 rows of x (decode), activations are quantized per block of 32 and
+ * integer dot products are taken straight from the packed blocks (AVX2 maddubs/madd, AVX512-VNNI
+ * vpdpbusd/vpdpwssd, scalar): for the 4-bit formats to int8 (like GGML's q8_0: d = amax/127), for the 8-bit
+ * formats to int16 (d = amax/32767). This adds the activation rounding: each output is off from the fp32 product
+ * of the dequantized weight by at most Σ_k |w_k|·d_x(k)/2 (d_x: the activation block's scale), about 4e-3 relative
+ * for Gaussian activations with int8 (small beside the 4-bit weights' own ~10% rounding) and about 2e-5 with int16
+ * (so the 8-bit formats stay below 1e-3). For more rows, tiles of the weight are dequantized to fp32 and multiplied
+ * with the fp32 GEMM (fp32 accuracy against the dequantized weight). Results do not depend on the thread count
+ * (bitwise).
  */
 import { binding, type RawQuantized } from '../native';
 import { Tensor } from '../tensor';

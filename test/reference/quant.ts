@@ -152,20 +152,35 @@ export function dequantizeRef(bytes: Uint8Array, n: number, k: number, format: F
   return y;
 }
 
+/** Symmetric 16-bit codes: scale amax/32767 in float32, codes roundf(x·(1/d)). */
+function sym16(x: ArrayLike<number>, off: number, len: number): { d: number; q: number[] } {
+  let amax = 0;
+  for (let j = 0; j < len; j++) amax = Math.max(amax, Math.abs(x[off + j]));
+  const d = f(amax / 32767);
+  const id = d !== 0 ? f(1 / d) : 0;
+  const q: number[] = [];
+  for (let j = 0; j < len; j++) q.push(Math.max(-32767, Math.min(32767, roundf(f(x[off + j] * id)))));
+  return { d, q };
+}
+
 /**
  * The activations as the small-M path sees them: each row cut in blocks of 32 (the last zero-padded), each block
- * quantized like q8_0 (d = amax/127, codes roundf(x·(1/d))), returned dequantized (d·code, exact in float64).
+ * quantized symmetrically to `bits` = 8 (like q8_0: d = amax/127, codes roundf(x·(1/d)); used with the 4-bit
+ * formats) or 16 (d = amax/32767; used with the 8-bit formats), returned dequantized (d·code, exact in float64).
  */
-export function quantizeActivationsRef(x: ArrayLike<number>, m: number, k: number): Float64Array {
+export function quantizeActivationsRef(x: ArrayLike<number>, m: number, k: number, bits: 8 | 16 = 8): Float64Array {
   const out = new Float64Array(m * k);
   for (let i = 0; i < m; i++)
     for (let b = 0; b < k; b += 32) {
       const len = Math.min(32, k - b);
-      const { d, q } = sym8(x, i * k + b, len);
+      const { d, q } = (bits === 8 ? sym8 : sym16)(x, i * k + b, len);
       for (let j = 0; j < len; j++) out[i * k + b + j] = d * q[j];
     }
   return out;
 }
+
+/** The activation width the small-M path uses with a format. */
+export const activationBits = (format: Format): 8 | 16 => (format === 'q8_0' || format === 'int8' ? 16 : 8);
 
 /** y[m, n] = x[m, k]·wᵀ + bias in float64. */
 export function linearRef64(x: ArrayLike<number>, w: ArrayLike<number>, m: number, n: number, k: number, bias?: ArrayLike<number>): Float64Array {

@@ -1,6 +1,6 @@
 // Flash attention on the CPU, fp32: out = softmax(scale · Q Kᵀ + bias + masks) · V computed tile by tile
 // with an online softmax, never holding an Nq × Nk score matrix (memory is linear in the sequence length;
-// each thread owns one tile of scratch).
+// each thread owns one work item's scratch, independent of N: flash_scratch_floats(D), 142 KiB at D = 64).
 //
 // Shapes: Q [B, Hq, Nq, D], K and V [B, Hkv, Nk, D] (Hq a multiple of Hkv: query head h reads key/value
 // head h / (Hq / Hkv)), or the same tensors in any other order described by element strides (the N-API
@@ -10,15 +10,15 @@
 // alignment, as in decoding with a KV cache; causal is right = 0), key j of batch b is not padded
 // (key_keep), and bias + score is not -inf. A row with no visible key gives zeros and lse = -inf.
 //
-// Work: one item per (batch, head, group of kFlashGroup tiles of kFlashBq queries), run on the pool; each item is computed by one
-// thread in a fixed order that depends on the shapes only, so results are bitwise independent of the thread
-// count. Key tiles outside the window (causal: above the diagonal) are skipped.
+// Work: one item per (batch, head, group of kFlashGroup tiles of kFlashBq queries), run on the pool; each
+// item is computed by one thread in a fixed order that depends on the shapes only, so results are bitwise
+// independent of the thread count. Key tiles outside the window (causal: above the diagonal) are skipped.
 #pragma once
 #include <cstdint>
 
 namespace tf {
 
-// Query rows per work item and keys per tile (the same at every dispatch level).
+// Query rows per tile and keys per tile (the same at every dispatch level).
 constexpr int64_t kFlashBq = 48;
 constexpr int64_t kFlashBk = 64;
 // Query tiles per work item: they share each K and V tile while it is in cache.

@@ -1,18 +1,20 @@
 // Flash attention tile kernels, written once over the ISA structs of native/core/simd.h. Included by flash.cc
-// (scalar) and, inside a TF_SIMD_BEGIN_* region, by flash_avx2.cc and flash_avx512.cc.
+// (scalar) and, inside a TF_SIMD_BEGIN_* region, by flash_avx2.cc and flash_avx512.cc (AVX-512 is the same
+// template instantiated at 16 lanes: it compiles everywhere but has not been run on the build machine).
 //
-// One work item = kFlashBq query rows of one (batch, head). Per item:
+// One work item = up to kFlashGroup query tiles of kFlashBq rows of one (batch, head). Per query tile:
 //   Qt = (scale · Q_tile)ᵀ, packed once into scratch as [D × Bq] (zero columns past the last query);
-//   for each key tile of kFlashBk keys that some row of the item can see:
-//     Sᵀ[jn × Bq] = K_tile · Qt                 (register-blocked: 4 keys × 3 vectors of queries, over D)
-//     + bias, -inf where masked (padding, window/causal; only on tiles that cross a window edge)
+// then for each key tile of kFlashBk keys that some row of the item can see (K and V tiles copied to scratch
+// first when their rows are strided, layout [B, N, H, D]), for each query tile that sees some of its keys:
+//     Sᵀ[jn × qc] = K_tile · Qt         (register tiles of 4 keys × 3 vectors of queries, over D; qc = the
+//                                        tile's queries rounded up to whole vectors, so decoding computes 1 vector)
+//     + bias, -inf where masked (padding; window/causal only on tiles that cross a window edge)
 //     online softmax vectorized across queries: m' = max(m, max_j Sᵀ[j, i]), alpha = e^(m - m'),
 //     Pᵀ = e^(Sᵀ - m') (in place), l = l·alpha + Σ_j Pᵀ[j, i]
-//     O[i, :] = alpha_i · O[i, :] + Σ_j Pᵀ[j, i] · V[j, :]   (4 queries × 3 vectors of D, over the keys)
+//     O[i, :] = alpha_i · O[i, :] + Σ_j Pᵀ[j, i] · V[j, :]   (3 queries × 4 vectors of D, over the keys)
 //   out = O / l (zeros where l = 0), lse = m + log l (-inf where l = 0).
-// O lives in the output tensor itself (its rows are the item's own) when they are contiguous ([B, H, N, D]);
-// in layout [B, N, H, D] O, and the K and V tiles, are copied to scratch (see below). The scratch is one tile
-// of each: flash_scratch_floats(). Every sum runs in an order fixed by the shapes alone.
+// O lives in the output tensor itself when its rows are contiguous ([B, H, N, D]), in scratch otherwise.
+// Every sum runs in an order fixed by the shapes alone (not by the grouping or the thread count).
 #pragma once
 #include "../../core/dispatch.h"
 #include "../../core/simd.h"

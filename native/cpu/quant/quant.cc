@@ -187,6 +187,7 @@ inline void decode_block(const QuantGemv& a, int64_t r, int64_t b, int8_t* v, fl
 }
 
 void quant_gemv_scalar(const QuantGemv& a, int64_t n0, int64_t n1) {
+  const bool wide = quant_int16_acts(a.w.format);
   for (int64_t r = n0; r < n1; ++r) {
     for (int64_t i = 0; i < a.m; ++i) {
       const ActBlock* x = a.act + i * a.kb;
@@ -196,8 +197,13 @@ void quant_gemv_scalar(const QuantGemv& a, int64_t n0, int64_t n1) {
         float s = 0.0f;
         decode_block(a, r, b, v, &s);
         int32_t isum = 0;
-        for (int j = 0; j < 32; ++j) isum += static_cast<int32_t>(v[j]) * x[b].q[j];
-        acc += (s * x[b].d) * static_cast<float>(isum);
+        if (wide) {
+          for (int j = 0; j < 32; ++j) isum += static_cast<int32_t>(v[j]) * x[b].q16[j];
+          acc += (s * x[b].d16) * static_cast<float>(isum);
+        } else {
+          for (int j = 0; j < 32; ++j) isum += static_cast<int32_t>(v[j]) * x[b].q[j];
+          acc += (s * x[b].d) * static_cast<float>(isum);
+        }
       }
       a.y[i * a.ldy + r] = acc + (a.bias ? a.bias[r] : 0.0f);
     }
@@ -221,6 +227,11 @@ void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActB
         blk.q_eo[j] = blk.q[2 * j];
         blk.q_eo[16 + j] = blk.q[2 * j + 1];
       }
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[j]));
+      blk.d16 = nan ? std::numeric_limits<float>::quiet_NaN() : amax / 32767.0f;
+      const float id16 = blk.d16 != 0.0f && !nan ? 1.0f / blk.d16 : 0.0f;
+      for (int j = 0; j < 32; ++j) blk.q16[j] = static_cast<int16_t>(round_clamp(v[j] * id16, -32767, 32767));
       for (int l = 0; l < 8; ++l) blk.lanes8[l] = 8 * (blk.q[4 * l] + blk.q[4 * l + 1] + blk.q[4 * l + 2] + blk.q[4 * l + 3]);
     }
 }
@@ -286,7 +297,10 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
     std::vector<float> d8(static_cast<size_t>(m / 8 * a.kb * 8));
     for (int64_t t = 0; t < m / 8; ++t)
       for (int64_t b = 0; b < a.kb; ++b)
-        for (int64_t j = 0; j < 8; ++j) d8[(t * a.kb + b) * 8 + j] = act[(8 * t + j) * a.kb + b].d;
+        for (int64_t j = 0; j < 8; ++j) {
+          const ActBlock& blk = act[(8 * t + j) * a.kb + b];
+          d8[(t * a.kb + b) * 8 + j] = quant_int16_acts(w.format) ? blk.d16 : blk.d;
+        }
     a.act_d8 = d8.data();
     a.m = m;
     a.bias = bias;

@@ -21,13 +21,15 @@
 //          code = clamp(roundf(x·id) + zero, 0, 15); an all-zero group stores scale 0, zero 0, codes 0.
 //
 // qlinear chooses its path from the shape alone (so results never depend on the thread count):
-// M ≤ kQuantSmallM rows: activations are quantized per block of 32 to int8 (d = amax/127, like GGML's q8_0)
-// and each output is a sum of integer block dot products scaled in float32 (the dispatch table's
-// quant_gemv: AVX2 maddubs/madd, AVX512-VNNI vpdpbusd, scalar); larger M: tiles of W are dequantized to
-// float32 and multiplied with the fp32 GEMM (tf::cpu::sgemm).
+// M ≤ kQuantSmallM rows: activations are quantized per block of 32, to int8 for the 4-bit formats (d = amax/127,
+// like GGML's q8_0) and to int16 for the 8-bit formats (d = amax/32767), and each output is a sum of integer block
+// dot products scaled in float32 (the dispatch table's quant_gemv: AVX2 maddubs/madd, AVX512-VNNI
+// vpdpbusd/vpdpwssd, scalar); larger M: tiles of W are dequantized to float32 and multiplied with the fp32 GEMM
+// (tf::cpu::sgemm).
 // Accuracy against the fp32 product of the dequantized weight: the large-M path is an fp32 GEMM (~1e-7
 // relative); the integer path adds the activation rounding, |error| ≤ Σ_k |w_k|·d_x(k)/2 per output (d_x: the
-// scale of x's block), about 4e-3 relative for Gaussian activations, whatever the weight format.
+// scale of x's block): about 4e-3 relative for Gaussian activations with int8 (4-bit formats, whose own weight
+// rounding is ~10% relative), about 2e-5 with int16 (8-bit formats).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -69,13 +71,21 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
 
 // One block of 32 activations quantized to int8: x ≈ d·q (q_eo: the same codes permuted, see below). lanes8[i] = 8·(q[4i] + q[4i+1] + q[4i+2] + q[4i+3]):
 // the offset term of q4_0's unsigned nibbles, per 32-bit lane of the integer dot product.
-// 32-byte aligned (128 bytes), so that the vector loads of q, q_eo and lanes8 never split a cache line.
+// For the 8-bit weight formats the block is also quantized to int16 (x ≈ d16·q16, d16 = amax/32767), so that
+// their products carry about 1e-5 activation rounding instead of 4e-3. 32-byte aligned, so that the vector
+// loads never split a cache line.
 struct alignas(32) ActBlock {
   int8_t q[32];
   int8_t q_eo[32];  // q in the order of an int4 block's nibbles: even elements (low nibbles), then odd ones
   int32_t lanes8[8];
+  int16_t q16[32];
   float d;
+  float d16;
 };
+
+// Formats whose integer path uses the int16 activations (8-bit weights: the weight rounding is small, so the
+// activations' must be too); the 4-bit formats use the int8 ones.
+constexpr bool quant_int16_acts(QuantFormat f) { return f == QuantFormat::Q8_0 || f == QuantFormat::Int8; }
 
 struct QuantGemv {
   QuantWeight w;

@@ -2,8 +2,9 @@
 // and instantiated in quant_avx2.cc (AVX2 + F16C: maddubs + madd) and quant_avx512.cc (AVX512-VNNI: vpdpbusd on
 // 256-bit vectors). Included inside a target region: no standard headers here (quant.h and simd.h come first).
 //
-// Per weight block of 32 the integer dot product with the int8 activation block (quant.h ActBlock) is:
-//   q8_0, int8   signed codes: the sign trick, |w| (unsigned) times sign(x, w) (signed), so the unsigned × signed
+// Per weight block of 32 the integer dot product with the activation block (quant.h ActBlock) is:
+//   q8_0, int8   signed codes widened to int16 times the int16 activations (madd / vpdpwssd);
+//   (block_dot)  the int8 × int8 sign trick, |w| (unsigned) times sign(x, w) (signed), so the unsigned × signed
 //                instructions compute w·x exactly (pairs of products at most 2·128·127 < 2^15: no saturation);
 //   q4_0         unsigned nibbles (0..15) times x, minus 8·(lane sums of x) precomputed per activation block;
 //   int4         nibbles minus the group's zero point (in [−15, 15]) with the sign trick; the low nibbles (even
@@ -29,6 +30,24 @@ inline __m256i block_dot(__m256i w, __m256i x) {
 #endif
   } else {
     return _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), _mm256_set1_epi16(1));
+  }
+}
+
+// 32 signed int8 weights times 32 int16 activations: 8 int32 lanes (each the sum of 4 products).
+template <bool Vnni>
+inline __m256i block_dot16(__m256i w, const int16_t* x) {
+  const __m256i lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w));
+  const __m256i hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(w, 1));
+  const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16));
+  if constexpr (Vnni) {
+#if defined(TF_QUANT_VNNI)
+    return _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), lo, x0), hi, x1);
+#else
+    return _mm256_setzero_si256();  // not instantiated
+#endif
+  } else {
+    return _mm256_add_epi32(_mm256_madd_epi16(lo, x0), _mm256_madd_epi16(hi, x1));
   }
 }
 
@@ -152,13 +171,17 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>& row, int64_t r, 
     const __m256i w = dot_block<F>(row, b, &ws);
     for (int j = 0; j < MR; ++j) {
       const cpu::ActBlock& xb = x[j * a.kb + b];
-      const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(F == 3 ? xb.q_eo : xb.q));
       __m256i s;
-      if constexpr (F == 1)
-        s = block_dot_u4<Vnni>(w, xq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.lanes8)));
-      else
-        s = block_dot<Vnni>(w, xq);
-      ac[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(ws * xb.d), ac[j]);
+      if constexpr (F == 0 || F == 2) {
+        s = block_dot16<Vnni>(w, xb.q16);
+      } else {
+        const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(F == 3 ? xb.q_eo : xb.q));
+        if constexpr (F == 1)
+          s = block_dot_u4<Vnni>(w, xq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.lanes8)));
+        else
+          s = block_dot<Vnni>(w, xq);
+      }
+      ac[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(ws * (F == 0 || F == 2 ? xb.d16 : xb.d)), ac[j]);
     }
   };
   int64_t b = 0;
@@ -195,11 +218,15 @@ inline void gemv_tile8(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r
       __m256i v[8];
       for (int j = 0; j < 8; ++j) {
         const cpu::ActBlock& xb = x[j * a.kb + b];
-        const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(F == 3 ? xb.q_eo : xb.q));
-        if constexpr (F == 1)
-          v[j] = block_dot_u4<Vnni>(w, xq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.lanes8)));
-        else
-          v[j] = block_dot<Vnni>(w, xq);
+        if constexpr (F == 0 || F == 2) {
+          v[j] = block_dot16<Vnni>(w, xb.q16);
+        } else {
+          const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(F == 3 ? xb.q_eo : xb.q));
+          if constexpr (F == 1)
+            v[j] = block_dot_u4<Vnni>(w, xq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.lanes8)));
+          else
+            v[j] = block_dot<Vnni>(w, xq);
+        }
       }
       const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
       const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);

@@ -37,6 +37,36 @@ inline void ret_scale_add(float* y, float beta, const float* x, float alpha, int
   }
 }
 
+// row = row * beta + x * alpha, then returns <q, row>: the recurrent form's state update and read-out of one row,
+// fused so that the row is read and written once per token (the same arithmetic as ret_scale_add, then ret_dot).
+template <class V>
+inline float ret_update_dot(float* row, float beta, const float* x, float alpha, const float* q, int64_t n) {
+  constexpr int64_t W = V::W;
+  const typename V::reg vb = V::set1(beta), va = V::set1(alpha);
+  typename V::reg s0 = V::zero(), s1 = V::zero();
+  int64_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const typename V::reg r0 = V::fma(V::load(x + i), va, V::mul(V::load(row + i), vb));
+    const typename V::reg r1 = V::fma(V::load(x + i + W), va, V::mul(V::load(row + i + W), vb));
+    V::store(row + i, r0);
+    V::store(row + i + W, r1);
+    s0 = V::fma(V::load(q + i), r0, s0);
+    s1 = V::fma(V::load(q + i + W), r1, s1);
+  }
+  for (; i + W <= n; i += W) {
+    const typename V::reg r0 = V::fma(V::load(x + i), va, V::mul(V::load(row + i), vb));
+    V::store(row + i, r0);
+    s0 = V::fma(V::load(q + i), r0, s0);
+  }
+  if (i < n) {
+    const size_t r = static_cast<size_t>(n - i);
+    const typename V::reg r0 = V::fma(V::load_tail(x + i, r), va, V::mul(V::load_tail(row + i, r), vb));
+    V::store_tail(row + i, r0, r);
+    s1 = V::fma(V::load_tail(q + i, r), r0, s1);
+  }
+  return V::hsum(V::add(s0, s1));
+}
+
 // scratch floats: T (powers) + T (scores) + dv (accumulator) + 2 dk*dv (chunk kv) + B*B (chunk mask) + 2 B
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
@@ -84,9 +114,8 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       const float keep = std::sqrt(scale) * gamma / sq;
       const float* kt = k + t * dk;
       const float* vt = v + t * vstride;
-      for (int64_t e = 0; e < dv; ++e) ret_scale_add<V>(kv + e * dk, keep, kt, vt[e] / sq, dk);
       float* ot = out + t * vstride;
-      for (int64_t e = 0; e < dv; ++e) ot[e] = ret_dot<V>(q + t * dk, kv + e * dk, dk);
+      for (int64_t e = 0; e < dv; ++e) ot[e] = ret_update_dot<V>(kv + e * dk, keep, kt, vt[e] / sq, q + t * dk, dk);
       scale = ns;
     }
     if (a.scale_out && b == 0) a.scale_out[h] = scale;

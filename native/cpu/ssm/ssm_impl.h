@@ -125,9 +125,45 @@ void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, 
 // One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch: the same arithmetic as ssm_scan
 // with L = 1, inlined over the rows (no call per row). x: the rows' states in place ([count, N], N a multiple of
 // 16); B and C rows of channel d at B + (d / bdiv) * N (groups), C likewise; A: [count, N].
+// K vectors of state per row: the B and C rows stay in registers while the group does not change.
+template <class V, int K>
+void ssm_step_rows_k(const float* dt, const float* u, const float* A, const float* B, int64_t bdiv, const float* C,
+                     int64_t cdiv, float* x, float* y, int64_t d0, int64_t count) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  constexpr int64_t N = static_cast<int64_t>(K) * W;
+  R bv[K], cv[K];
+  int64_t gb = -1, gc = -1;
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t d = d0 + i;
+    if (d / bdiv != gb) {
+      gb = d / bdiv;
+      for (int j = 0; j < K; ++j) bv[j] = V::load(B + gb * N + j * W);
+    }
+    if (d / cdiv != gc) {
+      gc = d / cdiv;
+      for (int j = 0; j < K; ++j) cv[j] = V::load(C + gc * N + j * W);
+    }
+    const float dd = dt[i];
+    const R vdt = V::set1(dd), du = V::set1(dd * u[i]);
+    float* xr = x + i * N;
+    const float* ar = A + i * N;
+    R acc = V::zero();
+    for (int j = 0; j < K; ++j) {  // as ssm_scan_regs with L = 1: the same bits
+      const R dA = simd::exp<V>(V::mul(vdt, V::load(ar + j * W)));
+      const R xs = V::fma(dA, V::load(xr + j * W), V::mul(du, bv[j]));
+      V::store(xr + j * W, xs);
+      acc = V::fma(xs, cv[j], acc);
+    }
+    y[i] = V::hsum(acc);
+  }
+}
+
 template <class V>
 void ssm_step_rows(const float* dt, const float* u, const float* A, const float* B, int64_t bdiv, const float* C,
                    int64_t cdiv, float* x, float* y, int64_t d0, int64_t count, int64_t N) {
+  if (N == V::W) return ssm_step_rows_k<V, 1>(dt, u, A, B, bdiv, C, cdiv, x, y, d0, count);
+  if (N == 2 * V::W) return ssm_step_rows_k<V, 2>(dt, u, A, B, bdiv, C, cdiv, x, y, d0, count);
   for (int64_t i = 0; i < count; ++i) {
     const int64_t d = d0 + i;
     ssm_scan<V>(dt + i, u + i, A + i * N, B + (d / bdiv) * N, 0, C + (d / cdiv) * N, 0, x + i * N, y + i, 1, N);
