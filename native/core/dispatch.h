@@ -59,6 +59,8 @@ struct Kernels {
   void (*ssm_conv_row_f32)(const float* xp, const float* w, int64_t k, float bias, bool silu, float* out,
                            int64_t L) = nullptr;
   void (*ssm_exp_probe_f32)(float* x, size_t n, int64_t passes) = nullptr;  // simd::exp throughput (benchmarks)
+  void (*ssm_conv_step_f32)(const float* xT, const float* wT, int64_t k, const float* bias, bool silu, float* out,
+                            int64_t n) = nullptr;  // one token of the causal conv, SIMD over n channels ([k][n] inputs)
   // RetNet retention of one (batch, head) in the form a.form (native/cpu/retention); scratch: see retention.cc
   void (*retention_head_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) = nullptr;
   // flash attention (native/cpu/attention): one work item (batch, head, query tile) with its thread's scratch

@@ -203,6 +203,26 @@ void ssm_conv_row(const float* xp, const float* w, int64_t k, float bias, bool s
   }
 }
 
+// One token of the causal conv for n channels at once (SIMD over channels): out[d] = bias[d] + sum_i wT[i][d] xT[i][d]
+// with wT, xT laid out [k][n]. Per lane the same operations in the same order as ssm_conv_row: the same bits.
+template <class V>
+void ssm_conv_step(const float* xT, const float* wT, int64_t k, const float* bias, bool silu, float* out, int64_t n) {
+  using R = typename V::reg;
+  constexpr int64_t W = V::W;
+  int64_t d = 0;
+  for (; d + W <= n; d += W) {
+    R acc = bias ? V::load(bias + d) : V::zero();
+    for (int64_t i = 0; i < k; ++i) acc = V::fma(V::load(wT + i * n + d), V::load(xT + i * n + d), acc);
+    V::store(out + d, silu ? simd::silu<V>(acc) : acc);
+  }
+  if (d < n) {
+    const size_t r = static_cast<size_t>(n - d);
+    R acc = bias ? V::load_tail(bias + d, r) : V::zero();
+    for (int64_t i = 0; i < k; ++i) acc = V::fma(V::load_tail(wT + i * n + d, r), V::load_tail(xT + i * n + d, r), acc);
+    V::store_tail(out + d, silu ? simd::silu<V>(acc) : acc, r);
+  }
+}
+
 // Throughput probe of simd::exp (the scan's exponential): `passes` times x[i] = exp(x[i]) - 1.5 over an
 // L1-resident buffer (n a multiple of W; the map keeps |x| < 1.3, so every exp is an ordinary one).
 template <class V>
@@ -215,6 +235,7 @@ void ssm_exp_probe(float* x, size_t n, int64_t passes) {
 template <class V>
 void fill_ssm(Kernels& kt) {
   kt.ssm_exp_probe_f32 = ssm_exp_probe<V>;
+  kt.ssm_conv_step_f32 = ssm_conv_step<V>;
   kt.ssm_delta_f32 = ssm_delta<V>;
   kt.ssm_scan_f32 = ssm_scan<V>;
   kt.ssm_gate_f32 = ssm_gate<V>;
