@@ -10,7 +10,8 @@
 // shape, which reports its peak RSS (Linux VmHWM, reset just before the run) above its RSS with the inputs
 // allocated and the peer's session created (--no-mem skips this).
 //
-//   npm run build && node bench/attention.bench.mjs        (about 1-2 minutes on 2 cores)
+//   npm run build && node bench/attention.bench.mjs        (about 4 minutes: N = 8192 and the peer's n×n causal path dominate)
+//   node bench/attention.bench.mjs --sizes 512,2048       (under a minute)
 //   node bench/attention.bench.mjs --sizes 512,2048 --threads 2 --no-ort --no-mem --json out.json
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -142,6 +143,26 @@ function childPeak(impl, N, causal) {
 const { ort, reason } = flag('--no-ort') ? { ort: null, reason: '--no-ort' } : await loadOrt();
 if (!ort) console.log(`no onnxruntime column: ${reason}`);
 binding.setNumThreads(threads);
+if (ort) {
+  // the peer must compute the same thing: compare outputs on a small shape, both modes
+  const N = 70;
+  const x = inputs(N);
+  const errs = [];
+  for (const causal of [false, true]) {
+    const s = await ortRun(ort, x, N, causal);
+    const o = (await s.run()).o.data;
+    await s.release();
+    const ours = binding.attention(x.q, x.k, x.v, { causal, layout: 'bnhd' }).data;
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < o.length; i++) {
+      num += (o[i] - ours[i]) ** 2;
+      den += ours[i] ** 2;
+    }
+    errs.push(`${causal ? 'causal' : 'full'} ${Math.sqrt(num / den).toExponential(1)}`);
+  }
+  console.log(`peer check (N = 70, relative difference of the outputs): ${errs.join(', ')}`);
+}
 const info = binding.info();
 const peak = Math.max(...[0, 1, 2].map(() => binding.peakProbe(20_000_000, threads).gflops));
 console.log(`turboformer flash attention — isa ${info.isa.active}, ${threads} thread${threads > 1 ? 's' : ''}, B = 1, ${H} heads × ${D}; FMA peak ${peak.toFixed(1)} GFLOP/s`);

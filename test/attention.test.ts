@@ -18,6 +18,8 @@ interface Case {
   biasShape?: number[];
   /** Batch rows of the key padding mask that are entirely padding. */
   padAll?: number[];
+  /** Batch row 0's keys from this position on are padding (right padding: whole key tiles of padding). */
+  padFrom?: number;
   std?: number;
 }
 
@@ -29,7 +31,7 @@ function label(c: Case): string {
   if (o.window) parts.push(`window[${o.window.join(',')}]`);
   if (o.scale !== undefined) parts.push(`scale ${o.scale}`);
   if (c.biasShape) parts.push(`bias[${c.biasShape.join(',')}]`);
-  if (o.keyPaddingMask !== undefined || c.padAll) parts.push('padding');
+  if (o.keyPaddingMask !== undefined || c.padAll || c.padFrom !== undefined) parts.push('padding');
   return parts.join(' ');
 }
 
@@ -48,10 +50,11 @@ function inputs(c: Case) {
     for (let i = 0; i < b.data.length; i += 7) b.data[i] = -Infinity; // some masked entries
     opts.bias = b;
   }
-  if (c.opts?.keyPaddingMask === undefined && c.padAll) {
+  if (c.opts?.keyPaddingMask === undefined && (c.padAll || c.padFrom !== undefined)) {
     const m = new Uint8Array(c.B * c.Nk);
     for (let i = 0; i < m.length; i++) m[i] = (i * 2654435761) % 5 === 0 ? 0 : 1;
-    for (const b of c.padAll) m.fill(0, b * c.Nk, (b + 1) * c.Nk);
+    for (const b of c.padAll ?? []) m.fill(0, b * c.Nk, (b + 1) * c.Nk);
+    if (c.padFrom !== undefined) m.fill(0, c.padFrom, c.Nk);
     opts.keyPaddingMask = Tensor.from(m, [c.B, c.Nk], 'u8');
   }
   return { q, k, v, opts };
@@ -117,6 +120,8 @@ const optionCases: Case[] = [
   // key padding with causal and window, i32 and i64 masks
   { B: 3, Hq: 2, Hkv: 1, Nq: 65, Nk: 65, D: 40, padAll: [2], opts: { causal: true } },
   { B: 2, Hq: 2, Hkv: 2, Nq: 17, Nk: 129, D: 33, padAll: [0], opts: { window: [20, 20], layout: 'bnhd' } },
+  { B: 2, Hq: 4, Hkv: 2, Nq: 70, Nk: 300, D: 48, padFrom: 100 }, // right padding: whole key tiles skipped
+  { B: 2, Hq: 2, Hkv: 1, Nq: 300, Nk: 300, D: 16, padFrom: 40, opts: { causal: true } },
   // large scores (> 100): the running maximum must be subtracted
   { B: 1, Hq: 2, Hkv: 2, Nq: 33, Nk: 200, D: 64, std: 4, opts: { scale: 1 } },
 ];
@@ -190,6 +195,29 @@ describe('attention (flash) against the float64 oracle', () => {
     expect(e.out.data.every((x) => x === 0)).toBe(true);
     expect(e.lse.data.every((x) => x === -Infinity)).toBe(true);
     expect(attention(Tensor.zeros([1, 2, 0, 4]), Tensor.zeros([1, 1, 5, 4]), Tensor.zeros([1, 1, 5, 4])).shape).toEqual([1, 2, 0, 4]);
+  });
+
+  it('grouped-query heads give the same bits as multi-head attention on repeated key/value heads', () => {
+    // GQA rows of several query heads share tiles; each row's arithmetic must not change
+    const q = Tensor.randn([2, 8, 37, 24], { seed: 31 });
+    const k = Tensor.randn([2, 2, 50, 24], { seed: 32 });
+    const v = Tensor.randn([2, 2, 50, 24], { seed: 33 });
+    const rep = (t: Tensor<'f32'>) => {
+      const out = Tensor.zeros([2, 8, 50, 24]);
+      const n = 50 * 24;
+      for (let b = 0; b < 2; b++) for (let h = 0; h < 8; h++) out.data.set(t.data.subarray((b * 2 + (h >> 2)) * n, (b * 2 + (h >> 2) + 1) * n), (b * 8 + h) * n);
+      return out;
+    };
+    const bias = Tensor.randn([1, 8, 37, 50], { seed: 34 });
+    for (const level of levels) {
+      withIsa(level, () => {
+        for (const opts of [{ causal: true }, { window: [9, 3] as const, bias }, { keyPaddingMask: Tensor.from(Array.from({ length: 100 }, (_, i) => (i % 7 ? 1 : 0)), [2, 50], 'u8') }]) {
+          const g = attention(q, k, v, { ...opts, returnLse: true });
+          const m = attention(q, rep(k), rep(v), { ...opts, returnLse: true });
+          expect([level, sameBytes(g.out.data, m.out.data), sameBytes(g.lse.data, m.lse.data)]).toEqual([level, true, true]);
+        }
+      });
+    }
   });
 
   it("reads 'bnhd' in place: the same bits as 'bhnd' on permuted inputs", () => {

@@ -63,7 +63,7 @@ struct Kernels {
                             int64_t n) = nullptr;  // one token of the causal conv, SIMD over n channels ([k][n] inputs)
   // RetNet retention of one (batch, head) in the form a.form (native/cpu/retention); scratch: see retention.cc
   void (*retention_head_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) = nullptr;
-  // flash attention (native/cpu/attention): one work item (batch, head, query tile) with its thread's scratch
+  // flash attention (native/cpu/attention): one work item (flash.h: flash_items) with its thread's scratch
   void (*flash_attention_f32)(const FlashParams& p, int64_t item, float* scratch) = nullptr;
   // quantized GEMV (native/cpu/quant; index: cpu::QuantFormat): outputs of weight rows [n0, n1) from packed blocks
   void (*quant_gemv[4])(const cpu::QuantGemv& a, int64_t n0, int64_t n1) = {};

@@ -14,8 +14,8 @@ void register_flash_scalar(Kernels& k) { fill_flash<simd::Scalar>(k); }
 namespace cpu {
 
 void flash_attention_f32(const FlashParams& p) {
-  if (p.B == 0 || p.Hq == 0 || p.Nq == 0) return;
-  const int64_t items = flash_items(p.B, p.Hq, p.Nq);
+  if (p.B == 0 || p.Hq == 0 || p.Hkv == 0 || p.Nq == 0) return;
+  const int64_t items = flash_items(p.B, p.Hq, p.Hkv, p.Nq);
   auto fn = kernels().flash_attention_f32;
   const int64_t scratch_floats = flash_scratch_floats(p.D);
   parallel_for(0, items, 1, [&](int64_t s, int64_t e) {

@@ -10,9 +10,10 @@
 // alignment, as in decoding with a KV cache; causal is right = 0), key j of batch b is not padded
 // (key_keep), and bias + score is not -inf. A row with no visible key gives zeros and lse = -inf.
 //
-// Work: one item per (batch, head, group of kFlashGroup tiles of kFlashBq queries), run on the pool; each
-// item is computed by one thread in a fixed order that depends on the shapes only, so results are bitwise
-// independent of the thread count. Key tiles outside the window (causal: above the diagonal) are skipped.
+// Work: one item per (batch, key/value head, group of kFlashGroup tiles of kFlashBq (query, query head)
+// rows), run on the pool (query heads that share a key/value head share its tiles); each item is computed
+// by one thread in a fixed order that depends on the shapes only, so results are bitwise independent of the
+// thread count. Key tiles outside the window (causal: above the diagonal) are skipped.
 #pragma once
 #include <cstdint>
 
@@ -49,10 +50,11 @@ struct FlashParams {
 inline int64_t flash_scratch_floats(int64_t d) {
   return kFlashBk * kFlashBq + 2 * kFlashBk * d + kFlashGroup * (2 * d * kFlashBq + 3 * kFlashBq);
 }
-// Work items: (batch, head, group of kFlashGroup query tiles of kFlashBq rows).
-inline int64_t flash_items(int64_t B, int64_t Hq, int64_t Nq) {
-  const int64_t tiles = (Nq + kFlashBq - 1) / kFlashBq;
-  return B * Hq * ((tiles + kFlashGroup - 1) / kFlashGroup);
+// Work items: (batch, key/value head, group of kFlashGroup tiles of kFlashBq rows), the rows being the
+// Nq · (Hq / Hkv) (query, query head) pairs that read this key/value head.
+inline int64_t flash_items(int64_t B, int64_t Hq, int64_t Hkv, int64_t Nq) {
+  const int64_t tiles = (Nq * (Hq / Hkv) + kFlashBq - 1) / kFlashBq;
+  return B * Hkv * ((tiles + kFlashGroup - 1) / kFlashGroup);
 }
 
 namespace cpu {

@@ -163,54 +163,68 @@ inline typename V::reg flash_exp(typename V::reg x) {
   return V::select(V::lt(x, V::set1(kLo)), V::zero(), V::mul(p, scale));  // a NaN x stays NaN
 }
 
-// State of one query tile of a work item.
-struct FlashTile {
-  int64_t i0 = 0, qn = 0;    // first query and count
-  int64_t jlo = 0, jhi = -1;  // keys some row of the tile may see
-  float* qt = nullptr;        // [D × Bq] scaled Qᵀ
-  float* o = nullptr;         // O rows (in the output, or scratch), leading dimension ldo
-  int64_t ldo = 0;
-  float* out_rows = nullptr;  // the tile's rows in the output (when O is in scratch)
-  float* m = nullptr;         // [Bq] running maximum
-  float* l = nullptr;         // [Bq] running sum
-  float* alpha = nullptr;     // [Bq] rescale of O for the current key tile
+// Rows of a work item: the (query, head) pairs of one (batch, key/value head), query-major: row r is query
+// i = r / g of query head h = hk·g + r % g, with g = Hq / Hkv. Grouped-query heads thus share every K and V
+// tile (decoding with GQA reads the cache once per key/value head, not once per query head), and a
+// contiguous range of queries is a contiguous range of rows.
+struct FlashCtx {
+  int64_t b = 0, hk = 0, g = 1;
+  const uint8_t* keep = nullptr;  // this batch row's key mask, or null
+  const float* bias = nullptr;    // at this batch row, or null
 };
 
-// One key tile [j0, j0 + jn) for one query tile: Sᵀ, masks, online softmax, O update.
+// State of one tile of kFlashBq rows.
+struct FlashTile {
+  int64_t r0 = 0, qn = 0;          // first row and count
+  int64_t ifirst = 0, ilast = 0;   // queries of the first and last row
+  int64_t jlo = 0, jhi = -1;       // keys some row of the tile may see
+  float* qt = nullptr;             // [D × Bq] scaled Qᵀ
+  float* o = nullptr;              // O rows (in the output, or scratch), leading dimension ldo
+  int64_t ldo = 0;
+  float* m = nullptr;              // [Bq] running maximum
+  float* l = nullptr;              // [Bq] running sum
+  float* alpha = nullptr;          // [Bq] rescale of O for the current key tile
+};
+
+// One key tile [j0, j0 + jn) for one row tile: Sᵀ, masks, online softmax, O update.
 template <class V>
-inline void flash_step(const FlashParams& p, FlashTile& t, int64_t j0, int64_t jn, const float* kt, int64_t ldk,
-                       const float* vt, int64_t ldv, const uint8_t* keep, const float* bias, float* st) {
+inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, int64_t j0, int64_t jn,
+                       const float* kt, int64_t ldk, const float* vt, int64_t ldv, float* st) {
   using R = typename V::reg;
   constexpr int64_t W = V::W, BQ = kFlashBq;
   constexpr float inf = std::numeric_limits<float>::infinity();
-  const int64_t D = p.D, off = p.Nk - p.Nq, i0 = t.i0, qn = t.qn;
-  const int64_t qc = (qn + W - 1) / W * W;  // columns computed: the tile's queries, whole vectors (decode: 1 vector)
+  const int64_t D = p.D, off = p.Nk - p.Nq, qn = t.qn, g = cx.g;
+  const int64_t qc = (qn + W - 1) / W * W;  // columns computed: the tile's rows, whole vectors (decode: 1 vector)
   // Sᵀ = K_tile · Qt (Q already scaled)
   flash_gemm<V, kQkRows, kQkVecs, false>(jn, qc, D, kt, ldk, 1, t.qt, BQ, st, BQ, nullptr);
-  if (bias) {
-    for (int64_t i = 0; i < qn; ++i) {
-      const float* br = bias + (i0 + i) * p.bias_sq + j0 * p.bias_sk;
-      for (int64_t jj = 0; jj < jn; ++jj) st[jj * BQ + i] += br[jj * p.bias_sk];
+  if (cx.bias) {
+    for (int64_t r = 0; r < qn; ++r) {
+      const int64_t rr = t.r0 + r, i = rr / g, h = cx.hk * g + rr % g;
+      const float* br = cx.bias + h * p.bias_sh + i * p.bias_sq + j0 * p.bias_sk;
+      for (int64_t jj = 0; jj < jn; ++jj) st[jj * BQ + r] += br[jj * p.bias_sk];
     }
   }
-  if (keep) {
+  if (cx.keep) {
     for (int64_t jj = 0; jj < jn; ++jj)
-      if (!keep[j0 + jj])
-        for (int64_t i = 0; i < qc; ++i) st[jj * BQ + i] = -inf;
+      if (!cx.keep[j0 + jj])
+        for (int64_t r = 0; r < qc; ++r) st[jj * BQ + r] = -inf;
   }
-  // window / causal: key j is visible to local query i iff j - off - right <= i0 + i <= j - off + left
-  const bool inside = i0 + qn - 1 + off - p.left <= j0 && i0 + off + p.right >= j0 + jn - 1;
+  // window / causal: key j is visible to query i iff j - off - right <= i <= j - off + left, i.e. to the rows
+  // [ia·g, (ib + 1)·g) (clamped first: the sides may be "unbounded")
+  const bool inside = t.ilast + off - p.left <= j0 && t.ifirst + off + p.right >= j0 + jn - 1;
   if (!inside) {
     for (int64_t jj = 0; jj < jn; ++jj) {
       const int64_t j = j0 + jj;
-      const int64_t ia = std::max<int64_t>(0, std::min<int64_t>(qc, j - off - p.right - i0));
-      const int64_t ib = std::max<int64_t>(ia, std::min<int64_t>(qc, j - off + p.left - i0 + 1));
+      const int64_t ia = std::max<int64_t>(-1, std::min<int64_t>(p.Nq, j - off - p.right));
+      const int64_t ib = std::max<int64_t>(-1, std::min<int64_t>(p.Nq, j - off + p.left));
+      const int64_t ra = std::max<int64_t>(0, std::min<int64_t>(qc, ia * g - t.r0));
+      const int64_t rb = std::max<int64_t>(ra, std::min<int64_t>(qc, (ib + 1) * g - t.r0));
       float* row = st + jj * BQ;
-      for (int64_t i = 0; i < ia; ++i) row[i] = -inf;
-      for (int64_t i = ib; i < qc; ++i) row[i] = -inf;
+      for (int64_t r = 0; r < ra; ++r) row[r] = -inf;
+      for (int64_t r = rb; r < qc; ++r) row[r] = -inf;
     }
   }
-  // online softmax across the queries (W at a time), Pᵀ in place
+  // online softmax across the rows (W at a time), Pᵀ in place
   for (int64_t c = 0; c < qc; c += W) {
     const R mo = V::load(t.m + c);
     R mx = mo;
@@ -240,25 +254,32 @@ inline void flash_step(const FlashParams& p, FlashTile& t, int64_t j0, int64_t j
   flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vt, ldv, t.o, t.ldo, t.alpha);
 }
 
-// One work item: up to kFlashGroup query tiles of one (batch, head), which share each K and V tile while it
-// is in cache. Each query tile's arithmetic is the same whatever the grouping.
+// One work item: up to kFlashGroup row tiles of one (batch, key/value head), which share each K and V tile
+// while it is in cache. Each row's arithmetic is the same whatever the grouping of rows into tiles and items.
 template <class V>
 void flash_item(const FlashParams& p, int64_t item, float* scratch) {
   constexpr int64_t BQ = kFlashBq, BK = kFlashBk, G = kFlashGroup;
   static_assert(BQ % V::W == 0, "the query tile must be a whole number of vectors");
   constexpr float inf = std::numeric_limits<float>::infinity();
-  const int64_t D = p.D, Nq = p.Nq, Nk = p.Nk, off = Nk - Nq;
-  const int64_t nqt = (Nq + BQ - 1) / BQ, ngroups = (nqt + G - 1) / G;
-  const int64_t g = item % ngroups, bh = item / ngroups, h = bh % p.Hq, b = bh / p.Hq;
-  const int64_t hk = h / (p.Hq / p.Hkv);
-  const int64_t t0 = g * G, tn = std::min(G, nqt - t0);
-  const float* kb = p.k + b * p.k_sb + hk * p.k_sh;
-  const float* vb = p.v + b * p.v_sb + hk * p.v_sh;
-  const uint8_t* keep = p.key_keep ? p.key_keep + b * Nk : nullptr;
-  const float* bias = p.bias ? p.bias + b * p.bias_sb + h * p.bias_sh : nullptr;
-  const bool pack_o = p.o_sn != D;
+  const int64_t D = p.D, Nq = p.Nq, Nk = p.Nk, off = Nk - Nq, g = p.Hq / p.Hkv;
+  const int64_t nrows = Nq * g, ntiles = (nrows + BQ - 1) / BQ, ngroups = (ntiles + G - 1) / G;
+  FlashCtx cx;
+  const int64_t grp = item % ngroups, bh = item / ngroups;
+  cx.hk = bh % p.Hkv;
+  cx.b = bh / p.Hkv;
+  cx.g = g;
+  cx.keep = p.key_keep ? p.key_keep + cx.b * Nk : nullptr;
+  cx.bias = p.bias ? p.bias + cx.b * p.bias_sb : nullptr;
+  const int64_t t0 = grp * G, tn = std::min(G, ntiles - t0);
+  const float* kb = p.k + cx.b * p.k_sb + cx.hk * p.k_sh;
+  const float* vb = p.v + cx.b * p.v_sb + cx.hk * p.v_sh;
+  // O in place when a tile's rows are rows of the output at a constant stride (one query head per key/value
+  // head, [B, H, N, D]); otherwise in scratch, copied out at the end
+  const bool pack_o = g != 1 || p.o_sn != D;
+  auto q_row = [&](int64_t r) { return p.q + cx.b * p.q_sb + (cx.hk * g + r % g) * p.q_sh + (r / g) * p.q_sn; };
+  auto out_row = [&](int64_t r) { return p.out + cx.b * p.o_sb + (cx.hk * g + r % g) * p.o_sh + (r / g) * p.o_sn; };
 
-  // scratch: Sᵀ [BK × BQ], K and V tiles [BK × D] each, then per query tile Qt [D × BQ], O [BQ × D], m, l, alpha
+  // scratch: Sᵀ [BK × BQ], K and V tiles [BK × D] each, then per row tile Qt [D × BQ], O [BQ × D], m, l, alpha
   float* st = scratch;
   float* kpack = st + BK * BQ;
   float* vpack = kpack + BK * D;
@@ -268,37 +289,42 @@ void flash_item(const FlashParams& p, int64_t item, float* scratch) {
   for (int64_t t = 0; t < tn; ++t) {
     FlashTile& s = tiles[t];
     float* base = per_tile + t * (2 * D * BQ + 3 * BQ);
-    s.i0 = (t0 + t) * BQ;
-    s.qn = std::min(BQ, Nq - s.i0);
+    s.r0 = (t0 + t) * BQ;
+    s.qn = std::min(BQ, nrows - s.r0);
+    s.ifirst = s.r0 / g;
+    s.ilast = (s.r0 + s.qn - 1) / g;
     s.qt = base;
-    s.out_rows = p.out + b * p.o_sb + h * p.o_sh + s.i0 * p.o_sn;
-    s.o = pack_o ? base + D * BQ : s.out_rows;
+    s.o = pack_o ? base + D * BQ : out_row(s.r0);
     s.ldo = pack_o ? D : p.o_sn;
     s.m = base + 2 * D * BQ;
     s.l = s.m + BQ;
     s.alpha = s.l + BQ;
-    s.jlo = std::max<int64_t>(0, s.i0 + off - p.left);
-    s.jhi = std::min<int64_t>(Nk - 1, s.i0 + s.qn - 1 + off + p.right);
+    s.jlo = std::max<int64_t>(0, s.ifirst + off - p.left);
+    s.jhi = std::min<int64_t>(Nk - 1, s.ilast + off + p.right);
     if (s.jlo <= s.jhi) {
       jlo = std::min(jlo, s.jlo);
       jhi = std::max(jhi, s.jhi);
     }
-    const float* q = p.q + b * p.q_sb + h * p.q_sh + s.i0 * p.q_sn;
-    for (int64_t i = 0; i < s.qn; ++i) {
-      const float* qi = q + i * p.q_sn;
-      for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + i] = qi[d] * p.scale;
-      std::memset(s.o + i * s.ldo, 0, static_cast<size_t>(D) * sizeof(float));
+    for (int64_t r = 0; r < s.qn; ++r) {
+      const float* qi = q_row(s.r0 + r);
+      for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + r] = qi[d] * p.scale;
+      std::memset(s.o + r * s.ldo, 0, static_cast<size_t>(D) * sizeof(float));
     }
-    for (int64_t i = s.qn; i < BQ; ++i)
-      for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + i] = 0.0f;
-    for (int64_t i = 0; i < BQ; ++i) {
-      s.m[i] = -inf;
-      s.l[i] = 0.0f;
+    for (int64_t r = s.qn; r < BQ; ++r)
+      for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + r] = 0.0f;
+    for (int64_t r = 0; r < BQ; ++r) {
+      s.m[r] = -inf;
+      s.l[r] = 0.0f;
     }
   }
 
   for (int64_t j0 = jlo <= jhi ? jlo / BK * BK : Nk; j0 <= jhi; j0 += BK) {
     const int64_t jn = std::min(BK, Nk - j0);
+    if (cx.keep) {  // a tile of padding only changes nothing (alpha = 1, P = 0 exactly): skip it
+      bool any = false;
+      for (int64_t jj = 0; jj < jn && !any; ++jj) any = cx.keep[j0 + jj] != 0;
+      if (!any) continue;
+    }
     // K and V tiles: in place when their rows are contiguous ([B, H, N, D]); otherwise ([B, N, H, D], rows
     // H·D apart) copied into scratch first, since the products re-read them many times and rows that far
     // apart thrash the L1 cache sets and the TLB.
@@ -320,17 +346,18 @@ void flash_item(const FlashParams& p, int64_t item, float* scratch) {
         ldv = D;
       }
       packed = true;
-      flash_step<V>(p, s, j0, jn, kt, ldk, vt, ldv, keep, bias, st);
+      flash_step<V>(p, cx, s, j0, jn, kt, ldk, vt, ldv, st);
     }
   }
 
   for (int64_t t = 0; t < tn; ++t) {
     FlashTile& s = tiles[t];
-    for (int64_t i = 0; i < s.qn; ++i) {
-      const float li = s.l[i];
-      flash_scale_row<V>(s.o + i * s.ldo, D, li > 0.0f ? 1.0f / li : 0.0f);
-      if (pack_o) std::memcpy(s.out_rows + i * p.o_sn, s.o + i * s.ldo, static_cast<size_t>(D) * sizeof(float));
-      if (p.lse) p.lse[(b * p.Hq + h) * Nq + s.i0 + i] = li > 0.0f ? s.m[i] + std::log(li) : -inf;
+    for (int64_t r = 0; r < s.qn; ++r) {
+      const float li = s.l[r];
+      flash_scale_row<V>(s.o + r * s.ldo, D, li > 0.0f ? 1.0f / li : 0.0f);
+      const int64_t rr = s.r0 + r;
+      if (pack_o) std::memcpy(out_row(rr), s.o + r * s.ldo, static_cast<size_t>(D) * sizeof(float));
+      if (p.lse) p.lse[(cx.b * p.Hq + cx.hk * g + rr % g) * Nq + rr / g] = li > 0.0f ? s.m[r] + std::log(li) : -inf;
     }
   }
 }
