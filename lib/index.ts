@@ -32,6 +32,7 @@ export {
   safetensorsDTypeOf,
 } from './io/safetensors';
 export type {
+  FilePath,
   SafetensorsDType,
   SafetensorsErrorCode,
   SafetensorsTensorInfo,

@@ -581,6 +581,12 @@ function concat(parts: Uint8Array[], total: number): Uint8Array {
   return out;
 }
 
+/**
+ * A file path: a string or a `file:` URL object. Spelled structurally so that the type declarations
+ * need neither Node's nor the DOM's `URL` type.
+ */
+export type FilePath = string | { readonly href: string; readonly protocol: string };
+
 function toPath(path: unknown): string {
   if (path instanceof URL) return fileURLToPath(path);
   if (typeof path !== 'string' || path.length === 0) throw new TypeError(`path must be a non-empty string or a file: URL, got ${show(path)}`);
@@ -650,7 +656,7 @@ export class SafetensorsFile implements Iterable<[string, Tensor]> {
    * @throws SafetensorsError when the file is missing, unreadable, or not a valid safetensors file.
    * @example using file = SafetensorsFile.open('model.safetensors');
    */
-  static open(path: string | URL): SafetensorsFile {
+  static open(path: FilePath): SafetensorsFile {
     const p = toPath(path);
     let st: Stats;
     try {
@@ -845,12 +851,12 @@ export class SafetensorsFile implements Iterable<[string, Tensor]> {
  * const w = file.tensor('encoder.layer.0.attention.self.query.weight');
  * ```
  */
-export function openSafetensors(path: string | URL): SafetensorsFile {
+export function openSafetensors(path: FilePath): SafetensorsFile {
   return SafetensorsFile.open(path);
 }
 
 /** {@link openSafetensors} as a promise (mapping is quick; the header is validated synchronously). */
-export async function openSafetensorsAsync(path: string | URL): Promise<SafetensorsFile> {
+export async function openSafetensorsAsync(path: FilePath): Promise<SafetensorsFile> {
   return SafetensorsFile.open(path);
 }
 
@@ -866,9 +872,9 @@ export function parseSafetensors(bytes: Uint8Array | ArrayBuffer, opts: { name?:
  * Every tensor of a file by name. The mapping stays alive while any of the tensors is reachable.
  * @example const { 'pooler.dense.weight': w } = loadSafetensors('model.safetensors');
  */
-export function loadSafetensors<D extends DType>(path: string | URL, opts: TensorReadOptions<D> & { as: D }): Record<string, Tensor<D>>;
-export function loadSafetensors(path: string | URL, opts?: TensorReadOptions): Record<string, Tensor>;
-export function loadSafetensors(path: string | URL, opts?: TensorReadOptions): Record<string, Tensor> {
+export function loadSafetensors<D extends DType>(path: FilePath, opts: TensorReadOptions<D> & { as: D }): Record<string, Tensor<D>>;
+export function loadSafetensors(path: FilePath, opts?: TensorReadOptions): Record<string, Tensor>;
+export function loadSafetensors(path: FilePath, opts?: TensorReadOptions): Record<string, Tensor> {
   const file = SafetensorsFile.open(path);
   try {
     return file.loadAll(opts);
@@ -1043,7 +1049,7 @@ function tempPath(path: string): string {
  *
  * @example saveSafetensors('model.safetensors', file.loadAll(), { format: 'pt' });
  */
-export function saveSafetensors(path: string | URL, tensors: SafetensorsInput, metadata?: Record<string, string>): void {
+export function saveSafetensors(path: FilePath, tensors: SafetensorsInput, metadata?: Record<string, string>): void {
   const p = toPath(path);
   const prepared = prepare(tensors, metadata);
   const tmp = tempPath(p);
@@ -1066,7 +1072,7 @@ export function saveSafetensors(path: string | URL, tensors: SafetensorsInput, m
 }
 
 /** {@link saveSafetensors} without blocking the event loop. Do not change the tensors until it settles. */
-export async function saveSafetensorsAsync(path: string | URL, tensors: SafetensorsInput, metadata?: Record<string, string>): Promise<void> {
+export async function saveSafetensorsAsync(path: FilePath, tensors: SafetensorsInput, metadata?: Record<string, string>): Promise<void> {
   const p = toPath(path);
   const prepared = prepare(tensors, metadata);
   const tmp = tempPath(p);
