@@ -179,6 +179,9 @@ export interface Binding {
   // flash attention (lib/ops/attention.ts): q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D] (or [B, N, H, D] with layout 'bnhd')
   attention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts?: RawAttentionOptions | null): RawTensor<'f32'> | RawAttentionResult;
   attentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts?: RawAttentionOptions | null): Promise<RawTensor<'f32'> | RawAttentionResult>;
+  // block-sparse attention (lib/ops/attention.ts): layout [H or 1, Nq/block, Nk/block] (u8/i8/i32/i64, nonzero = present)
+  blockSparseAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, layout: RawTensor, opts: RawBlockSparseOptions): RawTensor<'f32'> | RawAttentionResult;
+  blockSparseAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, layout: RawTensor, opts: RawBlockSparseOptions): Promise<RawTensor<'f32'> | RawAttentionResult>;
 
   // quantized weights (lib/ops/quant.ts): formats and byte layouts in native/cpu/quant/quant.h
   quantize(w: RawTensor<'f32'>, format: RawQuantFormat, group?: number): RawQuantized;
@@ -187,6 +190,29 @@ export interface Binding {
   dequantizeAsync(qw: RawQuantized): Promise<RawTensor<'f32'>>;
   qlinear(x: RawTensor<'f32'>, qweight: RawQuantized, bias?: RawTensor<'f32'> | null): RawTensor<'f32'>;
   qlinearAsync(x: RawTensor<'f32'>, qweight: RawQuantized, bias?: RawTensor<'f32'> | null): Promise<RawTensor<'f32'>>;
+
+  // Performer FAVOR+ (lib/ops/favor.ts): q, k, v [B, H, N, D], projection [m, D]; features [B, H, N, m]
+  favorAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projection: RawTensor<'f32'>, opts?: { causal?: boolean; kernel?: 'softmax' | 'relu'; eps?: number; causalEps?: number; normalizeData?: boolean } | null): RawTensor<'f32'>;
+  favorAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projection: RawTensor<'f32'>, opts?: { causal?: boolean; kernel?: 'softmax' | 'relu'; eps?: number; causalEps?: number; normalizeData?: boolean } | null): Promise<RawTensor<'f32'>>;
+  favorFeatures(x: RawTensor<'f32'>, projection: RawTensor<'f32'>, opts?: { isQuery?: boolean; kernel?: 'softmax' | 'relu'; eps?: number; normalizeData?: boolean } | null): RawTensor<'f32'>;
+  favorFeaturesAsync(x: RawTensor<'f32'>, projection: RawTensor<'f32'>, opts?: { isQuery?: boolean; kernel?: 'softmax' | 'relu'; eps?: number; normalizeData?: boolean } | null): Promise<RawTensor<'f32'>>;
+  // Linformer (lib/ops/linformer.ts): q [B, H, Nq, D], k and v [B, Hkv, Nk, D], projK/projV [nMax, kp]
+  linformerAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projK: RawTensor<'f32'>, projV?: RawTensor<'f32'> | null, opts?: { scale?: number } | null): RawTensor<'f32'>;
+  linformerAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projK: RawTensor<'f32'>, projV?: RawTensor<'f32'> | null, opts?: { scale?: number } | null): Promise<RawTensor<'f32'>>;
+
+  // Mixture of Experts (lib/ops/moe.ts): routing, dispatch, gather, grouped expert FFNs, combine, and all of them
+  moeRoute(logits: RawTensor<'f32'>, opts: RawMoeRouteOptions): RawMoeRoute;
+  moeRouteAsync(logits: RawTensor<'f32'>, opts: RawMoeRouteOptions): Promise<RawMoeRoute>;
+  moeDispatch(experts: RawTensor<'i32'>, numExperts: number): RawMoeDispatch;
+  moeDispatchAsync(experts: RawTensor<'i32'>, numExperts: number): Promise<RawMoeDispatch>;
+  moeGather(x: RawTensor<'f32'>, perm: RawTensor<'i32'>, topK: number): RawTensor<'f32'>;
+  moeGatherAsync(x: RawTensor<'f32'>, perm: RawTensor<'i32'>, topK: number): Promise<RawTensor<'f32'>>;
+  moeExperts(xg: RawTensor<'f32'>, offsets: RawTensor<'i32'>, experts: RawMoeExperts, opts?: { schedule?: RawMoeSchedule } | null): RawTensor<'f32'>;
+  moeExpertsAsync(xg: RawTensor<'f32'>, offsets: RawTensor<'i32'>, experts: RawMoeExperts, opts?: { schedule?: RawMoeSchedule } | null): Promise<RawTensor<'f32'>>;
+  moeCombine(y: RawTensor<'f32'>, inv: RawTensor<'i32'>, weights: RawTensor<'f32'>, x?: RawTensor<'f32'> | null): RawTensor<'f32'>;
+  moeCombineAsync(y: RawTensor<'f32'>, inv: RawTensor<'i32'>, weights: RawTensor<'f32'>, x?: RawTensor<'f32'> | null): Promise<RawTensor<'f32'>>;
+  moe(x: RawTensor<'f32'>, routerWeight: RawTensor<'f32'>, experts: RawMoeExperts, opts: RawMoeOptions): RawMoeResult;
+  moeAsync(x: RawTensor<'f32'>, routerWeight: RawTensor<'f32'>, experts: RawMoeExperts, opts: RawMoeOptions): Promise<RawMoeResult>;
 }
 
 /** Quantized weight formats (see lib/ops/quant.ts). */
@@ -199,6 +225,41 @@ export interface RawQuantized {
   data: Uint8Array;
 }
 
+/** Mixture of Experts at the boundary (see lib/ops/moe.ts). */
+export interface RawMoeRouteOptions {
+  kind: 'mixtral' | 'switch';
+  topK?: number;
+  normalize?: boolean;
+  capacity?: number | null;
+  capacityFactor?: number | null;
+  groupSize?: number | null;
+}
+export type RawMoeSchedule = 'auto' | 'sequential' | 'chunked';
+export interface RawMoeOptions extends RawMoeRouteOptions {
+  routerBias?: RawTensor<'f32'> | null;
+  schedule?: RawMoeSchedule;
+}
+export type RawMoeWeight = RawTensor<'f32'> | RawQuantized;
+export type RawMoeExperts =
+  | { kind: 'swiglu'; activation?: ActivationName; w1: readonly RawMoeWeight[]; w3: readonly RawMoeWeight[]; w2: readonly RawMoeWeight[] }
+  | { kind: 'dense'; activation?: ActivationName; wi: readonly RawMoeWeight[]; wo: readonly RawMoeWeight[] };
+export interface RawMoeRoute {
+  experts: RawTensor<'i32'>;
+  weights: RawTensor<'f32'>;
+  probSum: RawTensor<'f32'>;
+  routedCounts: RawTensor<'i32'>;
+  keptCounts: RawTensor<'i32'>;
+}
+export interface RawMoeDispatch {
+  offsets: RawTensor<'i32'>;
+  perm: RawTensor<'i32'>;
+  inv: RawTensor<'i32'>;
+}
+export interface RawMoeResult extends RawMoeRoute {
+  out: RawTensor<'f32'>;
+  routerLogits: RawTensor<'f32'>;
+}
+
 /** Options of the raw attention (see lib/ops/attention.ts). */
 export interface RawAttentionOptions {
   layout?: 'bhnd' | 'bnhd';
@@ -207,6 +268,15 @@ export interface RawAttentionOptions {
   keyPaddingMask?: RawTensor<'u8' | 'i8' | 'i32' | 'i64'> | null;
   bias?: RawTensor<'f32'> | null;
   window?: readonly [number, number] | null;
+  returnLse?: boolean;
+}
+/** Options of the raw block-sparse attention (see lib/ops/attention.ts). */
+export interface RawBlockSparseOptions {
+  block: number;
+  layout?: 'bhnd' | 'bnhd';
+  causal?: boolean;
+  scale?: number;
+  keyPaddingMask?: RawTensor | null;
   returnLse?: boolean;
 }
 /** What the raw attention returns when `returnLse` is set. */

@@ -4,7 +4,7 @@
  * (each pool thread holds one tile of scratch), and causal / windowed attention skips the key tiles no query
  * of a tile can see, so causal costs about half. Results are bitwise independent of the thread count.
  */
-import { binding, type RawAttentionOptions, type RawAttentionResult, type RawTensor } from '../native';
+import { binding, type RawAttentionOptions, type RawAttentionResult, type RawBlockSparseOptions, type RawTensor } from '../native';
 import { Tensor } from '../tensor';
 
 export interface AttentionOptions {
@@ -78,4 +78,49 @@ export async function attentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tens
 export async function attentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts?: AttentionOptions): Promise<Tensor<'f32'>>;
 export async function attentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts?: AttentionOptions): Promise<Tensor<'f32'> | AttentionWithLse> {
   return wrap(await binding.attentionAsync(q, k, v, opts satisfies RawAttentionOptions | undefined));
+}
+
+export interface BlockSparseAttentionOptions {
+  /** Block size in tokens, an integer in [8, 128] (16, 32, 64, 128 fastest). Nq and Nk must be multiples of it. */
+  block: number;
+  /** Memory order of q, k, v and the output, as for attention(): 'bhnd' (default) or 'bnhd'. */
+  layout?: 'bhnd' | 'bnhd';
+  /**
+   * Causal masking inside the present blocks (bottom-right aligned: query i sees key j iff j ≤ i + Nk − Nq).
+   * DeepSpeed applies none by itself, even to 'unidirectional' layouts (their diagonal blocks are full).
+   */
+  causal?: boolean;
+  /** Multiplies QKᵀ before the softmax. Default 1/√D. */
+  scale?: number;
+  /** [B, Nk], dtype u8, i8, i32 or i64, nonzero = attend. */
+  keyPaddingMask?: Tensor<'u8' | 'i8' | 'i32' | 'i64'> | null;
+  /** Also return the log-sum-exp of each row, [B, Hq, Nq] (−Infinity for rows with no visible key). */
+  returnLse?: boolean;
+}
+
+/** A block layout: [H, Nq/block, Nk/block] (one per query head), [1, Nq/block, Nk/block] or [Nq/block, Nk/block] (shared). */
+export type BlockLayout = Tensor<'u8' | 'i8' | 'i32' | 'i64'>;
+
+/**
+ * Block-sparse attention (fp32): the math of attention() where query i sees key j only if
+ * layout[h, ⌊i/block⌋, ⌊j/block⌋] ≠ 0 (nonzero = present block), as DeepSpeed's SparseSelfAttention
+ * computes it. The cost is proportional to the number of present blocks (each query-block row walks its own
+ * list of present key blocks, merged into runs, through flash attention's tile code). Rows with no visible key
+ * give zeros (lse −Infinity). q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D] (Hq a multiple of Hkv), or 'bnhd'.
+ * Sequence lengths must be multiples of `block` (RangeError otherwise; no internal padding: pad the inputs
+ * and mask the padded keys with keyPaddingMask). Layouts come from lib/ops/layouts.ts.
+ *
+ * @example const out = blockSparseAttention(q, k, v, bigbirdLayout({ numHeads: 12, block: 64, seqLen: 4096, seed: 1 }), { block: 64 });
+ */
+export function blockSparseAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions & { returnLse: true }): AttentionWithLse;
+export function blockSparseAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions): Tensor<'f32'>;
+export function blockSparseAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions): Tensor<'f32'> | AttentionWithLse {
+  return wrap(binding.blockSparseAttention(q, k, v, layout, opts satisfies RawBlockSparseOptions));
+}
+
+/** blockSparseAttention() computed off the main thread; inputs must not be disposed or written until it settles. */
+export async function blockSparseAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions & { returnLse: true }): Promise<AttentionWithLse>;
+export async function blockSparseAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions): Promise<Tensor<'f32'>>;
+export async function blockSparseAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions): Promise<Tensor<'f32'> | AttentionWithLse> {
+  return wrap(await binding.blockSparseAttentionAsync(q, k, v, layout, opts satisfies RawBlockSparseOptions));
 }

@@ -16,6 +16,7 @@ namespace cpu {
 struct RetentionArgs;  // native/cpu/retention/retention.h
 }
 struct FlashParams;  // native/cpu/attention/flash.h
+struct BlockSparseParams;  // native/cpu/attention/blocksparse.h
 namespace cpu { struct QuantGemv; }  // native/cpu/quant/quant.h
 
 struct Kernels {
@@ -65,10 +66,14 @@ struct Kernels {
   void (*retention_head_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) = nullptr;
   // flash attention (native/cpu/attention): one work item (flash.h: flash_items) with its thread's scratch
   void (*flash_attention_f32)(const FlashParams& p, int64_t item, float* scratch) = nullptr;
+  // block-sparse attention (native/cpu/attention/blocksparse.h): one work item with its thread's scratch
+  void (*block_sparse_attention_f32)(const BlockSparseParams& p, int64_t item, float* scratch) = nullptr;
   // quantized GEMV (native/cpu/quant; index: cpu::QuantFormat): outputs of weight rows [n0, n1) from packed blocks
   void (*quant_gemv[4])(const cpu::QuantGemv& a, int64_t n0, int64_t n1) = {};
   // weight rows [r0, r1) of a.w dequantized to float32 rows of a.w.k (native/cpu/quant)
   void (*quant_dequant[4])(const cpu::QuantGemv& a, int64_t r0, int64_t r1, float* out) = {};
+  // FAVOR+ feature row in place (native/cpu/favor): kind 0 x = ratio·(exp(x − shift) + eps), kind 1 x = relu(x) + eps
+  void (*favor_feature_f32)(float* x, size_t n, float shift, float ratio, float eps, int kind) = nullptr;
 };
 
 // The active table. Valid after init_dispatch() (called when the addon loads).

@@ -19,6 +19,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_ssm(env, exports);
   register_retention(env, exports);
   register_quant(env, exports);
+  register_moe(env, exports);
+  register_favor(env, exports);
+  register_linformer(env, exports);
   return exports;
 }
 

@@ -74,5 +74,8 @@ void register_wkv(Napi::Env env, Napi::Object exports);
 void register_ssm(Napi::Env env, Napi::Object exports);
 void register_retention(Napi::Env env, Napi::Object exports);
 void register_quant(Napi::Env env, Napi::Object exports);
+void register_moe(Napi::Env env, Napi::Object exports);
+void register_favor(Napi::Env env, Napi::Object exports);
+void register_linformer(Napi::Env env, Napi::Object exports);
 
 }  // namespace tf::napi

@@ -1,3 +1,4 @@
+#include "blocksparse.h"
 #include "flash.h"
 
 #include <algorithm>
@@ -5,11 +6,15 @@
 
 #include "../../core/dispatch.h"
 #include "../../core/threadpool.h"
-#include "flash_impl.h"  // scalar instantiation: no target region
+#include "flash_impl.h"
+#include "blocksparse_impl.h"  // scalar instantiation: no target region
 
 namespace tf {
 
-void register_flash_scalar(Kernels& k) { fill_flash<simd::Scalar>(k); }
+void register_flash_scalar(Kernels& k) {
+  fill_flash<simd::Scalar>(k);
+  fill_blocksparse<simd::Scalar>(k);  // blocksparse.h
+}
 
 namespace cpu {
 

@@ -3,13 +3,18 @@
 #include "../../core/simd.h"
 #if defined(TF_SIMD_X86)
 #include "../../core/dispatch.h"
+#include "blocksparse.h"
 #include "flash.h"
 
 TF_SIMD_BEGIN_AVX512
 #include "flash_impl.h"
+#include "blocksparse_impl.h"
 TF_SIMD_END
 
 namespace tf {
-void register_flash_avx512(Kernels& k) { fill_flash<simd::Avx512>(k); }
+void register_flash_avx512(Kernels& k) {
+  fill_flash<simd::Avx512>(k);
+  fill_blocksparse<simd::Avx512>(k);  // blocksparse.h
+}
 }  // namespace tf
 #endif

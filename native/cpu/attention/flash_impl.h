@@ -15,6 +15,8 @@
 //   out = O / l (zeros where l = 0), lse = m + log l (-inf where l = 0).
 // O lives in the output tensor itself when its rows are contiguous ([B, H, N, D]), in scratch otherwise.
 // Every sum runs in an order fixed by the shapes alone (not by the grouping or the thread count).
+// The per-tile pieces (flash_tile_begin, flash_keys, flash_step, flash_tile_end) are shared with block-sparse
+// attention (blocksparse_impl.h), which feeds them the runs of present key blocks instead of every key tile.
 #pragma once
 #include "../../core/dispatch.h"
 #include "../../core/simd.h"
@@ -186,10 +188,12 @@ struct FlashTile {
   float* alpha = nullptr;          // [Bq] rescale of O for the current key tile
 };
 
-// One key tile [j0, j0 + jn) for one row tile: Sᵀ, masks, online softmax, O update.
+// One key tile [j0, j0 + jn) for one row tile: Sᵀ, masks, online softmax, O update. With jmap (block-sparse
+// attention's gathered keys; no bias then), the tile's key jj is key jmap[jj] (ascending) instead of j0 + jj.
 template <class V>
 inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, int64_t j0, int64_t jn,
-                       const float* kt, int64_t ldk, const float* vt, int64_t ldv, float* st) {
+                       const float* kt, int64_t ldk, const float* vt, int64_t ldv, float* st,
+                       const int64_t* jmap = nullptr) {
   using R = typename V::reg;
   constexpr int64_t W = V::W, BQ = kFlashBq;
   constexpr float inf = std::numeric_limits<float>::infinity();
@@ -206,15 +210,16 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, i
   }
   if (cx.keep) {
     for (int64_t jj = 0; jj < jn; ++jj)
-      if (!cx.keep[j0 + jj])
+      if (!cx.keep[jmap ? jmap[jj] : j0 + jj])
         for (int64_t r = 0; r < qc; ++r) st[jj * BQ + r] = -inf;
   }
   // window / causal: key j is visible to query i iff j - off - right <= i <= j - off + left, i.e. to the rows
   // [ia·g, (ib + 1)·g) (clamped first: the sides may be "unbounded")
-  const bool inside = t.ilast + off - p.left <= j0 && t.ifirst + off + p.right >= j0 + jn - 1;
+  const int64_t jfirst = jmap ? jmap[0] : j0, jlast = jmap ? jmap[jn - 1] : j0 + jn - 1;
+  const bool inside = t.ilast + off - p.left <= jfirst && t.ifirst + off + p.right >= jlast;
   if (!inside) {
     for (int64_t jj = 0; jj < jn; ++jj) {
-      const int64_t j = j0 + jj;
+      const int64_t j = jmap ? jmap[jj] : j0 + jj;
       const int64_t ia = std::max<int64_t>(-1, std::min<int64_t>(p.Nq, j - off - p.right));
       const int64_t ib = std::max<int64_t>(-1, std::min<int64_t>(p.Nq, j - off + p.left));
       const int64_t ra = std::max<int64_t>(0, std::min<int64_t>(qc, ia * g - t.r0));
@@ -254,13 +259,82 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, i
   flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vt, ldv, t.o, t.ldo, t.alpha);
 }
 
+// Sets up a row tile whose r0 and qn are set: Qt = (scale · Q rows)ᵀ with zero columns past qn, O = 0 (at o,
+// leading dimension ldo, both set), m = -inf, l = 0. q_row(r) points to row r's query.
+template <class QRow>
+inline void flash_tile_begin(const FlashParams& p, FlashTile& s, QRow q_row) {
+  constexpr int64_t BQ = kFlashBq;
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  const int64_t D = p.D;
+  for (int64_t r = 0; r < s.qn; ++r) {
+    const float* qi = q_row(s.r0 + r);
+    for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + r] = qi[d] * p.scale;
+    std::memset(s.o + r * s.ldo, 0, static_cast<size_t>(D) * sizeof(float));
+  }
+  for (int64_t r = s.qn; r < BQ; ++r)
+    for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + r] = 0.0f;
+  for (int64_t r = 0; r < BQ; ++r) {
+    s.m[r] = -inf;
+    s.l[r] = 0.0f;
+  }
+}
+
+// Finishes a row tile: out = O / l (zeros where l = 0), copied to out_row(r) when O was packed; lse_at(r)
+// (a float*, or null) gets m + log l (-inf where l = 0).
+template <class V, class OutRow, class LseAt>
+inline void flash_tile_end(const FlashParams& p, FlashTile& s, bool pack_o, OutRow out_row, LseAt lse_at) {
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  const int64_t D = p.D;
+  for (int64_t r = 0; r < s.qn; ++r) {
+    const float li = s.l[r];
+    flash_scale_row<V>(s.o + r * s.ldo, D, li > 0.0f ? 1.0f / li : 0.0f);
+    const int64_t rr = s.r0 + r;
+    if (pack_o) std::memcpy(out_row(rr), s.o + r * s.ldo, static_cast<size_t>(D) * sizeof(float));
+    if (float* lp = lse_at(rr)) *lp = li > 0.0f ? s.m[r] + std::log(li) : -inf;
+  }
+}
+
+// Keys [j0, j0 + jn) (jn <= kFlashBk) against the tn row tiles that see some of them: skipped when all are
+// padding; K and V rows read in place when contiguous ([B, H, N, D]), otherwise ([B, N, H, D], rows H·D apart)
+// copied into kpack / vpack first, since the products re-read them many times and rows that far apart thrash
+// the L1 cache sets and the TLB. kb, vb: key and value row 0 of this (batch, key/value head).
+template <class V>
+inline void flash_keys(const FlashParams& p, const FlashCtx& cx, FlashTile* tiles, int64_t tn, int64_t j0, int64_t jn,
+                       const float* kb, const float* vb, float* kpack, float* vpack, float* st) {
+  const int64_t D = p.D;
+  if (cx.keep) {  // a tile of padding only changes nothing (alpha = 1, P = 0 exactly): skip it
+    bool any = false;
+    for (int64_t jj = 0; jj < jn && !any; ++jj) any = cx.keep[j0 + jj] != 0;
+    if (!any) return;
+  }
+  const float* kt = kb + j0 * p.k_sn;
+  const float* vt = vb + j0 * p.v_sn;
+  int64_t ldk = p.k_sn, ldv = p.v_sn;
+  bool packed = false;
+  for (int64_t t = 0; t < tn; ++t) {
+    FlashTile& s = tiles[t];
+    if (s.jlo > s.jhi || s.jhi < j0 || s.jlo >= j0 + jn) continue;  // no key of this tile is visible
+    if (!packed && ldk != D) {
+      for (int64_t jj = 0; jj < jn; ++jj) std::memcpy(kpack + jj * D, kt + jj * ldk, static_cast<size_t>(D) * sizeof(float));
+      kt = kpack;
+      ldk = D;
+    }
+    if (!packed && ldv != D) {
+      for (int64_t jj = 0; jj < jn; ++jj) std::memcpy(vpack + jj * D, vt + jj * ldv, static_cast<size_t>(D) * sizeof(float));
+      vt = vpack;
+      ldv = D;
+    }
+    packed = true;
+    flash_step<V>(p, cx, s, j0, jn, kt, ldk, vt, ldv, st);
+  }
+}
+
 // One work item: up to kFlashGroup row tiles of one (batch, key/value head), which share each K and V tile
 // while it is in cache. Each row's arithmetic is the same whatever the grouping of rows into tiles and items.
 template <class V>
 void flash_item(const FlashParams& p, int64_t item, float* scratch) {
   constexpr int64_t BQ = kFlashBq, BK = kFlashBk, G = kFlashGroup;
   static_assert(BQ % V::W == 0, "the query tile must be a whole number of vectors");
-  constexpr float inf = std::numeric_limits<float>::infinity();
   const int64_t D = p.D, Nq = p.Nq, Nk = p.Nk, off = Nk - Nq, g = p.Hq / p.Hkv;
   const int64_t nrows = Nq * g, ntiles = (nrows + BQ - 1) / BQ, ngroups = (ntiles + G - 1) / G;
   FlashCtx cx;
@@ -278,6 +352,7 @@ void flash_item(const FlashParams& p, int64_t item, float* scratch) {
   const bool pack_o = g != 1 || p.o_sn != D;
   auto q_row = [&](int64_t r) { return p.q + cx.b * p.q_sb + (cx.hk * g + r % g) * p.q_sh + (r / g) * p.q_sn; };
   auto out_row = [&](int64_t r) { return p.out + cx.b * p.o_sb + (cx.hk * g + r % g) * p.o_sh + (r / g) * p.o_sn; };
+  auto lse_at = [&](int64_t r) { return p.lse ? p.lse + (cx.b * p.Hq + cx.hk * g + r % g) * Nq + r / g : nullptr; };
 
   // scratch: Sᵀ [BK × BQ], K and V tiles [BK × D] each, then per row tile Qt [D × BQ], O [BQ × D], m, l, alpha
   float* st = scratch;
@@ -305,61 +380,13 @@ void flash_item(const FlashParams& p, int64_t item, float* scratch) {
       jlo = std::min(jlo, s.jlo);
       jhi = std::max(jhi, s.jhi);
     }
-    for (int64_t r = 0; r < s.qn; ++r) {
-      const float* qi = q_row(s.r0 + r);
-      for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + r] = qi[d] * p.scale;
-      std::memset(s.o + r * s.ldo, 0, static_cast<size_t>(D) * sizeof(float));
-    }
-    for (int64_t r = s.qn; r < BQ; ++r)
-      for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + r] = 0.0f;
-    for (int64_t r = 0; r < BQ; ++r) {
-      s.m[r] = -inf;
-      s.l[r] = 0.0f;
-    }
+    flash_tile_begin(p, s, q_row);
   }
 
-  for (int64_t j0 = jlo <= jhi ? jlo / BK * BK : Nk; j0 <= jhi; j0 += BK) {
-    const int64_t jn = std::min(BK, Nk - j0);
-    if (cx.keep) {  // a tile of padding only changes nothing (alpha = 1, P = 0 exactly): skip it
-      bool any = false;
-      for (int64_t jj = 0; jj < jn && !any; ++jj) any = cx.keep[j0 + jj] != 0;
-      if (!any) continue;
-    }
-    // K and V tiles: in place when their rows are contiguous ([B, H, N, D]); otherwise ([B, N, H, D], rows
-    // H·D apart) copied into scratch first, since the products re-read them many times and rows that far
-    // apart thrash the L1 cache sets and the TLB.
-    const float* kt = kb + j0 * p.k_sn;
-    const float* vt = vb + j0 * p.v_sn;
-    int64_t ldk = p.k_sn, ldv = p.v_sn;
-    bool packed = false;
-    for (int64_t t = 0; t < tn; ++t) {
-      FlashTile& s = tiles[t];
-      if (s.jlo > s.jhi || s.jhi < j0 || s.jlo >= j0 + jn) continue;  // no key of this tile is visible
-      if (!packed && ldk != D) {
-        for (int64_t jj = 0; jj < jn; ++jj) std::memcpy(kpack + jj * D, kt + jj * ldk, static_cast<size_t>(D) * sizeof(float));
-        kt = kpack;
-        ldk = D;
-      }
-      if (!packed && ldv != D) {
-        for (int64_t jj = 0; jj < jn; ++jj) std::memcpy(vpack + jj * D, vt + jj * ldv, static_cast<size_t>(D) * sizeof(float));
-        vt = vpack;
-        ldv = D;
-      }
-      packed = true;
-      flash_step<V>(p, cx, s, j0, jn, kt, ldk, vt, ldv, st);
-    }
-  }
+  for (int64_t j0 = jlo <= jhi ? jlo / BK * BK : Nk; j0 <= jhi; j0 += BK)
+    flash_keys<V>(p, cx, tiles, tn, j0, std::min(BK, Nk - j0), kb, vb, kpack, vpack, st);
 
-  for (int64_t t = 0; t < tn; ++t) {
-    FlashTile& s = tiles[t];
-    for (int64_t r = 0; r < s.qn; ++r) {
-      const float li = s.l[r];
-      flash_scale_row<V>(s.o + r * s.ldo, D, li > 0.0f ? 1.0f / li : 0.0f);
-      const int64_t rr = s.r0 + r;
-      if (pack_o) std::memcpy(out_row(rr), s.o + r * s.ldo, static_cast<size_t>(D) * sizeof(float));
-      if (p.lse) p.lse[(cx.b * p.Hq + cx.hk * g + rr % g) * Nq + rr / g] = li > 0.0f ? s.m[r] + std::log(li) : -inf;
-    }
-  }
+  for (int64_t t = 0; t < tn; ++t) flash_tile_end<V>(p, tiles[t], pack_o, out_row, lse_at);
 }
 
 template <class V>

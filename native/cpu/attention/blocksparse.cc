@@ -1,0 +1,25 @@
+#include "blocksparse.h"
+
+#include <vector>
+
+#include "../../core/dispatch.h"
+#include "../../core/threadpool.h"
+
+namespace tf {
+namespace cpu {
+
+// The kernels themselves are instantiated in flash.cc, flash_avx2.cc and flash_avx512.cc (blocksparse_impl.h)
+// and registered with flash's.
+void block_sparse_attention_f32(const BlockSparseParams& p) {
+  if (p.f.B == 0 || p.f.Hq == 0 || p.f.Hkv == 0 || p.f.Nq == 0) return;
+  const int64_t items = blocksparse_items(p);
+  auto fn = kernels().block_sparse_attention_f32;
+  const int64_t scratch_floats = flash_scratch_floats(p.f.D);
+  parallel_for(0, items, 1, [&](int64_t s, int64_t e) {
+    std::vector<float> scratch(static_cast<size_t>(scratch_floats));
+    for (int64_t it = s; it < e; ++it) fn(p, it, scratch.data());
+  });
+}
+
+}  // namespace cpu
+}  // namespace tf

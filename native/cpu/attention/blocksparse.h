@@ -1,0 +1,41 @@
+// Block-sparse attention on the CPU, fp32: the math of flash attention (flash.h) restricted to a block
+// layout. Query i may see key j iff layout[h, i / block, j / block] != 0 (and, when causal, j <= i + Nk - Nq;
+// and key j is not padded). A row with no visible key gives zeros and lse = -inf.
+//
+// The layout reaches the kernel as per-row lists of present key blocks (CSR: for layout head lh and query
+// block row r, cols[row_start[lh * nqb + r] .. row_start[lh * nqb + r + 1]) in ascending order), so the cost
+// is proportional to the number of present blocks. The keys of a row's present blocks are taken in ascending
+// order, kFlashBk at a time, by flash's own tile code (flash_impl.h: flash_tile_begin, flash_keys / flash_step,
+// flash_tile_end): a batch that is one contiguous range is read in place like a flash key tile, one that spans
+// separate blocks is gathered into scratch first (flash_step's key map), so scattered blocks still fill tiles.
+//
+// Work: one item per (batch, query head, query block row), computed by one thread in an order fixed by the
+// shapes and the layout only, so results are bitwise independent of the thread count.
+#pragma once
+#include <cstdint>
+
+#include "flash.h"
+
+namespace tf {
+
+constexpr int64_t kBlockSparseMinBlock = 8;
+constexpr int64_t kBlockSparseMaxBlock = 128;  // at most kFlashGroup tiles of kFlashBq rows per block row
+static_assert(kBlockSparseMaxBlock <= kFlashGroup * kFlashBq, "a block row must fit the tiles of one work item");
+
+struct BlockSparseParams {
+  FlashParams f;             // shapes, strides, scale, causal (f.right = 0), key_keep, lse; bias and left unused
+  int64_t block = 0;         // Nq and Nk are multiples of it
+  int64_t layout_heads = 1;  // 1 (shared by all query heads) or Hq
+  const int64_t* row_start = nullptr;  // [layout_heads · Nq/block + 1]
+  const int32_t* cols = nullptr;       // present key blocks of each row, ascending
+};
+
+inline int64_t blocksparse_items(const BlockSparseParams& p) { return p.f.B * p.f.Hq * (p.f.Nq / p.block); }
+
+namespace cpu {
+
+// Runs the whole attention on the pool with the active level's kernel (arguments checked by the caller).
+void block_sparse_attention_f32(const BlockSparseParams& p);
+
+}  // namespace cpu
+}  // namespace tf

@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+
+import { Rng } from '../lib/random';
+import { attention, blockSparseAttention, blockSparseAttentionAsync, type BlockSparseAttentionOptions } from '../lib/ops/attention';
+import { Tensor } from '../lib/tensor';
+import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import * as ref from './reference/blocksparse';
+
+interface Case {
+  B: number;
+  Hq: number;
+  Hkv: number;
+  Nq: number;
+  Nk: number;
+  D: number;
+  block: number;
+  /** Layout heads: 1 (shared) or Hq. */
+  lh: number;
+  /** Probability that a block is present. */
+  density: number;
+  opts?: Omit<BlockSparseAttentionOptions, 'block'>;
+  pad?: boolean;
+}
+
+let seed = 7000;
+function randomLayout(lh: number, nqb: number, nkb: number, density: number, s: number): Tensor<'u8'> {
+  const rng = new Rng(s);
+  const l = new Uint8Array(lh * nqb * nkb);
+  for (let i = 0; i < l.length; i++) l[i] = rng.next() < density ? 1 : 0;
+  // an empty query-block row when there are several, to check the zero-row convention
+  if (nqb > 2) l.fill(0, nkb, 2 * nkb);
+  return Tensor.from(l, [lh, nqb, nkb], 'u8');
+}
+
+function inputs(c: Case) {
+  const bnhd = c.opts?.layout === 'bnhd';
+  const qs = bnhd ? [c.B, c.Nq, c.Hq, c.D] : [c.B, c.Hq, c.Nq, c.D];
+  const ks = bnhd ? [c.B, c.Nk, c.Hkv, c.D] : [c.B, c.Hkv, c.Nk, c.D];
+  const q = Tensor.randn(qs, { seed: seed++ });
+  const k = Tensor.randn(ks, { seed: seed++ });
+  const v = Tensor.randn(ks, { seed: seed++ });
+  const layout = randomLayout(c.lh, c.Nq / c.block, c.Nk / c.block, c.density, seed++);
+  const opts: BlockSparseAttentionOptions = { block: c.block, ...c.opts };
+  if (c.pad) {
+    const m = new Uint8Array(c.B * c.Nk);
+    for (let i = 0; i < m.length; i++) m[i] = (i * 2654435761) % 5 === 0 ? 0 : 1;
+    opts.keyPaddingMask = Tensor.from(m, [c.B, c.Nk], 'u8');
+  }
+  return { q, k, v, layout, opts };
+}
+
+function check(c: Case) {
+  const { q, k, v, layout, opts } = inputs(c);
+  const got = blockSparseAttention(q, k, v, layout, { ...opts, returnLse: true });
+  const want = ref.blockSparseAttention(q.data, q.shape, k.data, v.data, k.shape, layout.data, c.lh, {
+    block: c.block,
+    layout: opts.layout,
+    causal: opts.causal,
+    scale: opts.scale,
+    keyPaddingMask: opts.keyPaddingMask ? (opts.keyPaddingMask.data as ArrayLike<number>) : null,
+  });
+  const lf: number[] = [];
+  const lw: number[] = [];
+  let infOk = true;
+  for (let i = 0; i < want.lse.length; i++) {
+    if (want.lse[i] === -Infinity) infOk &&= got.lse.data[i] === -Infinity;
+    else {
+      lf.push(got.lse.data[i]);
+      lw.push(want.lse[i]);
+    }
+  }
+  const nanFree = got.out.data.every((x) => !Number.isNaN(x));
+  return { out: relError(got.out.data, want.out), lse: relError(lf, lw), infOk, nanFree };
+}
+
+const cases: Case[] = [
+  { B: 1, Hq: 2, Hkv: 2, Nq: 32, Nk: 32, D: 8, block: 8, lh: 2, density: 0.5 },
+  { B: 2, Hq: 3, Hkv: 1, Nq: 48, Nk: 64, D: 7, block: 16, lh: 3, density: 0.6, opts: { causal: true } },
+  { B: 1, Hq: 4, Hkv: 2, Nq: 128, Nk: 128, D: 64, block: 32, lh: 4, density: 0.4, opts: { layout: 'bnhd' } },
+  { B: 1, Hq: 2, Hkv: 2, Nq: 128, Nk: 192, D: 32, block: 64, lh: 1, density: 0.7, opts: { causal: true }, pad: true },
+  { B: 1, Hq: 2, Hkv: 1, Nq: 256, Nk: 256, D: 80, block: 128, lh: 2, density: 0.6, opts: { causal: true, layout: 'bnhd' } },
+  { B: 1, Hq: 2, Hkv: 2, Nq: 120, Nk: 120, D: 16, block: 24, lh: 2, density: 0.5, opts: { scale: 0.3 } }, // odd block
+  { B: 1, Hq: 1, Hkv: 1, Nq: 80, Nk: 80, D: 128, block: 40, lh: 1, density: 0.8, opts: { causal: true }, pad: true },
+  { B: 2, Hq: 2, Hkv: 1, Nq: 64, Nk: 32, D: 1, block: 16, lh: 2, density: 0.9, opts: { causal: true } }, // Nq > Nk: first rows see nothing
+  { B: 1, Hq: 2, Hkv: 2, Nq: 16, Nk: 256, D: 96, block: 16, lh: 1, density: 0.5, opts: { causal: true, layout: 'bnhd' } }, // decode-like
+];
+
+function label(c: Case) {
+  const o = c.opts ?? {};
+  return `B${c.B} Hq${c.Hq} Hkv${c.Hkv} Nq${c.Nq} Nk${c.Nk} D${c.D} block${c.block} lh${c.lh}${o.layout ? ' ' + o.layout : ''}${o.causal ? ' causal' : ''}${c.pad ? ' padding' : ''}`;
+}
+
+describe('blockSparseAttention', () => {
+  for (const level of levels) {
+    it(`matches the float64 masked oracle within 1e-5 (block 8..128, per-head layouts, causal, GQA) (${level})`, () => {
+      withIsa(level, () => {
+        for (const c of cases) {
+          const r = check(c);
+          expect(r.out, label(c)).toBeLessThanOrEqual(1e-5);
+          expect(r.lse, label(c)).toBeLessThanOrEqual(1e-5);
+          expect(r.infOk, label(c)).toBe(true);
+          expect(r.nanFree, label(c)).toBe(true);
+        }
+      });
+    });
+
+    it(`with every block present equals flash attention (${level})`, () => {
+      withIsa(level, () => {
+        for (const [block, causal, layout] of [
+          [16, false, 'bhnd'],
+          [64, true, 'bnhd'],
+          [8, true, 'bhnd'],
+        ] as const) {
+          const N = 128;
+          const [qs, ks] = layout === 'bnhd' ? [[2, N, 4, 64], [2, N, 2, 64]] : [[2, 4, N, 64], [2, 2, N, 64]];
+          const q = Tensor.randn(qs, { seed: seed++ });
+          const k = Tensor.randn(ks, { seed: seed++ });
+          const v = Tensor.randn(ks, { seed: seed++ });
+          const all = Tensor.full([1, N / block, N / block], 1, 'u8');
+          const a = blockSparseAttention(q, k, v, all, { block, causal, layout, returnLse: true });
+          const f = attention(q, k, v, { causal, layout, returnLse: true });
+          expect(relError(a.out.data, f.out.data), `block ${block}`).toBeLessThanOrEqual(1e-6);
+          expect(relError(a.lse.data, f.lse.data), `block ${block}`).toBeLessThanOrEqual(1e-6);
+        }
+      });
+    });
+  }
+
+  it('a shared layout ([1, ...] or 2-D) equals the same layout repeated per head', () => {
+    const c = { B: 1, Hq: 3, Hkv: 3, Nq: 64, Nk: 64, D: 16 };
+    const q = Tensor.randn([1, 3, 64, 16], { seed: 1 });
+    const k = Tensor.randn([1, 3, 64, 16], { seed: 2 });
+    const v = Tensor.randn([1, 3, 64, 16], { seed: 3 });
+    const l1 = randomLayout(1, 4, 4, 0.5, 4);
+    const l3 = new Uint8Array(3 * 16);
+    for (let h = 0; h < 3; h++) l3.set(l1.data, h * 16);
+    const a = blockSparseAttention(q, k, v, l1, { block: 16 });
+    const b = blockSparseAttention(q, k, v, Tensor.from(l3, [3, 4, 4], 'u8'), { block: 16 });
+    const d = blockSparseAttention(q, k, v, Tensor.from(Int32Array.from(l1.data), [4, 4], 'i32'), { block: 16 });
+    expect(sameBytes(a.data, b.data)).toBe(true);
+    expect(sameBytes(a.data, d.data)).toBe(true);
+    expect(c.Hq).toBe(3);
+  });
+
+  it('is bitwise the same on 1 and N threads, and async equals sync', async () => {
+    const c: Case = { B: 2, Hq: 4, Hkv: 2, Nq: 256, Nk: 256, D: 64, block: 32, lh: 4, density: 0.4, opts: { causal: true } };
+    const { q, k, v, layout, opts } = inputs(c);
+    const one = withThreads(1, () => blockSparseAttention(q, k, v, layout, opts));
+    const many = withThreads(4, () => blockSparseAttention(q, k, v, layout, opts));
+    expect(sameBytes(one.data, many.data)).toBe(true);
+    const asy = await blockSparseAttentionAsync(q, k, v, layout, { ...opts, returnLse: true });
+    const syn = blockSparseAttention(q, k, v, layout, { ...opts, returnLse: true });
+    expect(sameBytes(asy.out.data, syn.out.data)).toBe(true);
+    expect(sameBytes(asy.lse.data, syn.lse.data)).toBe(true);
+  });
+
+  it('an empty layout gives zeros and lse -Infinity', () => {
+    const q = Tensor.randn([1, 2, 32, 8], { seed: 5 });
+    const none = Tensor.zeros([2, 2, 2], 'u8');
+    const r = blockSparseAttention(q, q, q, none, { block: 16, returnLse: true });
+    expect(r.out.data.every((x) => x === 0)).toBe(true);
+    expect(r.lse.data.every((x) => x === -Infinity)).toBe(true);
+  });
+
+  it('rejects bad inputs with errors naming the argument', () => {
+    const q = Tensor.randn([1, 2, 32, 8], { seed: 6 });
+    const l = Tensor.full([2, 2, 2], 1, 'u8');
+    const bad: [() => unknown, ErrorConstructor, RegExp][] = [
+      [() => blockSparseAttention(q, q, q, l, { block: 12 }), RangeError, /Nq = 32 must be a multiple of opts.block = 12/],
+      [() => blockSparseAttention(q, q, q, l, { block: 4 }), RangeError, /opts.block/],
+      [() => blockSparseAttention(q, q, q, l, { block: 256 }), RangeError, /opts.block/],
+      [() => blockSparseAttention(q, q, q, l, { block: 16.5 }), TypeError, /opts.block/],
+      [() => blockSparseAttention(q, q, q, l, {} as BlockSparseAttentionOptions), TypeError, /opts.block/],
+      [() => blockSparseAttention(q, q, q, l, undefined as unknown as BlockSparseAttentionOptions), TypeError, /opts/],
+      [() => blockSparseAttention(q, q, q, Tensor.full([2, 2, 3], 1, 'u8'), { block: 16 }), RangeError, /layout must have shape \[H, Nq\/block, Nk\/block\] = \[2, 2, 2\]/],
+      [() => blockSparseAttention(q, q, q, Tensor.full([3, 2, 2], 1, 'u8'), { block: 16 }), RangeError, /layout must have shape/],
+      [() => blockSparseAttention(q, q, q, Tensor.zeros([2, 2, 2]), { block: 16 }), TypeError, /layout must have dtype/],
+      [() => blockSparseAttention(q, Tensor.randn([1, 2, 24, 8]), Tensor.randn([1, 2, 24, 8]), Tensor.full([2, 2, 3], 1, 'u8'), { block: 16 }), RangeError, /Nk = 24 must be a multiple/],
+      [() => blockSparseAttention(q, Tensor.randn([1, 3, 32, 8]), Tensor.randn([1, 3, 32, 8]), l, { block: 16 }), RangeError, /multiple of k's and v's heads/],
+      [() => blockSparseAttention(q, q, Tensor.randn([1, 2, 16, 8]), l, { block: 16 }), RangeError, /k and v must have the same shape/],
+      [() => blockSparseAttention(q, q, q, l, { block: 16, keyPaddingMask: Tensor.full([1, 31], 1, 'u8') }), RangeError, /keyPaddingMask must have shape/],
+      [() => blockSparseAttention(q, q, q, l, { block: 16, layout: 'nhbd' as 'bhnd' }), RangeError, /opts.layout/],
+      [() => blockSparseAttention(q, q, q, l, { block: 16, causal: 1 as unknown as boolean }), TypeError, /opts.causal/],
+      [() => blockSparseAttention(Tensor.randn([2, 32, 8]), q, q, l, { block: 16 }), RangeError, /q must have 4 dimensions/],
+    ];
+    for (const [fn, type, re] of bad) {
+      expect(fn).toThrow(type);
+      expect(fn).toThrow(re);
+    }
+  });
+});
