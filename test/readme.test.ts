@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { root, runNode } from './helpers';
@@ -12,14 +13,18 @@ const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
 const work = mkdtempSync(join(tmpdir(), 'turboformer-readme-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** The example as CommonJS: imports of 'turboformer' become a require of dist/, the body an async function. */
+/**
+ * The example as CommonJS: imports of 'turboformer' become a require of dist/, the body an async function,
+ * and TypeScript syntax is stripped by the compiler.
+ */
 function toScript(code: string): string {
   const dist = JSON.stringify(join(root, 'dist', 'index.js'));
   const body = code.replace(/import\s*\{([^}]*)\}\s*from\s*'turboformer';/g, (_m, names: string) => {
     const plain = names.split(',').map((n) => n.trim()).filter((n) => n && !n.startsWith('type '));
     return `const { ${plain.join(', ')} } = require(${dist});`;
   });
-  return `process.chdir(${JSON.stringify(work)});\n(async () => {\n${body}\n})().catch((e) => { console.error(e); process.exit(1); });`;
+  const script = `process.chdir(${JSON.stringify(work)});\n(async () => {\n${body}\n})().catch((e) => { console.error(e); process.exit(1); });`;
+  return ts.transpileModule(script, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.CommonJS } }).outputText;
 }
 
 describe('README examples', () => {
