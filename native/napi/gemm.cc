@@ -11,6 +11,7 @@
 #include "../core/dispatch.h"
 #include "../core/threadpool.h"
 #include "common.h"
+#include "op_helpers.h"
 
 namespace tf::napi {
 namespace {
@@ -49,12 +50,6 @@ float opt_float(Napi::Env env, Napi::Object o, const char* key, const std::strin
   if (!std::isfinite(d) || std::fabs(d) > 3.4028234663852886e38)
     throw_range(env, name + " must be a finite number in the float32 range, got " + std::to_string(d));
   return static_cast<float>(d);
-}
-
-bool overlaps(const TensorView& x, const TensorView& y) {
-  if (x.numel() == 0 || y.numel() == 0) return false;
-  auto x0 = reinterpret_cast<uintptr_t>(x.data), y0 = reinterpret_cast<uintptr_t>(y.data);
-  return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
 }
 
 // One matmul call, resolved to plain pointers and strides on the JS thread; run() needs no N-API.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <memory>
 #include <utility>
@@ -32,6 +33,29 @@ Napi::Value finish_op(Napi::Env env, const char* name, std::vector<Napi::Value> 
 
 // An optional argument: undefined or null.
 inline bool is_absent(Napi::Value v) { return v.IsUndefined() || v.IsNull(); }
+
+// Whether two tensors' memory ranges intersect (empty tensors never do).
+inline bool overlaps(const TensorView& x, const TensorView& y) {
+  if (!x.data || !y.data || x.nbytes() == 0 || y.nbytes() == 0) return false;
+  const char* x0 = static_cast<const char*>(x.data);
+  const char* y0 = static_cast<const char*>(y.data);
+  return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
+}
+
+// opts.out: an existing f32 tensor of the result's shape that receives the result (callers that reuse their buffers
+// skip the page faults of a fresh output); it must not share memory with an input. Returns false when absent.
+inline bool optional_out(Napi::Env env, Napi::Value v, const int64_t* shape, int nd, std::initializer_list<TensorView> inputs,
+                      TensorView* out) {
+  if (is_absent(v)) return false;
+  TensorView t = get_tensor(env, v, "opts.out", DType::F32);
+  bool ok = t.ndim == nd;
+  for (int i = 0; ok && i < nd; ++i) ok = t.shape[i] == shape[i];
+  if (!ok) throw_range(env, "opts.out must have shape " + shape_string(shape, nd) + " (the result's), got " + shape_string(t));
+  for (const TensorView& in : inputs)
+    if (overlaps(t, in)) throw_range(env, "opts.out must not share memory with an input");
+  *out = t;
+  return true;
+}
 
 // An axis of a tensor with `ndim` dims, negative counting from the end; returns it in [0, ndim).
 inline int get_axis(Napi::Env env, Napi::Value v, const std::string& name, int ndim, const std::string& tensor) {

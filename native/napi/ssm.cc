@@ -17,25 +17,6 @@
 
 namespace tf::napi {
 
-// opts.out: an existing f32 tensor of the result's shape that receives the result (callers that reuse their buffers
-// skip the page faults of a fresh output); it must not share memory with an input. Returns false when absent.
-static bool given_out(Napi::Env env, Napi::Value v, const int64_t* shape, int nd, std::initializer_list<TensorView> inputs,
-                      TensorView* out) {
-  if (is_absent(v)) return false;
-  TensorView t = get_tensor(env, v, "opts.out", DType::F32);
-  bool ok = t.ndim == nd;
-  for (int i = 0; ok && i < nd; ++i) ok = t.shape[i] == shape[i];
-  if (!ok) throw_range(env, "opts.out must have shape " + shape_string(shape, nd) + " (the result's), got " + shape_string(t));
-  const char* o0 = static_cast<const char*>(t.data);
-  const char* o1 = o0 + t.nbytes();
-  for (const TensorView& in : inputs) {
-    const char* i0 = static_cast<const char*>(in.data);
-    if (in.data && o0 < i0 + in.nbytes() && i0 < o1) throw_range(env, "opts.out must not share memory with an input");
-  }
-  *out = t;
-  return true;
-}
-
 static std::string dims_string(std::initializer_list<int64_t> d) {
   std::vector<int64_t> v(d);
   return shape_string(v.data(), static_cast<int>(v.size()));
@@ -135,7 +116,7 @@ static Napi::Value SelectiveScan(const Napi::CallbackInfo& info) {
   const bool ret_state = get_bool(env, o.Get("returnLastState"), "opts.returnLastState", false);
   TensorView outv;
   Napi::Value out_obj = o.Get("out");
-  if (!given_out(env, out_obj, u.shape.data(), 3, {u, delta, A, B, C}, &outv)) {
+  if (!optional_out(env, out_obj, u.shape.data(), 3, {u, delta, A, B, C}, &outv)) {
     NewTensor out = new_tensor(env, DType::F32, u.shape.data(), 3);
     outv = out.view;
     out_obj = out.object;
@@ -237,7 +218,7 @@ static Napi::Value CausalConv1d(const Napi::CallbackInfo& info) {
   }
   TensorView outv;
   Napi::Value out_obj = o.Get("out");
-  if (!given_out(env, out_obj, x.shape.data(), 3, {x, w}, &outv)) {
+  if (!optional_out(env, out_obj, x.shape.data(), 3, {x, w}, &outv)) {
     NewTensor out = new_tensor(env, DType::F32, x.shape.data(), 3);
     outv = out.view;
     out_obj = out.object;

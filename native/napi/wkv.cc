@@ -13,25 +13,6 @@
 
 namespace tf::napi {
 
-// opts.out: an existing f32 tensor of the result's shape that receives the result (callers that reuse their buffers
-// skip the page faults of a fresh output); it must not share memory with an input. Returns false when absent.
-static bool given_out(Napi::Env env, Napi::Value v, const int64_t* shape, int nd, std::initializer_list<TensorView> inputs,
-                      TensorView* out) {
-  if (is_absent(v)) return false;
-  TensorView t = get_tensor(env, v, "opts.out", DType::F32);
-  bool ok = t.ndim == nd;
-  for (int i = 0; ok && i < nd; ++i) ok = t.shape[i] == shape[i];
-  if (!ok) throw_range(env, "opts.out must have shape " + shape_string(shape, nd) + " (the result's), got " + shape_string(t));
-  const char* o0 = static_cast<const char*>(t.data);
-  const char* o1 = o0 + t.nbytes();
-  for (const TensorView& in : inputs) {
-    const char* i0 = static_cast<const char*>(in.data);
-    if (in.data && o0 < i0 + in.nbytes() && i0 < o1) throw_range(env, "opts.out must not share memory with an input");
-  }
-  *out = t;
-  return true;
-}
-
 static TensorView vector_arg(Napi::Env env, Napi::Value v, const char* name, int64_t C) {
   TensorView t = get_tensor(env, v, name, DType::F32);
   if (t.ndim != 1 || t.shape[0] != C)
@@ -81,7 +62,7 @@ static Napi::Value Wkv(const Napi::CallbackInfo& info) {
     if (!info[5].IsObject() || info[5].IsArray()) throw_type(env, "opts must be an object {out}");
     out_obj = info[5].As<Napi::Object>().Get("out");
   }
-  if (!given_out(env, out_obj, k.shape.data(), 3, {decay, first, k, v}, &outv)) {
+  if (!optional_out(env, out_obj, k.shape.data(), 3, {decay, first, k, v}, &outv)) {
     NewTensor out = new_tensor(env, DType::F32, k.shape.data(), 3);
     outv = out.view;
     out_obj = out.object;
