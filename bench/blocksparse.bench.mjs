@@ -112,7 +112,7 @@ function sample(c, round) {
     }
   }
   if (round >= (c.est > 1 ? bigRounds : rounds)) return;
-  const reps = Math.max(1, Math.min(10, Math.round(0.2 / c.est)));
+  const reps = Math.max(1, Math.min(10, Math.round((quick ? 0.1 : 0.2) / c.est)));
   for (let r = 0; r < reps; r++) {
     const t0 = now();
     c.run();

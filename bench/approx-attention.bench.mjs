@@ -1,0 +1,243 @@
+#!/usr/bin/env node
+// Approximate attention benchmark (issue 5 item 5): Performer FAVOR+ (ops.favorAttention, 256 features from
+// gaussianOrthogonalRandomMatrix, softmax kernel, non-causal and causal) and Linformer (ops.linformerAttention,
+// keys and values projected to 256 positions, projections [N, 256]) against exact flash attention
+// (ops.attention, non-causal and causal) on the same inputs, B = 1, 8 heads × 64, 'bhnd', 1 thread first.
+// Per length, the implementations run side by side in interleaved rounds (best of); a call over a second
+// gets fewer rounds (the machine is shared). Flash is skipped above --flash-max (its cost is quadratic).
+//
+// Reported: time per call, the speed-up over flash in the same mode (Linformer has no causal form: it is
+// compared with non-causal flash), the crossover length where each approximation becomes faster than flash
+// (interpolated log-log between the two measured lengths around it), the growth t(2N)/t(N) (2 = linear,
+// 4 = quadratic), and peak extra memory: each implementation runs once per length in a child process, which
+// reports its peak RSS (Linux VmHWM, reset through /proc/self/clear_refs just before the call) above its RSS
+// with the inputs allocated; that includes the [1, 8, N, 64] output ("out MiB"). NaN where /proc is missing.
+//
+//   npm run build && node bench/approx-attention.bench.mjs     N = 1024 … 65536 (~2 min on 2 cores)
+//   node bench/approx-attention.bench.mjs --quick               N = 1024 … 16384, fewer rounds (~30 s)
+//   node bench/approx-attention.bench.mjs --flash-max 8192      skip flash above 8192
+//   node bench/approx-attention.bench.mjs --threads 1,2 --no-mem --json bench/results/approx-attention.json
+//   options: --sizes 1024,4096  --rounds 3  --big-rounds 2  --mem-flash-max N (flash memory runs up to N)
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const here = fileURLToPath(import.meta.url);
+const root = join(dirname(here), '..');
+let binding;
+let favor;
+try {
+  ({ binding } = require(join(root, 'dist', 'native.js')));
+  favor = require(join(root, 'dist', 'ops', 'favor.js'));
+} catch (e) {
+  console.error(`cannot load dist/ (${e.message.split('\n')[0]}): run \`npm run build\` first`);
+  process.exit(1);
+}
+
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name);
+const option = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
+};
+const quick = flag('--quick');
+const H = 8;
+const D = 64;
+const FEATURES = 256;
+const KP = 256;
+const sizes = option('--sizes', quick ? '1024,2048,4096,8192,16384' : '1024,2048,4096,8192,16384,32768,65536').split(',').map(Number).sort((a, b) => a - b);
+const threadCounts = option('--threads', '1').split(',').map(Number);
+const flashMax = Number(option('--flash-max', '16384'));
+const memFlashMax = Math.min(flashMax, Number(option('--mem-flash-max', quick ? '4096' : String(flashMax))));
+const rounds = Number(option('--rounds', quick ? 2 : 3));
+const bigRounds = Math.min(rounds, Number(option('--big-rounds', quick ? 1 : 2)));
+const jsonFile = option('--json', '');
+
+function tensor(shape, seed, scale = 1) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  let x = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    data[i] = (x / 4294967296 - 0.5) * scale;
+  }
+  return { data, shape, dtype: 'f32' };
+}
+
+const IMPLS = [
+  { id: 'flash', label: 'flash', flash: true },
+  { id: 'flash-causal', label: 'flash causal', flash: true },
+  { id: 'favor', label: 'favor+', ref: 'flash' },
+  { id: 'favor-causal', label: 'favor+ causal', ref: 'flash-causal' },
+  { id: 'linformer', label: 'linformer', ref: 'flash' },
+];
+const projection = favor.gaussianOrthogonalRandomMatrix(FEATURES, D, { seed: 1 });
+
+// Inputs of one length and a runner per implementation.
+function setup(N) {
+  const x = { q: tensor([1, H, N, D], 1), k: tensor([1, H, N, D], 2), v: tensor([1, H, N, D], 3) };
+  // upstream initialises the projections uniform in ±1/√kp
+  x.projK = tensor([N, KP], 4, 2 / Math.sqrt(KP));
+  x.projV = tensor([N, KP], 5, 2 / Math.sqrt(KP));
+  const run = {
+    flash: () => binding.attention(x.q, x.k, x.v, { causal: false }),
+    'flash-causal': () => binding.attention(x.q, x.k, x.v, { causal: true }),
+    favor: () => binding.favorAttention(x.q, x.k, x.v, projection, { causal: false }),
+    'favor-causal': () => binding.favorAttention(x.q, x.k, x.v, projection, { causal: true }),
+    linformer: () => binding.linformerAttention(x.q, x.k, x.v, x.projK, x.projV),
+  };
+  return run;
+}
+
+// ---- child mode: one call of one implementation, print the peak RSS above the RSS with inputs allocated ----
+if (flag('--child')) {
+  const impl = option('--impl', 'flash');
+  const N = Number(option('--n', '1024'));
+  binding.setNumThreads(Number(option('--threads', '1')));
+  const fn = setup(N)[impl];
+  const hwm = () => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
+  let peak = NaN;
+  try {
+    const base = process.memoryUsage().rss;
+    writeFileSync('/proc/self/clear_refs', '5'); // Linux: resets VmHWM to the current RSS
+    fn();
+    peak = Math.max(hwm() - base, 0);
+  } catch {
+    fn(); // no /proc: run anyway, no measurement
+  }
+  process.stdout.write(JSON.stringify({ peakMiB: peak / 2 ** 20 }));
+  process.exit(0);
+}
+
+function childPeak(impl, N, threads) {
+  const r = spawnSync(process.execPath, [here, '--child', '--impl', impl, '--n', String(N), '--threads', String(threads)], { encoding: 'utf8', timeout: 300_000 });
+  try {
+    return JSON.parse(r.stdout).peakMiB;
+  } catch {
+    return NaN;
+  }
+}
+
+const now = () => Number(process.hrtime.bigint()) / 1e9;
+function sample(c, round) {
+  if (round === 0) {
+    const t0 = now();
+    c.run(); // warm; counted as a sample when it is over a second
+    c.est = now() - t0;
+    if (c.est > 1) {
+      c.times.push(c.est);
+      return;
+    }
+  }
+  if (round >= (c.est > 1 ? bigRounds : rounds)) return;
+  const reps = Math.max(1, Math.min(10, Math.round((quick ? 0.1 : 0.2) / c.est)));
+  for (let r = 0; r < reps; r++) {
+    const t0 = now();
+    c.run();
+    c.times.push(now() - t0);
+  }
+}
+
+// Where t_approx / t_flash crosses 1, interpolated log-log between the measured lengths around it.
+function crossover(ns, ta, tf) {
+  const pts = ns.map((N, i) => ({ N, r: ta[i] / tf[i] })).filter((p) => Number.isFinite(p.r));
+  if (!pts.length) return { text: 'no flash timing', N: null };
+  if (pts[0].r < 1) return { text: `N ≤ ${pts[0].N} (already ${(1 / pts[0].r).toFixed(1)}× faster there)`, N: pts[0].N };
+  for (let i = 1; i < pts.length; i++) {
+    if (pts[i].r < 1) {
+      const [a, b] = [pts[i - 1], pts[i]];
+      const x = Math.log(a.r) / (Math.log(a.r) - Math.log(b.r));
+      const n = Math.round(a.N * (b.N / a.N) ** x);
+      return { text: `N ≈ ${n} (between ${a.N} and ${b.N})`, N: n };
+    }
+  }
+  const last = pts[pts.length - 1];
+  return { text: `N > ${last.N} (still ${last.r.toFixed(2)}× flash's time there)`, N: null };
+}
+
+const memFmt = (x) => (Number.isFinite(x) ? Number(x.toFixed(1)) : 'NaN');
+const fmt = (x, d = 1) => (Number.isFinite(x) ? Number(x.toFixed(d)) : '');
+const info = binding.info();
+const results = {
+  date: '',
+  machine: { isa: info.isa.active, hardwareThreads: info.threads.hardware },
+  config: { B: 1, H, D, favorFeatures: FEATURES, linformerK: KP, sizes, flashMax, rounds, bigRounds },
+  threads: {},
+};
+console.log(`turboformer approximate attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}; FAVOR+ ${FEATURES} features, Linformer k = ${KP}, vs flash; ${rounds} interleaved rounds (calls over 1 s: ${bigRounds})`);
+for (const t of threadCounts) {
+  binding.setNumThreads(t);
+  const peaks = [];
+  const bws = [];
+  const time = {}; // time[impl][N] = best seconds
+  for (const impl of IMPLS) time[impl.id] = {};
+  for (const N of sizes) {
+    const run = setup(N);
+    const cases = IMPLS.filter((im) => !im.flash || N <= flashMax).map((im) => ({ id: im.id, run: run[im.id], times: [], est: 0 }));
+    for (let r = 0; r < rounds; r++) {
+      if (r < bigRounds) {
+        peaks.push(binding.peakProbe(20_000_000, t).gflops);
+        bws.push(binding.bandwidthProbe(256, t, 2).gbps);
+      }
+      for (const c of cases) sample(c, r);
+    }
+    for (const c of cases) time[c.id][N] = Math.min(...c.times);
+    const line = IMPLS.map((im) => `${im.label} ${Number.isFinite(time[im.id][N]) ? `${(time[im.id][N] * 1e3).toFixed(1)} ms` : 'skipped'}`).join(', ');
+    console.log(`N = ${N}: ${line}`);
+  }
+  const peak = Math.max(...peaks);
+  const bw = Math.max(...bws);
+  console.log(`\n${t} thread${t > 1 ? 's' : ''}: FMA peak ${peak.toFixed(1)} GFLOP/s (${(peak / t).toFixed(1)} per thread), read bandwidth ${bw.toFixed(1)} GB/s (probes, best of the rounds); time per call in ms (best of):`);
+  const T = (id, N) => time[id][N] ?? NaN;
+  const timeRows = sizes.map((N) => {
+    const row = { N };
+    for (const im of IMPLS) row[`${im.label} ms`] = Number.isFinite(T(im.id, N)) ? fmt(T(im.id, N) * 1e3, 2) : 'skipped';
+    row['flash GFLOP/s'] = fmt((4 * H * N * N * D) / T('flash', N) / 1e9);
+    for (const im of IMPLS.filter((x) => x.ref)) row[`${im.label} ×`] = fmt(T(im.ref, N) / T(im.id, N), 2);
+    return row;
+  });
+  console.table(timeRows);
+  if (sizes.some((N) => N > flashMax)) console.log(`flash skipped above N = ${flashMax} (--flash-max): quadratic cost. "×" = speed-up over flash in the same mode (linformer vs non-causal flash).`);
+  console.log('growth t(2N)/t(N) (2 = linear, 4 = quadratic):');
+  const growthRows = sizes.filter((N) => sizes.includes(2 * N)).map((N) => {
+    const row = { N, '2N': 2 * N };
+    for (const im of IMPLS) row[im.label] = fmt(T(im.id, 2 * N) / T(im.id, N), 2);
+    return row;
+  });
+  console.table(growthRows);
+  const cross = {};
+  console.log('crossover (the length from which the approximation is faster than flash in the same mode):');
+  for (const im of IMPLS.filter((x) => x.ref)) {
+    const ns = sizes.filter((N) => N <= flashMax);
+    cross[im.id] = crossover(ns, ns.map((N) => T(im.id, N)), ns.map((N) => T(im.ref, N)));
+    console.log(`  ${im.label.padEnd(14)} vs ${im.ref.replace('-', ' ').padEnd(13)} ${cross[im.id].text}`);
+  }
+  // the issue's targets: growth ≤ 2.2 from 4096 up, ≥ 4× faster than flash at 16384
+  for (const im of IMPLS.filter((x) => x.ref)) {
+    const g = growthRows.filter((r) => r.N >= 4096).map((r) => r[im.label]).filter((x) => typeof x === 'number');
+    const s = T(im.ref, 16384) / T(im.id, 16384);
+    console.log(`  ${im.label.padEnd(14)} max t(2N)/t(N) from 4096: ${g.length ? Math.max(...g).toFixed(2) : 'n/a'} (target ≤ 2.2); speed-up at 16384: ${Number.isFinite(s) ? `${s.toFixed(1)}×` : 'n/a'} (target ≥ 4×)`);
+  }
+  let memRows = [];
+  if (!flag('--no-mem')) {
+    console.log(`\npeak RSS above the inputs (MiB), one call each in a child process${memFlashMax < flashMax ? ` (flash only up to N = ${memFlashMax}: --mem-flash-max)` : ''}:`);
+    memRows = sizes.map((N) => {
+      const row = { N, 'out MiB': fmt((N * H * D * 4) / 2 ** 20) };
+      for (const im of IMPLS) row[im.label] = im.flash && N > memFlashMax ? 'skipped' : memFmt(childPeak(im.id, N, t));
+      return row;
+    });
+    console.table(memRows);
+  }
+  results.threads[t] = { peakGflops: peak, readGBps: bw, timeMs: timeRows, growth: growthRows, crossover: cross, memoryMiB: memRows };
+}
+binding.setNumThreads(info.threads.count);
+
+if (jsonFile) {
+  results.date = new Date().toISOString();
+  mkdirSync(dirname(jsonFile), { recursive: true });
+  writeFileSync(jsonFile, JSON.stringify(results, null, 2));
+  console.log(`\nwrote ${jsonFile}`);
+}
