@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { buildModel, DT, loadOrt, session } from './peers/onnx.mjs';
+import { flag, option } from './common.mjs';
 
 const require = createRequire(import.meta.url);
 const here = fileURLToPath(import.meta.url);
@@ -33,12 +34,6 @@ try {
   process.exit(1);
 }
 
-const args = process.argv.slice(2);
-const flag = (name) => args.includes(name);
-const option = (name, dflt) => {
-  const i = args.indexOf(name);
-  return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
-};
 const H = 12;
 const D = 64;
 const sizes = option('--sizes', '512,2048,8192').split(',').map(Number);
