@@ -1,22 +1,4 @@
-// What every benchmark script shares: the repository root, a require() for dist/ and peers, loading the
-// compiled package with a clear message when it is not built, and the command-line flags.
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const require = createRequire(join(root, 'package.json'));
-
-/** Modules of the compiled package, e.g. loadDist('native', 'ops/favor'); exits when dist/ is missing. */
-export function loadDist(...names) {
-  try {
-    return names.map((n) => require(join(root, 'dist', `${n}.js`)));
-  } catch (e) {
-    console.error(`cannot load dist/ (${e.message.split('\n')[0]}): run \`npm run build\` first`);
-    process.exit(1);
-  }
-}
-
+// What every benchmark script shares: its command-line flags.
 export const args = process.argv.slice(2);
 /** Whether a flag such as --quick is present. */
 export const flag = (name) => args.includes(name);
