@@ -20,23 +20,12 @@
 //   options: --sizes 1024,4096  --rounds 3  --big-rounds 2  --mem-flash-max N (flash memory runs up to N)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flag, option } from './common.mjs';
+import { flag, loadDist, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
 const here = fileURLToPath(import.meta.url);
-const root = join(dirname(here), '..');
-let binding;
-let favor;
-try {
-  ({ binding } = require(join(root, 'dist', 'native.js')));
-  favor = require(join(root, 'dist', 'ops', 'favor.js'));
-} catch (e) {
-  console.error(`cannot load dist/ (${e.message.split('\n')[0]}): run \`npm run build\` first`);
-  process.exit(1);
-}
+const [{ binding }, favor] = loadDist('native', 'ops/favor');
 
 const quick = flag('--quick');
 const H = 8;

@@ -15,24 +15,15 @@
 //   node bench/attention.bench.mjs --sizes 512,2048 --threads 2 --no-ort --no-mem --json out.json
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { freemem } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { buildModel, DT, loadOrt, session } from './peers/onnx.mjs';
-import { flag, option } from './common.mjs';
+import { flag, loadDist, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
 const here = fileURLToPath(import.meta.url);
-const root = join(dirname(here), '..');
-let binding;
-try {
-  ({ binding } = require(join(root, 'dist', 'native.js')));
-} catch (e) {
-  console.error(`cannot load dist/native.js (${e.message.split('\n')[0]}): run \`npm run build\` first`);
-  process.exit(1);
-}
+const [{ binding }] = loadDist('native');
 
 const H = 12;
 const D = 64;

@@ -17,22 +17,10 @@
 //   node bench/blocksparse.bench.mjs --threads 1,2         one table per thread count (1 thread first)
 //   node bench/blocksparse.bench.mjs --sizes 1024,4096 --rounds 5 --json bench/results/blocksparse.json
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { flag, option } from './common.mjs';
+import { dirname } from 'node:path';
+import { flag, loadDist, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-let binding;
-let layouts;
-try {
-  ({ binding } = require(join(root, 'dist', 'native.js')));
-  layouts = require(join(root, 'dist', 'ops', 'layouts.js'));
-} catch (e) {
-  console.error(`cannot load dist/ (${e.message.split('\n')[0]}): run \`npm run build\` first`);
-  process.exit(1);
-}
+const [{ binding }, layouts] = loadDist('native', 'ops/layouts');
 
 const quick = flag('--quick');
 const H = 12;

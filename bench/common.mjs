@@ -1,4 +1,22 @@
-// What every benchmark script shares: its command-line flags.
+// What every benchmark script shares: the repository root, a require() for dist/ and the peers, loading
+// the compiled package (with a clear message when it is not built), and the command-line flags.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const require = createRequire(import.meta.url);
+
+/** Modules of the compiled package, e.g. `const [{ binding }, favor] = loadDist('native', 'ops/favor')`. */
+export function loadDist(...names) {
+  try {
+    return names.map((n) => require(join(root, 'dist', `${n}.js`)));
+  } catch (e) {
+    console.error(`cannot load dist/ (${e.message.split('\n')[0]}): run \`npm run build\` first`);
+    process.exit(1);
+  }
+}
+
 export const args = process.argv.slice(2);
 /** Whether a flag such as --quick is present. */
 export const flag = (name) => args.includes(name);

@@ -18,22 +18,12 @@
 // "fresh result" row allocates the result each call, as the peer always does (the like-for-like ratio).
 // The addon is the one lib/native.ts loads (build/Release, or TURBOFORMER_ADDON).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { matmulModel, session } from './peers/onnx.mjs';
-import { flag, option } from './common.mjs';
+import { flag, loadDist, option, require, root } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-let binding;
-try {
-  ({ binding } = require(join(root, 'dist', 'native.js')));
-} catch (e) {
-  console.error(`cannot load dist/native.js (${e.message.split('\n')[0]}): run \`npm run build\` first`);
-  process.exit(1);
-}
+const [{ binding }] = loadDist('native');
 
 const quick = flag('--quick');
 const rounds = Number(option('--rounds', quick ? 2 : 5));

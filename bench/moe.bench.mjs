@@ -11,19 +11,9 @@
 //   node bench/moe.bench.mjs --threads 1 --quick --large
 //   node bench/moe.bench.mjs --json bench/results/moe.json
 import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { flag, option } from './common.mjs';
+import { flag, loadDist, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-let binding;
-try {
-  ({ binding } = require(join(root, 'dist', 'native.js')));
-} catch {
-  binding = require(join(root, 'build', 'Release', 'turboformer.node'));
-}
+const [{ binding }] = loadDist('native');
 
 const quick = flag('--quick');
 const rounds = Number(option('--rounds', quick ? 3 : 5));

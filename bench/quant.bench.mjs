@@ -10,22 +10,11 @@
 //   node bench/quant.bench.mjs --no-ort --no-large         skip the peer / the N = 11008 shape
 //   node bench/quant.bench.mjs --json bench/results/quant.json
 import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { DT, buildModel, session } from './peers/onnx.mjs';
-import { flag, option } from './common.mjs';
+import { flag, loadDist, option, require } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-let binding;
-try {
-  ({ binding } = require(join(root, 'dist', 'native.js')));
-} catch (e) {
-  console.error(`cannot load dist/native.js (${e.message.split('\n')[0]}): run \`npm run build\` first`);
-  process.exit(1);
-}
+const [{ binding }] = loadDist('native');
 
 const quick = flag('--quick');
 const rounds = Number(option('--rounds', quick ? 2 : 3));

@@ -27,20 +27,9 @@
 // output of tens of MB costs a page fault per 4 KiB page, which on the build VM took longer than the kernels
 // themselves (e.g. wkv C 2048 L 4096: ~20 ms of compute, ~120 ms of system time); --fresh measures that way.
 import { writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { flag, option } from './common.mjs';
+import { flag, loadDist, option } from './common.mjs';
 
-const require = createRequire(import.meta.url);
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-let binding;
-try {
-  ({ binding } = require(join(root, 'dist', 'native.js')));
-} catch (e) {
-  console.error(`cannot load dist/native.js (${e.message.split('\n')[0]}): run \`npm run build\` first`);
-  process.exit(1);
-}
+const [{ binding }] = loadDist('native');
 
 const quick = flag('--quick');
 const rounds = Number(option('--rounds', quick ? 2 : 3));
