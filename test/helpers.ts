@@ -56,3 +56,25 @@ export function relError(out: ArrayLike<number>, ref: ArrayLike<number>): number
 export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
+
+/**
+ * Attention output against an oracle: relative error of out, relative error of lse over the oracle's
+ * finite entries, whether the oracle's -Infinity entries are exactly -Infinity, and whether out has no NaN.
+ */
+export function compareAttention(
+  got: { out: { data: Float32Array }; lse: { data: Float32Array } },
+  want: { out: ArrayLike<number>; lse: ArrayLike<number> },
+) {
+  const lf: number[] = [];
+  const lw: number[] = [];
+  let infOk = true;
+  for (let i = 0; i < want.lse.length; i++) {
+    if (want.lse[i] === -Infinity) infOk &&= got.lse.data[i] === -Infinity;
+    else {
+      lf.push(got.lse.data[i]);
+      lw.push(want.lse[i]);
+    }
+  }
+  const nanFree = got.out.data.every((x) => !Number.isNaN(x));
+  return { out: relError(got.out.data, want.out), lse: relError(lf, lw), infOk, nanFree };
+}

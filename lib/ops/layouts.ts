@@ -242,13 +242,8 @@ export interface VariableLayoutOptions extends LayoutOptions, RandomBlockOptions
   horizontalGlobalAttention?: boolean;
 }
 
-/** DeepSpeed VariableSparsityConfig: random blocks, variable-size local windows, global blocks or ranges. */
-export function variableLayout(o: VariableLayoutOptions): Tensor<'u8'> {
-  const { grid, layoutHeads, perHead, nb } = setup(o);
-  const nrand = nonNegInt(o.numRandomBlocks ?? 0, 'numRandomBlocks');
-  const windows = o.localWindowBlocks ?? [4];
-  if (!Array.isArray(windows) || windows.length === 0) throw new TypeError('localWindowBlocks must be a non-empty array');
-  windows.forEach((w, i) => positiveInt(w, `localWindowBlocks[${i}]`));
+/** Checked globalBlockIndices (default [0]) and optional globalBlockEndIndices (exclusive ends, one per start). */
+function globalBlocks(o: { globalBlockIndices?: readonly number[]; globalBlockEndIndices?: readonly number[] | null }) {
   const starts = o.globalBlockIndices ?? [0];
   starts.forEach((w, i) => nonNegInt(w, `globalBlockIndices[${i}]`));
   const ends = o.globalBlockEndIndices ?? null;
@@ -260,6 +255,17 @@ export function variableLayout(o: VariableLayoutOptions): Tensor<'u8'> {
       if (e <= starts[i]) throw new RangeError(`globalBlockEndIndices[${i}] (${e}) must be greater than globalBlockIndices[${i}] (${starts[i]})`);
     });
   }
+  return { starts, ends };
+}
+
+/** DeepSpeed VariableSparsityConfig: random blocks, variable-size local windows, global blocks or ranges. */
+export function variableLayout(o: VariableLayoutOptions): Tensor<'u8'> {
+  const { grid, layoutHeads, perHead, nb } = setup(o);
+  const nrand = nonNegInt(o.numRandomBlocks ?? 0, 'numRandomBlocks');
+  const windows = o.localWindowBlocks ?? [4];
+  if (!Array.isArray(windows) || windows.length === 0) throw new TypeError('localWindowBlocks must be a non-empty array');
+  windows.forEach((w, i) => positiveInt(w, `localWindowBlocks[${i}]`));
+  const { starts, ends } = globalBlocks(o);
   const attention = attentionOf(o.attention);
   const horizontal = o.horizontalGlobalAttention ?? false;
   if (attention === 'unidirectional' && horizontal)
@@ -339,17 +345,7 @@ export function bslongformerLayout(o: BSLongformerLayoutOptions): Tensor<'u8'> {
   const { grid, layoutHeads, perHead, nb } = setup(o);
   const width = positiveInt(o.numSlidingWindowBlocks ?? 3, 'numSlidingWindowBlocks');
   if (width > nb) throw new RangeError(`numSlidingWindowBlocks (${width}) must be at most the number of blocks (${nb})`);
-  const starts = o.globalBlockIndices ?? [0];
-  starts.forEach((w, i) => nonNegInt(w, `globalBlockIndices[${i}]`));
-  const ends = o.globalBlockEndIndices ?? null;
-  if (ends) {
-    if (ends.length !== starts.length)
-      throw new RangeError(`globalBlockEndIndices must have as many entries as globalBlockIndices (${starts.length}), got ${ends.length}`);
-    ends.forEach((e, i) => {
-      nonNegInt(e, `globalBlockEndIndices[${i}]`);
-      if (e <= starts[i]) throw new RangeError(`globalBlockEndIndices[${i}] (${e}) must be greater than globalBlockIndices[${i}] (${starts[i]})`);
-    });
-  }
+  const { starts, ends } = globalBlocks(o);
   const uni = attentionOf(o.attention) === 'unidirectional';
   for (let h = 0; h < layoutHeads; h++) {
     slidingWindow(grid, h, nb, width);
