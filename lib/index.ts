@@ -8,6 +8,7 @@
  */
 export * as ops from './ops';
 export { QuantizedTensor } from './ops/quant';
+export { PackedLinearWeight } from './ops/gemm';
 export type { QuantFormat } from './ops/quant';
 export { Tensor, DTYPES, dtypeSize, isDType, checkShape, MAX_DIMS } from './tensor';
 export type { DType, DTypeArrays, RawTensor, TypedArray, RandomOptions } from './tensor';

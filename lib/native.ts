@@ -153,6 +153,25 @@ export interface Binding {
   /** x·weightᵀ + bias with weight [out, in] (Hugging Face layout). */
   linear(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null): RawTensor<'f32'>;
   linearAsync(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null): Promise<RawTensor<'f32'>>;
+  /** A [out, in] weight packed for the active GEMM kernel (named by `kernel`). */
+  packLinear(weight: RawTensor<'f32'>): { data: RawTensor<'f32'>; kernel: string };
+  /** linear() with a weight from packLinear(). */
+  linearPacked(
+    x: RawTensor<'f32'>,
+    data: RawTensor<'f32'>,
+    kernel: string,
+    outFeatures: number,
+    inFeatures: number,
+    bias?: RawTensor<'f32'> | null,
+  ): RawTensor<'f32'>;
+  linearPackedAsync(
+    x: RawTensor<'f32'>,
+    data: RawTensor<'f32'>,
+    kernel: string,
+    outFeatures: number,
+    inFeatures: number,
+    bias?: RawTensor<'f32'> | null,
+  ): Promise<RawTensor<'f32'>>;
   /** FMA peak of the active level: `iters` rounds of register FMAs on each of `threads` threads (sync). */
   peakProbe(iters?: number, threads?: number): PeakProbeResult;
   /** Memory read bandwidth: `threads` threads read a fresh `megabytes` buffer `passes` times (sync). */

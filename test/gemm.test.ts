@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
 import { binding } from '../lib/native';
-import { linear, linearAsync, matmul, matmulAsync, type MatmulOptions } from '../lib/ops/gemm';
+import { linear, linearAsync, matmul, matmulAsync, packLinear, PackedLinearWeight, type MatmulOptions } from '../lib/ops/gemm';
 import { Rng } from '../lib/random';
 import { Tensor } from '../lib/tensor';
 import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
@@ -296,6 +296,76 @@ describe('linear', () => {
     const one = withThreads(1, () => linear(big, wb, null));
     const n = withThreads(many, () => linear(big, wb, null));
     expect(sameBytes(one.data, n.data)).toBe(true);
+  });
+});
+
+describe('packLinear (a weight packed once)', () => {
+  // M: 1-3 (partial row tiles), 4, 9 (first blocked size), 65; in: across KC blocks (600 > 256); out: not a
+  // multiple of any micro-tile width, and one product past the NC block (3100 > 3072) with small M and K.
+  const shapes: [number, number, number][] = [[1, 37, 29], [2, 600, 50], [3, 64, 7], [4, 129, 200], [9, 600, 65], [65, 31, 129], [13, 40, 3100]];
+  for (const level of levels) {
+    it(`equals the float64 oracle, and linear() bitwise from 9 rows up (${level})`, () => {
+      withIsa(level, () => {
+        let seed = 900;
+        for (const [m, k, n] of shapes) {
+          const x = randn([m, k], (seed += 3));
+          const w = randn([n, k], seed + 1);
+          const bias = randn([n], seed + 2);
+          const pw = packLinear(w);
+          expect(pw).toBeInstanceOf(PackedLinearWeight);
+          expect(pw.shape).toEqual([n, k]);
+          expect(pw.kernel).toBe(binding.peakProbe(1, 1).kernel);
+          const y = linear(x, pw, bias);
+          expect(y.shape).toEqual([m, n]);
+          const scale = norm(linearRef(abs(x), abs(w), abs(bias).data).data) / Math.sqrt(k);
+          expect(gemmError(y.data, linearRef(x, w, bias.data).data, scale)).toBeLessThanOrEqual(TOL);
+          if (m > 8) expect(sameBytes(y.data, linear(x, w, bias).data)).toBe(true);
+          const scale0 = norm(linearRef(abs(x), abs(w)).data) / Math.sqrt(k);
+          expect(gemmError(linear(x, pw).data, linearRef(x, w).data, scale0)).toBeLessThanOrEqual(TOL);
+        }
+      });
+    });
+  }
+
+  it('is thread-independent, takes leading dims, async equals sync, in = 0 gives the bias', async () => {
+    const x = randn([2, 5, 700], 1);
+    const pw = packLinear(randn([900, 700], 2));
+    const one = withThreads(1, () => linear(x, pw));
+    const n = withThreads(many, () => linear(x, pw));
+    expect(one.shape).toEqual([2, 5, 900]);
+    expect(sameBytes(one.data, n.data)).toBe(true);
+    for (const rows of [1, 3]) {
+      const xr = randn([rows, 700], 10 + rows);
+      expect(sameBytes(withThreads(1, () => linear(xr, pw)).data, withThreads(many, () => linear(xr, pw)).data)).toBe(true);
+    }
+    const bias = randn([900], 3);
+    expect(sameBytes((await linearAsync(x, pw, bias)).data, linear(x, pw, bias).data)).toBe(true);
+    const b4 = randn([4], 4);
+    expect(Array.from(linear(Tensor.zeros([2, 0]), packLinear(Tensor.zeros([4, 0])), b4).data)).toEqual([...b4.data, ...b4.data]);
+    expect(linear(Tensor.zeros([0, 3]), packLinear(randn([5, 3], 5))).shape).toEqual([0, 5]);
+  });
+
+  it('refuses a weight packed for another level, a mismatched x, and bad raw arguments', () => {
+    const w = randn([30, 20], 1);
+    const pw = packLinear(w);
+    expect(() => linear(randn([4, 21], 2), pw)).toThrow(/x has 21 features .* packed weight \[out, in\] = \[30, 20\] expects 20/);
+    expect(() => linear(randn([4, 20], 2), pw, randn([31], 3))).toThrow(/bias must have shape \[out\] = \[30\]/);
+    if (levels.length > 1) {
+      const other = levels.find((l) => l !== binding.info().isa.active)!;
+      withIsa(other, () => expect(() => linear(randn([4, 20], 2), pw)).toThrow(/packed for the GEMM kernel .* pack it again/));
+    }
+    const raw = binding;
+    expect(() => raw.packLinear(randn([2, 3, 4], 1))).toThrow(/^weight must have 2 dimensions/);
+    expect(() => raw.packLinear(Tensor.zeros([2, 2], 'i32') as Any)).toThrow(/^weight must have dtype f32/);
+    expect(() => raw.linearPacked(randn([1, 20], 1), pw.data, 5 as Any, 30, 20)).toThrow(/^weight\.kernel must be a string/);
+    expect(() => raw.linearPacked(randn([1, 20], 1), pw.data, pw.kernel, -1, 20)).toThrow(/^weight\.outFeatures must be/);
+    expect(() => raw.linearPacked(randn([1, 20], 1), pw.data, pw.kernel, 2 ** 45, 20)).toThrow(/^weight\.outFeatures must be/);
+    expect(() => raw.linearPacked(randn([1, 20], 1), pw.data, pw.kernel, 30, 2 ** 41)).toThrow(/^weight\.inFeatures must be/);
+    expect(() => raw.linearPacked(randn([1, 20], 1), pw.data, pw.kernel, 50, 20)).toThrow(/^weight\.data holds \d+ floats, not the \d+ of a packed \[50, 20\] weight/);
+    expect(() => raw.linearPacked(randn([1, 20], 1), null as Any, pw.kernel, 30, 20)).toThrow(/^weight\.data must be a tensor/);
+    expect(() => raw.linearPackedAsync(randn([1, 19], 1), pw.data, pw.kernel, 30, 20)).toThrow(RangeError);
+    pw.dispose();
+    expect(() => linear(randn([1, 20], 1), pw)).toThrow(/disposed|detached/);
   });
 });
 

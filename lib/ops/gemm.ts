@@ -65,7 +65,9 @@ export async function matmulAsync(a: Tensor<'f32'>, b: Tensor<'f32'>, opts?: Mat
  * const b = Tensor.zeros([3072]);
  * linear(x, w, b).shape; // [4, 3072]
  */
-export function linear(x: Tensor<'f32'>, weight: Tensor<'f32'>, bias?: Tensor<'f32'> | null): Tensor<'f32'> {
+export function linear(x: Tensor<'f32'>, weight: Tensor<'f32'> | PackedLinearWeight, bias?: Tensor<'f32'> | null): Tensor<'f32'> {
+  if (weight instanceof PackedLinearWeight)
+    return Tensor.fromNative(binding.linearPacked(x, weight.data, weight.kernel, weight.out, weight.in, bias ?? undefined));
   return Tensor.fromNative(binding.linear(x, weight, bias ?? undefined));
 }
 
@@ -73,6 +75,69 @@ export function linear(x: Tensor<'f32'>, weight: Tensor<'f32'>, bias?: Tensor<'f
  * linear() computed off the main thread.
  * @example const y = await linearAsync(x, w, b);
  */
-export async function linearAsync(x: Tensor<'f32'>, weight: Tensor<'f32'>, bias?: Tensor<'f32'> | null): Promise<Tensor<'f32'>> {
+export async function linearAsync(
+  x: Tensor<'f32'>,
+  weight: Tensor<'f32'> | PackedLinearWeight,
+  bias?: Tensor<'f32'> | null,
+): Promise<Tensor<'f32'>> {
+  if (weight instanceof PackedLinearWeight)
+    return Tensor.fromNative(await binding.linearPackedAsync(x, weight.data, weight.kernel, weight.out, weight.in, bias ?? undefined));
   return Tensor.fromNative(await binding.linearAsync(x, weight, bias ?? undefined));
+}
+
+/**
+ * A linear layer's weight packed once into the GEMM's panel layout (see {@link packLinear}). It holds its
+ * own copy of the weight (the [out, in] tensor it came from can be dropped) and is only valid for the
+ * GEMM kernel that was active when it was packed; linear() says so if the ISA level changed since.
+ */
+export class PackedLinearWeight {
+  /** [out, in], the shape of the weight it was packed from. */
+  readonly shape: readonly [number, number];
+  /** The GEMM micro-kernel it was packed for, e.g. "avx2 4x24". */
+  readonly kernel: string;
+  /** The packed floats (a little more than out·in: out is rounded up to the micro-kernel's width). */
+  readonly data: Tensor<'f32'>;
+
+  private constructor(shape: readonly [number, number], kernel: string, data: Tensor<'f32'>) {
+    this.shape = shape;
+    this.kernel = kernel;
+    this.data = data;
+  }
+
+  /** @internal packs `weight` [out, in] (use {@link packLinear}). */
+  static pack(weight: Tensor<'f32'>): PackedLinearWeight {
+    const raw = binding.packLinear(weight);
+    return new PackedLinearWeight([weight.shape[0], weight.shape[1]], raw.kernel, Tensor.fromNative(raw.data));
+  }
+
+  get out(): number {
+    return this.shape[0];
+  }
+  get in(): number {
+    return this.shape[1];
+  }
+  /** Frees the packed copy now (later use throws). */
+  dispose(): void {
+    this.data.dispose();
+  }
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+/**
+ * Packs a [out, in] weight once for linear(): every later product skips the packing of the weight that
+ * an ordinary linear() does on each call, which is most of the time of a few-row product (tens of tokens
+ * through a BERT-sized layer). Results are the same bits as linear() with the unpacked weight whenever that
+ * takes the blocked path (more than 8 rows of x); with 1–8 rows the packed weight is read by the blocked
+ * path too (the unpacked one by dot products), so results agree to rounding. Repack after setIsa().
+ *
+ * @example
+ * const w = Tensor.randn([3072, 768], { seed: 2 });
+ * const pw = packLinear(w);
+ * const x = Tensor.randn([32, 768], { seed: 1 });
+ * linear(x, pw).shape; // [32, 3072]
+ */
+export function packLinear(weight: Tensor<'f32'>): PackedLinearWeight {
+  return PackedLinearWeight.pack(weight);
 }

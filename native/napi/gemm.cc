@@ -1,5 +1,7 @@
 // matmul(a, b, opts?) / matmulAsync: C = alpha * op(a) @ op(b) + beta * out, numpy-style batch broadcast.
 // linear(x, weight, bias?) / linearAsync: x @ weight^T + bias with the Hugging Face weight layout [out, in].
+// packLinear(weight) -> {data, kernel}: the weight packed once for the active GEMM kernel;
+// linearPacked(x, data, kernel, outFeatures, inFeatures, bias?) / linearPackedAsync: linear() with a packed weight.
 // peakProbe(iters?, threads?) / bandwidthProbe(megabytes?, threads?, passes?): the machine's FMA peak and
 // memory read bandwidth, measured with the active level's code, for benchmarks.
 #include "../cpu/gemm/gemm.h"
@@ -237,7 +239,8 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 struct LinearPlan {
   int64_t m = 0, n = 0, k = 0;
   const float* x = nullptr;
-  const float* w = nullptr;
+  const float* w = nullptr;  // [n, k], or packed by cpu::sgemm_pack_b_all when `packed`
+  bool packed = false;
   const float* bias = nullptr;
   float* y = nullptr;
 
@@ -245,23 +248,52 @@ struct LinearPlan {
     if (m == 0 || n == 0) return;
     if (bias)
       for (int64_t i = 0; i < m; ++i) std::memcpy(y + i * n, bias, sizeof(float) * n);
-    cpu::sgemm(false, true, m, n, k, 1.0f, x, k, w, k, bias ? 1.0f : 0.0f, y, n);
+    const float beta = bias ? 1.0f : 0.0f;
+    if (packed) cpu::sgemm_prepacked(m, n, k, 1.0f, x, k, w, beta, y, n);
+    else cpu::sgemm(false, true, m, n, k, 1.0f, x, k, w, k, beta, y, n);
   }
 };
 
-template <bool Async>
+// The linear ops with an ordinary weight (Packed = false: info = x, weight, bias) or a packed one
+// (Packed = true: info = x, data, kernel, outFeatures, inFeatures, bias).
+template <bool Async, bool Packed>
 Napi::Value Linear(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   TensorView x = get_tensor(env, info[0], "x", DType::F32);
-  TensorView w = get_tensor(env, info[1], "weight", DType::F32);
   if (x.ndim < 1) throw_range(env, "x must have at least 1 dimension ([..., in]), got shape " + shape_str(x));
-  if (w.ndim != 2) throw_range(env, "weight must have 2 dimensions ([out, in]), got shape " + shape_str(w));
-  const int64_t n = w.shape[0], k = w.shape[1];
-  if (x.shape[x.ndim - 1] != k)
-    throw_range(env, "x has " + std::to_string(x.shape[x.ndim - 1]) + " features (last dimension of x.shape " +
-                         shape_str(x) + ") but weight [out, in] = " + shape_str(w) + " expects " + std::to_string(k));
   LinearPlan p;
-  Napi::Value bv = info[2];
+  int64_t n = 0, k = 0;
+  if constexpr (Packed) {
+    TensorView d = get_tensor(env, info[1], "weight.data", DType::F32);
+    const std::string kernel = get_string(env, info[2], "weight.kernel");
+    n = get_int(env, info[3], "weight.outFeatures", 0, int64_t{1} << 40);
+    k = get_int(env, info[4], "weight.inFeatures", 0, int64_t{1} << 40);
+    if (x.shape[x.ndim - 1] != k)
+      throw_range(env, "x has " + std::to_string(x.shape[x.ndim - 1]) + " features (last dimension of x.shape " +
+                           shape_str(x) + ") but the packed weight [out, in] = [" + std::to_string(n) + ", " +
+                           std::to_string(k) + "] expects " + std::to_string(k));
+    if (kernel != cpu::sgemm_kernel_name())
+      throw_range(env, "weight was packed for the GEMM kernel '" + kernel + "' but the active one is '" +
+                           cpu::sgemm_kernel_name() + "' (the ISA level changed): pack it again with packLinear()");
+    // (a real packed weight has fewer than 2^53 floats: larger products cannot match its length)
+    const bool fits = (static_cast<double>(n) + 64.0) * static_cast<double>(k) < 9.0e15;
+    const int64_t want = fits ? cpu::sgemm_packed_b_floats(k, n) : -1;
+    if (d.ndim != 1 || d.shape[0] != want)
+      throw_range(env, "weight.data holds " + std::to_string(d.numel()) + " floats, not the " + std::to_string(want) +
+                           " of a packed [" + std::to_string(n) + ", " + std::to_string(k) + "] weight");
+    p.w = d.ptr<float>();
+    p.packed = true;
+  } else {
+    TensorView w = get_tensor(env, info[1], "weight", DType::F32);
+    if (w.ndim != 2) throw_range(env, "weight must have 2 dimensions ([out, in]), got shape " + shape_str(w));
+    n = w.shape[0];
+    k = w.shape[1];
+    if (x.shape[x.ndim - 1] != k)
+      throw_range(env, "x has " + std::to_string(x.shape[x.ndim - 1]) + " features (last dimension of x.shape " +
+                           shape_str(x) + ") but weight [out, in] = " + shape_str(w) + " expects " + std::to_string(k));
+    p.w = w.ptr<float>();
+  }
+  Napi::Value bv = info[Packed ? 5 : 2];
   TensorView bias;
   bool has_bias = !bv.IsUndefined() && !bv.IsNull();
   if (has_bias) {
@@ -282,7 +314,6 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
   p.n = n;
   p.k = k;
   p.x = x.ptr<float>();
-  p.w = w.ptr<float>();
   p.y = out.view.ptr<float>();
   if constexpr (!Async) {
     p.run();
@@ -293,6 +324,21 @@ Napi::Value Linear(const Napi::CallbackInfo& info) {
     if (has_bias) keep.push_back(bv);
     return run_async(env, "turboformer.linear", keep, [p] { p.run(); }, [ref](Napi::Env) { return ref->Value(); });
   }
+}
+
+// packLinear(weight [out, in]) -> {data: f32 [floats], kernel}: sync only (a one-time cost at load).
+Napi::Value PackLinear(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  TensorView w = get_tensor(env, info[0], "weight", DType::F32);
+  if (w.ndim != 2) throw_range(env, "weight must have 2 dimensions ([out, in]), got shape " + shape_str(w));
+  const int64_t n = w.shape[0], k = w.shape[1];
+  const int64_t floats = cpu::sgemm_packed_b_floats(k, n);
+  NewTensor data = new_tensor(env, DType::F32, &floats, 1);
+  if (floats > 0) cpu::sgemm_pack_b_all(true, k, n, w.ptr<float>(), k, data.view.ptr<float>());
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("data", data.object);
+  o.Set("kernel", cpu::sgemm_kernel_name());
+  return o;
 }
 
 Napi::Value PeakProbe(const Napi::CallbackInfo& info) {
@@ -336,8 +382,11 @@ Napi::Value BandwidthProbe(const Napi::CallbackInfo& info) {
 void register_gemm(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, Matmul<false>, "matmul"));
   exports.Set("matmulAsync", Napi::Function::New(env, Matmul<true>, "matmulAsync"));
-  exports.Set("linear", Napi::Function::New(env, Linear<false>, "linear"));
-  exports.Set("linearAsync", Napi::Function::New(env, Linear<true>, "linearAsync"));
+  exports.Set("linear", Napi::Function::New(env, Linear<false, false>, "linear"));
+  exports.Set("linearAsync", Napi::Function::New(env, Linear<true, false>, "linearAsync"));
+  exports.Set("packLinear", Napi::Function::New(env, PackLinear, "packLinear"));
+  exports.Set("linearPacked", Napi::Function::New(env, Linear<false, true>, "linearPacked"));
+  exports.Set("linearPackedAsync", Napi::Function::New(env, Linear<true, true>, "linearPackedAsync"));
   exports.Set("peakProbe", Napi::Function::New(env, PeakProbe, "peakProbe"));
   exports.Set("bandwidthProbe", Napi::Function::New(env, BandwidthProbe, "bandwidthProbe"));
 }

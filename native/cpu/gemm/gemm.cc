@@ -120,8 +120,27 @@ void small_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float al
   });
 }
 
+// Packs the columns [0, nc) (nc <= NC) of op(B), the whole depth k, as the blocked path reads one column
+// block: KC block pc at out + pc * npan * NR, its panel p at + p * NR * kc (npan = ceil(nc / NR)).
+void pack_b_block(const SgemmKernel& kr, int64_t k, int64_t nc, const float* b, int64_t rsb, int64_t csb, float* out) {
+  const int64_t KC = kr.kc, NR = kr.nr;
+  const int64_t npan = ceil_div(nc, NR), nkb = ceil_div(k, KC);
+  const int64_t pgrain = std::max<int64_t>(1, 16384 / (KC * NR));
+  parallel_for(0, nkb * npan, pgrain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pc = t / npan * KC, p = t % npan;
+      const int64_t kc = std::min(KC, k - pc);
+      const int64_t j0 = p * NR, j1 = std::min(nc, j0 + NR);
+      kr.pack_b(kc, j1 - j0, b + pc * rsb + j0 * csb, rsb, csb, out + pc * npan * NR + j0 * kc);
+    }
+  });
+}
+
+// `prepacked`: op(B) already packed by sgemm_pack_b_all for this kernel (then b, rsb, csb are unused), or
+// null to pack B here. Both give the same bits: the same KC blocks through the same micro-kernel.
 void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rsa,
-                  int64_t csa, const float* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc) {
+                  int64_t csa, const float* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t ldc,
+                  const float* prepacked = nullptr) {
   const int64_t MR = kr.mr, NR = kr.nr, KC = kr.kc, NC = kr.nc;
   const int threads = num_threads();
   // Row blocks of at most kr.mc rows, as even as possible and a multiple of the thread count when there
@@ -132,7 +151,6 @@ void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float 
   n_ic = ceil_div(m, MC);
   const int64_t nc_max = std::min(NC, ceil_div(n, NR) * NR);
   const int64_t kc_max = std::min(KC, k);
-  float* bp = t_pack_b.get(static_cast<size_t>(nc_max * kc_max));  // (one KC block; see whole_k)
   const int64_t a_floats = MC * kc_max;
   const uint64_t call = g_call_id.fetch_add(1, std::memory_order_relaxed);
 
@@ -140,7 +158,8 @@ void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float 
   // region and let each task run its whole K in a second one (2 regions instead of 2 per KC block: each
   // region costs a wake-up of the pool, which shows below ~10 ms of work). Same blocks, same sums.
   const bool whole_k = threads > 1 && k > KC && static_cast<double>(k) * nc_max * sizeof(float) <= 8.0 * (1 << 20);
-  if (whole_k) bp = t_pack_b.get(static_cast<size_t>(nc_max * k));
+  // the packing buffer: one KC block, or the whole depth (whole_k); none when B comes packed
+  float* bbuf = prepacked ? nullptr : t_pack_b.get(static_cast<size_t>(nc_max * (whole_k ? k : kc_max)));
 
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
@@ -149,16 +168,8 @@ void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float 
     const int64_t jp = threads <= 1 ? 1 : std::clamp<int64_t>(ceil_div(2 * threads, n_ic), 1, npan);
     if (whole_k) {
       // block pc of B starts at bp + pc * npan * NR; its panel p at + p * NR * kc
-      const int64_t nkb = ceil_div(k, KC);
-      const int64_t pgrain = std::max<int64_t>(1, 16384 / (KC * NR));
-      parallel_for(0, nkb * npan, pgrain, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t pc = t / npan * KC, p = t % npan;
-          const int64_t kc = std::min(KC, k - pc);
-          const int64_t j0 = p * NR, j1 = std::min(nc, j0 + NR);
-          kr.pack_b(kc, j1 - j0, b + pc * rsb + (jc + j0) * csb, rsb, csb, bp + pc * npan * NR + j0 * kc);
-        }
-      });
+      const float* bp = prepacked ? prepacked + jc * k : bbuf;
+      if (!prepacked) pack_b_block(kr, k, nc, b + jc * csb, rsb, csb, bbuf);
       parallel_for(0, n_ic * jp, 1, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t ic = t / jp, q = t % jp;
@@ -180,12 +191,15 @@ void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float 
     }
     for (int64_t pc = 0; pc < k; pc += KC) {
       const int64_t kc = std::min(KC, k - pc);
-      // 1. pack this B block (shared by every task below)
-      const int64_t pgrain = std::max<int64_t>(1, 16384 / (kc * NR));
-      parallel_for(0, npan, pgrain, [&](int64_t p0, int64_t p1) {
-        const int64_t j0 = p0 * NR, j1 = std::min(nc, p1 * NR);
-        kr.pack_b(kc, j1 - j0, b + pc * rsb + (jc + j0) * csb, rsb, csb, bp + j0 * kc);
-      });
+      // 1. pack this B block (shared by every task below), unless it comes packed
+      const float* bp = prepacked ? prepacked + jc * k + pc * npan * NR : bbuf;
+      if (!prepacked) {
+        const int64_t pgrain = std::max<int64_t>(1, 16384 / (kc * NR));
+        parallel_for(0, npan, pgrain, [&](int64_t p0, int64_t p1) {
+          const int64_t j0 = p0 * NR, j1 = std::min(nc, p1 * NR);
+          kr.pack_b(kc, j1 - j0, b + pc * rsb + (jc + j0) * csb, rsb, csb, bbuf + j0 * kc);
+        });
+      }
       // 2. tasks = (row block, column range); each packs its A block (reused when the next task of this
       //    thread has the same rows) and runs the macro-kernel over its columns.
       const float beta_k = pc == 0 ? beta : 1.0f;
@@ -260,6 +274,29 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
   } else {
     for (int64_t i = 0; i < batch; ++i) one(i);
   }
+}
+
+int64_t sgemm_packed_b_floats(int64_t k, int64_t n) {
+  const int64_t nr = kernels().sgemm->nr;
+  return ceil_div(n, nr) * nr * k;
+}
+
+void sgemm_pack_b_all(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out) {
+  const SgemmKernel& kr = *kernels().sgemm;
+  const int64_t rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
+  // column block jc (NC columns, NC a multiple of NR) starts at out + jc * k
+  for (int64_t jc = 0; jc < n; jc += kr.nc)
+    pack_b_block(kr, k, std::min<int64_t>(kr.nc, n - jc), b + jc * csb, rsb, csb, out + jc * k);
+}
+
+void sgemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* bp,
+                     float beta, float* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == 0.0f) {
+    scale_c(m, n, beta, c, ldc, 1);
+    return;
+  }
+  blocked_path(*kernels().sgemm, m, n, k, alpha, a, lda, 1, nullptr, 0, 0, beta, c, ldc, bp);
 }
 
 const char* sgemm_kernel_name() { return kernels().sgemm->name; }

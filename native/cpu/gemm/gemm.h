@@ -23,6 +23,18 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
                    int64_t lda, int64_t stride_a, const float* b, int64_t ldb, int64_t stride_b, float beta, float* c,
                    int64_t ldc, int64_t stride_c, int64_t batch);
 
+// Weights packed once (e.g. a linear layer's [out, in] weight, used by every call): op(B) is laid out as
+// the blocked path of the ACTIVE level reads it, so products with it skip packing B and always take the
+// blocked path (the same bits as sgemm() wherever sgemm() takes the blocked path too). The layout is only
+// valid for the kernel that was active when it was packed (sgemm_kernel_name() names it).
+// Floats of the packed form of a K x N op(B) (N rounded up to the micro-tile width).
+int64_t sgemm_packed_b_floats(int64_t k, int64_t n);
+// Packs op(B) (B is K x N, or N x K when trans_b, leading dimension ldb) into out[sgemm_packed_b_floats(k, n)].
+void sgemm_pack_b_all(bool trans_b, int64_t k, int64_t n, const float* b, int64_t ldb, float* out);
+// C = alpha * A * B + beta * C with A M x K (row-major, lda) and B given packed.
+void sgemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* bp,
+                     float beta, float* c, int64_t ldc);
+
 // The micro-kernel of the active level, e.g. "avx2 4x24".
 const char* sgemm_kernel_name();
 

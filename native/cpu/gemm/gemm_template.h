@@ -61,7 +61,9 @@ namespace {
 // MR x NV registers of accumulators stay live for the whole k loop; each k step loads NV vectors of B and
 // broadcasts MR values of A. Every element gets the same chain of FMAs and the same epilogue whatever NV
 // is, so a narrower instantiation on an edge panel gives bitwise the same values as the full one.
-template <class V, int MR, int NV, int BS = NV * V::W>
+// AS: floats of A per k step (the packed panel's row count; more than MR when only the first MR rows of a
+// partial panel are computed, which gives those rows the same values as the full-height kernel).
+template <class V, int MR, int NV, int BS = NV * V::W, int AS = MR>
 TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_ukernel(int64_t k, const float* TF_GEMM_RESTRICT a,
                                                         const float* TF_GEMM_RESTRICT b, float* c, int64_t ldc,
                                                         float alpha, float beta) {
@@ -84,7 +86,7 @@ TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_ukernel(int64_t k, const float* 
       const R av = V::bcast(a + i);
       TF_GEMM_UNROLL for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(av, bv[j], acc[i][j]);
     }
-    a += MR;
+    a += AS;
     b += BS;
   }
   const R va = V::set1(alpha);
@@ -101,6 +103,21 @@ TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_ukernel(int64_t k, const float* 
       }
     }
   }
+}
+
+// An edge tile (mm < MR rows and/or nn < NR columns) into `tile` (row stride NR): the narrowest
+// instantiation that covers it, R = mm rows of the MR-row panel (same values as the full tile, less work:
+// a 1-row product through a 4-row kernel would do 4 times the FMAs).
+template <class V, int MR, int NV, int R = MR>
+TF_GEMM_TARGET void sgemm_edge(int64_t mm, int64_t nn, int64_t k, const float* apanel, const float* bpanel, float* tile,
+                               float alpha, float beta) {
+  constexpr int NR = NV * V::W;
+  if constexpr (R > 1) {
+    if (mm < R) return sgemm_edge<V, MR, NV, R - 1>(mm, nn, k, apanel, bpanel, tile, alpha, beta);
+  }
+  if (NV > 1 && nn <= V::W) sgemm_ukernel<V, R, 1, NR, MR>(k, apanel, bpanel, tile, NR, alpha, beta);
+  else if (NV > 2 && nn <= 2 * V::W) sgemm_ukernel<V, R, (NV > 2 ? 2 : NV), NR, MR>(k, apanel, bpanel, tile, NR, alpha, beta);
+  else sgemm_ukernel<V, R, NV, NR, MR>(k, apanel, bpanel, tile, NR, alpha, beta);
 }
 
 // C[0:m, 0:n] over packed panels: B micro-panels outer (each stays in L1 across the row loop), A
@@ -134,10 +151,7 @@ TF_GEMM_TARGET void sgemm_macro(int64_t m, int64_t n, int64_t k, const float* ap
       } else {
         if (beta != 0.0f)
           for (int64_t r = 0; r < mm; ++r) std::memcpy(tile + r * NR, ct + r * ldc, sizeof(float) * nn);
-        // the narrowest instantiation that covers the edge (same values as the full tile)
-        if (NV > 1 && nn <= V::W) sgemm_ukernel<V, MR, 1, NR>(k, apanel, bpanel, tile, NR, alpha, beta);
-        else if (NV > 2 && nn <= 2 * V::W) sgemm_ukernel<V, MR, (NV > 2 ? 2 : NV), NR>(k, apanel, bpanel, tile, NR, alpha, beta);
-        else sgemm_ukernel<V, MR, NV>(k, apanel, bpanel, tile, NR, alpha, beta);
+        sgemm_edge<V, MR, NV>(mm, nn, k, apanel, bpanel, tile, alpha, beta);
         for (int64_t r = 0; r < mm; ++r) std::memcpy(ct + r * ldc, tile + r * NR, sizeof(float) * nn);
       }
     }
