@@ -87,6 +87,24 @@ for (const [k, n] of [[4096, 4096], [4096, 11008]]) {
   const w = tensor([n, k], 4);
   cases.push({ name: `decode linear [${n}, ${k}]`, shape: `1x${n}x${k}`, flops: 2 * n * k, bytes: 4 * (k + k * n + n), run: () => binding.linear(x, w) });
 }
+// Few-token linear layers (BERT-base FFN shape), with the weight as is and packed once (packLinear); the
+// peer gets the same weight as an initializer, which it prepacks too. Then decode with a packed weight.
+function transpose(w, n, k) {
+  const t = new Float32Array(n * k);
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) t[j * n + i] = w.data[i * k + j];
+  return t;
+}
+for (const [m, k, n] of [[16, 768, 3072], [64, 768, 3072], [1, 4096, 11008]]) {
+  const x = tensor([m, k], 5);
+  const w = tensor([n, k], 6);
+  const pw = binding.packLinear(w);
+  const shape = `${m}x${n}x${k}`;
+  const base = { shape, flops: 2 * m * n * k, bytes: 4 * (m * k + k * n + m * n) };
+  if (m > 1) cases.push({ ...base, name: `linear [${n}, ${k}], ${m} rows`, run: () => binding.linear(x, w) });
+  const c = { ...base, name: `linear [${n}, ${k}], ${m} row${m > 1 ? 's' : ''}, packed`, run: () => binding.linearPacked(x, pw.data, pw.kernel, n, k) };
+  if (ort) c.peer = { model: matmulModel(m, k, n, transpose(w, n, k)), feeds: { A: new ort.Tensor('float32', x.data, [m, k]) } };
+  cases.push(c);
+}
 
 // Seconds of each repetition (about 0.2 s of work per round and case, at least one repetition).
 function timeCase(c) {

@@ -130,7 +130,9 @@ export class PackedLinearWeight {
  * an ordinary linear() does on each call, which is most of the time of a few-row product (tens of tokens
  * through a BERT-sized layer). Results are the same bits as linear() with the unpacked weight whenever that
  * takes the blocked path (more than 8 rows of x); with 1–8 rows the packed weight is read by the blocked
- * path too (the unpacked one by dot products), so results agree to rounding. Repack after setIsa().
+ * path too (the unpacked one by dot products), so results agree to rounding. For the decode shape (1–4
+ * rows, weights streamed from memory) the unpacked weight is the faster one: its dot-product path reads
+ * several rows of the weight at once, the packed panels are one stream. Repack after setIsa().
  *
  * @example
  * const w = Tensor.randn([3072, 768], { seed: 2 });

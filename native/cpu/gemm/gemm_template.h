@@ -129,6 +129,8 @@ TF_GEMM_TARGET void sgemm_macro(int64_t m, int64_t n, int64_t k, const float* ap
   alignas(64) float tile[MR * NR] = {};
   // While the row loop works on one B micro-panel, the next one is fetched into L2 a slice per tile
   // (the B block lives in L3; a demand miss at the start of each panel would stall the first tiles).
+  // Not with a single row tile (a few-row product streaming a prepacked B from memory): there the whole
+  // panel would be asked for at once, which measured slower than the hardware prefetcher alone.
   const int64_t panel_lines = NR * k / 16;
   const int64_t row_tiles = (m + MR - 1) / MR;
   const int64_t lines_per_tile = (panel_lines + row_tiles - 1) / row_tiles;
@@ -140,7 +142,7 @@ TF_GEMM_TARGET void sgemm_macro(int64_t m, int64_t n, int64_t k, const float* ap
       const int64_t mm = std::min<int64_t>(MR, m - i);
       const float* apanel = ap + i * k;
       float* ct = c + i * ldc + j;
-      if (bnext) {
+      if (bnext && row_tiles > 1) {
         const int64_t l0 = t * lines_per_tile, l1 = std::min(panel_lines, l0 + lines_per_tile);
         for (int64_t l = l0; l < l1; ++l) TF_GEMM_PREFETCH_L2(bnext + l * 16);
       }
