@@ -1,6 +1,13 @@
+import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
+import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
+import { add, relu } from '../lib/ops/elementwise';
+import { linear } from '../lib/ops/gemm';
+import { concat, permute } from '../lib/ops/layout';
+import { layerNorm } from '../lib/ops/norm';
 import { localAttention, localAttentionAsync, lshAttention, lshAttentionAsync, lshRandomRotations } from '../lib/ops/lsh';
 import { Tensor } from '../lib/tensor';
 import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
@@ -243,3 +250,66 @@ describe('localAttention (Reformer LocalSelfAttention)', () => {
     expect(() => raw.localAttention(q, q)).toThrow(TypeError);
   });
 });
+
+// End to end against Hugging Face's ReformerModel (test/fixtures/hf/reformer: 2 layers, attn_layers
+// ['local', 'lsh'], hidden 32, 2 heads of 16, chunks of 4 with one chunk before, 2 hashes, 4 buckets, recorded
+// rotations, batch row 1 padded at the end). The encoder around the attention ops, composed from existing ops
+// (the Reformer model family itself comes later): two reversible streams X1 = X2 = embeddings; per layer
+// Y1 = X1 + dense(attention(LN(X2))) and Y2 = X2 + FF(Y1) with FF = dense2(relu(dense1(LN(·)))); upstream's
+// hidden_states are X2 before each layer and after the last; last_hidden_state = LN([Y1, Y2]).
+describe('Reformer encoder on the attention ops (Hugging Face fixture)', () => {
+  const dir = join(__dirname, 'fixtures', 'hf', 'reformer');
+  for (const level of levels) {
+    it(`reproduces hidden_states.1, .2 and last_hidden_state of upstream ReformerModel (${level})`, () => {
+      withIsa(level, () => {
+        const model = openSafetensors(join(dir, 'model.safetensors'));
+        const io = openSafetensors(join(dir, 'io.safetensors'));
+        const w = (n: string) => model.tensor(n) as Tensor<'f32'>;
+        const [heads, dh, eps] = [2, 16, 1e-12];
+        const mask = io.tensor('input.attention_mask');
+        const emb = io.tensor('output.hidden_states.0') as Tensor<'f32'>;
+        const [B, N] = emb.shape;
+        const split = (t: Tensor<'f32'>) => permute(t.reshape([B, N, heads, dh]), [0, 2, 1, 3]);
+        const merge = (t: Tensor<'f32'>) => permute(t, [0, 2, 1, 3]).reshape([B, N, heads * dh]);
+        const attention = (i: number, x: Tensor<'f32'>) => {
+          const p = `encoder.layers.${i}.attention`;
+          const h = layerNorm(x, w(`${p}.layer_norm.weight`), w(`${p}.layer_norm.bias`), eps);
+          const s = `${p}.self_attention`;
+          const out = i === 0
+            ? localAttention(split(linear(h, w(`${s}.query.weight`))), split(linear(h, w(`${s}.key.weight`))),
+              split(linear(h, w(`${s}.value.weight`))), { chunkLength: 4, numChunksBefore: 1, numChunksAfter: 0, attentionMask: mask })
+            : lshAttention(split(linear(h, w(`${s}.query_key.weight`))), split(linear(h, w(`${s}.value.weight`))), {
+              numBuckets: 4, numHashes: 2, chunkLength: 4, numChunksBefore: 1, numChunksAfter: 0, attentionMask: mask,
+              rotations: io.tensor('aux.lsh_random_rotations') as Tensor<'f32'>,
+            });
+          return linear(merge(out), w(`${p}.output.dense.weight`));
+        };
+        const feedForward = (i: number, x: Tensor<'f32'>) => {
+          const p = `encoder.layers.${i}.feed_forward`;
+          const h = layerNorm(x, w(`${p}.layer_norm.weight`), w(`${p}.layer_norm.bias`), eps);
+          return linear(relu(linear(h, w(`${p}.dense.dense.weight`), w(`${p}.dense.dense.bias`))), w(`${p}.output.dense.weight`), w(`${p}.output.dense.bias`));
+        };
+        let x1 = emb;
+        let x2 = emb;
+        for (let i = 0; i < 2; i++) {
+          x1 = add(x1, attention(i, x2));
+          x2 = add(x2, feedForward(i, x1));
+          const want = io.tensor(`output.hidden_states.${i + 1}`) as Tensor<'f32'>;
+          expectClose(x2, want, `layer ${i}`);
+        }
+        const last = layerNorm(concat([x1, x2], -1), w('encoder.layer_norm.weight'), w('encoder.layer_norm.bias'), eps);
+        expectClose(last, io.tensor('output.last_hidden_state') as Tensor<'f32'>, 'last_hidden_state');
+        model.dispose();
+        io.dispose();
+      });
+    });
+  }
+});
+
+// atol 1e-4 + rtol 1e-4, element-wise
+function expectClose(got: Tensor<'f32'>, want: Tensor<'f32'>, what: string) {
+  expect(got.shape, what).toEqual(want.shape);
+  let worst = 0;
+  for (let i = 0; i < want.data.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - want.data[i]) - 1e-4 * Math.abs(want.data[i]));
+  expect(worst, what).toBeLessThan(1e-4);
+}
