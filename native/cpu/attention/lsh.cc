@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "../../core/dispatch.h"
@@ -17,7 +18,13 @@ void register_lsh_scalar(Kernels& k) { fill_lsh<simd::Scalar>(k); }
 namespace cpu {
 namespace {
 
-constexpr int64_t kHashRows = 128;  // rows per hashing block
+constexpr int64_t kHashRows = 512;  // rows per hashing block
+
+// An uninitialised buffer (every element is written before it is read; no zero-fill pass over memory).
+template <class T>
+std::unique_ptr<T[]> buffer(int64_t n) {
+  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+}
 
 void run_items(const ChunkAttnParams& cp) {
   const int64_t items = lsh_items(cp);
@@ -128,7 +135,7 @@ void lsh_attention_f32(const LshParams& p) {
   cp.causal = p.causal;
   cp.self_mask = true;
   // keys: x / sqrt(mean(x²) + 1e-6) / sqrt(D), as a factor per row
-  std::vector<float> kf(static_cast<size_t>(B * H * N));
+  auto kf = buffer<float>(B * H * N);
   const float dim_norm = 1.0f / std::sqrt(static_cast<float>(D));
   parallel_for(0, B * H * N, 256, [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) {
@@ -136,10 +143,10 @@ void lsh_attention_f32(const LshParams& p) {
       double ss = 0;
       for (int64_t d = 0; d < D; ++d) ss += static_cast<double>(x[d]) * x[d];
       const float var = static_cast<float>(ss / static_cast<double>(D));
-      kf[static_cast<size_t>(i)] = (1.0f / std::sqrt(var + 1e-6f)) * dim_norm;
+      kf[i] = (1.0f / std::sqrt(var + 1e-6f)) * dim_norm;
     }
   });
-  cp.key_factor = kf.data();
+  cp.key_factor = kf.get();
   if (lsh_is_standard(N, p.chunk)) {  // upstream: plain shared-QK attention, no hashing, no rounds
     cp.rounds = 1, cp.chunk = N, cp.before = cp.after = 0;
     cp.out = p.out;
@@ -153,27 +160,28 @@ void lsh_attention_f32(const LshParams& p) {
   if (p.keep)
     for (int64_t i = 0; i < B * N && !has_pad; ++i) has_pad = p.keep[i] == 0;
   const int64_t nbe = nb + (has_pad ? 1 : 0);
-  std::vector<int32_t> own_buckets;
+  std::unique_ptr<int32_t[]> own_buckets;
   int32_t* buckets = p.buckets;
   if (!buckets) {
-    own_buckets.resize(static_cast<size_t>(B * H * R * N));
-    buckets = own_buckets.data();
+    own_buckets = buffer<int32_t>(B * H * R * N);
+    buckets = own_buckets.get();
   }
   hash(p, nb, has_pad, buckets);
-  std::vector<int32_t> perm(static_cast<size_t>(B * H * R * N));
-  sort_buckets(p, nbe, buckets, perm.data());
-  cp.perm = perm.data();
+  auto perm = buffer<int32_t>(B * H * R * N);
+  sort_buckets(p, nbe, buckets, perm.get());
+  cp.perm = perm.get();
   cp.rounds = R, cp.chunk = p.chunk, cp.before = p.before, cp.after = p.after;
   if (R == 1) {
     cp.out = p.out;
     run_items(cp);
     return;
   }
-  std::vector<float> round_out(static_cast<size_t>(B * H * R * N * D)), round_lse(static_cast<size_t>(B * H * R * N));
-  cp.round_out = round_out.data();
-  cp.round_lse = round_lse.data();
+  auto round_out = buffer<float>(B * H * R * N * D);
+  auto round_lse = buffer<float>(B * H * R * N);
+  cp.round_out = round_out.get();
+  cp.round_lse = round_lse.get();
   run_items(cp);
-  combine_rounds(p, round_out.data(), round_lse.data());
+  combine_rounds(p, round_out.get(), round_lse.get());
 }
 
 void local_attention_f32(const LocalParams& p) {
