@@ -31,6 +31,7 @@ const lshCases: Case[] = [
   [1, 1, 8, 4, 4, 3, 2, 1, 2, false, null], // neighbour offsets of whole rounds or more: no shift
   [1, 2, 96, 33, 32, 0, 1, 4, [4, 2, 2], true, [10]], // three factors, look ahead only
   [1, 1, 130, 8, 65, 1, 0, 2, 4, false, null], // chunks longer than one query tile
+  [1, 2, 8, 6, 2, 1, 1, 2, [64, 32], false, [3]], // more buckets than positions: the comparison sort
 ];
 
 function runLshCase(c: Case, seed: number, attn = lshAttention) {
@@ -168,6 +169,7 @@ describe('lshAttention (Reformer LSHSelfAttention)', () => {
     expect(() => lshAttention(qk.to('f16') as unknown as Tensor<'f32'>, qk, o)).toThrow(TypeError);
     expect(() => lshAttention(Tensor.zeros([1, 1, 4, 300]), Tensor.zeros([1, 1, 4, 300]), o)).toThrow(/head dim/);
     expect(() => lshRandomRotations(2, 0, 1, 4)).toThrow(/headDim/);
+    expect(() => raw.lshAttention(qk, qk, null, { numBuckets: 2 ** 24, numHashes: 1000, chunkLength: 4 })).toThrow(/below 2\^31/);
   });
 
   it('handles empty inputs', () => {

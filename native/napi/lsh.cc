@@ -131,8 +131,11 @@ static Napi::Value LshAttention(const Napi::CallbackInfo& info) {
   } else {
     p.factors = read_buckets(env, nbv);
   }
-  int64_t rs2 = 0;
-  for (int64_t f : p.factors) rs2 += f / 2;
+  int64_t rs2 = 0, nb = 1;
+  for (int64_t f : p.factors) rs2 += f / 2, nb *= f;
+  if (p.hashes * (nb + 1) > (int64_t{1} << 31) - 1)
+    throw_range(env, "numHashes × (numBuckets + 1) must be below 2^31 (the bucket numbers are int32), got " +
+                         std::to_string(p.hashes) + " × " + std::to_string(nb + 1));
   TensorView rot;
   if (!is_absent(info[2])) {
     rot = get_tensor(env, info[2], "rotations", DType::F32);

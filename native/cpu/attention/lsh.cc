@@ -84,12 +84,18 @@ void hash(const LshParams& p, int64_t nb, bool has_pad, int32_t* buckets) {
 // Stable counting sort of each (batch, head, round) by bucket: perm[bh][r·N + k] = position.
 void sort_buckets(const LshParams& p, int64_t nbe, const int32_t* buckets, int32_t* perm) {
   const int64_t N = p.N, R = p.hashes;
+  const bool counting = nbe <= 4 * N + 1024;  // else a comparison sort (more buckets than positions)
   parallel_for(0, p.B * p.H * R, 1, [&](int64_t s, int64_t e) {
-    std::vector<int64_t> start(static_cast<size_t>(nbe + 1));
+    std::vector<int64_t> start(static_cast<size_t>(counting ? nbe + 1 : 0));
     for (int64_t it = s; it < e; ++it) {
       const int64_t r = it % R;
       const int32_t* bk = buckets + it * N;
       int32_t* out = perm + it * N;  // (bh·R + r)·N = bh·R·N + r·N
+      if (!counting) {
+        for (int64_t i = 0; i < N; ++i) out[i] = static_cast<int32_t>(i);
+        std::stable_sort(out, out + N, [bk](int32_t x, int32_t y) { return bk[x] < bk[y]; });
+        continue;
+      }
       std::fill(start.begin(), start.end(), 0);
       for (int64_t i = 0; i < N; ++i) ++start[static_cast<size_t>(bk[i] - r * nbe + 1)];
       for (int64_t j = 0; j < nbe; ++j) start[static_cast<size_t>(j + 1)] += start[static_cast<size_t>(j)];
