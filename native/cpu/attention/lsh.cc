@@ -104,7 +104,7 @@ void sort_buckets(const LshParams& p, int64_t nbe, const int32_t* buckets, int32
   });
 }
 
-// out = Σ_r e^(lse_r − logsumexp_r lse_r) · out_r, in float32 as upstream.
+// out = Σ_r e^(lse_r − logsumexp_r lse_r) · out_r, in float32 as upstream; round 0's output is in out already.
 void combine_rounds(const LshParams& p, const float* round_out, const float* round_lse) {
   const int64_t N = p.N, D = p.D, R = p.hashes;
   parallel_for(0, p.B * p.H * N, 64, [&](int64_t s, int64_t e) {
@@ -118,9 +118,10 @@ void combine_rounds(const LshParams& p, const float* round_out, const float* rou
       const float lse = mx + std::log(sum);
       for (int64_t r = 0; r < R; ++r) w[static_cast<size_t>(r)] = std::exp(round_lse[(bh * R + r) * N + pos] - lse);
       float* dst = p.out + it * D;
-      for (int64_t d = 0; d < D; ++d) dst[d] = 0.0f;
-      for (int64_t r = 0; r < R; ++r) {
-        const float* src = round_out + ((bh * R + r) * N + pos) * D;
+      const float w0 = w[0];
+      for (int64_t d = 0; d < D; ++d) dst[d] *= w0;
+      for (int64_t r = 1; r < R; ++r) {
+        const float* src = round_out + ((bh * (R - 1) + r - 1) * N + pos) * D;
         const float wr = w[static_cast<size_t>(r)];
         for (int64_t d = 0; d < D; ++d) dst[d] += src[d] * wr;
       }
@@ -177,12 +178,12 @@ void lsh_attention_f32(const LshParams& p) {
   sort_buckets(p, nbe, buckets, perm.get());
   cp.perm = perm.get();
   cp.rounds = R, cp.chunk = p.chunk, cp.before = p.before, cp.after = p.after;
+  cp.out = p.out;
   if (R == 1) {
-    cp.out = p.out;
     run_items(cp);
     return;
   }
-  auto round_out = buffer<float>(B * H * R * N * D);
+  auto round_out = buffer<float>(B * H * (R - 1) * N * D);
   auto round_lse = buffer<float>(B * H * R * N);
   cp.round_out = round_out.get();
   cp.round_lse = round_lse.get();

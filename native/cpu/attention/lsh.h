@@ -38,8 +38,8 @@ struct ChunkAttnParams {
   const float* q = nullptr;  // [B, H, N, D] queries (LSH: the shared query-key vectors)
   const float* k = nullptr;  // [B, H, N, D] keys (LSH: == q)
   const float* v = nullptr;  // [B, H, N, D]
-  float* out = nullptr;      // [B, H, N, D] (rounds == 1), else unused by the item kernel
-  float* round_out = nullptr;  // [B, H, R, N, D] per-round outputs (rounds > 1)
+  float* out = nullptr;      // [B, H, N, D]: the output of round 0
+  float* round_out = nullptr;  // [B, H, R − 1, N, D]: the outputs of rounds 1 .. R − 1 (rounds > 1)
   float* round_lse = nullptr;  // [B, H, R, N] per-round logsumexp (rounds > 1)
   const float* key_factor = nullptr;  // [B, H, N] factor of each key row, or null: key_scale for all
   float key_scale = 1.0f;

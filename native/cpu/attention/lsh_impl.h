@@ -47,8 +47,11 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   const int64_t s0 = c * C + t * BQ, qn = std::min(BQ, C - t * BQ);
   const int64_t qc = (qn + W - 1) / W * W;
   int64_t qpos[BQ];
+  alignas(64) float qposf[BQ];  // positions as floats (exact below 2^24) for the vectorized masks
+  for (int64_t r = qn; r < BQ; ++r) qposf[r] = -1.0f;
   for (int64_t r = 0; r < qn; ++r) {
     qpos[r] = perm ? perm[s0 + r] : s0 + r;
+    qposf[r] = static_cast<float>(qpos[r]);
     const float* qi = qb + qpos[r] * D;
     for (int64_t d = 0; d < D; ++d) qt[d * BQ + r] = qi[d];
   }
@@ -79,7 +82,26 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
     }
     // Sᵀ = K · Qt
     flash_gemm<V, kQkRows, kQkVecs, false>(jn, qc, D, kpack, D, 1, qt, BQ, st, BQ, nullptr);
-    if (keep || p.causal || p.self_mask) {
+    if ((keep || p.causal || p.self_mask) && N <= (int64_t{1} << 24)) {
+      // vectorized over the queries (columns past qn hold position −1: masking them changes nothing)
+      const R vmask = V::set1(kMask), vself = V::set1(kSelf);
+      for (int64_t jj = 0; jj < jn; ++jj) {
+        const int64_t kp = kpos[jj];
+        const bool padded = keep && !keep[kp];
+        const R kpf = V::set1(static_cast<float>(kp));
+        float* row = st + jj * BQ;
+        for (int64_t cq = 0; cq < qc; cq += W) {
+          R x = V::load(row + cq);
+          const R qp = V::load(qposf + cq);
+          if (padded)
+            x = vmask;
+          else if (p.causal)
+            x = V::select(V::gt(kpf, qp), vmask, x);
+          if (p.self_mask) x = V::select(V::eq(kpf, qp), vself, x);
+          V::store(row + cq, x);
+        }
+      }
+    } else if (keep || p.causal || p.self_mask) {
       for (int64_t jj = 0; jj < jn; ++jj) {
         const int64_t kp = kpos[jj];
         const bool padded = keep && !keep[kp];
@@ -125,14 +147,12 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
     const float lse = m[r] + std::log(l[r]);
     const float sc = std::exp(m[r] - lse);
     float* dst;
-    if (p.rounds == 1) {
+    const int64_t round = (s0 + r) / N;
+    if (round == 0)
       dst = p.out + (bh * N + qpos[r]) * D;
-    } else {
-      const int64_t round = (s0 + r) / N;
-      const int64_t at = (bh * p.rounds + round) * N + qpos[r];
-      dst = p.round_out + at * D;
-      p.round_lse[at] = lse;
-    }
+    else
+      dst = p.round_out + ((bh * (p.rounds - 1) + round - 1) * N + qpos[r]) * D;
+    if (p.rounds > 1) p.round_lse[(bh * p.rounds + round) * N + qpos[r]] = lse;
     const float* src = o + r * D;
     for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * sc;
   }
