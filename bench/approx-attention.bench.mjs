@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 // Approximate attention benchmark (issue 5 item 5): Performer FAVOR+ (ops.favorAttention, 256 features from
-// gaussianOrthogonalRandomMatrix, softmax kernel, non-causal and causal) and Linformer (ops.linformerAttention,
-// keys and values projected to 256 positions, projections [N, 256]) against exact flash attention
+// gaussianOrthogonalRandomMatrix, softmax kernel, non-causal and causal), Linformer (ops.linformerAttention,
+// keys and values projected to 256 positions, projections [N, 256]), Reformer LSH attention (ops.lshAttention,
+// shared QK = q, 2 hash rounds, chunks of 64 with one chunk before, buckets as upstream's _set_num_buckets:
+// 2^⌊log2(2N/64)⌋, factorised into two powers of two above 128; non-causal and causal) and Reformer local
+// attention (ops.localAttention, chunks of 64, one before) against exact flash attention
 // (ops.attention, non-causal and causal) on the same inputs, B = 1, 8 heads × 64, 'bhnd', 1 thread first.
 // Per length, the implementations run side by side in interleaved rounds (best of); a call over a second
 // gets fewer rounds (the machine is shared). Flash is skipped above --flash-max (its cost is quadratic).
@@ -25,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { flag, loadDist, option } from './common.mjs';
 
 const here = fileURLToPath(import.meta.url);
-const [{ binding }, favor] = loadDist('native', 'ops/favor');
+const [{ binding }, favor, lsh] = loadDist('native', 'ops/favor', 'ops/lsh');
 
 const quick = flag('--quick');
 const H = 8;
@@ -57,7 +60,19 @@ const IMPLS = [
   { id: 'favor', label: 'favor+', ref: 'flash' },
   { id: 'favor-causal', label: 'favor+ causal', ref: 'flash-causal' },
   { id: 'linformer', label: 'linformer', ref: 'flash' },
+  { id: 'lsh', label: 'lsh', ref: 'flash' },
+  { id: 'lsh-causal', label: 'lsh causal', ref: 'flash-causal' },
+  { id: 'local', label: 'local', ref: 'flash' },
 ];
+const LSH_CHUNK = 64;
+const LSH_HASHES = 2;
+// upstream ReformerConfig num_buckets=None: 2^⌊log2(2N/chunk)⌋, split into two factors when above the limit
+// 2·max(√(maxPositions/chunk), chunk) = 128 here (maxPositions = N)
+function lshBuckets(N) {
+  const p = Math.floor(Math.log2((2 * N) / LSH_CHUNK));
+  const limit = 2 * Math.max(Math.floor(Math.sqrt(N / LSH_CHUNK)), LSH_CHUNK);
+  return 2 ** p > limit ? [2 ** Math.floor(p / 2), 2 ** (p - Math.floor(p / 2))] : 2 ** p;
+}
 const projection = favor.gaussianOrthogonalRandomMatrix(FEATURES, D, { seed: 1 });
 
 // Inputs of one length and a runner per implementation.
@@ -66,12 +81,18 @@ function setup(N) {
   // upstream initialises the projections uniform in ±1/√kp
   x.projK = tensor([N, KP], 4, 2 / Math.sqrt(KP));
   x.projV = tensor([N, KP], 5, 2 / Math.sqrt(KP));
+  const nb = lshBuckets(N);
+  const rot = lsh.lshRandomRotations(H, D, LSH_HASHES, nb, { seed: 1 });
+  const lshOpts = { numBuckets: nb, numHashes: LSH_HASHES, chunkLength: LSH_CHUNK, numChunksBefore: 1, numChunksAfter: 0 };
   const run = {
     flash: () => binding.attention(x.q, x.k, x.v, { causal: false }),
     'flash-causal': () => binding.attention(x.q, x.k, x.v, { causal: true }),
     favor: () => binding.favorAttention(x.q, x.k, x.v, projection, { causal: false }),
     'favor-causal': () => binding.favorAttention(x.q, x.k, x.v, projection, { causal: true }),
     linformer: () => binding.linformerAttention(x.q, x.k, x.v, x.projK, x.projV),
+    lsh: () => binding.lshAttention(x.q, x.v, rot, lshOpts),
+    'lsh-causal': () => binding.lshAttention(x.q, x.v, rot, { ...lshOpts, causal: true }),
+    local: () => binding.localAttention(x.q, x.k, x.v, { chunkLength: LSH_CHUNK, numChunksBefore: 1, numChunksAfter: 0 }),
   };
   return run;
 }
@@ -148,10 +169,10 @@ const info = binding.info();
 const results = {
   date: '',
   machine: { isa: info.isa.active, hardwareThreads: info.threads.hardware },
-  config: { B: 1, H, D, favorFeatures: FEATURES, linformerK: KP, sizes, flashMax, rounds, bigRounds },
+  config: { B: 1, H, D, favorFeatures: FEATURES, linformerK: KP, lsh: { hashes: LSH_HASHES, chunk: LSH_CHUNK, before: 1, buckets: Object.fromEntries(sizes.map((N) => [N, lshBuckets(N)])) }, sizes, flashMax, rounds, bigRounds },
   threads: {},
 };
-console.log(`turboformer approximate attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}; FAVOR+ ${FEATURES} features, Linformer k = ${KP}, vs flash; ${rounds} interleaved rounds (calls over 1 s: ${bigRounds})`);
+console.log(`turboformer approximate attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}; FAVOR+ ${FEATURES} features, Linformer k = ${KP}, LSH ${LSH_HASHES} hashes × chunks of ${LSH_CHUNK} (1 before), local chunks of ${LSH_CHUNK}, vs flash; ${rounds} interleaved rounds (calls over 1 s: ${bigRounds})`);
 for (const t of threadCounts) {
   binding.setNumThreads(t);
   const peaks = [];

@@ -30,6 +30,25 @@ export interface RawTensor<D extends DType = DType> {
   dtype: D;
 }
 
+/** Reformer local attention options (lib/ops/lsh.ts). */
+export interface RawLocalOptions {
+  chunkLength?: number;
+  numChunksBefore?: number;
+  numChunksAfter?: number;
+  causal?: boolean;
+  attentionMask?: RawTensor | null;
+}
+/** Reformer LSH attention options (lib/ops/lsh.ts). */
+export interface RawLshOptions extends RawLocalOptions {
+  numBuckets?: number | readonly number[];
+  numHashes?: number;
+  returnBuckets?: boolean;
+}
+export interface RawLshResult {
+  out: RawTensor<'f32'>;
+  buckets: RawTensor<'i32'> | null;
+}
+
 export type IsaLevel = 'scalar' | 'avx2' | 'avx512' | 'neon';
 
 export interface CudaDevice {
@@ -218,6 +237,11 @@ export interface Binding {
   // Linformer (lib/ops/linformer.ts): q [B, H, Nq, D], k and v [B, Hkv, Nk, D], projK/projV [nMax, kp]
   linformerAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projK: RawTensor<'f32'>, projV?: RawTensor<'f32'> | null, opts?: { scale?: number } | null): RawTensor<'f32'>;
   linformerAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projK: RawTensor<'f32'>, projV?: RawTensor<'f32'> | null, opts?: { scale?: number } | null): Promise<RawTensor<'f32'>>;
+  // Reformer LSH / local attention (lib/ops/lsh.ts): qk, v [B, H, N, D], rotations [H, D, numHashes, Σ numBuckets / 2]
+  lshAttention(qk: RawTensor<'f32'>, v: RawTensor<'f32'>, rotations: RawTensor<'f32'> | null, opts?: RawLshOptions | null): RawLshResult;
+  lshAttentionAsync(qk: RawTensor<'f32'>, v: RawTensor<'f32'>, rotations: RawTensor<'f32'> | null, opts?: RawLshOptions | null): Promise<RawLshResult>;
+  localAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts?: RawLocalOptions | null): RawTensor<'f32'>;
+  localAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts?: RawLocalOptions | null): Promise<RawTensor<'f32'>>;
 
   // Mixture of Experts (lib/ops/moe.ts): routing, dispatch, gather, grouped expert FFNs, combine, and all of them
   moeRoute(logits: RawTensor<'f32'>, opts: RawMoeRouteOptions): RawMoeRoute;

@@ -15,3 +15,4 @@ export * from './retention';
 export * from './moe';
 export * from './favor';
 export * from './linformer';
+export * from './lsh';

@@ -19,6 +19,7 @@ void register_ssm_scalar(Kernels&);
 void register_retention_scalar(Kernels&);
 void register_quant_scalar(Kernels&);
 void register_favor_scalar(Kernels&);
+void register_lsh_scalar(Kernels&);
 #if defined(__x86_64__) || defined(_M_X64)
 void register_elementwise_avx2(Kernels&);
 void register_elementwise_avx512(Kernels&);
@@ -44,6 +45,8 @@ void register_quant_avx2(Kernels&);
 void register_quant_avx512(Kernels&);
 void register_favor_avx2(Kernels&);
 void register_favor_avx512(Kernels&);
+void register_lsh_avx2(Kernels&);
+void register_lsh_avx512(Kernels&);
 #endif
 
 static Kernels g_kernels;
@@ -65,6 +68,7 @@ static Kernels build(IsaLevel level) {
   register_retention_scalar(k);
   register_quant_scalar(k);
   register_favor_scalar(k);
+  register_lsh_scalar(k);
 #if defined(__x86_64__) || defined(_M_X64)
   if (level == IsaLevel::Avx2 || level == IsaLevel::Avx512) {
     register_elementwise_avx2(k);
@@ -79,6 +83,7 @@ static Kernels build(IsaLevel level) {
     register_retention_avx2(k);
     register_quant_avx2(k);
     register_favor_avx2(k);
+    register_lsh_avx2(k);
   }
   if (level == IsaLevel::Avx512) {
     register_elementwise_avx512(k);
@@ -93,6 +98,7 @@ static Kernels build(IsaLevel level) {
     register_retention_avx512(k);
     register_quant_avx512(k);
     register_favor_avx512(k);
+    register_lsh_avx512(k);
   }
 #endif
   return k;

@@ -17,6 +17,7 @@ struct RetentionArgs;  // native/cpu/retention/retention.h
 }
 struct FlashParams;  // native/cpu/attention/flash.h
 struct BlockSparseParams;  // native/cpu/attention/blocksparse.h
+struct ChunkAttnParams;  // native/cpu/attention/lsh.h
 namespace cpu { struct QuantGemv; }  // native/cpu/quant/quant.h
 
 struct Kernels {
@@ -74,6 +75,8 @@ struct Kernels {
   void (*quant_dequant[4])(const cpu::QuantGemv& a, int64_t r0, int64_t r1, float* out) = {};
   // FAVOR+ feature row in place (native/cpu/favor): kind 0 x = ratio·(exp(x − shift) + eps), kind 1 x = relu(x) + eps
   void (*favor_feature_f32)(float* x, size_t n, float shift, float ratio, float eps, int kind) = nullptr;
+  // Reformer chunked attention (native/cpu/attention/lsh.h): one work item (lsh_items) with its thread's scratch
+  void (*lsh_chunk_attention_f32)(const ChunkAttnParams& p, int64_t item, float* scratch) = nullptr;
 };
 
 // The active table. Valid after init_dispatch() (called when the addon loads).

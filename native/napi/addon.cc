@@ -22,6 +22,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_moe(env, exports);
   register_favor(env, exports);
   register_linformer(env, exports);
+  register_lsh(env, exports);
   return exports;
 }
 

@@ -77,5 +77,6 @@ void register_quant(Napi::Env env, Napi::Object exports);
 void register_moe(Napi::Env env, Napi::Object exports);
 void register_favor(Napi::Env env, Napi::Object exports);
 void register_linformer(Napi::Env env, Napi::Object exports);
+void register_lsh(Napi::Env env, Napi::Object exports);
 
 }  // namespace tf::napi

@@ -1,0 +1,211 @@
+#include "lsh.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "../../core/dispatch.h"
+#include "../../core/threadpool.h"
+#include "../gemm/gemm.h"
+#include "lsh_impl.h"  // scalar instantiation: no target region
+
+namespace tf {
+
+void register_lsh_scalar(Kernels& k) { fill_lsh<simd::Scalar>(k); }
+
+namespace cpu {
+namespace {
+
+constexpr int64_t kHashRows = 512;  // rows per hashing block
+
+// An uninitialised buffer (every element is written before it is read; no zero-fill pass over memory).
+template <class T>
+std::unique_ptr<T[]> buffer(int64_t n) {
+  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+}
+
+void run_items(const ChunkAttnParams& cp) {
+  const int64_t items = lsh_items(cp);
+  auto fn = kernels().lsh_chunk_attention_f32;
+  const int64_t scratch_floats = lsh_scratch_floats(cp.D);
+  parallel_for(0, items, 1, [&](int64_t s, int64_t e) {
+    std::vector<float> scratch(static_cast<size_t>(scratch_floats));
+    for (int64_t it = s; it < e; ++it) fn(cp, it, scratch.data());
+  });
+}
+
+// Buckets of every (batch, head, round, position), offsets included: argmax over [xR, −xR] per factor.
+void hash(const LshParams& p, int64_t nb, bool has_pad, int32_t* buckets) {
+  const int64_t B = p.B, H = p.H, N = p.N, D = p.D, R = p.hashes;
+  int64_t rs2 = 0;
+  for (int64_t f : p.factors) rs2 += f / 2;
+  const int64_t cols = R * rs2, nbe = nb + (has_pad ? 1 : 0);
+  const int64_t blocks = (N + kHashRows - 1) / kHashRows;
+  parallel_for(0, B * H * blocks, 1, [&](int64_t s, int64_t e) {
+    std::vector<float> y(static_cast<size_t>(kHashRows * std::max<int64_t>(cols, 1)));
+    for (int64_t it = s; it < e; ++it) {
+      const int64_t bh = it / blocks, blk = it % blocks, b = bh / H, h = bh % H;
+      const int64_t i0 = blk * kHashRows, L = std::min(kHashRows, N - i0);
+      if (cols > 0)
+        sgemm(false, false, L, cols, D, 1.0f, p.qk + (bh * N + i0) * D, D, p.rotations + h * D * cols, cols, 0.0f,
+              y.data(), cols);
+      for (int64_t i = 0; i < L; ++i) {
+        const int64_t pos = i0 + i;
+        const bool padded = p.keep && !p.keep[b * N + pos];
+        for (int64_t r = 0; r < R; ++r) {
+          int64_t bucket = 0;
+          if (padded) {
+            bucket = nb;
+          } else {
+            const float* yr = y.data() + i * cols + r * rs2;
+            int64_t mult = 1, at = 0;
+            for (int64_t f : p.factors) {
+              const int64_t half = f / 2;
+              int64_t best = 0;
+              float bv = half > 0 ? yr[at] : 0.0f;
+              for (int64_t j = 1; j < f; ++j) {  // [x, −x]: the first maximum wins, as torch.argmax
+                const float val = j < half ? yr[at + j] : -yr[at + j - half];
+                if (val > bv) bv = val, best = j;
+              }
+              bucket += mult * best;
+              mult *= f;
+              at += half;
+            }
+          }
+          buckets[(bh * R + r) * N + pos] = static_cast<int32_t>(bucket + r * nbe);
+        }
+      }
+    }
+  });
+}
+
+// Stable counting sort of each (batch, head, round) by bucket: perm[bh][r·N + k] = position.
+void sort_buckets(const LshParams& p, int64_t nbe, const int32_t* buckets, int32_t* perm) {
+  const int64_t N = p.N, R = p.hashes;
+  const bool counting = nbe <= 4 * N + 1024;  // else a comparison sort (more buckets than positions)
+  parallel_for(0, p.B * p.H * R, 1, [&](int64_t s, int64_t e) {
+    std::vector<int64_t> start(static_cast<size_t>(counting ? nbe + 1 : 0));
+    for (int64_t it = s; it < e; ++it) {
+      const int64_t r = it % R;
+      const int32_t* bk = buckets + it * N;
+      int32_t* out = perm + it * N;  // (bh·R + r)·N = bh·R·N + r·N
+      if (!counting) {
+        for (int64_t i = 0; i < N; ++i) out[i] = static_cast<int32_t>(i);
+        std::stable_sort(out, out + N, [bk](int32_t x, int32_t y) { return bk[x] < bk[y]; });
+        continue;
+      }
+      std::fill(start.begin(), start.end(), 0);
+      for (int64_t i = 0; i < N; ++i) ++start[static_cast<size_t>(bk[i] - r * nbe + 1)];
+      for (int64_t j = 0; j < nbe; ++j) start[static_cast<size_t>(j + 1)] += start[static_cast<size_t>(j)];
+      for (int64_t i = 0; i < N; ++i) out[start[static_cast<size_t>(bk[i] - r * nbe)]++] = static_cast<int32_t>(i);
+    }
+  });
+}
+
+// out = Σ_r e^(lse_r − logsumexp_r lse_r) · out_r, in float32 as upstream; round 0's output is in out already.
+void combine_rounds(const LshParams& p, const float* round_out, const float* round_lse) {
+  const int64_t N = p.N, D = p.D, R = p.hashes;
+  parallel_for(0, p.B * p.H * N, 64, [&](int64_t s, int64_t e) {
+    std::vector<float> w(static_cast<size_t>(R));
+    for (int64_t it = s; it < e; ++it) {
+      const int64_t bh = it / N, pos = it % N;
+      float mx = -std::numeric_limits<float>::infinity();
+      for (int64_t r = 0; r < R; ++r) mx = std::max(mx, round_lse[(bh * R + r) * N + pos]);
+      float sum = 0.0f;
+      for (int64_t r = 0; r < R; ++r) sum += std::exp(round_lse[(bh * R + r) * N + pos] - mx);
+      const float lse = mx + std::log(sum);
+      for (int64_t r = 0; r < R; ++r) w[static_cast<size_t>(r)] = std::exp(round_lse[(bh * R + r) * N + pos] - lse);
+      float* dst = p.out + it * D;
+      const float w0 = w[0];
+      for (int64_t d = 0; d < D; ++d) dst[d] *= w0;
+      for (int64_t r = 1; r < R; ++r) {
+        const float* src = round_out + ((bh * (R - 1) + r - 1) * N + pos) * D;
+        const float wr = w[static_cast<size_t>(r)];
+        for (int64_t d = 0; d < D; ++d) dst[d] += src[d] * wr;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void lsh_attention_f32(const LshParams& p) {
+  const int64_t B = p.B, H = p.H, N = p.N, D = p.D;
+  if (B == 0 || H == 0 || N == 0) return;
+  ChunkAttnParams cp;
+  cp.q = cp.k = p.qk;
+  cp.v = p.v;
+  cp.B = B, cp.H = H, cp.N = N, cp.D = D;
+  cp.keep = p.keep;
+  cp.causal = p.causal;
+  cp.self_mask = true;
+  // keys: x / sqrt(mean(x²) + 1e-6) / sqrt(D), as a factor per row
+  auto kf = buffer<float>(B * H * N);
+  const float dim_norm = 1.0f / std::sqrt(static_cast<float>(D));
+  parallel_for(0, B * H * N, 256, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) {
+      const float* x = p.qk + i * D;
+      double ss = 0;
+      for (int64_t d = 0; d < D; ++d) ss += static_cast<double>(x[d]) * x[d];
+      const float var = static_cast<float>(ss / static_cast<double>(D));
+      kf[i] = (1.0f / std::sqrt(var + 1e-6f)) * dim_norm;
+    }
+  });
+  cp.key_factor = kf.get();
+  if (lsh_is_standard(N, p.chunk)) {  // upstream: plain shared-QK attention, no hashing, no rounds
+    cp.rounds = 1, cp.chunk = N, cp.before = cp.after = 0;
+    cp.out = p.out;
+    run_items(cp);
+    return;
+  }
+  const int64_t R = p.hashes;
+  int64_t nb = 1;
+  for (int64_t f : p.factors) nb *= f;
+  bool has_pad = false;
+  if (p.keep)
+    for (int64_t i = 0; i < B * N && !has_pad; ++i) has_pad = p.keep[i] == 0;
+  const int64_t nbe = nb + (has_pad ? 1 : 0);
+  std::unique_ptr<int32_t[]> own_buckets;
+  int32_t* buckets = p.buckets;
+  if (!buckets) {
+    own_buckets = buffer<int32_t>(B * H * R * N);
+    buckets = own_buckets.get();
+  }
+  hash(p, nb, has_pad, buckets);
+  auto perm = buffer<int32_t>(B * H * R * N);
+  sort_buckets(p, nbe, buckets, perm.get());
+  cp.perm = perm.get();
+  cp.rounds = R, cp.chunk = p.chunk, cp.before = p.before, cp.after = p.after;
+  cp.out = p.out;
+  if (R == 1) {
+    run_items(cp);
+    return;
+  }
+  auto round_out = buffer<float>(B * H * (R - 1) * N * D);
+  auto round_lse = buffer<float>(B * H * R * N);
+  cp.round_out = round_out.get();
+  cp.round_lse = round_lse.get();
+  run_items(cp);
+  combine_rounds(p, round_out.get(), round_lse.get());
+}
+
+void local_attention_f32(const LocalParams& p) {
+  if (p.B == 0 || p.H == 0 || p.N == 0) return;
+  ChunkAttnParams cp;
+  cp.q = p.q, cp.k = p.k, cp.v = p.v, cp.out = p.out;
+  cp.B = p.B, cp.H = p.H, cp.N = p.N, cp.D = p.D;
+  cp.keep = p.keep;
+  cp.causal = p.causal;
+  cp.key_scale = 1.0f / std::sqrt(static_cast<float>(p.D));
+  if (lsh_is_standard(p.N, p.chunk)) {
+    cp.chunk = p.N, cp.before = cp.after = 0;
+  } else {
+    cp.chunk = p.chunk, cp.before = p.before, cp.after = p.after;
+  }
+  run_items(cp);
+}
+
+}  // namespace cpu
+}  // namespace tf

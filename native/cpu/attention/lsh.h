@@ -1,0 +1,95 @@
+// Reformer attention on the CPU, fp32, with the semantics of Hugging Face's Reformer (transformers 4.41
+// LSHSelfAttention and LocalSelfAttention), both as one chunked-attention kernel over a permutation of the
+// positions:
+//
+//   LSH (shared query-key): per (batch, head) and hash round r, bucket(i) = argmax([x_i R_r, -x_i R_r]) with
+//   the round's random rotations R_r [D, nb/2] (factorised bucket counts: one argmax per factor, combined as
+//   b0 + f0·b1 + f0·f1·b2 ...); when any position of the batch is padding, an extra bucket nb holds the padded
+//   positions (of every row) and the bucket count becomes nb + 1; round r's buckets are offset by r·count.
+//   Positions are sorted by (offset bucket, position) across the R·N slots of all rounds (a counting sort),
+//   the sorted slots are cut into chunks of C, and each chunk attends to itself and to its neighbours
+//   c − before .. c + after across the whole R·N sequence (wrapping around: chunk 0 looks back at the last
+//   chunk of the last round; an offset of a whole number of chunks or more is no shift, as torch.cat of
+//   slices gives). Queries are the raw vectors, keys are length-normalised, x / sqrt(mean(x²) + 1e-6), and
+//   divided by sqrt(D); no other scale. Scores of padded keys and (causal) later keys become −1e9, then the
+//   scores of a query's own position (in any round) −1e5. Each row's softmax is finished as upstream's
+//   float32 logsumexp: lse = fl(m + log l), out = acc·e^(m − lse) (so an all-masked local row sums its values).
+//   Rounds are combined as exp(lse_r − logsumexp_r lse_r) weights, in float32.
+//   N ≤ C: standard attention (one chunk of all N positions, no hashing, no rounds), as upstream.
+//   Local: identity order, one round, keys divided by sqrt(D), no self mask.
+//
+// Work: hashing per (batch, head, block of rows), sorting per (batch, head, round), then one item per (batch,
+// head, chunk of the R·N slots, tile of kLshBq queries of the chunk), and the round combination per (batch,
+// head, position): every output element is computed by one thread in an order fixed by the shapes, so
+// results are bitwise independent of the thread count. Memory: O(R·N·D) per (batch, head), nothing N × N.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace tf {
+
+constexpr int64_t kLshBq = 64;  // queries per tile (a chunk of 64 is one tile)
+constexpr int64_t kLshBk = 64;  // key slots per step of the online softmax
+
+// Floats of per-thread scratch of one item for head dim d.
+inline int64_t lsh_scratch_floats(int64_t d) { return kLshBk * kLshBq + 2 * kLshBk * d + 2 * d * kLshBq + 3 * kLshBq; }
+
+struct ChunkAttnParams {
+  const float* q = nullptr;  // [B, H, N, D] queries (LSH: the shared query-key vectors)
+  const float* k = nullptr;  // [B, H, N, D] keys (LSH: == q)
+  const float* v = nullptr;  // [B, H, N, D]
+  float* out = nullptr;      // [B, H, N, D]: the output of round 0
+  float* round_out = nullptr;  // [B, H, R − 1, N, D]: the outputs of rounds 1 .. R − 1 (rounds > 1)
+  float* round_lse = nullptr;  // [B, H, R, N] per-round logsumexp (rounds > 1)
+  const float* key_factor = nullptr;  // [B, H, N] factor of each key row, or null: key_scale for all
+  float key_scale = 1.0f;
+  const int32_t* perm = nullptr;  // [B, H, R·N] position of each sorted slot, or null: identity (R == 1)
+  const uint8_t* keep = nullptr;  // [B, N] nonzero = attend, or null
+  int64_t B = 0, H = 0, N = 0, D = 0;
+  int64_t rounds = 1, chunk = 1, before = 0, after = 0;
+  bool causal = false, self_mask = false;
+};
+
+inline int64_t lsh_items(const ChunkAttnParams& p) {
+  const int64_t chunks = p.rounds * p.N / p.chunk, tiles = (p.chunk + kLshBq - 1) / kLshBq;
+  return p.B * p.H * chunks * tiles;
+}
+
+namespace cpu {
+
+struct LshParams {
+  const float* qk = nullptr;         // [B, H, N, D]
+  const float* v = nullptr;          // [B, H, N, D]
+  const float* rotations = nullptr;  // [H, D, R, rs/2] (null when every factor is 1)
+  float* out = nullptr;              // [B, H, N, D]
+  int32_t* buckets = nullptr;        // [B, H, R, N] offset buckets (output), or null
+  const uint8_t* keep = nullptr;     // [B, N], or null
+  int64_t B = 0, H = 0, N = 0, D = 0;
+  int64_t hashes = 1, chunk = 64, before = 1, after = 0;
+  std::vector<int64_t> factors;  // bucket factors (even, or the single factor 1), product = bucket count
+  bool causal = false;
+};
+
+// Whether the arguments take the standard (unchunked, unhashed) path: N <= chunk.
+inline bool lsh_is_standard(int64_t N, int64_t chunk) { return N <= chunk; }
+
+// The whole LSH attention on the pool. Arguments are not checked here (the N-API layer does that):
+// N % chunk == 0 unless N <= chunk, 1 <= D <= 256.
+void lsh_attention_f32(const LshParams& p);
+
+struct LocalParams {
+  const float* q = nullptr;
+  const float* k = nullptr;
+  const float* v = nullptr;
+  float* out = nullptr;
+  const uint8_t* keep = nullptr;
+  int64_t B = 0, H = 0, N = 0, D = 0;
+  int64_t chunk = 64, before = 1, after = 0;
+  bool causal = false;
+};
+
+// Local chunked attention (LocalSelfAttention) on the pool; the same requirements.
+void local_attention_f32(const LocalParams& p);
+
+}  // namespace cpu
+}  // namespace tf

@@ -1,0 +1,167 @@
+// The chunked-attention item kernel of Reformer attention (lsh.h), written once over the ISA structs of
+// native/core/simd.h and built from flash attention's register-tiled products and exp (flash_impl.h).
+// Included by lsh.cc (scalar) and, inside a TF_SIMD_BEGIN_* region, by lsh_avx2.cc and lsh_avx512.cc.
+//
+// One item = one tile of up to kLshBq query slots of one chunk of one (batch, head). Per item:
+//   Qt = (query rows of the tile's slots)ᵀ, packed [D × Bq] (zero columns past the last query);
+//   for each step of kLshBk key slots over the chunk's neighbourhood (chunks c − before .. c + after):
+//     K and V rows gathered by position (K rows times their key factor), Sᵀ = K · Qt (4 keys × 3 vectors),
+//     masked scores replaced by finite values as upstream (−1e9 padding / causal, then −1e5 own position),
+//     online softmax across the queries, O = alpha · O + Pᵀᵀ · V (3 queries × 4 vectors of D);
+//   then lse = fl(m + log l) and out = O · e^(m − lse), written at the query's position (and round).
+#pragma once
+#include "../../core/dispatch.h"
+#include "../../core/simd.h"
+#include "flash_impl.h"
+#include "lsh.h"
+
+namespace tf {
+namespace {
+
+template <class V>
+void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
+  using R = typename V::reg;
+  constexpr int64_t BQ = kLshBq, BK = kLshBk, W = V::W;
+  static_assert(BQ % V::W == 0, "the query tile must be a whole number of vectors");
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  constexpr float kMask = -1e9f, kSelf = -1e5f;
+  const int64_t D = p.D, N = p.N, C = p.chunk, RN = p.rounds * N;
+  const int64_t nch = RN / C, tiles = (C + BQ - 1) / BQ;
+  const int64_t t = item % tiles, c = (item / tiles) % nch, bh = item / tiles / nch, b = bh / p.H;
+  const float* qb = p.q + bh * N * D;
+  const float* kb = p.k + bh * N * D;
+  const float* vb = p.v + bh * N * D;
+  const int32_t* perm = p.perm ? p.perm + bh * RN : nullptr;
+  const uint8_t* keep = p.keep ? p.keep + b * N : nullptr;
+  const float* kf = p.key_factor ? p.key_factor + bh * N : nullptr;
+
+  float* st = scratch;          // Sᵀ [BK × BQ]
+  float* kpack = st + BK * BQ;  // [BK × D]
+  float* vpack = kpack + BK * D;
+  float* qt = vpack + BK * D;   // [D × BQ]
+  float* o = qt + D * BQ;       // [BQ × D]
+  float* m = o + BQ * D;
+  float* l = m + BQ;
+  float* alpha = l + BQ;
+
+  const int64_t s0 = c * C + t * BQ, qn = std::min(BQ, C - t * BQ);
+  const int64_t qc = (qn + W - 1) / W * W;
+  int64_t qpos[BQ];
+  alignas(64) float qposf[BQ];  // positions as floats (exact below 2^24) for the vectorized masks
+  for (int64_t r = qn; r < BQ; ++r) qposf[r] = -1.0f;
+  for (int64_t r = 0; r < qn; ++r) {
+    qpos[r] = perm ? perm[s0 + r] : s0 + r;
+    qposf[r] = static_cast<float>(qpos[r]);
+    const float* qi = qb + qpos[r] * D;
+    for (int64_t d = 0; d < D; ++d) qt[d * BQ + r] = qi[d];
+  }
+  for (int64_t r = qn; r < BQ; ++r)
+    for (int64_t d = 0; d < D; ++d) qt[d * BQ + r] = 0.0f;
+  std::memset(o, 0, static_cast<size_t>(BQ * D) * sizeof(float));
+  for (int64_t r = 0; r < BQ; ++r) {
+    m[r] = -inf;
+    l[r] = 0.0f;
+  }
+
+  const int64_t K = (p.before + p.after + 1) * C;
+  int64_t kpos[BK];
+  for (int64_t k0 = 0; k0 < K; k0 += BK) {
+    const int64_t jn = std::min(BK, K - k0);
+    for (int64_t jj = 0; jj < jn; ++jj) {
+      const int64_t kk = k0 + jj, off = kk / C - p.before;
+      // torch.cat of slices [i:] and [:i]: a shift of a whole number of chunks or more is no shift
+      const int64_t sh = (off >= nch || -off >= nch) ? 0 : off;
+      const int64_t cc = ((c + sh) % nch + nch) % nch, slot = cc * C + kk % C;
+      const int64_t pos = perm ? perm[slot] : slot;
+      kpos[jj] = pos;
+      const float f = kf ? kf[pos] : p.key_scale;
+      const float* kr = kb + pos * D;
+      float* kd = kpack + jj * D;
+      for (int64_t d = 0; d < D; ++d) kd[d] = kr[d] * f;
+      std::memcpy(vpack + jj * D, vb + pos * D, static_cast<size_t>(D) * sizeof(float));
+    }
+    // Sᵀ = K · Qt
+    flash_gemm<V, kQkRows, kQkVecs, false>(jn, qc, D, kpack, D, 1, qt, BQ, st, BQ, nullptr);
+    if ((keep || p.causal || p.self_mask) && N <= (int64_t{1} << 24)) {
+      // vectorized over the queries (columns past qn hold position −1: masking them changes nothing)
+      const R vmask = V::set1(kMask), vself = V::set1(kSelf);
+      for (int64_t jj = 0; jj < jn; ++jj) {
+        const int64_t kp = kpos[jj];
+        const bool padded = keep && !keep[kp];
+        const R kpf = V::set1(static_cast<float>(kp));
+        float* row = st + jj * BQ;
+        for (int64_t cq = 0; cq < qc; cq += W) {
+          R x = V::load(row + cq);
+          const R qp = V::load(qposf + cq);
+          if (padded)
+            x = vmask;
+          else if (p.causal)
+            x = V::select(V::gt(kpf, qp), vmask, x);
+          if (p.self_mask) x = V::select(V::eq(kpf, qp), vself, x);
+          V::store(row + cq, x);
+        }
+      }
+    } else if (keep || p.causal || p.self_mask) {
+      for (int64_t jj = 0; jj < jn; ++jj) {
+        const int64_t kp = kpos[jj];
+        const bool padded = keep && !keep[kp];
+        float* row = st + jj * BQ;
+        for (int64_t r = 0; r < qn; ++r) {
+          if (padded || (p.causal && kp > qpos[r])) row[r] = kMask;
+          if (p.self_mask && kp == qpos[r]) row[r] = kSelf;
+        }
+      }
+    }
+    // online softmax across the queries, Pᵀ in place
+    for (int64_t cq = 0; cq < qc; cq += W) {
+      const R mo = V::load(m + cq);
+      R mx = mo;
+      for (int64_t jj = 0; jj < jn; ++jj) mx = V::max(mx, V::load(st + jj * BQ + cq));
+      const R ms = V::select(V::eq(mx, V::set1(-inf)), V::zero(), mx);
+      const R al = flash_exp<V>(V::sub(mo, ms));
+      R sum0 = V::zero(), sum1 = V::zero();
+      int64_t jj = 0;
+      for (; jj + 2 <= jn; jj += 2) {
+        const R e0 = flash_exp<V>(V::sub(V::load(st + jj * BQ + cq), ms));
+        const R e1 = flash_exp<V>(V::sub(V::load(st + (jj + 1) * BQ + cq), ms));
+        V::store(st + jj * BQ + cq, e0);
+        V::store(st + (jj + 1) * BQ + cq, e1);
+        sum0 = V::add(sum0, e0);
+        sum1 = V::add(sum1, e1);
+      }
+      if (jj < jn) {
+        const R e0 = flash_exp<V>(V::sub(V::load(st + jj * BQ + cq), ms));
+        V::store(st + jj * BQ + cq, e0);
+        sum0 = V::add(sum0, e0);
+      }
+      V::store(l + cq, V::add(V::mul(V::load(l + cq), al), V::add(sum0, sum1)));
+      V::store(m + cq, mx);
+      V::store(alpha + cq, al);
+    }
+    // O = alpha · O + P · V
+    flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vpack, D, o, D, alpha);
+  }
+
+  // upstream's float32 logsumexp: lse = m + log l rounded to float; probabilities e^(s − lse)
+  for (int64_t r = 0; r < qn; ++r) {
+    const float lse = m[r] + std::log(l[r]);
+    const float sc = std::exp(m[r] - lse);
+    float* dst;
+    const int64_t round = (s0 + r) / N;
+    if (round == 0)
+      dst = p.out + (bh * N + qpos[r]) * D;
+    else
+      dst = p.round_out + ((bh * (p.rounds - 1) + round - 1) * N + qpos[r]) * D;
+    if (p.rounds > 1) p.round_lse[(bh * p.rounds + round) * N + qpos[r]] = lse;
+    const float* src = o + r * D;
+    for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * sc;
+  }
+}
+
+template <class V>
+void fill_lsh(Kernels& k) {
+  k.lsh_chunk_attention_f32 = lsh_item<V>;
+}
+
+}  // namespace
+}  // namespace tf
