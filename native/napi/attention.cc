@@ -236,19 +236,20 @@ static Napi::Value BlockSparseAttention(const Napi::CallbackInfo& info) {
   // per-row lists of present key blocks, read once on the JS thread
   auto row_start = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(lh * nqb + 1), 0);
   auto cols = std::make_shared<std::vector<int32_t>>();
-  for (int64_t r = 0; r < lh * nqb; ++r) {
-    for (int64_t c = 0; c < nkb; ++c) {
-      const int64_t i = r * nkb + c;
-      bool on = false;
-      switch (lt.dtype) {
-        case DType::U8: on = lt.ptr<uint8_t>()[i] != 0; break;
-        case DType::I8: on = lt.ptr<int8_t>()[i] != 0; break;
-        case DType::I32: on = lt.ptr<int32_t>()[i] != 0; break;
-        default: on = lt.ptr<int64_t>()[i] != 0; break;
-      }
-      if (on) cols->push_back(static_cast<int32_t>(c));
+  // one tight loop per dtype (the scan is part of every call: nb² entries per layout head)
+  auto scan = [&](auto* data) {
+    for (int64_t r = 0; r < lh * nqb; ++r) {
+      const auto* row = data + r * nkb;
+      for (int64_t c = 0; c < nkb; ++c)
+        if (row[c] != 0) cols->push_back(static_cast<int32_t>(c));
+      (*row_start)[static_cast<size_t>(r + 1)] = static_cast<int64_t>(cols->size());
     }
-    (*row_start)[static_cast<size_t>(r + 1)] = static_cast<int64_t>(cols->size());
+  };
+  switch (lt.dtype) {
+    case DType::U8: scan(lt.ptr<uint8_t>()); break;
+    case DType::I8: scan(lt.ptr<int8_t>()); break;
+    case DType::I32: scan(lt.ptr<int32_t>()); break;
+    default: scan(lt.ptr<int64_t>()); break;
   }
   bp.layout_heads = lh;
   bp.row_start = row_start->data();

@@ -9,6 +9,18 @@ namespace {
 
 // One work item: the block row qb of query head h of batch b, in up to kFlashGroup row tiles of kFlashBq
 // rows, against the present key blocks of that row.
+// Rows map[0 .. n) of a K or V head (rows ld floats apart) into dst, packed D apart: one copy per run of
+// consecutive rows when the rows are contiguous (a key block is blk · D floats), else row by row.
+inline void blocksparse_gather(float* dst, const float* src, int64_t ld, int64_t D, const int64_t* map, int64_t n) {
+  for (int64_t jj = 0; jj < n;) {
+    int64_t e = jj + 1;
+    if (ld == D)
+      while (e < n && map[e] == map[e - 1] + 1) ++e;
+    std::memcpy(dst + jj * D, src + map[jj] * ld, static_cast<size_t>((e - jj) * D) * sizeof(float));
+    jj = e;
+  }
+}
+
 template <class V>
 void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch) {
   constexpr int64_t BQ = kFlashBq, BK = kFlashBk;
@@ -48,7 +60,7 @@ void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch)
     s.alpha = s.l + BQ;
     s.jlo = std::max<int64_t>(0, s.ifirst + off - p.left);
     s.jhi = std::min<int64_t>(Nk - 1, s.ilast + off + p.right);
-    flash_tile_begin(p, s, q_row);
+    flash_tile_begin<V>(p, s, q_row);
   }
 
   // Extra keys (global keys): every row sees them, with no window and no padding mask, gathered kFlashBk at
@@ -63,11 +75,9 @@ void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch)
     int64_t emap[BK];
     for (int64_t e0 = 0; e0 < ne; e0 += BK) {
       const int64_t n = std::min(BK, ne - e0);
-      for (int64_t jj = 0; jj < n; ++jj) {
-        emap[jj] = e[e0 + jj];
-        std::memcpy(kpack + jj * D, kb + emap[jj] * p.k_sn, static_cast<size_t>(D) * sizeof(float));
-        std::memcpy(vpack + jj * D, vb + emap[jj] * p.v_sn, static_cast<size_t>(D) * sizeof(float));
-      }
+      for (int64_t jj = 0; jj < n; ++jj) emap[jj] = e[e0 + jj];
+      blocksparse_gather(kpack, kb, p.k_sn, D, emap, n);
+      blocksparse_gather(vpack, vb, p.v_sn, D, emap, n);
       for (int64_t t = 0; t < tn; ++t) flash_step<V>(pe, ce, tiles[t], emap[0], n, kpack, D, vpack, D, st, emap);
     }
   }
@@ -93,10 +103,8 @@ void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch)
       bool any = cx.keep == nullptr;  // a batch of padding only changes nothing
       for (int64_t jj = 0; jj < n && !any; ++jj) any = cx.keep[jmap[jj]] != 0;
       if (any) {
-        for (int64_t jj = 0; jj < n; ++jj) {
-          std::memcpy(kpack + jj * D, kb + jmap[jj] * p.k_sn, static_cast<size_t>(D) * sizeof(float));
-          std::memcpy(vpack + jj * D, vb + jmap[jj] * p.v_sn, static_cast<size_t>(D) * sizeof(float));
-        }
+        blocksparse_gather(kpack, kb, p.k_sn, D, jmap, n);
+        blocksparse_gather(vpack, vb, p.v_sn, D, jmap, n);
         for (int64_t t = 0; t < tn; ++t) {
           FlashTile& s = tiles[t];
           if (s.jhi < jmap[0] || s.jlo > jmap[n - 1]) continue;  // no key of the batch is visible to this tile
