@@ -220,6 +220,11 @@ export interface Binding {
   // block-sparse attention (lib/ops/attention.ts): layout [H or 1, Nq/block, Nk/block] (u8/i8/i32/i64, nonzero = present)
   blockSparseAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, layout: RawTensor, opts: RawBlockSparseOptions): RawTensor<'f32'> | RawAttentionResult;
   blockSparseAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, layout: RawTensor, opts: RawBlockSparseOptions): Promise<RawTensor<'f32'> | RawAttentionResult>;
+  // Longformer's and BigBird's exact attention (lib/ops/attention.ts)
+  longformerAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts: RawLongformerOptions): RawTensor<'f32'>;
+  longformerAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts: RawLongformerOptions): Promise<RawTensor<'f32'>>;
+  bigbirdAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts: RawBigBirdOptions): RawTensor<'f32'>;
+  bigbirdAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts: RawBigBirdOptions): Promise<RawTensor<'f32'>>;
 
   // quantized weights (lib/ops/quant.ts): formats and byte layouts in native/cpu/quant/quant.h
   quantize(w: RawTensor<'f32'>, format: RawQuantFormat, group?: number): RawQuantized;
@@ -321,6 +326,26 @@ export interface RawBlockSparseOptions {
   scale?: number;
   keyPaddingMask?: RawTensor | null;
   returnLse?: boolean;
+}
+/** Options of the raw Longformer attention (see lib/ops/attention.ts). */
+export interface RawLongformerOptions {
+  window: number;
+  layout?: 'bhnd' | 'bnhd';
+  scale?: number;
+  attentionMask?: RawTensor | null;
+  globalAttentionMask?: RawTensor | null;
+  globalQ?: RawTensor<'f32'> | null;
+  globalK?: RawTensor<'f32'> | null;
+  globalV?: RawTensor<'f32'> | null;
+}
+/** Options of the raw BigBird attention (see lib/ops/attention.ts). */
+export interface RawBigBirdOptions {
+  block: number;
+  numRandomBlocks?: number;
+  randomTable?: RawTensor<'i32' | 'i64'> | null;
+  layout?: 'bhnd' | 'bnhd';
+  scale?: number;
+  attentionMask?: RawTensor | null;
 }
 /** What the raw attention returns when `returnLse` is set. */
 export interface RawAttentionResult {

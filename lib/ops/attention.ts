@@ -4,7 +4,15 @@
  * (each pool thread holds one tile of scratch), and causal / windowed attention skips the key tiles no query
  * of a tile can see, so causal costs about half. Results are bitwise independent of the thread count.
  */
-import { binding, type RawAttentionOptions, type RawAttentionResult, type RawBlockSparseOptions, type RawTensor } from '../native';
+import {
+  binding,
+  type RawAttentionOptions,
+  type RawAttentionResult,
+  type RawBigBirdOptions,
+  type RawBlockSparseOptions,
+  type RawLongformerOptions,
+  type RawTensor,
+} from '../native';
 import { Tensor } from '../tensor';
 
 export interface AttentionOptions {
@@ -123,4 +131,111 @@ export async function blockSparseAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32
 export async function blockSparseAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions): Promise<Tensor<'f32'>>;
 export async function blockSparseAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions): Promise<Tensor<'f32'> | AttentionWithLse> {
   return wrap(await binding.blockSparseAttentionAsync(q, k, v, layout, opts satisfies RawBlockSparseOptions));
+}
+
+/** An integer [B, N] mask, Hugging Face convention (nonzero = on). */
+export type TokenMask = Tensor<'u8' | 'i8' | 'i32' | 'i64'>;
+
+export interface LongformerAttentionOptions {
+  /**
+   * The layer's `attention_window` (config.attention_window, or its entry for this layer): a positive even
+   * integer w. Each local query i sees the keys i − w/2 … i + w/2 (one-sided window w/2).
+   */
+  window: number;
+  /** Memory order of every q, k, v (local and global) and of the output: 'bhnd' (default) or 'bnhd' = [B, N, H, D]. */
+  layout?: 'bhnd' | 'bnhd';
+  /** Multiplies the queries (local and global) before the products. Default 1/√D, as upstream. */
+  scale?: number;
+  /** [B, N], nonzero = token, 0 = padding (Hugging Face attention_mask). Padded queries give zero rows. */
+  attentionMask?: TokenMask | null;
+  /** [B, N], nonzero = global token (Hugging Face global_attention_mask); may differ per batch row. */
+  globalAttentionMask?: TokenMask | null;
+  /**
+   * The global projections (query_global, key_global, value_global of the same hidden states), q's and k's
+   * shapes and layout. Required when some unpadded token is global; only the rows of global tokens of globalQ
+   * are read.
+   */
+  globalQ?: Tensor<'f32'> | null;
+  globalK?: Tensor<'f32'> | null;
+  globalV?: Tensor<'f32'> | null;
+}
+
+/**
+ * Longformer self-attention exactly as Hugging Face's LongformerSelfAttention computes it (transformers 4.41),
+ * after the layer's projections. q, k, v: [B, H, N, D] (or [B, N, H, D] with layout 'bnhd'), one sequence
+ * length N (any N: upstream's padding to a multiple of the window adds only padded tokens, which change
+ * nothing, so this op needs none).
+ *
+ * - A local (non-global, unpadded) query i attends, in one softmax, to the unpadded non-global keys j with
+ *   |i − j| ≤ window/2 and to every global key of its batch row (each key once: upstream gives global and padded
+ *   keys finfo.min inside the band, which underflows to exactly zero, and adds the global keys as separate
+ *   columns), with k and v.
+ * - A global query i attends to every unpadded key with globalQ[i]·globalK, values globalV.
+ * - Padded queries give zero rows; the queries are scaled by 1/√D before the products.
+ *
+ * The band runs on the block-sparse kernel (blocks of 64 queries, the window masked per query, global keys
+ * gathered as extra keys), the global rows on flash attention: memory stays linear in N.
+ *
+ * @example const out = longformerAttention(q, k, v, { window: 512, attentionMask, globalAttentionMask, globalQ, globalK, globalV });
+ */
+export function longformerAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts: LongformerAttentionOptions): Tensor<'f32'> {
+  return Tensor.fromNative(binding.longformerAttention(q, k, v, opts satisfies RawLongformerOptions));
+}
+
+/** longformerAttention() computed off the main thread; inputs must not be disposed or written until it settles. */
+export async function longformerAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts: LongformerAttentionOptions): Promise<Tensor<'f32'>> {
+  return Tensor.fromNative(await binding.longformerAttentionAsync(q, k, v, opts satisfies RawLongformerOptions));
+}
+
+export interface BigBirdAttentionOptions {
+  /** config.block_size: an integer in [1, 128]. N must be a multiple of it and N / block ≥ 4. */
+  block: number;
+  /**
+   * config.num_random_blocks r (default 3, upstream's default; taken from randomTable's last dim when a table
+   * is given).
+   */
+  numRandomBlocks?: number;
+  /**
+   * The random key blocks, i32 or i64 [H, N/block − 2, r]: entry [h, i − 1, k] is the k-th random block of query
+   * block row i of head h (every batch row uses the same table, as upstream). Absent: all zeros, upstream's
+   * eval-mode table (every random block is block 0). A table recorded from upstream (e.g. the fixture's
+   * aux.rand_attn.layer{i}) replays a train-mode draw; bigbirdRandomTable() (lib/ops/layouts.ts) draws a new one.
+   */
+  randomTable?: Tensor<'i32' | 'i64'> | null;
+  /** Memory order of q, k, v and the output: 'bhnd' (default) or 'bnhd' = [B, N, H, D]. */
+  layout?: 'bhnd' | 'bnhd';
+  /** Multiplies QKᵀ before the softmax. Default 1/√D, as upstream. */
+  scale?: number;
+  /** [B, N], nonzero = token, 0 = padding (Hugging Face attention_mask). Padded queries give zero rows. */
+  attentionMask?: TokenMask | null;
+}
+
+/**
+ * BigBird block-sparse self-attention exactly as Hugging Face's BigBirdBlockSparseAttention computes it
+ * (transformers 4.41, bigbird_block_sparse_attention), after the projections. q, k, v: [B, H, N, D] (or 'bnhd'),
+ * N a multiple of `block`, nb = N / block ≥ 4 blocks. Query block row i sees, in one softmax:
+ *
+ * - i = 0 and i = nb − 1: every key;
+ * - i = 1: key blocks 0, 1, 2, nb − 1 and the random blocks of row i;
+ * - i = nb − 2: key blocks 0, nb − 3, nb − 2, nb − 1 and its random blocks;
+ * - otherwise: blocks 0, i − 1, i, i + 1, nb − 1 and its random blocks.
+ *
+ * Blocks are gathered and concatenated as upstream does, so a block listed twice (a random block that is also a
+ * sliding or global block; with the eval-mode all-zero table, block 0 r + 1 times) counts twice in the softmax.
+ * Padded keys get zero weight (upstream adds −10000, which underflows to exactly zero whenever the row has an
+ * unpadded key, as every unpadded query does: it sees itself) and padded queries give zero rows.
+ *
+ * Not included: upstream's fallback to full attention when N ≤ (5 + 2r)·block (BigBirdModel switches to
+ * attention_type 'original_full'; a model does that with attention()), and the padding of the sequence to a
+ * multiple of the block (BigBirdModel pads the inputs; pass the padded tensors and mask).
+ *
+ * @example const out = bigbirdAttention(q, k, v, { block: 64, numRandomBlocks: 3, attentionMask }); // eval-mode table
+ */
+export function bigbirdAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts: BigBirdAttentionOptions): Tensor<'f32'> {
+  return Tensor.fromNative(binding.bigbirdAttention(q, k, v, opts satisfies RawBigBirdOptions));
+}
+
+/** bigbirdAttention() computed off the main thread; inputs must not be disposed or written until it settles. */
+export async function bigbirdAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts: BigBirdAttentionOptions): Promise<Tensor<'f32'>> {
+  return Tensor.fromNative(await binding.bigbirdAttentionAsync(q, k, v, opts satisfies RawBigBirdOptions));
 }

@@ -431,3 +431,53 @@ export function layoutFromTable(table: ArrayLike<number | bigint> | ReadonlyArra
   if (dims.length !== 3) throw new RangeError(`table must be [H, Nq/block, Nk/block] or [Nq/block, Nk/block], got [${dims.join(', ')}]`);
   return Tensor.from(Uint8Array.from(flat), dims, 'u8');
 }
+
+export interface BigBirdRandomTableOptions {
+  numHeads: number;
+  /** config.block_size. */
+  block: number;
+  /** The (padded) sequence length: a multiple of block, at least 4 blocks. */
+  seqLen: number;
+  /** config.num_random_blocks r. */
+  numRandomBlocks: number;
+  /** Seed of lib/random.ts's generator (default 0). */
+  seed?: number;
+}
+
+/**
+ * A random-block table for bigbirdAttention() (lib/ops/attention.ts), i32 [numHeads, nb − 2, r] with
+ * nb = seqLen / block, drawn with a seeded generator from the candidates Hugging Face's
+ * BigBirdBlockSparseAttention._bigbird_block_rand_mask allows for query block row i (entry [h, i − 1]): r
+ * distinct blocks of 1 … nb − 2 that are neither i − 1, i nor i + 1 (rows 1 and 2: blocks 3 … nb − 2 and
+ * 4 … nb − 2; rows nb − 3 and nb − 2: any of 1 … nb − 2, as upstream). The same seed gives the same table on
+ * every platform, but not upstream's draw (numpy's generator; upstream also uses a per-length "plan" for some
+ * lengths): to reproduce a recorded upstream run, pass its table (e.g. aux.rand_attn.layer{i}) instead.
+ * Upstream draws in train mode only; in eval mode it uses an all-zero table (bigbirdAttention's default).
+ */
+export function bigbirdRandomTable(o: BigBirdRandomTableOptions): Tensor<'i32'> {
+  if (typeof o !== 'object' || o === null) throw new TypeError('bigbirdRandomTable options must be an object');
+  const heads = positiveInt(o.numHeads, 'numHeads');
+  const block = positiveInt(o.block, 'block');
+  const seqLen = positiveInt(o.seqLen, 'seqLen');
+  const r = nonNegInt(o.numRandomBlocks, 'numRandomBlocks');
+  if (seqLen % block !== 0) throw new RangeError(`seqLen (${seqLen}) must be a multiple of block (${block})`);
+  const nb = seqLen / block;
+  if (nb < 4) throw new RangeError(`bigbirdRandomTable needs at least 4 blocks (seqLen / block), got ${nb}`);
+  if (o.seed !== undefined && !Number.isSafeInteger(o.seed)) throw new TypeError(`seed must be a safe integer, got ${String(o.seed)}`);
+  const rng = new Rng(o.seed ?? 0);
+  const out = new Int32Array(heads * (nb - 2) * r);
+  for (let h = 0; h < heads; h++) {
+    for (let i = 1; i <= nb - 2; i++) {
+      const cand: number[] = [];
+      for (let c = 1; c <= nb - 2; c++) {
+        const ok = i === 1 ? c >= 3 : i === 2 ? c >= 4 : i >= nb - 3 ? true : Math.abs(c - i) > 1;
+        if (ok) cand.push(c);
+      }
+      if (r > cand.length)
+        throw new RangeError(`numRandomBlocks (${r}) exceeds the ${cand.length} blocks query block row ${i} may draw from (seqLen too short for BigBird's block-sparse attention)`);
+      const pick = sample(rng, cand.length, r);
+      for (let k = 0; k < r; k++) out[(h * (nb - 2) + i - 1) * r + k] = cand[pick[k]];
+    }
+  }
+  return Tensor.from(out, [heads, nb - 2, r], 'i32');
+}

@@ -10,6 +10,7 @@
 // all query heads) or Hq, or [Nq/block, Nk/block]; nonzero = block present. opts.block (integer 8..128) is
 // required; Nq and Nk must be multiples of it. Other opts: layout ('bhnd'/'bnhd'), causal, scale,
 // keyPaddingMask, returnLse, as for attention (no bias, no window).
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <vector>
@@ -43,7 +44,8 @@ struct AttnArgs {
   Napi::Value maskv, result, out_obj, lse_obj;
 };
 
-static AttnArgs get_attn_args(const Napi::CallbackInfo& info, Napi::Object opts, const std::string& pre) {
+static AttnArgs get_attn_args(const Napi::CallbackInfo& info, Napi::Object opts, const std::string& pre,
+                              const std::string& mask_name = "keyPaddingMask") {
   Napi::Env env = info.Env();
   AttnArgs a;
   if (Napi::Value lv = opts.Get("layout"); !lv.IsUndefined()) {
@@ -95,14 +97,14 @@ static AttnArgs get_attn_args(const Napi::CallbackInfo& info, Napi::Object opts,
     p.scale = static_cast<float>(s);
   }
   const bool want_lse = get_bool(env, opts.Get("returnLse"), pre + "returnLse", false);
-  a.maskv = opts.Get("keyPaddingMask");
+  a.maskv = opts.Get(mask_name);
   if (!is_absent(a.maskv)) {
-    TensorView m = get_tensor(env, a.maskv, "keyPaddingMask");
+    TensorView m = get_tensor(env, a.maskv, mask_name);
     if (m.dtype != DType::U8 && m.dtype != DType::I8 && m.dtype != DType::I32 && m.dtype != DType::I64)
-      throw_type(env, std::string("keyPaddingMask must have dtype u8, i8, i32 or i64 (nonzero = attend, 0 = padding), got ") +
+      throw_type(env, mask_name + " must have dtype u8, i8, i32 or i64 (nonzero = attend, 0 = padding), got " +
                           dtype_name(m.dtype));
     if (m.ndim != 2 || m.shape[0] != B || m.shape[1] != Nk)
-      throw_range(env, "keyPaddingMask must have shape [B, Nk] = [" + std::to_string(B) + ", " + std::to_string(Nk) +
+      throw_range(env, mask_name + " must have shape [B, Nk] = [" + std::to_string(B) + ", " + std::to_string(Nk) +
                            "], got " + shape_string(m));
     const int64_t n = B * Nk;
     a.keep->resize(static_cast<size_t>(n));
@@ -234,19 +236,20 @@ static Napi::Value BlockSparseAttention(const Napi::CallbackInfo& info) {
   // per-row lists of present key blocks, read once on the JS thread
   auto row_start = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(lh * nqb + 1), 0);
   auto cols = std::make_shared<std::vector<int32_t>>();
-  for (int64_t r = 0; r < lh * nqb; ++r) {
-    for (int64_t c = 0; c < nkb; ++c) {
-      const int64_t i = r * nkb + c;
-      bool on = false;
-      switch (lt.dtype) {
-        case DType::U8: on = lt.ptr<uint8_t>()[i] != 0; break;
-        case DType::I8: on = lt.ptr<int8_t>()[i] != 0; break;
-        case DType::I32: on = lt.ptr<int32_t>()[i] != 0; break;
-        default: on = lt.ptr<int64_t>()[i] != 0; break;
-      }
-      if (on) cols->push_back(static_cast<int32_t>(c));
+  // one tight loop per dtype (the scan is part of every call: nb² entries per layout head)
+  auto scan = [&](auto* data) {
+    for (int64_t r = 0; r < lh * nqb; ++r) {
+      const auto* row = data + r * nkb;
+      for (int64_t c = 0; c < nkb; ++c)
+        if (row[c] != 0) cols->push_back(static_cast<int32_t>(c));
+      (*row_start)[static_cast<size_t>(r + 1)] = static_cast<int64_t>(cols->size());
     }
-    (*row_start)[static_cast<size_t>(r + 1)] = static_cast<int64_t>(cols->size());
+  };
+  switch (lt.dtype) {
+    case DType::U8: scan(lt.ptr<uint8_t>()); break;
+    case DType::I8: scan(lt.ptr<int8_t>()); break;
+    case DType::I32: scan(lt.ptr<int32_t>()); break;
+    default: scan(lt.ptr<int64_t>()); break;
   }
   bp.layout_heads = lh;
   bp.row_start = row_start->data();
@@ -266,12 +269,272 @@ static Napi::Value BlockSparseAttention(const Napi::CallbackInfo& info) {
                           {info[0], info[1], info[2], info[3], a.maskv, a.out_obj, a.lse_obj}, a.result, work);
 }
 
+// A [B, N] integer mask (u8/i8/i32/i64) as 0/1 bytes; `what` says what nonzero means.
+static std::vector<uint8_t> read_mask(Napi::Env env, Napi::Value v, const std::string& name, int64_t B, int64_t N,
+                                      const char* what) {
+  TensorView m = get_tensor(env, v, name);
+  if (m.dtype != DType::U8 && m.dtype != DType::I8 && m.dtype != DType::I32 && m.dtype != DType::I64)
+    throw_type(env, name + " must have dtype u8, i8, i32 or i64 (" + what + "), got " + dtype_name(m.dtype));
+  if (m.ndim != 2 || m.shape[0] != B || m.shape[1] != N)
+    throw_range(env, name + " must have shape [B, N] = [" + std::to_string(B) + ", " + std::to_string(N) + "], got " +
+                         shape_string(m));
+  std::vector<uint8_t> r(static_cast<size_t>(B * N));
+  for (int64_t i = 0; i < B * N; ++i) {
+    bool on = false;
+    switch (m.dtype) {
+      case DType::U8: on = m.ptr<uint8_t>()[i] != 0; break;
+      case DType::I8: on = m.ptr<int8_t>()[i] != 0; break;
+      case DType::I32: on = m.ptr<int32_t>()[i] != 0; break;
+      default: on = m.ptr<int64_t>()[i] != 0; break;
+    }
+    r[static_cast<size_t>(i)] = on ? 1 : 0;
+  }
+  return r;
+}
+
+// Options that the exact-attention ops do not take (they would change upstream's math).
+static void reject_opts(Napi::Env env, Napi::Object opts, const char* op, std::initializer_list<const char*> names) {
+  for (const char* n : names)
+    if (!is_absent(opts.Get(n)))
+      throw_type(env, std::string("opts.") + n + " is not an option of " + op + " (it would change upstream's math)");
+}
+
+// Zeroes the output rows of padded queries (both upstreams multiply or fill them with zeros).
+static void zero_padded_rows(const FlashParams& p, const std::vector<uint8_t>& qkeep) {
+  if (qkeep.empty()) return;
+  for (int64_t b = 0; b < p.B; ++b)
+    for (int64_t i = 0; i < p.Nq; ++i)
+      if (!qkeep[static_cast<size_t>(b * p.Nq + i)])
+        for (int64_t h = 0; h < p.Hq; ++h)
+          std::fill_n(p.out + b * p.o_sb + h * p.o_sh + i * p.o_sn, p.D, 0.0f);
+}
+
+// Query rows per block row of Longformer's band (the key blocks of a row cover its rows' windows).
+static constexpr int64_t kLongformerBlock = 64;
+
+template <bool Async>
+static Napi::Value LongformerAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value optv = info[3];
+  if (!optv.IsObject() || optv.IsArray()) throw_type(env, "opts must be an object with at least opts.window");
+  Napi::Object opts = optv.As<Napi::Object>();
+  reject_opts(env, opts, "longformerAttention", {"causal", "returnLse", "keyPaddingMask", "bias"});
+  Napi::Value wv = opts.Get("window");
+  if (wv.IsUndefined()) throw_type(env, "opts.window (the attention window, a positive even integer) is required");
+  const int64_t window = get_int(env, wv, "opts.window", 2, int64_t{1} << 40);
+  if (window % 2 != 0) throw_range(env, "opts.window must be even (upstream's attention_window), got " + std::to_string(window));
+  AttnArgs a = get_attn_args(info, opts, "opts.", "attentionMask");
+  const FlashParams& p = a.p;
+  if (p.Nq != p.Nk)
+    throw_range(env, "q and k must have the same sequence length (self-attention), got Nq = " + std::to_string(p.Nq) +
+                         " and Nk = " + std::to_string(p.Nk));
+  const int64_t B = p.B, N = p.Nq, D = p.D;
+  std::vector<uint8_t> pad = a.keep->empty() ? std::vector<uint8_t>(static_cast<size_t>(B * N), 1) : *a.keep;
+  // global tokens: upstream merges the masks (attention_mask · (global + 1)), so a padded token is never global
+  Napi::Value gmv = opts.Get("globalAttentionMask");
+  std::vector<uint8_t> glob(static_cast<size_t>(B * N), 0);
+  if (!is_absent(gmv)) glob = read_mask(env, gmv, "opts.globalAttentionMask", B, N, "nonzero = global token");
+  auto gstart = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(B + 1), 0);
+  auto gkeys = std::make_shared<std::vector<int32_t>>();
+  int64_t gmax = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    for (int64_t i = 0; i < N; ++i)
+      if (glob[static_cast<size_t>(b * N + i)] && pad[static_cast<size_t>(b * N + i)]) gkeys->push_back(static_cast<int32_t>(i));
+    (*gstart)[static_cast<size_t>(b + 1)] = static_cast<int64_t>(gkeys->size());
+    gmax = std::max(gmax, (*gstart)[static_cast<size_t>(b + 1)] - (*gstart)[static_cast<size_t>(b)]);
+  }
+  // the global projections, needed when some token is global
+  const char* gnames[3] = {"globalQ", "globalK", "globalV"};
+  Napi::Value gv[3];
+  TensorView gt[3];
+  const TensorView* like[3] = {nullptr, nullptr, nullptr};
+  TensorView qv = get_tensor(env, info[0], "q", DType::F32), kv = get_tensor(env, info[1], "k", DType::F32);
+  like[0] = &qv, like[1] = &kv, like[2] = &kv;
+  for (int i = 0; i < 3; ++i) {
+    gv[i] = opts.Get(gnames[i]);
+    if (is_absent(gv[i])) {
+      if (gmax > 0)
+        throw_type(env, std::string("opts.") + gnames[i] +
+                            " is required when some token is global (the query_global / key_global / value_global projections)");
+      continue;
+    }
+    gt[i] = get_tensor(env, gv[i], std::string("opts.") + gnames[i], DType::F32);
+    bool same = gt[i].ndim == like[i]->ndim;
+    for (int d = 0; same && d < gt[i].ndim; ++d) same = gt[i].shape[d] == like[i]->shape[d];
+    if (!same)
+      throw_range(env, std::string("opts.") + gnames[i] + " must have the shape of " + (i == 0 ? "q " : "k ") +
+                           shape_string(*like[i]) + ", got " + shape_string(gt[i]));
+  }
+  // the local band: block rows of kLongformerBlock queries, each with the key blocks that cover its windows; the
+  // window (w/2 each side) masks per query; padded and global keys are left out of the band (upstream adds
+  // finfo.min to their band scores, which underflows to exactly zero), global keys are added once as extra keys
+  BlockSparseParams bp;
+  bp.f = p;
+  const int64_t w = window / 2;
+  bp.f.left = bp.f.right = w;
+  const int64_t blk = std::max<int64_t>(1, std::min(kLongformerBlock, N));
+  bp.block = blk;
+  const int64_t nqb = (N + blk - 1) / blk;
+  auto row_start = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(nqb + 1), 0);
+  auto cols = std::make_shared<std::vector<int32_t>>();
+  for (int64_t r = 0; r < nqb; ++r) {
+    const int64_t lo = std::max<int64_t>(0, r * blk - w) / blk;
+    const int64_t hi = (std::min(N, (r + 1) * blk) - 1 + std::min(w, N)) / blk;
+    for (int64_t c = lo; c <= std::min(hi, nqb - 1); ++c) cols->push_back(static_cast<int32_t>(c));
+    (*row_start)[static_cast<size_t>(r + 1)] = static_cast<int64_t>(cols->size());
+  }
+  bp.row_start = row_start->data();
+  bp.cols = cols->data();
+  auto local_keep = std::make_shared<std::vector<uint8_t>>(static_cast<size_t>(B * N));
+  for (size_t i = 0; i < local_keep->size(); ++i) (*local_keep)[i] = pad[i] && !glob[i];
+  bp.f.key_keep = local_keep->data();
+  if (gmax > 0) {
+    bp.extra_start = gstart->data();
+    bp.extra_keys = gkeys->data();
+  }
+  // the global rows: the global query against every unpadded key with the global key and value projections
+  FlashParams fg;
+  auto pad_keep = std::make_shared<std::vector<uint8_t>>(pad);
+  if (gmax > 0) {
+    fg = p;
+    fg.q = gt[0].ptr<float>();
+    fg.k = gt[1].ptr<float>();
+    fg.v = gt[2].ptr<float>();
+    fg.Nq = gmax;
+    fg.q_sb = p.Hq * gmax * D, fg.q_sh = gmax * D, fg.q_sn = D;  // packed [B, H, G, D] (set in the work)
+    fg.o_sb = fg.q_sb, fg.o_sh = fg.q_sh, fg.o_sn = D;
+    fg.key_keep = pad_keep->data();
+    fg.lse = nullptr;
+  }
+  std::vector<uint8_t> qkeep = a.keep->empty() ? std::vector<uint8_t>() : *a.keep;
+  auto work = [bp, fg, gmax, gstart, gkeys, row_start, cols, local_keep, pad_keep, qkeep] {
+    const FlashParams& f = bp.f;
+    if (f.B == 0 || f.Nq == 0 || f.Hq == 0 || f.D == 0) return;
+    cpu::block_sparse_attention_f32(bp);
+    if (gmax > 0) {
+      const int64_t n = f.B * f.Hq * gmax * f.D;
+      std::vector<float> qg(static_cast<size_t>(n), 0.0f), og(static_cast<size_t>(n));
+      FlashParams g = fg;
+      const float* gq = g.q;
+      for (int64_t b = 0; b < f.B; ++b)
+        for (int64_t s = (*gstart)[b]; s < (*gstart)[b + 1]; ++s)
+          for (int64_t h = 0; h < f.Hq; ++h)
+            std::copy_n(gq + b * f.q_sb + h * f.q_sh + (*gkeys)[s] * f.q_sn, f.D,
+                        qg.data() + ((b * f.Hq + h) * gmax + (s - (*gstart)[b])) * f.D);
+      g.q = qg.data();
+      g.out = og.data();
+      cpu::flash_attention_f32(g);
+      for (int64_t b = 0; b < f.B; ++b)
+        for (int64_t s = (*gstart)[b]; s < (*gstart)[b + 1]; ++s)
+          for (int64_t h = 0; h < f.Hq; ++h)
+            std::copy_n(og.data() + ((b * f.Hq + h) * gmax + (s - (*gstart)[b])) * f.D, f.D,
+                        f.out + b * f.o_sb + h * f.o_sh + (*gkeys)[s] * f.o_sn);
+    }
+    zero_padded_rows(f, qkeep);
+  };
+  return finish_op<Async>(env, "turboformer.longformerAttention",
+                          {info[0], info[1], info[2], a.maskv, gmv, gv[0], gv[1], gv[2], a.out_obj}, a.result, work);
+}
+
+template <bool Async>
+static Napi::Value BigBirdAttention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Value optv = info[3];
+  if (!optv.IsObject() || optv.IsArray()) throw_type(env, "opts must be an object with at least opts.block");
+  Napi::Object opts = optv.As<Napi::Object>();
+  reject_opts(env, opts, "bigbirdAttention", {"causal", "returnLse", "keyPaddingMask", "bias", "window"});
+  Napi::Value blockv = opts.Get("block");
+  if (blockv.IsUndefined()) throw_type(env, "opts.block (the block size, an integer in [1, 128]) is required");
+  const int64_t block = get_int(env, blockv, "opts.block", 1, kBlockSparseMaxBlock);
+  Napi::Value tv = opts.Get("randomTable"), rv = opts.Get("numRandomBlocks");
+  int64_t r = -1;
+  if (!is_absent(rv)) r = get_int(env, rv, "opts.numRandomBlocks", 0, int64_t{1} << 20);
+  TensorView tt;
+  const bool has_table = !is_absent(tv);
+  if (has_table) {
+    tt = get_tensor(env, tv, "opts.randomTable");
+    if (tt.dtype != DType::I32 && tt.dtype != DType::I64)
+      throw_type(env, std::string("opts.randomTable must have dtype i32 or i64, got ") + dtype_name(tt.dtype));
+  }
+  AttnArgs a = get_attn_args(info, opts, "opts.", "attentionMask");
+  const FlashParams& p = a.p;
+  if (p.Nq != p.Nk)
+    throw_range(env, "q and k must have the same sequence length (self-attention), got Nq = " + std::to_string(p.Nq) +
+                         " and Nk = " + std::to_string(p.Nk));
+  const int64_t N = p.Nq, H = p.Hq;
+  if (N % block != 0)
+    throw_range(env, "the sequence length N = " + std::to_string(N) + " must be a multiple of opts.block = " +
+                         std::to_string(block) + " (pad it, as BigBirdModel does)");
+  const int64_t nb = N / block;
+  if (nb < 4)
+    throw_range(env, "bigbirdAttention needs at least 4 blocks (N / opts.block), got " + std::to_string(nb) +
+                         " (upstream falls back to full attention for short sequences: use attention())");
+  if (has_table) {
+    if (r < 0) r = tt.ndim == 3 ? tt.shape[2] : -1;
+    if (tt.ndim != 3 || tt.shape[0] != H || tt.shape[1] != nb - 2 || tt.shape[2] != r)
+      throw_range(env, "opts.randomTable must have shape [H, N/block - 2, numRandomBlocks] = [" + std::to_string(H) + ", " +
+                           std::to_string(nb - 2) + ", " + (r < 0 ? std::string("r") : std::to_string(r)) + "], got " +
+                           shape_string(tt));
+  }
+  if (r < 0) r = 3;  // upstream's default num_random_blocks
+  // each head's key blocks per block row, as upstream gathers them (repeats kept), sorted
+  auto row_start = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(H * nb + 1), 0);
+  auto cols = std::make_shared<std::vector<int32_t>>();
+  std::vector<int32_t> row;
+  for (int64_t h = 0; h < H; ++h) {
+    for (int64_t qb = 0; qb < nb; ++qb) {
+      row.clear();
+      if (qb == 0 || qb == nb - 1) {
+        for (int64_t c = 0; c < nb; ++c) row.push_back(static_cast<int32_t>(c));
+      } else {
+        if (qb == 1) row.insert(row.end(), {0, 1, 2, static_cast<int32_t>(nb - 1)});
+        else if (qb == nb - 2) row.insert(row.end(), {0, static_cast<int32_t>(nb - 3), static_cast<int32_t>(nb - 2), static_cast<int32_t>(nb - 1)});
+        else row.insert(row.end(), {0, static_cast<int32_t>(qb - 1), static_cast<int32_t>(qb), static_cast<int32_t>(qb + 1), static_cast<int32_t>(nb - 1)});
+        for (int64_t k = 0; k < r; ++k) {
+          int64_t c = 0;  // eval mode: upstream's all-zero table
+          if (has_table) {
+            const int64_t i = (h * (nb - 2) + qb - 1) * r + k;
+            c = tt.dtype == DType::I32 ? tt.ptr<int32_t>()[i] : tt.ptr<int64_t>()[i];
+            if (c < 0 || c >= nb)
+              throw_range(env, "opts.randomTable[" + std::to_string(h) + "][" + std::to_string(qb - 1) + "][" + std::to_string(k) +
+                                   "] = " + std::to_string(c) + " is not a key block in [0, " + std::to_string(nb) + ")");
+          }
+          row.push_back(static_cast<int32_t>(c));
+        }
+      }
+      std::sort(row.begin(), row.end());
+      cols->insert(cols->end(), row.begin(), row.end());
+      (*row_start)[static_cast<size_t>(h * nb + qb + 1)] = static_cast<int64_t>(cols->size());
+    }
+  }
+  BlockSparseParams bp;
+  bp.f = p;
+  bp.block = block;
+  bp.layout_heads = H;
+  bp.row_start = row_start->data();
+  bp.cols = cols->data();
+  std::vector<uint8_t> qkeep = a.keep->empty() ? std::vector<uint8_t>() : *a.keep;
+  auto keep = a.keep;
+  auto work = [bp, keep, row_start, cols, qkeep] {
+    const FlashParams& f = bp.f;
+    if (f.B == 0 || f.Hq == 0 || f.D == 0) return;
+    cpu::block_sparse_attention_f32(bp);
+    zero_padded_rows(f, qkeep);
+  };
+  return finish_op<Async>(env, "turboformer.bigbirdAttention", {info[0], info[1], info[2], a.maskv, tv, a.out_obj},
+                          a.result, work);
+}
+
 void register_attention(Napi::Env env, Napi::Object exports) {
   exports.Set("attention", Napi::Function::New(env, Attention<false>, "attention"));
   exports.Set("attentionAsync", Napi::Function::New(env, Attention<true>, "attentionAsync"));
   exports.Set("blockSparseAttention", Napi::Function::New(env, BlockSparseAttention<false>, "blockSparseAttention"));
   exports.Set("blockSparseAttentionAsync",
               Napi::Function::New(env, BlockSparseAttention<true>, "blockSparseAttentionAsync"));
+  exports.Set("longformerAttention", Napi::Function::New(env, LongformerAttention<false>, "longformerAttention"));
+  exports.Set("longformerAttentionAsync", Napi::Function::New(env, LongformerAttention<true>, "longformerAttentionAsync"));
+  exports.Set("bigbirdAttention", Napi::Function::New(env, BigBirdAttention<false>, "bigbirdAttention"));
+  exports.Set("bigbirdAttentionAsync", Napi::Function::New(env, BigBirdAttention<true>, "bigbirdAttentionAsync"));
 }
 
 }  // namespace tf::napi

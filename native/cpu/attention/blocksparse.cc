@@ -10,9 +10,12 @@ namespace cpu {
 
 // The kernels themselves are instantiated in flash.cc, flash_avx2.cc and flash_avx512.cc (blocksparse_impl.h)
 // and registered with flash's.
-void block_sparse_attention_f32(const BlockSparseParams& p) {
-  if (p.f.B == 0 || p.f.Hq == 0 || p.f.Hkv == 0 || p.f.Nq == 0) return;
-  const int64_t items = blocksparse_items(p);
+void block_sparse_attention_f32(const BlockSparseParams& p0) {
+  if (p0.f.B == 0 || p0.f.Hq == 0 || p0.f.Hkv == 0 || p0.f.Nq == 0) return;
+  const int64_t items = blocksparse_items(p0);
+  BlockSparseParams p = p0;
+  std::vector<float> kv;  // strided keys and values, repacked once (flash.h)
+  flash_pack_kv(p.f, items / (p.f.B * p.f.Hkv), kv);
   auto fn = kernels().block_sparse_attention_f32;
   const int64_t scratch_floats = flash_scratch_floats(p.f.D);
   parallel_for(0, items, 1, [&](int64_t s, int64_t e) {

@@ -22,15 +22,28 @@ constexpr int64_t kBlockSparseMinBlock = 8;
 constexpr int64_t kBlockSparseMaxBlock = 128;  // at most kFlashGroup tiles of kFlashBq rows per block row
 static_assert(kBlockSparseMaxBlock <= kFlashGroup * kFlashBq, "a block row must fit the tiles of one work item");
 
+// The general form, which Longformer's and BigBird's exact attention also use (napi/attention.cc):
+// - a row's key blocks may repeat (BigBird gathers and concatenates key blocks, so a random block that is also
+//   a sliding or global block counts twice in the softmax): cols must be non-decreasing, and a key is counted
+//   once per occurrence of its block;
+// - the window f.left / f.right (per query, as in flash) applies on top of the blocks (Longformer's band);
+// - Nq need not be a multiple of block (the last block row is partial), and a key block past Nk is clipped;
+// - extra keys (per batch row b: extra_keys[extra_start[b] .. extra_start[b + 1]), ascending) are seen by every
+//   query row of that batch row besides its blocks, with no window and no key padding mask (Longformer's
+//   global keys).
 struct BlockSparseParams {
-  FlashParams f;             // shapes, strides, scale, causal (f.right = 0), key_keep, lse; bias and left unused
-  int64_t block = 0;         // Nq and Nk are multiples of it
+  FlashParams f;             // shapes, strides, scale, causal (f.right = 0), window, key_keep, lse; bias unused
+  int64_t block = 0;         // query rows per block row, and keys per key block
   int64_t layout_heads = 1;  // 1 (shared by all query heads) or Hq
-  const int64_t* row_start = nullptr;  // [layout_heads · Nq/block + 1]
-  const int32_t* cols = nullptr;       // present key blocks of each row, ascending
+  const int64_t* row_start = nullptr;  // [layout_heads · ceil(Nq/block) + 1]
+  const int32_t* cols = nullptr;       // key blocks of each row, non-decreasing (repeats count again)
+  const int64_t* extra_start = nullptr;  // [B + 1] or null
+  const int32_t* extra_keys = nullptr;
 };
 
-inline int64_t blocksparse_items(const BlockSparseParams& p) { return p.f.B * p.f.Hq * (p.f.Nq / p.block); }
+inline int64_t blocksparse_items(const BlockSparseParams& p) {
+  return p.f.B * p.f.Hq * ((p.f.Nq + p.block - 1) / p.block);
+}
 
 namespace cpu {
 

@@ -16,6 +16,7 @@
 // thread count. Key tiles outside the window (causal: above the diagonal) are skipped.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace tf {
 
@@ -62,6 +63,12 @@ namespace cpu {
 // Runs the whole attention on the pool with the active level's tile kernel. Arguments are not checked
 // here (the N-API layer does that): 1 <= D <= 256, Hq % Hkv == 0, non-negative window sides.
 void flash_attention_f32(const FlashParams& p);
+
+// Keys and values with strided rows ([B, N, H, D]) that `readers` work items of each (batch, key/value head)
+// would each copy tile by tile are copied once into buf as [B, Hkv, Nk, D] (2·B·Hkv·Nk·D floats, linear in N),
+// and p is pointed at the copy. Returns whether it copied (not when the rows are contiguous or readers < 2).
+// The arithmetic is unchanged: the tile code reads the same rows, packed.
+bool flash_pack_kv(FlashParams& p, int64_t readers, std::vector<float>& buf);
 
 }  // namespace cpu
 }  // namespace tf

@@ -105,6 +105,10 @@ inline void flash_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t 
   int64_t i = 0;
   for (; i + MR <= m; i += MR)
     flash_rows<V, MR, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+  if constexpr (MR > 4) {  // tall tiles (narrow query tiles): the rest in tiles of 4 rows first
+    for (; i + 4 <= m; i += 4)
+      flash_rows<V, 4, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+  }
   const float* ai = a + i * rsa;
   float* ci = c + i * ldc;
   const float* ri = Acc ? rs + i : nullptr;
@@ -199,8 +203,15 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, i
   constexpr float inf = std::numeric_limits<float>::infinity();
   const int64_t D = p.D, off = p.Nk - p.Nq, qn = t.qn, g = cx.g;
   const int64_t qc = (qn + W - 1) / W * W;  // columns computed: the tile's rows, whole vectors (decode: 1 vector)
-  // Sᵀ = K_tile · Qt (Q already scaled)
-  flash_gemm<V, kQkRows, kQkVecs, false>(jn, qc, D, kt, ldk, 1, t.qt, BQ, st, BQ, nullptr);
+  // Sᵀ = K_tile · Qt (Q already scaled). A narrow tile (decoding, small block-sparse blocks) has 1 or 2 vectors
+  // of queries: taller register tiles then keep enough independent accumulators (12 keys × 1 vector, 6 × 2)
+  // to hide the FMA latency. Each element's sum over D runs in the same order whatever the tile shape.
+  if (qc <= W)
+    flash_gemm<V, 12, 1, false>(jn, qc, D, kt, ldk, 1, t.qt, BQ, st, BQ, nullptr);
+  else if (qc <= 2 * W)
+    flash_gemm<V, 6, 2, false>(jn, qc, D, kt, ldk, 1, t.qt, BQ, st, BQ, nullptr);
+  else
+    flash_gemm<V, kQkRows, kQkVecs, false>(jn, qc, D, kt, ldk, 1, t.qt, BQ, st, BQ, nullptr);
   if (cx.bias) {
     for (int64_t r = 0; r < qn; ++r) {
       const int64_t rr = t.r0 + r, i = rr / g, h = cx.hk * g + rr % g;
@@ -259,20 +270,23 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, i
   flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vt, ldv, t.o, t.ldo, t.alpha);
 }
 
-// Sets up a row tile whose r0 and qn are set: Qt = (scale · Q rows)ᵀ with zero columns past qn, O = 0 (at o,
-// leading dimension ldo, both set), m = -inf, l = 0. q_row(r) points to row r's query.
-template <class QRow>
+// Sets up a row tile whose r0 and qn are set: Qt = (scale · Q rows)ᵀ with zero columns past qn up to the
+// columns flash_step computes (qn rounded up to whole vectors: a narrow block-sparse tile does not pay for
+// the BQ - qn columns it never reads), O = 0 (at o, leading dimension ldo, both set), m = -inf, l = 0.
+// q_row(r) points to row r's query.
+template <class V, class QRow>
 inline void flash_tile_begin(const FlashParams& p, FlashTile& s, QRow q_row) {
   constexpr int64_t BQ = kFlashBq;
   constexpr float inf = std::numeric_limits<float>::infinity();
-  const int64_t D = p.D;
+  const int64_t D = p.D, qc = (s.qn + V::W - 1) / V::W * V::W;
   for (int64_t r = 0; r < s.qn; ++r) {
     const float* qi = q_row(s.r0 + r);
     for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + r] = qi[d] * p.scale;
     std::memset(s.o + r * s.ldo, 0, static_cast<size_t>(D) * sizeof(float));
   }
-  for (int64_t r = s.qn; r < BQ; ++r)
-    for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + r] = 0.0f;
+  if (qc > s.qn)
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t r = s.qn; r < qc; ++r) s.qt[d * BQ + r] = 0.0f;
   for (int64_t r = 0; r < BQ; ++r) {
     s.m[r] = -inf;
     s.l[r] = 0.0f;
@@ -380,7 +394,7 @@ void flash_item(const FlashParams& p, int64_t item, float* scratch) {
       jlo = std::min(jlo, s.jlo);
       jhi = std::max(jhi, s.jhi);
     }
-    flash_tile_begin(p, s, q_row);
+    flash_tile_begin<V>(p, s, q_row);
   }
 
   for (int64_t j0 = jlo <= jhi ? jlo / BK * BK : Nk; j0 <= jhi; j0 += BK)
