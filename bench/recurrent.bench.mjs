@@ -26,6 +26,8 @@
 // Outputs go into preallocated tensors (opts.out: the steady state of a model that reuses its buffers). A fresh
 // output of tens of MB costs a page fault per 4 KiB page, which on the build VM took longer than the kernels
 // themselves (e.g. wkv C 2048 L 4096: ~20 ms of compute, ~120 ms of system time); --fresh measures that way.
+// The step forms likewise write into preallocated outputs, and the retention step updates its state in place
+// (opts.updateState); --fresh: new outputs and states per token.
 import { writeFileSync } from 'node:fs';
 import { flag, loadDist, option } from './common.mjs';
 
@@ -135,7 +137,7 @@ for (const threads of threadCounts) {
   // step forms: per-token cost (median of rounds of 200 tokens)
   const state = { data: new Float32Array(dim * N), shape: [1, dim, N], dtype: 'f32' };
   const u1 = rand([1, dim]), d1 = rand([1, dim]), z1 = rand([1, dim]), B1 = rand([1, N]), C1 = rand([1, N]);
-  const stepOpts = { D, z: z1, deltaBias: dtBias, deltaSoftplus: true };
+  const stepOpts = { D, z: z1, deltaBias: dtBias, deltaSoftplus: true, out: outFor([1, dim]) };
   const x1 = rand([1, dim, 1]);
   let convState = binding.causalConv1d(x1, convW, convB).state;
   const steps = [
@@ -149,8 +151,12 @@ for (const threads of threadCounts) {
   }
   {
     const q1 = rand([1, RH, 1, RDK]), k1 = rand([1, RH, 1, RDK], -0.125, 0.125), v1 = rand([1, 1, RH * RDV]);
-    let rs = null;
-    steps.push([`retention recurrent step h${RH} ${RDK}x${RDV}`, () => { rs = binding.retention(q1, k1, v1, rDecay, { form: 'recurrent', state: rs }).state; }]);
+    // the state updated in place (opts.updateState) unless --fresh: a new 393 KB state per token otherwise
+    let rs = binding.retention(q1, k1, v1, rDecay, { form: 'recurrent' }).state;
+    const rOut = outFor([1, 1, RH, RDV]);
+    steps.push([`retention recurrent step h${RH} ${RDK}x${RDV}`, () => {
+      rs = binding.retention(q1, k1, v1, rDecay, { form: 'recurrent', state: rs, updateState: !fresh, out: rOut }).state;
+    }]);
   }
   for (const [name, fn] of steps) {
     const per = median(Array.from({ length: rounds + 2 }, () => timeIt(fn, 200)));

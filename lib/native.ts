@@ -302,12 +302,12 @@ export interface RawSelectiveScanStepOptions {
   z?: RawTensor<'f32'> | null;
   deltaBias?: RawTensor<'f32'> | null;
   deltaSoftplus?: boolean;
+  out?: RawTensor<'f32'> | null;
 }
 /** Options of the raw selective scan (see lib/ops/ssm.ts). */
 export interface RawSelectiveScanOptions extends RawSelectiveScanStepOptions {
   returnLastState?: boolean;
   state?: RawTensor<'f32'> | null;
-  out?: RawTensor<'f32'> | null;
 }
 export interface RawSelectiveScanResult {
   out: RawTensor<'f32'>;
@@ -332,6 +332,7 @@ export interface RawRetentionOptions {
   form?: 'parallel' | 'recurrent' | 'chunkwise';
   chunkSize?: number;
   state?: RawRetentionState | null;
+  updateState?: boolean;
   out?: RawTensor<'f32'> | null;
 }
 export interface RawRetentionResult {
