@@ -6,6 +6,7 @@
 #include "../../core/simd.h"
 #include "../../core/simd_math.h"
 #include "retention.h"
+#include "../gemm/gemm.h"
 
 namespace tf {
 namespace {
@@ -99,7 +100,8 @@ inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, 
   }
 }
 
-// scratch floats: T (powers) + T (scores) + dv (accumulator) + 2 dk*dv (chunk kv) + B*B (chunk mask) + 2 B
+// scratch floats: T (powers) + T (scores) + dv (accumulator) + dk*dv (chunk state) + 2 B*B (chunk mask, scores)
+// + 3 B + B*dk + B*dv (chunk scratch); the recurrent form uses the first 2 T
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
   const int64_t T = a.T, dk = a.dk, dv = a.dv, H = a.heads;
@@ -112,8 +114,9 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   float* pw = scratch;         // pw[d] = gamma^d
   float* s = pw + T;          // scores of one row
   float* acc = s + T;         // [dv]
-  if (a.form != cpu::RetentionForm::Recurrent)
-    for (int64_t d = 0; d < T; ++d) pw[d] = static_cast<float>(std::exp(static_cast<double>(d) * decay));
+  // powers: all T for the parallel form, the chunk's for the chunkwise one
+  const int64_t npw = a.form == cpu::RetentionForm::Parallel ? T : a.form == cpu::RetentionForm::Chunkwise ? std::min(T, a.chunk) : 0;
+  for (int64_t d = 0; d < npw; ++d) pw[d] = static_cast<float>(std::exp(static_cast<double>(d) * decay));
 
   if (a.form == cpu::RetentionForm::Parallel) {
     double rowsum = 0.0;  // sum_j gamma^(i-j), j <= i
@@ -163,13 +166,18 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     return;
   }
 
-  // chunkwise
+  // chunkwise, each chunk's products through the fp32 GEMM (sgemm picks its path from the shape alone: the same
+  // bits at any thread count; called from a pool task it runs inline)
   const int64_t B = a.chunk, nchunks = T / B;
-  float* kvs = acc + dv;      // state [dk, dv]
-  float* kvc = kvs + dk * dv;  // this chunk's [dk, dv]
-  float* mask = kvc + dk * dv;  // [B, B] inner mask (normalised)
+  if (nchunks == 0) return;
+  float* kvs = acc + dv;        // state [dk, dv]
+  float* mask = kvs + dk * dv;  // [B, B] inner mask (normalised)
   float* qid = mask + B * B;    // [B] query inner decay
   float* vid = qid + B;         // [B] value inner decay
+  float* isc = vid + B;         // [B] inner scales of the chunk's rows
+  float* S = isc + B;           // [B, B] scores
+  float* qs = S + B * B;        // [B, dk] queries scaled for the cross part
+  float* vs = qs + B * dk;      // [B, dv] values scaled by the value inner decay
   double last = 0.0;
   for (int64_t j = 0; j < B; ++j) last += pw[B - 1 - j];
   for (int64_t i = 0; i < B; ++i) {
@@ -188,31 +196,35 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     const float* kc = k + c * B * dk;
     const float* vc = v + c * B * vstride;
     float* oc = out + c * B * vstride;
+    // inner part: S = (Qc Kc^T) * mask, rows divided by their scale clamp(sum |s|, min 1); O = S Vc
+    cpu::sgemm(false, true, B, B, dk, 1.0f, qc, dk, kc, dk, 0.0f, S, B);
     for (int64_t i = 0; i < B; ++i) {
+      float* si = S + i * B;
       double abs_sum = 0.0;
       for (int64_t j = 0; j <= i; ++j) {
-        s[j] = ret_dot<V>(qc + i * dk, kc + j * dk, dk) * mask[i * B + j];
-        abs_sum += std::fabs(static_cast<double>(s[j]));
+        si[j] *= mask[i * B + j];
+        abs_sum += std::fabs(static_cast<double>(si[j]));
       }
       const float inner_scale = static_cast<float>(std::max(abs_sum, 1.0));
-      std::fill(acc, acc + dv, 0.0f);
-      for (int64_t j = 0; j <= i; ++j) ret_scale_add<V>(acc, 1.0f, vc + j * vstride, s[j] / inner_scale, dv);
-      // cross part: (q_i qid_i) . (state / kv_scale), rows of the state are over dk
-      const float all = std::max(inner_scale, kv_scale);
-      const float a_in = all / inner_scale, a_cross = all / kv_scale;
-      float* o = oc + i * vstride;
-      for (int64_t e = 0; e < dv; ++e) o[e] = acc[e] / a_in;
-      const float qs = qid[i];
-      for (int64_t d = 0; d < dk; ++d) {
-        const float qd = qc[i * dk + d] * qs;
-        ret_scale_add<V>(o, 1.0f, kvs + d * dv, qd / kv_scale / a_cross, dv);
-      }
+      isc[i] = inner_scale;
+      for (int64_t j = 0; j <= i; ++j) si[j] /= inner_scale;
+      for (int64_t j = i + 1; j < B; ++j) si[j] = 0.0f;
     }
-    // this chunk's kv: sum_j k_j^T (v_j vid_j); then the state update and its scale
-    std::fill(kvc, kvc + dk * dv, 0.0f);
+    cpu::sgemm(false, false, B, dv, B, 1.0f, S, B, vc, vstride, 0.0f, oc, vstride);
+    // both parts rescaled to the larger scale; cross part: (q_i qid_i / kv_scale / a_cross) . state
+    for (int64_t i = 0; i < B; ++i) {
+      const float all = std::max(isc[i], kv_scale);
+      const float a_in = all / isc[i], a_cross = all / kv_scale;
+      float* o = oc + i * vstride;
+      for (int64_t e = 0; e < dv; ++e) o[e] = o[e] / a_in;
+      const float qsc = qid[i];
+      for (int64_t d = 0; d < dk; ++d) qs[i * dk + d] = qc[i * dk + d] * qsc / kv_scale / a_cross;
+    }
+    cpu::sgemm(false, false, B, dv, dk, 1.0f, qs, dk, kvs, dv, 1.0f, oc, vstride);
+    // the state: kvs = kvs cross + Kc^T (Vc vid); then its scale (the largest column sum of |kvs|)
     for (int64_t j = 0; j < B; ++j)
-      for (int64_t d = 0; d < dk; ++d) ret_scale_add<V>(kvc + d * dv, 1.0f, vc + j * vstride, kc[j * dk + d] * vid[j], dv);
-    ret_scale_add<V>(kvs, cross, kvc, 1.0f, dk * dv);
+      for (int64_t e = 0; e < dv; ++e) vs[j * dv + e] = vc[j * vstride + e] * vid[j];
+    cpu::sgemm(true, false, dk, dv, B, 1.0f, kc, dk, vs, dv, cross, kvs, dv);
     double mx = 0.0;
     for (int64_t e = 0; e < dv; ++e) {
       double col = 0.0;
