@@ -32,8 +32,8 @@
 // Outputs go into preallocated tensors (opts.out: the steady state of a model that reuses its buffers). A fresh
 // output of tens of MB costs a page fault per 4 KiB page, which on the build VM took longer than the kernels
 // themselves (e.g. wkv C 2048 L 4096: ~20 ms of compute, ~120 ms of system time); --fresh measures that way.
-// The step forms likewise write into preallocated outputs, and the retention step updates its state in place
-// (opts.updateState); --fresh: new outputs and states per token.
+// The step forms likewise write into preallocated outputs, and the wkv and retention steps update their states in
+// place (opts.updateState); --fresh: new outputs and states per token.
 import { writeFileSync } from 'node:fs';
 import { flag, loadDist, option } from './common.mjs';
 
@@ -150,10 +150,11 @@ for (const threads of threadCounts) {
     ['selectiveScanStep dim 1536 N 16', () => binding.selectiveScanStep(state, u1, d1, A, B1, C1, stepOpts)],
     ['causalConv1d step dim 1536 k 4', () => { convState = binding.causalConv1d(x1, convW, convB, { activation: 'silu', state: convState }).state; }],
   ];
-  let wkvState = null;
   for (const C of wkvChannels) {
     const k1 = rand([1, 1, C]), v1 = rand([1, 1, C]), dec = rand([C]), fir = rand([C]);
-    steps.push([`wkv step C ${C}`, () => { wkvState = binding.wkv(dec, fir, k1, v1, wkvState && wkvState.state.num.shape[1] === C ? wkvState.state : null); }]);
+    let ws = binding.wkv(dec, fir, k1, v1).state;
+    const wOut = outFor([1, 1, C]);
+    steps.push([`wkv step C ${C}`, () => { ws = binding.wkv(dec, fir, k1, v1, ws, { out: wOut, updateState: !fresh }).state; }]);
   }
   {
     const q1 = rand([1, RH, 1, RDK]), k1 = rand([1, RH, 1, RDK], -0.125, 0.125), v1 = rand([1, 1, RH * RDV]);
