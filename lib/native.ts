@@ -197,8 +197,8 @@ export interface Binding {
   bandwidthProbe(megabytes?: number, threads?: number, passes?: number): { bytes: number; seconds: number; gbps: number; threads: number };
 
   // RWKV-4 WKV time mixing (lib/ops/wkv.ts): k, v [batch, T, C]; state {num, den, max} [batch, C] in and out
-  wkv(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null }): RawWkvResult;
-  wkvAsync(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null }): Promise<RawWkvResult>;
+  wkv(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null; updateState?: boolean }): RawWkvResult;
+  wkvAsync(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null; updateState?: boolean }): Promise<RawWkvResult>;
 
   // Mamba selective scan, its one-token step (state updated in place) and causal depthwise conv1d (lib/ops/ssm.ts)
   selectiveScan(u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanOptions): RawSelectiveScanResult;
@@ -370,12 +370,12 @@ export interface RawSelectiveScanStepOptions {
   z?: RawTensor<'f32'> | null;
   deltaBias?: RawTensor<'f32'> | null;
   deltaSoftplus?: boolean;
+  out?: RawTensor<'f32'> | null;
 }
 /** Options of the raw selective scan (see lib/ops/ssm.ts). */
 export interface RawSelectiveScanOptions extends RawSelectiveScanStepOptions {
   returnLastState?: boolean;
   state?: RawTensor<'f32'> | null;
-  out?: RawTensor<'f32'> | null;
 }
 export interface RawSelectiveScanResult {
   out: RawTensor<'f32'>;
@@ -400,6 +400,7 @@ export interface RawRetentionOptions {
   form?: 'parallel' | 'recurrent' | 'chunkwise';
   chunkSize?: number;
   state?: RawRetentionState | null;
+  updateState?: boolean;
   out?: RawTensor<'f32'> | null;
 }
 export interface RawRetentionResult {

@@ -155,6 +155,46 @@ describe('retention (torchscale MultiScaleRetention)', () => {
     expect(() => retention(c.q, c.k, c.v, c.decay, { out: Tensor.zeros([1, 8, 2, 5]) })).toThrow(/opts\.out must have shape \[1, 8, 2, 4\]/);
   });
 
+  it('recurrent with updateState: the state is updated in place, token by token the same bits as fresh states', async () => {
+    const c = makeCase(2, 3, 9, 8, 12, 21);
+    const whole = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' });
+    const first = retention(sliceQK(c.q, 0, 1), sliceQK(c.k, 0, 1), sliceV(c.v, 0, 1), c.decay, { form: 'recurrent' });
+    const state = first.state!;
+    const out = Tensor.zeros([2, 1, 3, 12]);
+    const outs: Tensor<'f32'>[] = [first.out];
+    for (let t = 1; t < 9; t++) {
+      const opts = { form: 'recurrent' as const, state, updateState: true, out };
+      const args = [sliceQK(c.q, t, t + 1), sliceQK(c.k, t, t + 1), sliceV(c.v, t, t + 1), c.decay] as const;
+      const r = t % 2 ? retention(...args, opts) : await retentionAsync(...args, opts);
+      expect(r.state).toBe(state);
+      expect(r.out.data.buffer).toBe(out.data.buffer);
+      outs.push(Tensor.from(out.data.slice(), out.shape));
+    }
+    expect(sameBytes(concatT(outs), whole.out.data)).toBe(true);
+    expect(sameBytes(state.kv.data, whole.state!.kv.data)).toBe(true);
+    expect(sameBytes(state.scale.data, whole.state!.scale.data)).toBe(true);
+    // several tokens at once, in place, with 3 threads
+    const s2 = retention(sliceQK(c.q, 0, 4), sliceQK(c.k, 0, 4), sliceV(c.v, 0, 4), c.decay, { form: 'recurrent' }).state!;
+    withThreads(3, () => retention(sliceQK(c.q, 4, 9), sliceQK(c.k, 4, 9), sliceV(c.v, 4, 9), c.decay, { form: 'recurrent', state: s2, updateState: true }));
+    expect(sameBytes(s2.kv.data, whole.state!.kv.data)).toBe(true);
+    expect(sameBytes(s2.scale.data, whole.state!.scale.data)).toBe(true);
+  });
+
+  it('rejects updateState without a recurrent state, and states or outputs that overlap', () => {
+    const c = makeCase(1, 2, 4, 4, 4, 8);
+    const st = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' }).state!;
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', updateState: true })).toThrow(/opts\.updateState needs the recurrent form and an opts\.state/);
+    expect(() => retention(c.q, c.k, c.v, c.decay, { updateState: true })).toThrow(/opts\.updateState needs the recurrent form/);
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', state: st, updateState: 1 as never })).toThrow(/opts\.updateState must be a boolean/);
+    const kvOverQ = { kv: Tensor.from(c.q.data.subarray(0, 32), [1, 2, 4, 4]), scale: st.scale };
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', state: kvOverQ, updateState: true })).toThrow(/opts\.state must not share memory with an input/);
+    const both = Tensor.zeros([40]);
+    const shared = { kv: Tensor.from(both.data.subarray(0, 32), [1, 2, 4, 4]), scale: Tensor.from(both.data.subarray(30, 32), [2]) };
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', state: shared, updateState: true })).toThrow(/opts\.state\.kv and opts\.state\.scale must not share memory/);
+    const outOverKv = Tensor.from(st.kv.data.subarray(0, 32), [1, 4, 2, 4]);
+    expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', state: st, out: outOverKv })).toThrow(/opts\.out must not share memory with opts\.state/);
+  });
+
   it('rejects bad arguments, naming them', () => {
     const c = makeCase(2, 3, 8, 4, 5, 1);
     expect(() => retention(Tensor.zeros([3, 8, 4]), c.k, c.v, c.decay)).toThrow(/q must have shape \[batch, heads, T, dk\]/);

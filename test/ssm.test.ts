@@ -234,6 +234,34 @@ describe('selectiveScan (mamba_ssm selective_scan_ref)', () => {
     expect(() => causalConv1d(c.u, w, null, { out: Tensor.zeros([2, 4, 8]) })).toThrow(/opts\.out must have shape \[2, 4, 9\]/);
   });
 
+  it('the step writes into opts.out (the same bits, the same tensor back), and refuses an out or state that overlaps', () => {
+    const c = makeCase(2, 4, 3, 16, 'variable', 2, 6);
+    const opts = { D: c.D, deltaBias: c.deltaBias, deltaSoftplus: true };
+    const s1 = Tensor.zeros([2, 4, 16]);
+    const s2 = Tensor.zeros([2, 4, 16]);
+    const out = Tensor.full([2, 4], 7);
+    for (let l = 0; l < 3; l++) {
+      const args = [atL(c.u, l), atL(c.delta, l), c.A, atL(c.B, l), atL(c.C, l)] as const;
+      const want = selectiveScanStep(s1, ...args, { ...opts, z: atL(c.z, l) });
+      const got = selectiveScanStep(s2, ...args, { ...opts, z: atL(c.z, l), out });
+      expect(got).toBe(out);
+      expect(sameBytes(out.data, want.data)).toBe(true);
+      expect(sameBytes(s2.data, s1.data)).toBe(true);
+    }
+    const u0 = atL(c.u, 0);
+    const args0 = [u0, atL(c.delta, 0), c.A, atL(c.B, 0), atL(c.C, 0)] as const;
+    expect(() => selectiveScanStep(s2, ...args0, { out: Tensor.zeros([2, 5]) })).toThrow(/opts\.out must have shape \[2, 4\]/);
+    expect(() => selectiveScanStep(s2, ...args0, { out: u0 })).toThrow(/opts\.out must not share memory with an input/);
+    // out over the state: it would be read and written at once
+    const flat = Tensor.zeros([2, 4, 16]);
+    const alias = Tensor.from(flat.data.subarray(0, 8), [2, 4]);
+    expect(() => selectiveScanStep(flat, ...args0, { out: alias })).toThrow(/opts\.out must not share memory with an input/);
+    // a state over an input
+    const big = Tensor.zeros([2, 4, 16]);
+    const uAlias = Tensor.from(big.data.subarray(0, 8), [2, 4]);
+    expect(() => selectiveScanStep(big, uAlias, atL(c.delta, 0), c.A, atL(c.B, 0), atL(c.C, 0))).toThrow(/state \(updated in place\) must not share memory with an input/);
+  });
+
   it('rejects bad arguments, naming them', () => {
     const c = makeCase(2, 4, 5, 3, 'variable', 'variable', 1);
     const s = (u = c.u, delta = c.delta, A = c.A, B = c.B, C = c.C, opts: SelectiveScanOptions = {}) => () => selectiveScan(u, delta, A, B, C, opts);

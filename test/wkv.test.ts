@@ -171,6 +171,41 @@ describe('wkv (RWKV-4 time mixing)', () => {
     expect(() => wkv(decay, first, k, v, null, { out: Tensor.zeros([2, 6, 10]) })).toThrow(/opts\.out must have shape \[2, 6, 11\]/);
   });
 
+  it('updateState: the state is updated in place, token by token the same bits as new states', async () => {
+    const [B, T, C] = [2, 7, 21];
+    const { decay, first, k, v } = inputs(B, T, C, 13);
+    const whole = wkv(decay, first, k, v);
+    const state = wkv(decay, first, sliceT(k, 0, 1), sliceT(v, 0, 1)).state;
+    const out = Tensor.zeros([B, 1, C]);
+    const outs: Tensor<'f32'>[] = [wkv(decay, first, sliceT(k, 0, 1), sliceT(v, 0, 1)).out];
+    for (let t = 1; t < T; t++) {
+      const args = [decay, first, sliceT(k, t, t + 1), sliceT(v, t, t + 1), state, { out, updateState: true }] as const;
+      const r = t % 2 ? wkv(...args) : await wkvAsync(...args);
+      expect(r.state).toBe(state);
+      expect(r.out.data.buffer).toBe(out.data.buffer);
+      outs.push(Tensor.from(out.data.slice(), out.shape));
+    }
+    expect(sameBytes(concatT(outs), whole.out.data)).toBe(true);
+    expect(sameBytes(state.num.data, whole.state.num.data)).toBe(true);
+    expect(sameBytes(state.den.data, whole.state.den.data)).toBe(true);
+    expect(sameBytes(state.max.data, whole.state.max.data)).toBe(true);
+    // the rest of the sequence at once, in place, with 3 threads
+    const s2 = wkv(decay, first, sliceT(k, 0, 3), sliceT(v, 0, 3)).state;
+    const r2 = withThreads(3, () => wkv(decay, first, sliceT(k, 3, T), sliceT(v, 3, T), s2, { updateState: true }));
+    expect(r2.state).toBe(s2);
+    expect(sameBytes(s2.num.data, whole.state.num.data) && sameBytes(s2.max.data, whole.state.max.data)).toBe(true);
+    // refused: no state, a state over an input or over itself, an out over the state, a non-boolean
+    expect(() => wkv(decay, first, k, v, null, { updateState: true })).toThrow(/opts\.updateState needs a state/);
+    expect(() => wkv(decay, first, k, v, state, { updateState: 1 as never })).toThrow(/opts\.updateState must be a boolean/);
+    const kk = Tensor.zeros([B, 1, C]);
+    const overK = { ...state, num: Tensor.from(kk.data.subarray(0, B * C), [B, C]) };
+    expect(() => wkv(decay, first, kk, sliceT(v, 0, 1), overK, { updateState: true })).toThrow(/state\.num \(updated in place\) must not share memory with an input/);
+    expect(() => wkv(decay, first, sliceT(k, 0, 1), sliceT(v, 0, 1), { ...state, den: state.num }, { updateState: true })).toThrow(/must not share memory when updated in place/);
+    const outOverState = Tensor.from(state.max.data, [B, 1, C]);
+    expect(() => wkv(decay, first, sliceT(k, 0, 1), sliceT(v, 0, 1), state, { out: outOverState, updateState: true })).toThrow(/opts\.out must not share memory with an input/);
+    expect(() => wkv(decay, first, k, v, 3 as never, { updateState: true })).toThrow(/state must be an object/);
+  });
+
   it('does not modify the state it is given, and handles empty sizes', () => {
     const { decay, first, k, v } = inputs(1, 3, 5, 1);
     const r = wkv(decay, first, k, v);

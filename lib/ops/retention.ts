@@ -25,8 +25,13 @@ export interface RetentionOptions {
   form?: 'parallel' | 'recurrent' | 'chunkwise';
   /** Chunk length of the chunkwise form (torchscale's recurrent_chunk_size); required for it. */
   chunkSize?: number;
-  /** Recurrent form only: the state after a previous call (not modified). */
+  /** Recurrent form only: the state after a previous call (not modified unless `updateState`). */
   state?: RetentionState | null;
+  /**
+   * Recurrent form with a `state`: write the new state over `state` in place and return that same object
+   * (generation without a fresh copy of the state per token). Default false.
+   */
+  updateState?: boolean;
   /** An existing f32 [batch, T, heads, dv] tensor to write the result into. */
   out?: Tensor<'f32'> | null;
 }
@@ -38,10 +43,11 @@ export interface RetentionResult {
   state: RetentionState | null;
 }
 
-function wrap(r: RawRetentionResult): RetentionResult {
+function wrap(r: RawRetentionResult, opts: RetentionOptions): RetentionResult {
+  const inPlace = opts.updateState === true && opts.state != null;
   return {
     out: Tensor.fromNative(r.out),
-    state: r.state ? { kv: Tensor.fromNative(r.state.kv), scale: Tensor.fromNative(r.state.scale) } : null,
+    state: inPlace ? opts.state! : r.state ? { kv: Tensor.fromNative(r.state.kv), scale: Tensor.fromNative(r.state.scale) } : null,
   };
 }
 
@@ -54,7 +60,7 @@ function wrap(r: RawRetentionResult): RetentionResult {
  * @param decay f32 [heads]: log decays, torchscale's log(1 − 2^(−5−h))
  * @example const { out } = retention(qr, kr, v, decay);                                   // parallel (prefill)
  * @example const { out, state } = retention(qr, kr, v, decay, { form: 'recurrent' });    // then token by token:
- *          retention(qTok, kTok, vTok, decay, { form: 'recurrent', state });
+ *          retention(qTok, kTok, vTok, decay, { form: 'recurrent', state, updateState: true, out: outTok });
  * @example retention(qr, kr, v, decay, { form: 'chunkwise', chunkSize: 64 });
  */
 export function retention(
@@ -64,7 +70,7 @@ export function retention(
   decay: Tensor<'f32'>,
   opts: RetentionOptions = {},
 ): RetentionResult {
-  return wrap(binding.retention(q, k, v, decay, opts));
+  return wrap(binding.retention(q, k, v, decay, opts), opts);
 }
 
 /** retention() computed off the main thread. */
@@ -75,5 +81,5 @@ export async function retentionAsync(
   decay: Tensor<'f32'>,
   opts: RetentionOptions = {},
 ): Promise<RetentionResult> {
-  return wrap(await binding.retentionAsync(q, k, v, decay, opts));
+  return wrap(await binding.retentionAsync(q, k, v, decay, opts), opts);
 }

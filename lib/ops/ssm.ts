@@ -29,6 +29,11 @@ export interface SelectiveScanStepOptions {
   deltaBias?: Tensor<'f32'> | null;
   /** dt = softplus(delta + deltaBias); default false (Mamba blocks use true). */
   deltaSoftplus?: boolean;
+  /**
+   * An existing f32 tensor of the result's shape ([batch, dim, L] for selectiveScan, [batch, dim] for the step)
+   * to write the result into (reused buffers skip a fresh allocation); the same tensor is returned.
+   */
+  out?: Tensor<'f32'> | null;
 }
 
 export interface SelectiveScanOptions extends SelectiveScanStepOptions {
@@ -36,8 +41,6 @@ export interface SelectiveScanOptions extends SelectiveScanStepOptions {
   returnLastState?: boolean;
   /** f32 [batch, dim, N], the state before the first step (default zeros); not modified. */
   state?: Tensor<'f32'> | null;
-  /** An existing f32 [batch, dim, L] tensor to write the result into (reused buffers skip a fresh allocation). */
-  out?: Tensor<'f32'> | null;
 }
 
 export interface SelectiveScanResult {
@@ -97,7 +100,8 @@ export async function selectiveScanAsync(
  * @param A f32 [dim, N]
  * @param B f32 [batch, N] or [batch, G, N]
  * @param C f32 [batch, N] or [batch, G, N]
- * @returns out f32 [batch, dim]
+ * @returns out f32 [batch, dim] (opts.out when given)
+ * @example const y = selectiveScanStep(state, xTok, dtTok, A, BTok, CTok, { D, z: zTok, deltaBias: dtBias, deltaSoftplus: true, out: yTok });
  */
 export function selectiveScanStep(
   state: Tensor<'f32'>,
@@ -108,7 +112,8 @@ export function selectiveScanStep(
   C: Tensor<'f32'>,
   opts: SelectiveScanStepOptions = {},
 ): Tensor<'f32'> {
-  return Tensor.fromNative(binding.selectiveScanStep(state, u, delta, A, B, C, opts as RawSelectiveScanStepOptions));
+  const r = binding.selectiveScanStep(state, u, delta, A, B, C, opts as RawSelectiveScanStepOptions);
+  return opts.out ?? Tensor.fromNative(r);
 }
 
 /** selectiveScanStep() computed off the main thread (state is updated when the promise settles). */
@@ -121,7 +126,8 @@ export async function selectiveScanStepAsync(
   C: Tensor<'f32'>,
   opts: SelectiveScanStepOptions = {},
 ): Promise<Tensor<'f32'>> {
-  return Tensor.fromNative(await binding.selectiveScanStepAsync(state, u, delta, A, B, C, opts as RawSelectiveScanStepOptions));
+  const r = await binding.selectiveScanStepAsync(state, u, delta, A, B, C, opts as RawSelectiveScanStepOptions);
+  return opts.out ?? Tensor.fromNative(r);
 }
 
 export interface CausalConv1dOptions {

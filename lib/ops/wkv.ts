@@ -21,6 +21,11 @@ export interface WkvState {
 export interface WkvOptions {
   /** An existing f32 [batch, T, C] tensor to write the result into (reused buffers skip a fresh allocation). */
   out?: Tensor<'f32'> | null;
+  /**
+   * Write the new state over the given `state` in place and return that same object (generation without three
+   * fresh state tensors per token). Needs a state. Default false.
+   */
+  updateState?: boolean;
 }
 
 export interface WkvResult {
@@ -30,10 +35,13 @@ export interface WkvResult {
   state: WkvState;
 }
 
-function wrap(r: RawWkvResult): WkvResult {
+function wrap(r: RawWkvResult, state: WkvState | null | undefined, opts: WkvOptions): WkvResult {
+  const inPlace = opts.updateState === true && state != null;
   return {
     out: Tensor.fromNative(r.out),
-    state: { num: Tensor.fromNative(r.state.num), den: Tensor.fromNative(r.state.den), max: Tensor.fromNative(r.state.max) },
+    state: inPlace
+      ? state
+      : { num: Tensor.fromNative(r.state.num), den: Tensor.fromNative(r.state.den), max: Tensor.fromNative(r.state.max) },
   };
 }
 
@@ -44,10 +52,13 @@ function wrap(r: RawWkvResult): WkvResult {
  * @param timeFirst f32 [C], `time_first` (u, the bonus of the current token)
  * @param k f32 [batch, T, C] keys
  * @param v f32 [batch, T, C] values
- * @param state the state after a previous call (not modified), or null/undefined for a fresh one
+ * @param state the state after a previous call (not modified unless opts.updateState), or null/undefined for a
+ *   fresh one
  * @param opts.out an existing f32 [batch, T, C] tensor to write the result into
+ * @param opts.updateState update `state` in place (and return it) instead of returning a new one
  * @example const { out, state } = wkv(att.time_decay, att.time_first, k, v);
  * @example const next = wkv(decay, first, kTok, vTok, state); // one more token (T = 1): the step form
+ * @example wkv(decay, first, kTok, vTok, state, { out: outTok, updateState: true }); // a generation loop
  */
 export function wkv(
   timeDecay: Tensor<'f32'>,
@@ -57,7 +68,7 @@ export function wkv(
   state?: WkvState | null,
   opts: WkvOptions = {},
 ): WkvResult {
-  return wrap(binding.wkv(timeDecay, timeFirst, k, v, state, opts));
+  return wrap(binding.wkv(timeDecay, timeFirst, k, v, state, opts), state, opts);
 }
 
 /** wkv() computed off the main thread. */
@@ -69,5 +80,5 @@ export async function wkvAsync(
   state?: WkvState | null,
   opts: WkvOptions = {},
 ): Promise<WkvResult> {
-  return wrap(await binding.wkvAsync(timeDecay, timeFirst, k, v, state, opts));
+  return wrap(await binding.wkvAsync(timeDecay, timeFirst, k, v, state, opts), state, opts);
 }

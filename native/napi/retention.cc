@@ -1,7 +1,8 @@
 // retention(q, k, v, decay, opts?) (+Async): RetNet retention (native/cpu/retention), torchscale's three forms.
 //   q, k: f32 [batch, heads, T, dk]; v: f32 [batch, T, heads*dv]; decay: f32 [heads] (log decay per head)
 //   opts: {form: 'parallel' (default) | 'recurrent' | 'chunkwise', chunkSize (chunkwise; T must be a multiple),
-//          state: {kv [batch, heads, dv, dk], scale [heads]} (recurrent only; not modified),
+//          state: {kv [batch, heads, dv, dk], scale [heads]} (recurrent only; not modified unless updateState),
+//          updateState (recurrent with state: write the new state over opts.state, in place, and return it),
 //          out: an existing f32 [batch, T, heads, dv] tensor to write the result into}
 // Returns {out [batch, T, heads, dv], state: {kv, scale} (recurrent) | null}.
 #include "../cpu/retention/retention.h"
@@ -51,7 +52,11 @@ static Napi::Value Retention(const Napi::CallbackInfo& info) {
                            std::to_string(T) + " and chunkSize " + std::to_string(a.chunk));
   }
   std::vector<Napi::Value> keep = {info[0], info[1], info[2], info[3]};
+  const bool update = get_bool(env, o.Get("updateState"), "opts.updateState", false);
   Napi::Value st = o.Get("state");
+  if (update && (a.form != cpu::RetentionForm::Recurrent || is_absent(st)))
+    throw_range(env, "opts.updateState needs the recurrent form and an opts.state to update");
+  TensorView kv_view, scale_view;
   if (!is_absent(st)) {
     if (a.form != cpu::RetentionForm::Recurrent) throw_range(env, "opts.state is accepted by the recurrent form only");
     if (!st.IsObject() || st.IsArray()) throw_type(env, "opts.state must be an object {kv, scale}");
@@ -63,8 +68,15 @@ static Napi::Value Retention(const Napi::CallbackInfo& info) {
     TensorView sc = get_tensor(env, so.Get("scale"), "opts.state.scale", DType::F32);
     if (sc.ndim != 1 || sc.shape[0] != heads)
       throw_range(env, "opts.state.scale must have shape [" + std::to_string(heads) + "] ([heads]), got " + shape_string(sc));
+    if (update) {
+      for (const TensorView* in : {&q, &k, &v, &decay})
+        if (overlaps(kv, *in) || overlaps(sc, *in)) throw_range(env, "opts.state must not share memory with an input when updated in place");
+      if (overlaps(kv, sc)) throw_range(env, "opts.state.kv and opts.state.scale must not share memory when updated in place");
+    }
     a.kv_in = kv.ptr<float>();
     a.scale_in = sc.ptr<float>();
+    kv_view = kv;
+    scale_view = sc;
     keep.push_back(so.Get("kv"));
     keep.push_back(so.Get("scale"));
   }
@@ -76,10 +88,16 @@ static Napi::Value Retention(const Napi::CallbackInfo& info) {
     outv = out.view;
     out_obj = out.object;
   }
+  if (a.kv_in && (overlaps(outv, kv_view) || overlaps(outv, scale_view)))
+    throw_range(env, "opts.out must not share memory with opts.state");
   keep.push_back(out_obj);
   Napi::Object result = Napi::Object::New(env);
   result.Set("out", out_obj);
-  if (a.form == cpu::RetentionForm::Recurrent) {
+  if (update) {
+    a.kv_out = const_cast<float*>(a.kv_in);
+    a.scale_out = const_cast<float*>(a.scale_in);
+    result.Set("state", st);
+  } else if (a.form == cpu::RetentionForm::Recurrent) {
     const int64_t kvshape[4] = {batch, heads, dv, dk};
     NewTensor kv = new_tensor(env, DType::F32, kvshape, 4);
     NewTensor sc = new_tensor(env, DType::F32, &heads, 1);

@@ -6,7 +6,8 @@
 //   selectiveScanStep(state, u, delta, A, B, C, opts?) -> out [batch, dim]; state [batch, dim, N] is updated in
 //     place; u, delta, z: [batch, dim]; B, C: [batch, N] or [batch, G, N]; opts: {D, z, deltaBias, deltaSoftplus}
 //   causalConv1d(x, weight, bias?, opts?) -> {out [batch, dim, L], state [batch, dim, k-1]}
-//   selectiveScan and causalConv1d also take opts.out: an existing f32 tensor of the result's shape to write into
+//   all three also take opts.out: an existing f32 tensor of the result's shape to write into (it must not share
+//   memory with an input, nor with the step's state)
 //     x: [batch, dim, L]; weight: [dim, k] or [dim, 1, k]; bias: [dim] or null; opts: {activation: 'silu' |
 //     null, state [batch, dim, k-1] (the previous k-1 inputs; not modified)}
 #include <cstring>
@@ -161,6 +162,8 @@ static Napi::Value SelectiveScanStep(const Napi::CallbackInfo& info) {
     throw_range(env, "state must have shape " + dims_string({batch, dim, N}) + " ([batch, dim, N]), got " + shape_string(state));
   TensorView B = get_tensor(env, info[4], "B", DType::F32);
   TensorView C = get_tensor(env, info[5], "C", DType::F32);
+  for (const TensorView* in : {&u, &delta, &A, &B, &C})
+    if (overlaps(state, *in)) throw_range(env, "state (updated in place) must not share memory with an input");
   cpu::SelectiveScanArgs a;
   a.b_groups = step_operand(env, B, "B", batch, dim, N);
   a.c_groups = step_operand(env, C, "C", batch, dim, N);
@@ -170,8 +173,14 @@ static Napi::Value SelectiveScanStep(const Napi::CallbackInfo& info) {
   a.z = opt_tensor(env, o, "z", {batch, dim}, "[batch, dim], like u", keep);
   a.delta_bias = opt_tensor(env, o, "deltaBias", {dim}, "[dim]", keep);
   a.delta_softplus = get_bool(env, o.Get("deltaSoftplus"), "opts.deltaSoftplus", false);
-  NewTensor out = new_tensor(env, DType::F32, u.shape.data(), 2);
-  keep.push_back(out.object);
+  TensorView outv;
+  Napi::Value out_obj = o.Get("out");
+  if (!optional_out(env, out_obj, u.shape.data(), 2, {u, delta, A, B, C, state}, &outv)) {
+    NewTensor out = new_tensor(env, DType::F32, u.shape.data(), 2);
+    outv = out.view;
+    out_obj = out.object;
+  }
+  keep.push_back(out_obj);
   a.u = u.ptr<float>();
   a.delta = delta.ptr<float>();
   a.A = A.ptr<float>();
@@ -179,12 +188,12 @@ static Napi::Value SelectiveScanStep(const Napi::CallbackInfo& info) {
   a.C = C.ptr<float>();
   a.state_in = state.ptr<float>();
   a.last_state = state.ptr<float>();
-  a.out = out.view.ptr<float>();
+  a.out = outv.ptr<float>();
   a.batch = batch;
   a.dim = dim;
   a.L = 1;
   a.N = N;
-  return finish_op<Async>(env, "turboformer.selectiveScanStep", keep, out.object, [a] { cpu::selective_scan_f32(a); });
+  return finish_op<Async>(env, "turboformer.selectiveScanStep", keep, out_obj, [a] { cpu::selective_scan_f32(a); });
 }
 
 template <bool Async>

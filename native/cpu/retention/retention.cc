@@ -27,11 +27,19 @@ void retention_f32(const RetentionArgs& a) {
     return;
   }
   const int64_t B = a.chunk > 0 ? a.chunk : 1;
-  const size_t scratch = static_cast<size_t>(2 * a.T + a.dv + 2 * a.dk * a.dv + B * B + 2 * B);
+  const size_t scratch = static_cast<size_t>(2 * a.T + a.dv + a.dk * a.dv + 2 * B * B + 3 * B + B * a.dk + B * a.dv);
   auto fn = kernels().retention_head_f32;
+  // the heads' scales as they were: the state may be updated in place (scale_out == scale_in), and every batch
+  // row of a head reads its scale while row 0 writes the new one
+  std::vector<float> scale0;
+  RetentionArgs args = a;
+  if (a.scale_in) {
+    scale0.assign(a.scale_in, a.scale_in + a.heads);
+    args.scale_in = scale0.data();
+  }
   parallel_for(0, pairs, 1, [&](int64_t s, int64_t e) {
     std::vector<float> buf(scratch);
-    for (int64_t p = s; p < e; ++p) fn(a, p / a.heads, p % a.heads, buf.data());
+    for (int64_t p = s; p < e; ++p) fn(args, p / a.heads, p % a.heads, buf.data());
   });
 }
 

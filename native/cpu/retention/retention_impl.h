@@ -6,6 +6,7 @@
 #include "../../core/simd.h"
 #include "../../core/simd_math.h"
 #include "retention.h"
+#include "../gemm/gemm.h"
 
 namespace tf {
 namespace {
@@ -37,37 +38,70 @@ inline void ret_scale_add(float* y, float beta, const float* x, float alpha, int
   }
 }
 
-// row = row * beta + x * alpha, then returns <q, row>: the recurrent form's state update and read-out of one row,
-// fused so that the row is read and written once per token (the same arithmetic as ret_scale_add, then ret_dot).
-template <class V>
-inline float ret_update_dot(float* row, float beta, const float* x, float alpha, const float* q, int64_t n) {
-  constexpr int64_t W = V::W;
-  const typename V::reg vb = V::set1(beta), va = V::set1(alpha);
-  typename V::reg s0 = V::zero(), s1 = V::zero();
-  int64_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
-    const typename V::reg r0 = V::fma(V::load(x + i), va, V::mul(V::load(row + i), vb));
-    const typename V::reg r1 = V::fma(V::load(x + i + W), va, V::mul(V::load(row + i + W), vb));
-    V::store(row + i, r0);
-    V::store(row + i + W, r1);
-    s0 = V::fma(V::load(q + i), r0, s0);
-    s1 = V::fma(V::load(q + i + W), r1, s1);
+// The recurrent form for one row segment of the state (K vectors of one row e of KV, at most 8, kept in
+// registers) over Tb tokens: per token x = x keep_t + k_t (v_t[e] / sq_t), then out_t[e] (+)= <q_t, x>. The rows
+// of KV (and the segments of a row) are independent recurrences, so the caller runs each over a block of tokens
+// whose q and k stay in L1, instead of streaming the whole state through memory every token. `tail`: lanes of
+// the last vector (W when full). The arithmetic of a token does not depend on the blocking: the same bits for a
+// sequence run at once, split through the state, or token by token.
+template <class V, int K>
+inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t dk, size_t tail, const float* v,
+                            int64_t vstride, const float* keep, const float* sq, float* out, int64_t Tb, bool add) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  const bool full = tail == static_cast<size_t>(W);
+  auto ld = [&](const float* p, int j) -> R {
+    if (j == K - 1 && !full) return V::load_tail(p + j * W, tail);
+    return V::load(p + j * W);
+  };
+  R x[K];
+  for (int j = 0; j < K; ++j) x[j] = ld(row, j);
+  for (int64_t t = 0; t < Tb; ++t) {
+    const R vb = V::set1(keep[t]), va = V::set1(v[t * vstride] / sq[t]);
+    const float* kt = k + t * dk;
+    const float* qt = q + t * dk;
+    R acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+    for (int j = 0; j < K; ++j) {
+      x[j] = V::fma(ld(kt, j), va, V::mul(x[j], vb));
+      acc[j & 3] = V::fma(ld(qt, j), x[j], acc[j & 3]);
+    }
+    const float s = V::hsum(V::add(V::add(acc[0], acc[2]), V::add(acc[1], acc[3])));
+    out[t * vstride] = add ? out[t * vstride] + s : s;
   }
-  for (; i + W <= n; i += W) {
-    const typename V::reg r0 = V::fma(V::load(x + i), va, V::mul(V::load(row + i), vb));
-    V::store(row + i, r0);
-    s0 = V::fma(V::load(q + i), r0, s0);
+  for (int j = 0; j < K; ++j) {
+    if (j == K - 1 && !full)
+      V::store_tail(row + j * W, x[j], tail);
+    else
+      V::store(row + j * W, x[j]);
   }
-  if (i < n) {
-    const size_t r = static_cast<size_t>(n - i);
-    const typename V::reg r0 = V::fma(V::load_tail(x + i, r), va, V::mul(V::load_tail(row + i, r), vb));
-    V::store_tail(row + i, r0, r);
-    s1 = V::fma(V::load_tail(q + i, r), r0, s1);
-  }
-  return V::hsum(V::add(s0, s1));
 }
 
-// scratch floats: T (powers) + T (scores) + dv (accumulator) + 2 dk*dv (chunk kv) + B*B (chunk mask) + 2 B
+template <class V>
+inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, const float* v, int64_t vstride,
+                        const float* keep, const float* sq, float* out, int64_t Tb) {
+  constexpr int64_t W = V::W, S = 8 * W;
+  for (int64_t s0 = 0; s0 < dk; s0 += S) {
+    const int64_t n = std::min(S, dk - s0);
+    const int K = static_cast<int>((n + W - 1) / W);
+    const size_t tail = static_cast<size_t>(n - (K - 1) * W);
+    float* r = row + s0;
+    const float *kk = k + s0, *qq = q + s0;
+    const bool add = s0 > 0;
+    switch (K) {
+      case 1: ret_rec_segment<V, 1>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
+      case 2: ret_rec_segment<V, 2>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
+      case 3: ret_rec_segment<V, 3>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
+      case 4: ret_rec_segment<V, 4>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
+      case 5: ret_rec_segment<V, 5>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
+      case 6: ret_rec_segment<V, 6>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
+      case 7: ret_rec_segment<V, 7>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
+      default: ret_rec_segment<V, 8>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
+    }
+  }
+}
+
+// scratch floats: T (powers) + T (scores) + dv (accumulator) + dk*dv (chunk state) + 2 B*B (chunk mask, scores)
+// + 3 B + B*dk + B*dv (chunk scratch); the recurrent form uses the first 2 T
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
   const int64_t T = a.T, dk = a.dk, dv = a.dv, H = a.heads;
@@ -80,7 +114,9 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   float* pw = scratch;         // pw[d] = gamma^d
   float* s = pw + T;          // scores of one row
   float* acc = s + T;         // [dv]
-  for (int64_t d = 0; d < T; ++d) pw[d] = static_cast<float>(std::exp(static_cast<double>(d) * decay));
+  // powers: all T for the parallel form, the chunk's for the chunkwise one
+  const int64_t npw = a.form == cpu::RetentionForm::Parallel ? T : a.form == cpu::RetentionForm::Chunkwise ? std::min(T, a.chunk) : 0;
+  for (int64_t d = 0; d < npw; ++d) pw[d] = static_cast<float>(std::exp(static_cast<double>(d) * decay));
 
   if (a.form == cpu::RetentionForm::Parallel) {
     double rowsum = 0.0;  // sum_j gamma^(i-j), j <= i
@@ -103,32 +139,45 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   if (a.form == cpu::RetentionForm::Recurrent) {
     const float gamma = static_cast<float>(std::exp(decay));
     float* kv = a.kv_out + (b * H + h) * dv * dk;  // the state, updated in place
-    if (a.kv_in)
-      std::copy(a.kv_in + (b * H + h) * dv * dk, a.kv_in + (b * H + h + 1) * dv * dk, kv);
-    else
+    const float* kv_in = a.kv_in ? a.kv_in + (b * H + h) * dv * dk : nullptr;
+    if (!kv_in)
       std::fill(kv, kv + dv * dk, 0.0f);
+    else if (kv_in != kv)
+      std::copy(kv_in, kv_in + dv * dk, kv);
+    // the per-token scalars first: keep_t = sqrt(scale_{t-1}) gamma / sq_t and sq_t = sqrt(scale_t)
+    float* keep = scratch;
+    float* sq = keep + T;
     float scale = a.scale_in ? a.scale_in[h] : 0.0f;  // a fresh state: KV = 0, scale = 0 (then scale_1 = 1)
     for (int64_t t = 0; t < T; ++t) {
       const float ns = scale * gamma + 1.0f;
-      const float sq = std::sqrt(ns);
-      const float keep = std::sqrt(scale) * gamma / sq;
-      const float* kt = k + t * dk;
-      const float* vt = v + t * vstride;
-      float* ot = out + t * vstride;
-      for (int64_t e = 0; e < dv; ++e) ot[e] = ret_update_dot<V>(kv + e * dk, keep, kt, vt[e] / sq, q + t * dk, dk);
+      sq[t] = std::sqrt(ns);
+      keep[t] = std::sqrt(scale) * gamma / sq[t];
       scale = ns;
+    }
+    // blocks of tokens whose q and k (2 Tb dk floats) stay in L1 while every row of the state runs through them
+    const int64_t Tb = std::max<int64_t>(8, 1024 / std::max<int64_t>(dk, 1));
+    for (int64_t t0 = 0; t0 < T; t0 += Tb) {
+      const int64_t tb = std::min(Tb, T - t0);
+      for (int64_t e = 0; e < dv; ++e)
+        ret_rec_row<V>(kv + e * dk, k + t0 * dk, q + t0 * dk, dk, v + t0 * vstride + e, vstride, keep + t0, sq + t0,
+                       out + t0 * vstride + e, tb);
     }
     if (a.scale_out && b == 0) a.scale_out[h] = scale;
     return;
   }
 
-  // chunkwise
+  // chunkwise, each chunk's products through the fp32 GEMM (sgemm picks its path from the shape alone: the same
+  // bits at any thread count; called from a pool task it runs inline)
   const int64_t B = a.chunk, nchunks = T / B;
-  float* kvs = acc + dv;      // state [dk, dv]
-  float* kvc = kvs + dk * dv;  // this chunk's [dk, dv]
-  float* mask = kvc + dk * dv;  // [B, B] inner mask (normalised)
+  if (nchunks == 0) return;
+  float* kvs = acc + dv;        // state [dk, dv]
+  float* mask = kvs + dk * dv;  // [B, B] inner mask (normalised)
   float* qid = mask + B * B;    // [B] query inner decay
   float* vid = qid + B;         // [B] value inner decay
+  float* isc = vid + B;         // [B] inner scales of the chunk's rows
+  float* S = isc + B;           // [B, B] scores
+  float* qs = S + B * B;        // [B, dk] queries scaled for the cross part
+  float* vs = qs + B * dk;      // [B, dv] values scaled by the value inner decay
   double last = 0.0;
   for (int64_t j = 0; j < B; ++j) last += pw[B - 1 - j];
   for (int64_t i = 0; i < B; ++i) {
@@ -147,31 +196,35 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     const float* kc = k + c * B * dk;
     const float* vc = v + c * B * vstride;
     float* oc = out + c * B * vstride;
+    // inner part: S = (Qc Kc^T) * mask, rows divided by their scale clamp(sum |s|, min 1); O = S Vc
+    cpu::sgemm(false, true, B, B, dk, 1.0f, qc, dk, kc, dk, 0.0f, S, B);
     for (int64_t i = 0; i < B; ++i) {
+      float* si = S + i * B;
       double abs_sum = 0.0;
       for (int64_t j = 0; j <= i; ++j) {
-        s[j] = ret_dot<V>(qc + i * dk, kc + j * dk, dk) * mask[i * B + j];
-        abs_sum += std::fabs(static_cast<double>(s[j]));
+        si[j] *= mask[i * B + j];
+        abs_sum += std::fabs(static_cast<double>(si[j]));
       }
       const float inner_scale = static_cast<float>(std::max(abs_sum, 1.0));
-      std::fill(acc, acc + dv, 0.0f);
-      for (int64_t j = 0; j <= i; ++j) ret_scale_add<V>(acc, 1.0f, vc + j * vstride, s[j] / inner_scale, dv);
-      // cross part: (q_i qid_i) . (state / kv_scale), rows of the state are over dk
-      const float all = std::max(inner_scale, kv_scale);
-      const float a_in = all / inner_scale, a_cross = all / kv_scale;
-      float* o = oc + i * vstride;
-      for (int64_t e = 0; e < dv; ++e) o[e] = acc[e] / a_in;
-      const float qs = qid[i];
-      for (int64_t d = 0; d < dk; ++d) {
-        const float qd = qc[i * dk + d] * qs;
-        ret_scale_add<V>(o, 1.0f, kvs + d * dv, qd / kv_scale / a_cross, dv);
-      }
+      isc[i] = inner_scale;
+      for (int64_t j = 0; j <= i; ++j) si[j] /= inner_scale;
+      for (int64_t j = i + 1; j < B; ++j) si[j] = 0.0f;
     }
-    // this chunk's kv: sum_j k_j^T (v_j vid_j); then the state update and its scale
-    std::fill(kvc, kvc + dk * dv, 0.0f);
+    cpu::sgemm(false, false, B, dv, B, 1.0f, S, B, vc, vstride, 0.0f, oc, vstride);
+    // both parts rescaled to the larger scale; cross part: (q_i qid_i / kv_scale / a_cross) . state
+    for (int64_t i = 0; i < B; ++i) {
+      const float all = std::max(isc[i], kv_scale);
+      const float a_in = all / isc[i], a_cross = all / kv_scale;
+      float* o = oc + i * vstride;
+      for (int64_t e = 0; e < dv; ++e) o[e] = o[e] / a_in;
+      const float qsc = qid[i];
+      for (int64_t d = 0; d < dk; ++d) qs[i * dk + d] = qc[i * dk + d] * qsc / kv_scale / a_cross;
+    }
+    cpu::sgemm(false, false, B, dv, dk, 1.0f, qs, dk, kvs, dv, 1.0f, oc, vstride);
+    // the state: kvs = kvs cross + Kc^T (Vc vid); then its scale (the largest column sum of |kvs|)
     for (int64_t j = 0; j < B; ++j)
-      for (int64_t d = 0; d < dk; ++d) ret_scale_add<V>(kvc + d * dv, 1.0f, vc + j * vstride, kc[j * dk + d] * vid[j], dv);
-    ret_scale_add<V>(kvs, cross, kvc, 1.0f, dk * dv);
+      for (int64_t e = 0; e < dv; ++e) vs[j * dv + e] = vc[j * vstride + e] * vid[j];
+    cpu::sgemm(true, false, dk, dv, B, 1.0f, kc, dk, vs, dv, cross, kvs, dv);
     double mx = 0.0;
     for (int64_t e = 0; e < dv; ++e) {
       double col = 0.0;
