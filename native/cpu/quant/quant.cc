@@ -294,14 +294,6 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
     std::vector<ActBlock> act(static_cast<size_t>(m * a.kb));
     quantize_activations(x, m, k, a.kb, act.data());
     a.act = act.data();
-    std::vector<float> d8(static_cast<size_t>(m / 8 * a.kb * 8));
-    for (int64_t t = 0; t < m / 8; ++t)
-      for (int64_t b = 0; b < a.kb; ++b)
-        for (int64_t j = 0; j < 8; ++j) {
-          const ActBlock& blk = act[(8 * t + j) * a.kb + b];
-          d8[(t * a.kb + b) * 8 + j] = quant_int16_acts(w.format) ? blk.d16 : blk.d;
-        }
-    a.act_d8 = d8.data();
     a.m = m;
     a.bias = bias;
     a.y = y;
