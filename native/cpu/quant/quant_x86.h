@@ -161,8 +161,8 @@ inline __m256i dot_block(const RowCtx<F>& row, int64_t b, float* ws) {
 // as two vectors of 16 int16 (sign-extended straight from memory), q4_0 as unsigned nibbles, int4 as signed
 // values (code − zero) in even/odd order. *ws: the block's scale (int8: 1, its row scale is applied once at the
 // end).
-template <int F>
-inline void decode_wblock(const RowCtx<F>& row, int64_t b, __m256i* v, float* ws) {
+template <int F, bool Partial>
+__attribute__((always_inline)) inline void decode_wblock(const RowCtx<F>& row, int64_t b, __m256i* v, float* ws) {
   if constexpr (F == 0) {
     const uint8_t* p = row.codes + b * 34;
     *ws = _cvtsh_ss(cpu::load_u16(p));
@@ -171,7 +171,7 @@ inline void decode_wblock(const RowCtx<F>& row, int64_t b, __m256i* v, float* ws
   } else if constexpr (F == 2) {
     *ws = 1.0f;
     const uint8_t* p = row.codes + b * 32;
-    if (b * 32 + 32 <= row.k) {
+    if constexpr (!Partial) {
       v[0] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
       v[1] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
     } else {
@@ -211,6 +211,108 @@ inline __m256i wblock_dot(const __m256i* v, const cpu::ActBlock& xb) {
 // How far ahead (bytes) each weight row is prefetched: the rows are separate streams, a few KiB apart.
 constexpr int64_t kQuantPrefetch = 768;
 
+// The 4-bit formats two blocks at a time (b, b + 1): one 256-bit vector holds the low nibbles of both blocks and
+// another the high nibbles (q4_0: elements 0-15 and 16-31 of each block; int4: even and odd elements), against
+// activation vectors arranged the same way, so that a pair costs one decode, two maddubs and one madd; int32
+// lanes 0-3 belong to block b and 4-7 to block b + 1, scaled by [s_b·d_b ×4, s_b+1·d_b+1 ×4]. The unsigned nibbles
+// go in as they are: q4_0's offset 8 comes off as 8·(the lane sums of x), int4's zero points as z·(lane sums).
+template <int F, bool Vnni, int MR, int R>
+__attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, const cpu::ActBlock* x, int64_t kb, int64_t b, __m256 (*acc)[MR]) {
+  constexpr int64_t bbytes = F == 1 ? 18 : 16;
+  const __m256i dup = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  __m256i xlo[MR], xhi[MR], off[MR];
+  __m256 dx[MR];
+#pragma GCC unroll 4
+  for (int j = 0; j < MR; ++j) {
+    const cpu::ActBlock& x0 = x[j * kb + b];
+    const cpu::ActBlock& x1 = x[j * kb + b + 1];
+    const int8_t* q0 = F == 1 ? x0.q : x0.q_eo;
+    const int8_t* q1 = F == 1 ? x1.q : x1.q_eo;
+    xlo[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(q0))),
+                                     _mm_load_si128(reinterpret_cast<const __m128i*>(q1)), 1);
+    xhi[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(q0 + 16))),
+                                     _mm_load_si128(reinterpret_cast<const __m128i*>(q1 + 16)), 1);
+    const __m256i l0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x0.lanes8));
+    const __m256i l1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x1.lanes8));
+    if constexpr (F == 1) {  // lane i of a block: elements 4i..4i+3 and 16+4i..16+4i+3
+      const __m128i s0 = _mm_add_epi32(_mm256_castsi256_si128(l0), _mm256_extracti128_si256(l0, 1));
+      const __m128i s1 = _mm_add_epi32(_mm256_castsi256_si128(l1), _mm256_extracti128_si256(l1, 1));
+      off[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(s0), s1, 1);
+    } else {  // lane i of a block: elements 8i..8i+7 (evens and odds); lanes8 holds 8·(sums of 4)
+      const __m256i h = _mm256_hadd_epi32(l0, l1);  // [b: 0+1, 2+3, b+1: 0+1, 2+3 | b: 4+5, 6+7, b+1: 4+5, 6+7]
+      off[j] = _mm256_srai_epi32(_mm256_permute4x64_epi64(h, 0xD8), 3);
+    }
+    dx[j] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(x0.d)), _mm_set1_ps(x1.d), 1);
+  }
+  const __m256i m4 = _mm256_set1_epi8(15);
+#pragma GCC unroll 4
+  for (int u = 0; u < R; ++u) {
+    const RowCtx<F>& row = rows[u];
+    const uint8_t* p = row.codes + b * bbytes;
+    _mm_prefetch(reinterpret_cast<const char*>(p + kQuantPrefetch), _MM_HINT_T0);
+    __m256i v;
+    __m256 ws;
+    __m256i zv = _mm256_setzero_si256();
+    if constexpr (F == 1) {
+      v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2))),
+                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)), 1);
+      const __m128i h2 = _mm_cvtsi32_si128(static_cast<int>(cpu::load_u16(p) | (uint32_t{cpu::load_u16(p + 18)} << 16)));
+      ws = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(h2)), dup);
+    } else {
+      v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      if (row.gshift == 0) {
+        ws = _mm256_permutevar8x32_ps(
+            _mm256_castps128_ps256(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(row.scales + b * 4)))), dup);
+        zv = _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi32_si128(cpu::load_u16(row.zeros + b))), dup);
+      } else {  // both blocks in one group
+        const int64_t g = b >> row.gshift;
+        ws = _mm256_broadcast_ss(reinterpret_cast<const float*>(row.scales + g * 4));
+        zv = _mm256_set1_epi32(row.zeros[g]);
+      }
+    }
+    const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+#pragma GCC unroll 4
+    for (int j = 0; j < MR; ++j) {
+      __m256i d;
+      if constexpr (Vnni) {
+#if defined(TF_QUANT_VNNI)
+        d = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, xlo[j]), hi, xhi[j]);
+#else
+        d = _mm256_setzero_si256();  // not instantiated
+#endif
+      } else {  // pairs of products ≤ 2·15·127 in int16, two of them added: no saturation
+        d = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo[j]), _mm256_maddubs_epi16(hi, xhi[j])),
+                              _mm256_set1_epi16(1));
+      }
+      d = _mm256_sub_epi32(d, F == 1 ? off[j] : _mm256_mullo_epi32(zv, off[j]));
+      acc[u][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(ws, dx[j]), acc[u][j]);
+    }
+  }
+}
+
+// One block b for every (weight row, activation row) of a tile.
+template <int F, bool Vnni, int MR, int R, bool Partial>
+__attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, const cpu::ActBlock* x, int64_t kb,
+                                                       int64_t b, __m256 (*acc)[MR]) {
+  constexpr int64_t bbytes = F == 0 ? 34 : F == 1 ? 18 : F == 2 ? 32 : 16;  // code bytes per block of 32
+#pragma GCC unroll 4
+  for (int u = 0; u < R; ++u) {
+    if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(rows[u].codes + b * bbytes + kQuantPrefetch), _MM_HINT_T0);
+    __m256i v[2];
+    float ws;
+    decode_wblock<F, Partial>(rows[u], b, v, &ws);
+    const __m256 wsv = _mm256_set1_ps(ws);
+#pragma GCC unroll 4
+    for (int j = 0; j < MR; ++j) {
+      const cpu::ActBlock& xb = x[j * kb + b];
+      const __m256i s = wblock_dot<F, Vnni>(v, xb);
+      const __m256 dx = _mm256_broadcast_ss(F == 0 || F == 2 ? &xb.d16 : &xb.d);
+      const __m256 sc = F == 2 ? dx : _mm256_mul_ps(wsv, dx);
+      acc[u][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[u][j]);
+    }
+  }
+}
+
 // Outputs (activation rows i0 .. i0+MR-1) × (weight rows r0 .. r0+R-1). Each weight block is decoded once and
 // used by the MR activation rows; each activation block is loaded once per weight row while it sits in L1. Every
 // output keeps 8 float lanes (its block sums, converted and scaled, added in block order) and is reduced across
@@ -222,22 +324,12 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0
   for (int u = 0; u < R; ++u)
     for (int j = 0; j < MR; ++j) acc[u][j] = _mm256_setzero_ps();
   const cpu::ActBlock* x = a.act + i0 * a.kb;
-  for (int64_t b = 0; b < a.kb; ++b) {
-    for (int u = 0; u < R; ++u) {
-      if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(rows[u].codes + b * bbytes + kQuantPrefetch), _MM_HINT_T0);
-      __m256i v[2];
-      float ws;
-      decode_wblock<F>(rows[u], b, v, &ws);
-      const __m256 wsv = _mm256_set1_ps(ws);
-      for (int j = 0; j < MR; ++j) {
-        const cpu::ActBlock& xb = x[j * a.kb + b];
-        const __m256i s = wblock_dot<F, Vnni>(v, xb);
-        const __m256 dx = _mm256_broadcast_ss(F == 0 || F == 2 ? &xb.d16 : &xb.d);
-        const __m256 sc = F == 2 ? dx : _mm256_mul_ps(wsv, dx);
-        acc[u][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[u][j]);
-      }
-    }
-  }
+  int64_t b = 0;
+  if constexpr (F == 1 || F == 3)
+    for (; b + 2 <= a.kb; b += 2) pair_step<F, Vnni, MR, R>(rows, x, a.kb, b, acc);
+  const int64_t kfull = F == 2 ? a.w.k / 32 : a.kb;  // int8: the partial last block of a row apart
+  for (; b < kfull; ++b) single_step<F, Vnni, MR, R, false>(rows, x, a.kb, b, acc);
+  for (; b < a.kb; ++b) single_step<F, Vnni, MR, R, true>(rows, x, a.kb, b, acc);
   for (int u = 0; u < R; ++u) {
     const int64_t r = r0 + u;
     const float bias = a.bias ? a.bias[r] : 0.0f;
