@@ -209,7 +209,7 @@ inline __m256i wblock_dot(const __m256i* v, const cpu::ActBlock& xb) {
 }
 
 // How far ahead (bytes) each weight row is prefetched: the rows are separate streams, a few KiB apart.
-constexpr int64_t kQuantPrefetch = 768;
+constexpr int64_t kQuantPrefetch = 1536;
 
 // The 4-bit formats two blocks at a time (b, b + 1): one 256-bit vector holds the low nibbles of both blocks and
 // another the high nibbles (q4_0: elements 0-15 and 16-31 of each block; int4: even and odd elements), against
