@@ -159,17 +159,17 @@ inline __m256i dot_block(const RowCtx<F>& row, int64_t b, float* ws) {
 
 // A weight block decoded once for the integer dot products of every activation row that uses it: q8_0 and int8
 // as two vectors of 16 int16 (sign-extended straight from memory), q4_0 as unsigned nibbles, int4 as signed
-// values (code − zero) in even/odd order. *ws: the block's scale (int8: 1, its row scale is applied once at the
-// end).
+// values (code − zero) in even/odd order. *wsv: the block's scale in every lane (int8: 1, its row scale is applied
+// once at the end).
 template <int F, bool Partial>
-__attribute__((always_inline)) inline void decode_wblock(const RowCtx<F>& row, int64_t b, __m256i* v, float* ws) {
+__attribute__((always_inline)) inline void decode_wblock(const RowCtx<F>& row, int64_t b, __m256i* v, __m256* wsv) {
   if constexpr (F == 0) {
     const uint8_t* p = row.codes + b * 34;
-    *ws = _cvtsh_ss(cpu::load_u16(p));
+    *wsv = _mm256_cvtph_ps(_mm_broadcastw_epi16(_mm_loadu_si16(p)));
     v[0] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
     v[1] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18)));
   } else if constexpr (F == 2) {
-    *ws = 1.0f;
+    *wsv = _mm256_set1_ps(1.0f);
     const uint8_t* p = row.codes + b * 32;
     if constexpr (!Partial) {
       v[0] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
@@ -181,7 +181,9 @@ __attribute__((always_inline)) inline void decode_wblock(const RowCtx<F>& row, i
       v[1] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(tmp + 16)));
     }
   } else {
-    v[0] = dot_block<F>(row, b, ws);
+    float ws;
+    v[0] = dot_block<F>(row, b, &ws);
+    *wsv = _mm256_set1_ps(ws);
   }
 }
 
@@ -209,7 +211,7 @@ inline __m256i wblock_dot(const __m256i* v, const cpu::ActBlock& xb) {
 }
 
 // How far ahead (bytes) each weight row is prefetched: the rows are separate streams, a few KiB apart.
-constexpr int64_t kQuantPrefetch = 1536;
+constexpr int64_t kQuantPrefetch = 3072;
 
 // The 4-bit formats two blocks at a time (b, b + 1): one 256-bit vector holds the low nibbles of both blocks and
 // another the high nibbles (q4_0: elements 0-15 and 16-31 of each block; int4: even and odd elements), against
@@ -256,8 +258,9 @@ __attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, cons
     if constexpr (F == 1) {
       v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2))),
                                   _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)), 1);
-      const __m128i h2 = _mm_cvtsi32_si128(static_cast<int>(cpu::load_u16(p) | (uint32_t{cpu::load_u16(p + 18)} << 16)));
-      ws = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(h2)), dup);
+      // the two fp16 scales loaded straight into a vector (the 2 bytes after each are codes, unused): lanes 0, 2
+      const __m128i h2 = _mm_unpacklo_epi32(_mm_loadu_si32(p), _mm_loadu_si32(p + 18));
+      ws = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(h2)), _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2));
     } else {
       v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
       if (row.gshift == 0) {
@@ -299,9 +302,8 @@ __attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, co
   for (int u = 0; u < R; ++u) {
     if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(rows[u].codes + b * bbytes + kQuantPrefetch), _MM_HINT_T0);
     __m256i v[2];
-    float ws;
-    decode_wblock<F, Partial>(rows[u], b, v, &ws);
-    const __m256 wsv = _mm256_set1_ps(ws);
+    __m256 wsv;
+    decode_wblock<F, Partial>(rows[u], b, v, &wsv);
 #pragma GCC unroll 4
     for (int j = 0; j < MR; ++j) {
       const cpu::ActBlock& xb = x[j * kb + b];
