@@ -7,6 +7,9 @@
 #include <cstring>
 #include <limits>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "../../core/dispatch.h"
 #include "../../core/half.h"
@@ -49,13 +52,16 @@ int64_t quant_nbytes(QuantFormat f, int64_t n, int64_t k, int64_t group) {
 
 namespace {
 
-// roundf(v) clamped to [lo, hi] as an int; NaN gives 0 (the C cast would be undefined).
+// roundf(v) (halves away from zero) clamped to [lo, hi] as an int; NaN gives 0 (the C cast would be undefined).
+// Without a libm call: inside (lo, hi) the value is small, so the truncation is exact and v − trunc(v) too.
 inline int round_clamp(float v, int lo, int hi) {
   if (v != v) return 0;
-  float r = std::roundf(v);
-  if (r < static_cast<float>(lo)) return lo;
-  if (r > static_cast<float>(hi)) return hi;
-  return static_cast<int>(r);
+  if (v <= static_cast<float>(lo)) return lo;
+  if (v >= static_cast<float>(hi)) return hi;
+  const int t = static_cast<int>(v);
+  const float f = v - static_cast<float>(t);
+  const int r = t + (f >= 0.5f) - (f <= -0.5f);
+  return r < lo ? lo : r > hi ? hi : r;
 }
 
 // Symmetric 8-bit codes of n values with scale amax/127 (GGML q8_0 semantics); returns the float32 scale.
@@ -210,6 +216,47 @@ void quant_gemv_scalar(const QuantGemv& a, int64_t n0, int64_t n1) {
   }
 }
 
+// 32 codes roundf(v·id) (halves away from zero) clamped to [−lim, lim], NaN as 0: round_clamp's result, without
+// branches (the activations are quantized on every qlinear call). SSE2 (every x86-64) or plain C++; both give
+// the same codes, so every dispatch level sees the same activations.
+template <typename T>
+inline void round_block(const float* v, float id, float lim, T* out) {
+#if defined(__SSE2__)
+  const __m128 idv = _mm_set1_ps(id), hi = _mm_set1_ps(lim), lo = _mm_set1_ps(-lim);
+  const __m128 half = _mm_set1_ps(0.5f), nhalf = _mm_set1_ps(-0.5f);
+  __m128i r[8];
+  for (int c = 0; c < 8; ++c) {
+    __m128 q = _mm_mul_ps(_mm_loadu_ps(v + 4 * c), idv);
+    q = _mm_and_ps(q, _mm_cmpord_ps(q, q));
+    q = _mm_min_ps(_mm_max_ps(q, lo), hi);
+    const __m128i t = _mm_cvttps_epi32(q);
+    const __m128 f = _mm_sub_ps(q, _mm_cvtepi32_ps(t));
+    // the comparison masks are −1 where true: t + (f ≥ 0.5) − (f ≤ −0.5)
+    r[c] = _mm_add_epi32(_mm_sub_epi32(t, _mm_castps_si128(_mm_cmpge_ps(f, half))),
+                         _mm_castps_si128(_mm_cmple_ps(f, nhalf)));
+  }
+  for (int c = 0; c < 8; c += 2) {
+    const __m128i w = _mm_packs_epi32(r[c], r[c + 1]);
+    if constexpr (sizeof(T) == 2) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 4 * c), w);
+    } else if (c % 4 == 0) {
+      const __m128i w2 = _mm_packs_epi32(r[c + 2], r[c + 3]);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 4 * c), _mm_packs_epi16(w, w2));
+    }
+  }
+#else
+  for (int j = 0; j < 32; ++j) {
+    float q = v[j] * id;
+    q = q != q ? 0.0f : q;
+    q = q < -lim ? -lim : q;
+    q = q > lim ? lim : q;
+    const int t = static_cast<int>(q);
+    const float f = q - static_cast<float>(t);
+    out[j] = static_cast<T>(t + (f >= 0.5f ? 1 : 0) - (f <= -0.5f ? 1 : 0));
+  }
+#endif
+}
+
 // x[m, k] -> [m, kb] blocks; the last block of a row is zero-padded when k is not a multiple of 32. A NaN in a
 // block makes its scale NaN (so the outputs it touches are NaN, as in fp32).
 void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActBlock* out) {
@@ -220,18 +267,23 @@ void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActB
       std::memcpy(v, x + i * k + b * 32, sizeof(float) * static_cast<size_t>(len));
       ActBlock& blk = out[i * kb + b];
       bool nan = false;
-      for (int j = 0; j < 32; ++j) nan |= v[j] != v[j];
-      blk.d = quantize_sym8(v, 32, blk.q);
+      float amax = 0.0f;
+      for (int j = 0; j < 32; ++j) {
+        nan |= v[j] != v[j];
+        amax = std::max(amax, std::fabs(v[j]));
+      }
+      // the codes of quantize_sym8 (d = amax/127) and the int16 ones (d16 = amax/32767)
+      blk.d = amax / 127.0f;
+      const float id = blk.d != 0.0f ? 1.0f / blk.d : 0.0f;
+      round_block(v, id, 127.0f, blk.q);
       if (nan) blk.d = std::numeric_limits<float>::quiet_NaN();
       for (int j = 0; j < 16; ++j) {
         blk.q_eo[j] = blk.q[2 * j];
         blk.q_eo[16 + j] = blk.q[2 * j + 1];
       }
-      float amax = 0.0f;
-      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(v[j]));
       blk.d16 = nan ? std::numeric_limits<float>::quiet_NaN() : amax / 32767.0f;
       const float id16 = blk.d16 != 0.0f && !nan ? 1.0f / blk.d16 : 0.0f;
-      for (int j = 0; j < 32; ++j) blk.q16[j] = static_cast<int16_t>(round_clamp(v[j] * id16, -32767, 32767));
+      round_block(v, id16, 32767.0f, blk.q16);
       for (int l = 0; l < 8; ++l) blk.lanes8[l] = 8 * (blk.q[4 * l] + blk.q[4 * l + 1] + blk.q[4 * l + 2] + blk.q[4 * l + 3]);
     }
 }
@@ -294,14 +346,6 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
     std::vector<ActBlock> act(static_cast<size_t>(m * a.kb));
     quantize_activations(x, m, k, a.kb, act.data());
     a.act = act.data();
-    std::vector<float> d8(static_cast<size_t>(m / 8 * a.kb * 8));
-    for (int64_t t = 0; t < m / 8; ++t)
-      for (int64_t b = 0; b < a.kb; ++b)
-        for (int64_t j = 0; j < 8; ++j) {
-          const ActBlock& blk = act[(8 * t + j) * a.kb + b];
-          d8[(t * a.kb + b) * 8 + j] = quant_int16_acts(w.format) ? blk.d16 : blk.d;
-        }
-    a.act_d8 = d8.data();
     a.m = m;
     a.bias = bias;
     a.y = y;

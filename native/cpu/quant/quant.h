@@ -91,7 +91,6 @@ struct QuantGemv {
   QuantWeight w;
   int64_t kb = 0;                 // blocks of 32 per row (K rounded up; the last block of int8 may be partial)
   const ActBlock* act = nullptr;  // [m, kb]
-  const float* act_d8 = nullptr;  // [m / 8, kb, 8]: the scales of rows 8t..8t+7 at block b, side by side
   int64_t m = 0;
   const float* bias = nullptr;  // [n] or null
   float* y = nullptr;           // [m, ldy]

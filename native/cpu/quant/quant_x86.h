@@ -54,12 +54,13 @@ inline __m256i block_dot16(__m256i w, const int16_t* x) {
 // Per-row pointers of a weight, so that a block's address and scale need no division.
 template <int F>
 struct RowCtx {
-  const uint8_t* codes;
+  const uint8_t* codes = nullptr;
   const uint8_t* scales = nullptr;
   const uint8_t* zeros = nullptr;
   float row_scale = 0.0f;
   int gshift = 0;  // int4: log2(group / 32)
-  int64_t k;
+  int64_t k = 0;
+  RowCtx() = default;
   RowCtx(const cpu::QuantGemv& a, int64_t r) : k(a.w.k) {
     const cpu::QuantWeight& w = a.w;
     if constexpr (F == 0) {
@@ -156,119 +157,219 @@ inline __m256i dot_block(const RowCtx<F>& row, int64_t b, float* ws) {
   }
 }
 
-// Outputs (i0 .. i0+MR-1, r): each weight block is decoded once for MR activation rows. With fewer than 4 rows,
-// even and odd blocks go to two accumulators (independent FMA chains), added at the end. The order of the sums
-// is fixed by MR, which depends on M only: the same for every thread count.
-template <int F, bool Vnni, int MR>
-inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>& row, int64_t r, int64_t i0) {
-  constexpr int NA = MR >= 4 ? 1 : 2;
-  __m256 acc[NA][MR];
-  for (int u = 0; u < NA; ++u)
-    for (int j = 0; j < MR; ++j) acc[u][j] = _mm256_setzero_ps();
-  const cpu::ActBlock* x = a.act + i0 * a.kb;
-  auto step = [&](int64_t b, __m256* ac) {
+// A weight block decoded once for the integer dot products of every activation row that uses it: q8_0 and int8
+// as two vectors of 16 int16 (sign-extended straight from memory), q4_0 as unsigned nibbles, int4 as signed
+// values (code − zero) in even/odd order. *wsv: the block's scale in every lane (int8: 1, its row scale is applied
+// once at the end).
+template <int F, bool Partial>
+__attribute__((always_inline)) inline void decode_wblock(const RowCtx<F>& row, int64_t b, __m256i* v, __m256* wsv) {
+  if constexpr (F == 0) {
+    const uint8_t* p = row.codes + b * 34;
+    *wsv = _mm256_cvtph_ps(_mm_broadcastw_epi16(_mm_loadu_si16(p)));
+    v[0] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
+    v[1] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 18)));
+  } else if constexpr (F == 2) {
+    *wsv = _mm256_set1_ps(1.0f);
+    const uint8_t* p = row.codes + b * 32;
+    if constexpr (!Partial) {
+      v[0] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+      v[1] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16)));
+    } else {
+      alignas(32) uint8_t tmp[32] = {};  // the partial last block of a row: zero-padded
+      for (int64_t j = 0; j < row.k - b * 32; ++j) tmp[j] = p[j];
+      v[0] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(tmp)));
+      v[1] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(tmp + 16)));
+    }
+  } else {
     float ws;
-    const __m256i w = dot_block<F>(row, b, &ws);
-    for (int j = 0; j < MR; ++j) {
-      const cpu::ActBlock& xb = x[j * a.kb + b];
-      __m256i s;
-      if constexpr (F == 0 || F == 2) {
-        s = block_dot16<Vnni>(w, xb.q16);
-      } else {
-        const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(F == 3 ? xb.q_eo : xb.q));
-        if constexpr (F == 1)
-          s = block_dot_u4<Vnni>(w, xq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.lanes8)));
-        else
-          s = block_dot<Vnni>(w, xq);
-      }
-      ac[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_set1_ps(ws * (F == 0 || F == 2 ? xb.d16 : xb.d)), ac[j]);
-    }
-  };
-  int64_t b = 0;
-  if constexpr (NA == 2) {
-    for (; b + 2 <= a.kb; b += 2) {
-      step(b, acc[0]);
-      step(b + 1, acc[NA - 1]);
-    }
-  }
-  for (; b < a.kb; ++b) step(b, acc[0]);
-  const float bias = a.bias ? a.bias[r] : 0.0f;
-  for (int j = 0; j < MR; ++j) {
-    __m256 t = acc[0][j];
-    if constexpr (NA == 2) t = _mm256_add_ps(t, acc[NA - 1][j]);
-    a.y[(i0 + j) * a.ldy + r] = hsum8(t) + bias;
+    v[0] = dot_block<F>(row, b, &ws);
+    *wsv = _mm256_set1_ps(ws);
   }
 }
 
-// Outputs (i0 .. i0+7) × (weight rows r0 .. r0+R-1), for M >= 8: the 8 activation rows' int32 block sums are
-// reduced across lanes first (one lane per activation row), so the conversion to float, the scaling and the
-// accumulation happen once per block for all 8 rows. R weight rows share each activation block while it is in
-// L1. Each output's arithmetic does not depend on R.
-template <int F, bool Vnni, int R>
-inline void gemv_tile8(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0, int64_t i0) {
-  __m256 acc[R];
-  for (int u = 0; u < R; ++u) acc[u] = _mm256_setzero_ps();
-  const cpu::ActBlock* x = a.act + i0 * a.kb;
-  const float* d8 = a.act_d8 + (i0 / 8) * a.kb * 8;
-  for (int64_t b = 0; b < a.kb; ++b) {
-    const __m256 dx = _mm256_loadu_ps(d8 + b * 8);
-    for (int u = 0; u < R; ++u) {
-      float ws;
-      const __m256i w = dot_block<F>(rows[u], b, &ws);
-      __m256i v[8];
-      for (int j = 0; j < 8; ++j) {
-        const cpu::ActBlock& xb = x[j * a.kb + b];
-        if constexpr (F == 0 || F == 2) {
-          v[j] = block_dot16<Vnni>(w, xb.q16);
-        } else {
-          const __m256i xq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(F == 3 ? xb.q_eo : xb.q));
-          if constexpr (F == 1)
-            v[j] = block_dot_u4<Vnni>(w, xq, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb.lanes8)));
-          else
-            v[j] = block_dot<Vnni>(w, xq);
-        }
+// The int32 lanes of one decoded weight block times activation block xb (exact).
+template <int F, bool Vnni>
+inline __m256i wblock_dot(const __m256i* v, const cpu::ActBlock& xb) {
+  if constexpr (F == 0 || F == 2) {
+    const __m256i x0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.q16));
+    const __m256i x1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.q16 + 16));
+    if constexpr (Vnni) {
+#if defined(TF_QUANT_VNNI)
+      return _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), v[0], x0), v[1], x1);
+#else
+      return _mm256_setzero_si256();  // not instantiated
+#endif
+    } else {
+      return _mm256_add_epi32(_mm256_madd_epi16(v[0], x0), _mm256_madd_epi16(v[1], x1));
+    }
+  } else if constexpr (F == 1) {
+    return block_dot_u4<Vnni>(v[0], _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.q)),
+                              _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.lanes8)));
+  } else {
+    return block_dot<Vnni>(v[0], _mm256_load_si256(reinterpret_cast<const __m256i*>(xb.q_eo)));
+  }
+}
+
+// How far ahead (bytes) each weight row is prefetched: the rows are separate streams, a few KiB apart.
+constexpr int64_t kQuantPrefetch = 3072;
+
+// The 4-bit formats two blocks at a time (b, b + 1): one 256-bit vector holds the low nibbles of both blocks and
+// another the high nibbles (q4_0: elements 0-15 and 16-31 of each block; int4: even and odd elements), against
+// activation vectors arranged the same way, so that a pair costs one decode, two maddubs and one madd; int32
+// lanes 0-3 belong to block b and 4-7 to block b + 1, scaled by [s_b·d_b ×4, s_b+1·d_b+1 ×4]. The unsigned nibbles
+// go in as they are: q4_0's offset 8 comes off as 8·(the lane sums of x), int4's zero points as z·(lane sums).
+template <int F, bool Vnni, int MR, int R>
+__attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, const cpu::ActBlock* x, int64_t kb, int64_t b, __m256 (*acc)[MR]) {
+  constexpr int64_t bbytes = F == 1 ? 18 : 16;
+  const __m256i dup = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  __m256i xlo[MR], xhi[MR], off[MR];
+  __m256 dx[MR];
+#pragma GCC unroll 4
+  for (int j = 0; j < MR; ++j) {
+    const cpu::ActBlock& x0 = x[j * kb + b];
+    const cpu::ActBlock& x1 = x[j * kb + b + 1];
+    const int8_t* q0 = F == 1 ? x0.q : x0.q_eo;
+    const int8_t* q1 = F == 1 ? x1.q : x1.q_eo;
+    xlo[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(q0))),
+                                     _mm_load_si128(reinterpret_cast<const __m128i*>(q1)), 1);
+    xhi[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(q0 + 16))),
+                                     _mm_load_si128(reinterpret_cast<const __m128i*>(q1 + 16)), 1);
+    const __m256i l0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x0.lanes8));
+    const __m256i l1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x1.lanes8));
+    if constexpr (F == 1) {  // lane i of a block: elements 4i..4i+3 and 16+4i..16+4i+3
+      const __m128i s0 = _mm_add_epi32(_mm256_castsi256_si128(l0), _mm256_extracti128_si256(l0, 1));
+      const __m128i s1 = _mm_add_epi32(_mm256_castsi256_si128(l1), _mm256_extracti128_si256(l1, 1));
+      off[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(s0), s1, 1);
+    } else {  // lane i of a block: elements 8i..8i+7 (evens and odds); lanes8 holds 8·(sums of 4)
+      const __m256i h = _mm256_hadd_epi32(l0, l1);  // [b: 0+1, 2+3, b+1: 0+1, 2+3 | b: 4+5, 6+7, b+1: 4+5, 6+7]
+      off[j] = _mm256_srai_epi32(_mm256_permute4x64_epi64(h, 0xD8), 3);
+    }
+    dx[j] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(x0.d)), _mm_set1_ps(x1.d), 1);
+  }
+  const __m256i m4 = _mm256_set1_epi8(15);
+#pragma GCC unroll 4
+  for (int u = 0; u < R; ++u) {
+    const RowCtx<F>& row = rows[u];
+    const uint8_t* p = row.codes + b * bbytes;
+    _mm_prefetch(reinterpret_cast<const char*>(p + kQuantPrefetch), _MM_HINT_T0);
+    __m256i v;
+    __m256 ws;
+    __m256i zv = _mm256_setzero_si256();
+    if constexpr (F == 1) {
+      v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2))),
+                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)), 1);
+      // the two fp16 scales loaded straight into a vector (the 2 bytes after each are codes, unused): lanes 0, 2
+      const __m128i h2 = _mm_unpacklo_epi32(_mm_loadu_si32(p), _mm_loadu_si32(p + 18));
+      ws = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(h2)), _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2));
+    } else {
+      v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      if (row.gshift == 0) {
+        ws = _mm256_permutevar8x32_ps(
+            _mm256_castps128_ps256(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(row.scales + b * 4)))), dup);
+        zv = _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi32_si128(cpu::load_u16(row.zeros + b))), dup);
+      } else {  // both blocks in one group
+        const int64_t g = b >> row.gshift;
+        ws = _mm256_broadcast_ss(reinterpret_cast<const float*>(row.scales + g * 4));
+        zv = _mm256_set1_epi32(row.zeros[g]);
       }
-      const __m256i h01 = _mm256_hadd_epi32(v[0], v[1]), h23 = _mm256_hadd_epi32(v[2], v[3]);
-      const __m256i h45 = _mm256_hadd_epi32(v[4], v[5]), h67 = _mm256_hadd_epi32(v[6], v[7]);
-      const __m256i h0 = _mm256_hadd_epi32(h01, h23), h1 = _mm256_hadd_epi32(h45, h67);
-      const __m256i t =
-          _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
-      acc[u] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(_mm256_set1_ps(ws), dx), acc[u]);
+    }
+    const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+#pragma GCC unroll 4
+    for (int j = 0; j < MR; ++j) {
+      __m256i d;
+      if constexpr (Vnni) {
+#if defined(TF_QUANT_VNNI)
+        d = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, xlo[j]), hi, xhi[j]);
+#else
+        d = _mm256_setzero_si256();  // not instantiated
+#endif
+      } else {  // pairs of products ≤ 2·15·127 in int16, two of them added: no saturation
+        d = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo[j]), _mm256_maddubs_epi16(hi, xhi[j])),
+                              _mm256_set1_epi16(1));
+      }
+      d = _mm256_sub_epi32(d, F == 1 ? off[j] : _mm256_mullo_epi32(zv, off[j]));
+      acc[u][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(ws, dx[j]), acc[u][j]);
     }
   }
+}
+
+// One block b for every (weight row, activation row) of a tile.
+template <int F, bool Vnni, int MR, int R, bool Partial>
+__attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, const cpu::ActBlock* x, int64_t kb,
+                                                       int64_t b, __m256 (*acc)[MR]) {
+  constexpr int64_t bbytes = F == 0 ? 34 : F == 1 ? 18 : F == 2 ? 32 : 16;  // code bytes per block of 32
+#pragma GCC unroll 4
   for (int u = 0; u < R; ++u) {
-    alignas(32) float out[8];
-    _mm256_store_ps(out, acc[u]);
+    if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(rows[u].codes + b * bbytes + kQuantPrefetch), _MM_HINT_T0);
+    __m256i v[2];
+    __m256 wsv;
+    decode_wblock<F, Partial>(rows[u], b, v, &wsv);
+#pragma GCC unroll 4
+    for (int j = 0; j < MR; ++j) {
+      const cpu::ActBlock& xb = x[j * kb + b];
+      const __m256i s = wblock_dot<F, Vnni>(v, xb);
+      const __m256 dx = _mm256_broadcast_ss(F == 0 || F == 2 ? &xb.d16 : &xb.d);
+      const __m256 sc = F == 2 ? dx : _mm256_mul_ps(wsv, dx);
+      acc[u][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[u][j]);
+    }
+  }
+}
+
+// Outputs (activation rows i0 .. i0+MR-1) × (weight rows r0 .. r0+R-1). Each weight block is decoded once and
+// used by the MR activation rows; each activation block is loaded once per weight row while it sits in L1. Every
+// output keeps 8 float lanes (its block sums, converted and scaled, added in block order) and is reduced across
+// lanes once at the end, so its arithmetic depends on MR (a function of M) but not on R or the thread split.
+template <int F, bool Vnni, int MR, int R>
+inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0, int64_t i0) {
+  constexpr int64_t bbytes = F == 0 ? 34 : F == 1 ? 18 : F == 2 ? 32 : 16;  // code bytes per block of 32
+  __m256 acc[R][MR];
+  for (int u = 0; u < R; ++u)
+    for (int j = 0; j < MR; ++j) acc[u][j] = _mm256_setzero_ps();
+  const cpu::ActBlock* x = a.act + i0 * a.kb;
+  int64_t b = 0;
+  if constexpr (F == 1 || F == 3)
+    for (; b + 2 <= a.kb; b += 2) pair_step<F, Vnni, MR, R>(rows, x, a.kb, b, acc);
+  const int64_t kfull = F == 2 ? a.w.k / 32 : a.kb;  // int8: the partial last block of a row apart
+  for (; b < kfull; ++b) single_step<F, Vnni, MR, R, false>(rows, x, a.kb, b, acc);
+  for (; b < a.kb; ++b) single_step<F, Vnni, MR, R, true>(rows, x, a.kb, b, acc);
+  for (int u = 0; u < R; ++u) {
     const int64_t r = r0 + u;
     const float bias = a.bias ? a.bias[r] : 0.0f;
-    for (int j = 0; j < 8; ++j) a.y[(i0 + j) * a.ldy + r] = out[j] + bias;
+    for (int j = 0; j < MR; ++j) {
+      float t = hsum8(acc[u][j]);
+      if constexpr (F == 2) t *= rows[u].row_scale;
+      a.y[(i0 + j) * a.ldy + r] = t + bias;
+    }
+  }
+}
+
+// Weight rows [n0, n1) for all activation rows: R weight rows at a time (R·MR accumulators), the leftover rows one
+// by one.
+template <int F, bool Vnni, int MR>
+inline void gemv_rows(const cpu::QuantGemv& a, int64_t n0, int64_t n1, int64_t i0) {
+  constexpr int R = MR == 1 ? 4 : MR == 2 ? 3 : 2;
+  int64_t r = n0;
+  for (; r + R <= n1; r += R) {
+    RowCtx<F> rows[R] = {RowCtx<F>(a, r)};
+    for (int u = 1; u < R; ++u) rows[u] = RowCtx<F>(a, r + u);
+    gemv_tile<F, Vnni, MR, R>(a, rows, r, i0);
+  }
+  for (; r < n1; ++r) {
+    const RowCtx<F> row(a, r);
+    gemv_tile<F, Vnni, MR, 1>(a, &row, r, i0);
   }
 }
 
 template <int F, bool Vnni>
 void quant_gemv_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
-  const int64_t m8 = a.m / 8 * 8;
-  if (m8 > 0) {  // groups of 8 activation rows, 4 weight rows at a time
-    int64_t r = n0;
-    for (; r + 4 <= n1; r += 4) {
-      const RowCtx<F> rows[4] = {RowCtx<F>(a, r), RowCtx<F>(a, r + 1), RowCtx<F>(a, r + 2), RowCtx<F>(a, r + 3)};
-      for (int64_t i = 0; i < m8; i += 8) gemv_tile8<F, Vnni, 4>(a, rows, r, i);
-    }
-    for (; r < n1; ++r) {
-      const RowCtx<F> row(a, r);
-      for (int64_t i = 0; i < m8; i += 8) gemv_tile8<F, Vnni, 1>(a, &row, r, i);
-    }
-  }
-  for (int64_t r = n0; r < n1; ++r) {  // the remaining activation rows, one weight row at a time
-    const RowCtx<F> row(a, r);
-    int64_t i = m8;
-    for (; i + 4 <= a.m; i += 4) gemv_tile<F, Vnni, 4>(a, row, r, i);
-    switch (a.m - i) {
-      case 3: gemv_tile<F, Vnni, 3>(a, row, r, i); break;
-      case 2: gemv_tile<F, Vnni, 2>(a, row, r, i); break;
-      case 1: gemv_tile<F, Vnni, 1>(a, row, r, i); break;
-      default: break;
-    }
+  // activation rows in tiles of 4, then 3, 2 or 1 (the tile of each row depends on M only)
+  int64_t i = 0;
+  for (; i + 4 <= a.m; i += 4) gemv_rows<F, Vnni, 4>(a, n0, n1, i);
+  switch (a.m - i) {
+    case 3: gemv_rows<F, Vnni, 3>(a, n0, n1, i); break;
+    case 2: gemv_rows<F, Vnni, 2>(a, n0, n1, i); break;
+    case 1: gemv_rows<F, Vnni, 1>(a, n0, n1, i); break;
+    default: break;
   }
 }
 
