@@ -101,7 +101,7 @@ inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, 
 }
 
 // scratch floats: T (powers) + T (scores) + dv (accumulator) + dk*dv (chunk state) + 2 B*B (chunk mask, scores)
-// + 3 B + B*dk + B*dv (chunk scratch); the recurrent form uses the first 2 T
+// + 3 B + B*dk + B*dv + 2 dv + 2 (chunk scratch); the recurrent form uses the first 2 T
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
   const int64_t T = a.T, dk = a.dk, dv = a.dv, H = a.heads;
@@ -191,24 +191,40 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   const float cross = static_cast<float>(std::exp(decay * static_cast<double>(B)));
   std::fill(kvs, kvs + dk * dv, 0.0f);
   float kv_scale = 1.0f;
+  // [dv] doubles after vs (the scratch has 2 dv + 2 floats there: room to align to 8 bytes)
+  double* colsum = reinterpret_cast<double*>((reinterpret_cast<uintptr_t>(vs + B * dv) + 7) & ~uintptr_t{7});
   for (int64_t c = 0; c < nchunks; ++c) {
     const float* qc = q + c * B * dk;
     const float* kc = k + c * B * dk;
     const float* vc = v + c * B * vstride;
     float* oc = out + c * B * vstride;
+    if (c + 1 < nchunks)  // the next chunk's value rows (strided by heads * dv: the prefetcher misses them)
+      for (int64_t j = 0; j < B; ++j)
+        for (int64_t e = 0; e < dv; e += 16) __builtin_prefetch(vc + (B + j) * vstride + e);
     // inner part: S = (Qc Kc^T) * mask, rows divided by their scale clamp(sum |s|, min 1); O = S Vc
     cpu::sgemm(false, true, B, B, dk, 1.0f, qc, dk, kc, dk, 0.0f, S, B);
     for (int64_t i = 0; i < B; ++i) {
       float* si = S + i * B;
-      double abs_sum = 0.0;
-      for (int64_t j = 0; j <= i; ++j) {
-        si[j] *= mask[i * B + j];
-        abs_sum += std::fabs(static_cast<double>(si[j]));
+      const float* mi = mask + i * B;
+      double as[4] = {0.0, 0.0, 0.0, 0.0};  // four partial sums in a fixed order: no serial chain of 64 adds
+      int64_t j = 0;
+      for (; j + 4 <= i + 1; j += 4)
+        for (int r = 0; r < 4; ++r) {
+          si[j + r] *= mi[j + r];
+          as[r] += std::fabs(static_cast<double>(si[j + r]));
+        }
+      for (; j <= i; ++j) {
+        si[j] *= mi[j];
+        as[0] += std::fabs(static_cast<double>(si[j]));
       }
+      const double abs_sum = (as[0] + as[1]) + (as[2] + as[3]);
       const float inner_scale = static_cast<float>(std::max(abs_sum, 1.0));
       isc[i] = inner_scale;
-      for (int64_t j = 0; j <= i; ++j) si[j] /= inner_scale;
-      for (int64_t j = i + 1; j < B; ++j) si[j] = 0.0f;
+      if (inner_scale != 1.0f) {
+        const float inv = 1.0f / inner_scale;
+        for (int64_t jj = 0; jj <= i; ++jj) si[jj] *= inv;
+      }
+      for (int64_t jj = i + 1; jj < B; ++jj) si[jj] = 0.0f;
     }
     cpu::sgemm(false, false, B, dv, B, 1.0f, S, B, vc, vstride, 0.0f, oc, vstride);
     // both parts rescaled to the larger scale; cross part: (q_i qid_i / kv_scale / a_cross) . state
@@ -216,21 +232,24 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       const float all = std::max(isc[i], kv_scale);
       const float a_in = all / isc[i], a_cross = all / kv_scale;
       float* o = oc + i * vstride;
-      for (int64_t e = 0; e < dv; ++e) o[e] = o[e] / a_in;
-      const float qsc = qid[i];
-      for (int64_t d = 0; d < dk; ++d) qs[i * dk + d] = qc[i * dk + d] * qsc / kv_scale / a_cross;
+      if (a_in != 1.0f) {  // the inner scale is the larger one in most rows: a_in = 1
+        const float inv = 1.0f / a_in;
+        for (int64_t e = 0; e < dv; ++e) o[e] *= inv;
+      }
+      const float f = qid[i] / kv_scale / a_cross;
+      for (int64_t d = 0; d < dk; ++d) qs[i * dk + d] = qc[i * dk + d] * f;
     }
     cpu::sgemm(false, false, B, dv, dk, 1.0f, qs, dk, kvs, dv, 1.0f, oc, vstride);
     // the state: kvs = kvs cross + Kc^T (Vc vid); then its scale (the largest column sum of |kvs|)
     for (int64_t j = 0; j < B; ++j)
       for (int64_t e = 0; e < dv; ++e) vs[j * dv + e] = vc[j * vstride + e] * vid[j];
     cpu::sgemm(true, false, dk, dv, B, 1.0f, kc, dk, vs, dv, cross, kvs, dv);
+    // column sums over d, row by row (independent sums per column; each in order d = 0, 1, ...)
+    std::fill(colsum, colsum + dv, 0.0);
+    for (int64_t d = 0; d < dk; ++d)
+      for (int64_t e = 0; e < dv; ++e) colsum[e] += std::fabs(static_cast<double>(kvs[d * dv + e]));
     double mx = 0.0;
-    for (int64_t e = 0; e < dv; ++e) {
-      double col = 0.0;
-      for (int64_t d = 0; d < dk; ++d) col += std::fabs(static_cast<double>(kvs[d * dv + e]));
-      mx = std::max(mx, col);
-    }
+    for (int64_t e = 0; e < dv; ++e) mx = std::max(mx, colsum[e]);
     kv_scale = static_cast<float>(std::max(mx, 1.0));
   }
 }
