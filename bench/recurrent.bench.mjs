@@ -6,7 +6,9 @@
 //                  one thread, L1-resident) / threads
 //   flop floor   = (retention only) multiply-adds × 2 / the FMA peak (peakProbe) of the active level
 // floor = the largest; "of floor" = floor / time (100% = at the floor). Also the growth t(L)/t(L/2) (linear: ~2.0)
-// and the per-token cost of the step forms.
+// and the per-token cost of the step forms (selectiveScanStep with its exp floor: dim (N + 2) exponentials per
+// token; the rest of a call is the N-API argument checks, about 1 µs per tensor argument on the build VM: a step
+// of dim 16 with its 7 tensors took 8-9 µs of CPU, and a fresh output instead of opts.out 6 µs more).
 //
 //   npm run build && node bench/recurrent.bench.mjs          (about a minute on 2 cores)
 //   node bench/recurrent.bench.mjs --quick                    fewer lengths and rounds
@@ -17,7 +19,11 @@
 //     bytes = 16 per (channel, step) (u, delta, z read; out written) + B and C (read, transposed copy written and read)
 //     exps  = N per (channel, step) for exp(dt A), + 2 (softplus's exp, silu's exp); softplus's log1p not counted
 //   wkv: bytes = 12 per (token, channel) (k, v read; out written); exps = 2 per (token, channel): upstream's four
-//     exps per token are two pairs where one of each pair is exp(0) = 1 (the kernel computes only the other)
+//     exps per token are two pairs where one of each pair is exp(0) = 1 (the kernel computes only the other); the
+//     running-max form needs both (the new max depends on the previous one: no exp can be shared across tokens).
+//     Both floors are optimistic for it: writing out also reads each line first (16 bytes moved, not 12;
+//     non-temporal stores were measured slower on the build VM), and besides its 2 exps a step of 8 channels
+//     takes about 40 more vector instructions (selects, the division, the state update), as many as the exps.
 //   causalConv1d (k = 4, silu): bytes = 8 per element; exps = 1 (silu)
 //   retention (heads 12, dk 64, dv 128, batch 1): bytes = q, k, v read + out written = 4 (2 dk + 2 dv) per token and
 //     head; flops per token and head:
@@ -167,8 +173,9 @@ for (const threads of threadCounts) {
   }
   for (const [name, fn] of steps) {
     const per = median(Array.from({ length: rounds + 2 }, () => timeIt(fn, 200)));
-    console.log(`${name.padEnd(34)} ${(per * 1e6).toFixed(2).padStart(8)} µs/token`);
-    results.push({ threads, name, perTokenSeconds: per });
+    const expFloor = name.startsWith('selectiveScanStep') ? (dim * (N + 2)) / (gexps * 1e9 * threads) : 0;
+    console.log(`${name.padEnd(34)} ${(per * 1e6).toFixed(2).padStart(8)} µs/token` + (expFloor ? `  (exp floor ${(expFloor * 1e6).toFixed(2)} µs)` : ''));
+    results.push({ threads, name, perTokenSeconds: per, ...(expFloor ? { expFloor } : {}) });
   }
 }
 if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ date: new Date().toISOString(), info: binding.info().isa, results }, null, 2));

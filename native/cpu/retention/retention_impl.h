@@ -100,8 +100,8 @@ inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, 
   }
 }
 
-// scratch floats: T (powers) + T (scores) + dv (accumulator) + dk*dv (chunk state) + 2 B*B (chunk mask, scores)
-// + 3 B + B*dk + B*dv (chunk scratch); the recurrent form uses the first 2 T
+// scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) dv (chunk values and state) + B*B (mask)
+// + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums); the recurrent form uses 2 T
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
   const int64_t T = a.T, dk = a.dk, dv = a.dv, H = a.heads;
@@ -167,17 +167,19 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   }
 
   // chunkwise, each chunk's products through the fp32 GEMM (sgemm picks its path from the shape alone: the same
-  // bits at any thread count; called from a pool task it runs inline)
-  const int64_t B = a.chunk, nchunks = T / B;
+  // bits at any thread count; called from a pool task it runs inline). Both parts of an output row are divided by
+  // all = max(inner scale, state scale) (upstream's rescaling to the larger scale: a_in * inner = a_cross * kv =
+  // all), so they share one product: O = [S | Q'] [Vc ; state] / all, with K = B + dk.
+  const int64_t B = a.chunk, nchunks = T / B, K2 = B + dk;
   if (nchunks == 0) return;
-  float* kvs = acc + dv;        // state [dk, dv]
-  float* mask = kvs + dk * dv;  // [B, B] inner mask (normalised)
-  float* qid = mask + B * B;    // [B] query inner decay
-  float* vid = qid + B;         // [B] value inner decay
-  float* isc = vid + B;         // [B] inner scales of the chunk's rows
-  float* S = isc + B;           // [B, B] scores
-  float* qs = S + B * B;        // [B, dk] queries scaled for the cross part
-  float* vs = qs + B * dk;      // [B, dv] values scaled by the value inner decay
+  float* comb = acc + dv;       // [B + dk, dv]: this chunk's values, then the state [dk, dv]
+  float* kvs = comb + B * dv;
+  float* mask = comb + K2 * dv;  // [B, B] inner mask (normalised)
+  float* qid = mask + B * B;     // [B] query inner decay
+  float* vid = qid + B;          // [B] value inner decay
+  float* isc = vid + B;          // [B] inner scales of the chunk's rows
+  float* A2 = isc + B;           // [B, B + dk]: scores, then the scaled queries
+  float* ks = A2 + B * K2;       // [B, dk] keys scaled by the value inner decay
   double last = 0.0;
   for (int64_t j = 0; j < B; ++j) last += pw[B - 1 - j];
   for (int64_t i = 0; i < B; ++i) {
@@ -191,46 +193,55 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   const float cross = static_cast<float>(std::exp(decay * static_cast<double>(B)));
   std::fill(kvs, kvs + dk * dv, 0.0f);
   float kv_scale = 1.0f;
+  // [dv] doubles after ks (the scratch has 2 dv + 2 floats there: room to align to 8 bytes)
+  double* colsum = reinterpret_cast<double*>((reinterpret_cast<uintptr_t>(ks + B * dk) + 7) & ~uintptr_t{7});
   for (int64_t c = 0; c < nchunks; ++c) {
     const float* qc = q + c * B * dk;
     const float* kc = k + c * B * dk;
     const float* vc = v + c * B * vstride;
     float* oc = out + c * B * vstride;
-    // inner part: S = (Qc Kc^T) * mask, rows divided by their scale clamp(sum |s|, min 1); O = S Vc
-    cpu::sgemm(false, true, B, B, dk, 1.0f, qc, dk, kc, dk, 0.0f, S, B);
+    if (c + 1 < nchunks)  // the next chunk's value rows (strided by heads * dv: the prefetcher misses them)
+      for (int64_t j = 0; j < B; ++j)
+        for (int64_t e = 0; e < dv; e += 16) __builtin_prefetch(vc + (B + j) * vstride + e);
+    for (int64_t j = 0; j < B; ++j) std::copy(vc + j * vstride, vc + j * vstride + dv, comb + j * dv);
+    // inner part: S = (Qc Kc^T) * mask; inner scale of row i: clamp(sum_j |s_ij|, min 1)
+    cpu::sgemm(false, true, B, B, dk, 1.0f, qc, dk, kc, dk, 0.0f, A2, K2);
     for (int64_t i = 0; i < B; ++i) {
-      float* si = S + i * B;
-      double abs_sum = 0.0;
-      for (int64_t j = 0; j <= i; ++j) {
-        si[j] *= mask[i * B + j];
-        abs_sum += std::fabs(static_cast<double>(si[j]));
+      float* si = A2 + i * K2;
+      const float* mi = mask + i * B;
+      double as[4] = {0.0, 0.0, 0.0, 0.0};  // four partial sums in a fixed order: no serial chain of 64 adds
+      int64_t j = 0;
+      for (; j + 4 <= i + 1; j += 4)
+        for (int r = 0; r < 4; ++r) {
+          si[j + r] *= mi[j + r];
+          as[r] += std::fabs(static_cast<double>(si[j + r]));
+        }
+      for (; j <= i; ++j) {
+        si[j] *= mi[j];
+        as[0] += std::fabs(static_cast<double>(si[j]));
       }
-      const float inner_scale = static_cast<float>(std::max(abs_sum, 1.0));
-      isc[i] = inner_scale;
-      for (int64_t j = 0; j <= i; ++j) si[j] /= inner_scale;
-      for (int64_t j = i + 1; j < B; ++j) si[j] = 0.0f;
-    }
-    cpu::sgemm(false, false, B, dv, B, 1.0f, S, B, vc, vstride, 0.0f, oc, vstride);
-    // both parts rescaled to the larger scale; cross part: (q_i qid_i / kv_scale / a_cross) . state
-    for (int64_t i = 0; i < B; ++i) {
+      const double abs_sum = (as[0] + as[1]) + (as[2] + as[3]);
+      isc[i] = static_cast<float>(std::max(abs_sum, 1.0));
+      // row i of [S | Q'] / all
       const float all = std::max(isc[i], kv_scale);
-      const float a_in = all / isc[i], a_cross = all / kv_scale;
-      float* o = oc + i * vstride;
-      for (int64_t e = 0; e < dv; ++e) o[e] = o[e] / a_in;
-      const float qsc = qid[i];
-      for (int64_t d = 0; d < dk; ++d) qs[i * dk + d] = qc[i * dk + d] * qsc / kv_scale / a_cross;
+      const float inv = 1.0f / all;
+      if (all != 1.0f)
+        for (int64_t jj = 0; jj <= i; ++jj) si[jj] *= inv;
+      for (int64_t jj = i + 1; jj < B; ++jj) si[jj] = 0.0f;
+      const float f = qid[i] * inv;
+      for (int64_t d = 0; d < dk; ++d) si[B + d] = qc[i * dk + d] * f;
     }
-    cpu::sgemm(false, false, B, dv, dk, 1.0f, qs, dk, kvs, dv, 1.0f, oc, vstride);
-    // the state: kvs = kvs cross + Kc^T (Vc vid); then its scale (the largest column sum of |kvs|)
+    cpu::sgemm(false, false, B, dv, K2, 1.0f, A2, K2, comb, dv, 0.0f, oc, vstride);
+    // the state: kvs = kvs cross + (Kc vid)^T Vc; then its scale (the largest column sum of |kvs|)
     for (int64_t j = 0; j < B; ++j)
-      for (int64_t e = 0; e < dv; ++e) vs[j * dv + e] = vc[j * vstride + e] * vid[j];
-    cpu::sgemm(true, false, dk, dv, B, 1.0f, kc, dk, vs, dv, cross, kvs, dv);
+      for (int64_t d = 0; d < dk; ++d) ks[j * dk + d] = kc[j * dk + d] * vid[j];
+    cpu::sgemm(true, false, dk, dv, B, 1.0f, ks, dk, comb, dv, cross, kvs, dv);
+    // column sums over d, row by row (independent sums per column; each in order d = 0, 1, ...)
+    std::fill(colsum, colsum + dv, 0.0);
+    for (int64_t d = 0; d < dk; ++d)
+      for (int64_t e = 0; e < dv; ++e) colsum[e] += std::fabs(static_cast<double>(kvs[d * dv + e]));
     double mx = 0.0;
-    for (int64_t e = 0; e < dv; ++e) {
-      double col = 0.0;
-      for (int64_t d = 0; d < dk; ++d) col += std::fabs(static_cast<double>(kvs[d * dv + e]));
-      mx = std::max(mx, col);
-    }
+    for (int64_t e = 0; e < dv; ++e) mx = std::max(mx, colsum[e]);
     kv_scale = static_cast<float>(std::max(mx, 1.0));
   }
 }
