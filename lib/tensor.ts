@@ -126,7 +126,10 @@ export class Tensor<D extends DType = DType> implements RawTensor<D> {
   readonly shape: readonly number[];
   /** Elements in the tensor. */
   readonly size: number;
-  /** True when the memory is owned by the addon (64-byte aligned; freed by dispose() or the GC). */
+  /**
+   * True when the addon created the memory (alloc(), op outputs): dispose() releases it at once (and makes
+   * every tensor sharing it unusable); otherwise the garbage collector frees it.
+   */
   readonly nativeOwned: boolean;
   #data: DTypeArrays[D] | null;
 

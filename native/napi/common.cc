@@ -60,43 +60,70 @@ int64_t get_int(Napi::Env env, Napi::Value v, const std::string& name, int64_t l
   return static_cast<int64_t>(d);
 }
 
+// The parsers below return false instead of throwing, so that the hot path (every tensor argument of
+// every call) builds no message strings; the throwing forms build the message when one is needed.
+static bool parse_dtype(Napi::Env env, Napi::Value v, DType* out) {
+  if (!v.IsString()) return false;
+  char buf[16];
+  size_t len = 0;
+  if (napi_get_value_string_utf8(env, v, buf, sizeof buf, &len) != napi_ok || len >= sizeof buf - 1) return false;
+  return dtype_from_name(std::string(buf, len), out);
+}
+
 DType get_dtype(Napi::Env env, Napi::Value v, const std::string& name) {
-  if (!v.IsString()) throw_type(env, name + " must be a dtype name (f32, f16, bf16, i8, u8, i32, i64), got " + describe(v));
-  std::string s = v.As<Napi::String>().Utf8Value();
   DType t;
-  if (!dtype_from_name(s, &t)) throw_type(env, name + " must be one of f32, f16, bf16, i8, u8, i32, i64, got '" + s + "'");
-  return t;
+  if (parse_dtype(env, v, &t)) return t;
+  if (!v.IsString()) throw_type(env, name + " must be a dtype name (f32, f16, bf16, i8, u8, i32, i64), got " + describe(v));
+  throw_type(env, name + " must be one of f32, f16, bf16, i8, u8, i32, i64, got '" + v.As<Napi::String>().Utf8Value() + "'");
 }
 
 static constexpr double kMaxSafeInteger = 9007199254740991.0;  // 2^53 - 1
 
+static bool parse_shape(Napi::Env env, Napi::Value v, int64_t* dims, int* ndim) {
+  if (!v.IsArray()) return false;
+  uint32_t n = 0;
+  if (napi_get_array_length(env, v, &n) != napi_ok || n > static_cast<uint32_t>(kMaxDims)) return false;
+  for (uint32_t i = 0; i < n; ++i) {
+    napi_value e;
+    double d = 0;
+    if (napi_get_element(env, v, i, &e) != napi_ok) throw Napi::Error::New(env);  // e.g. a throwing getter
+    if (napi_get_value_double(env, e, &d) != napi_ok) return false;  // not a number
+    if (!std::isfinite(d) || d != std::floor(d) || d < 0 || d > kMaxSafeInteger) return false;
+    dims[i] = static_cast<int64_t>(d);
+  }
+  *ndim = static_cast<int>(n);
+  return true;
+}
+
 int get_shape(Napi::Env env, Napi::Value v, const std::string& name, int64_t* dims) {
+  int nd = 0;
+  if (parse_shape(env, v, dims, &nd)) return nd;
   if (!v.IsArray()) throw_type(env, name + " must be an array of integers, got " + describe(v));
   Napi::Array a = v.As<Napi::Array>();
   uint32_t n = a.Length();
   if (n > static_cast<uint32_t>(kMaxDims))
     throw_range(env, name + " has " + std::to_string(n) + " dimensions; at most " + std::to_string(kMaxDims) + " are supported");
   for (uint32_t i = 0; i < n; ++i) {
-    std::string where = name + "[" + std::to_string(i) + "]";
     Napi::Value e = a.Get(i);
+    const std::string where = name + "[" + std::to_string(i) + "]";
     if (!e.IsNumber()) throw_type(env, where + " must be a non-negative integer, got " + describe(e));
     double d = e.As<Napi::Number>().DoubleValue();
     if (!std::isfinite(d) || d != std::floor(d)) throw_type(env, where + " must be a non-negative integer, got " + describe(e));
     if (d < 0 || d > kMaxSafeInteger) throw_range(env, where + " must be a non-negative integer, got " + describe(e));
-    dims[i] = static_cast<int64_t>(d);
   }
-  return static_cast<int>(n);
+  throw_type(env, name + " must be an array of integers, got " + describe(v));  // (unreachable)
 }
 
 // Element count and byte size of a shape, or a RangeError when either exceeds 2^53 - 1 (JS lengths).
-static int64_t checked_numel(Napi::Env env, const int64_t* dims, int ndim, DType dtype, const std::string& name) {
+static int64_t checked_numel(Napi::Env env, const int64_t* dims, int ndim, DType dtype, const std::string& name,
+                             const char* suffix = "") {
   int64_t n = 1;
   bool zero = false;
   for (int i = 0; i < ndim; ++i) zero = zero || dims[i] == 0;
   if (zero) return 0;
   const int64_t limit = static_cast<int64_t>(kMaxSafeInteger) / static_cast<int64_t>(dtype_size(dtype));
   for (int i = 0; i < ndim; ++i) {
-    if (n > limit / dims[i]) throw_range(env, name + ": the size of the shape overflows (more than 2^53 bytes)");
+    if (n > limit / dims[i]) throw_range(env, name + suffix + ": the size of the shape overflows (more than 2^53 bytes)");
     n *= dims[i];
   }
   return n;
@@ -146,20 +173,28 @@ TensorView get_tensor(Napi::Env env, Napi::Value v, const std::string& name) {
     throw_type(env, name + " must be a tensor ({data, shape, dtype}), got " + describe(v));
   Napi::Object o = v.As<Napi::Object>();
   TensorView t;
-  t.dtype = get_dtype(env, o.Get("dtype"), name + ".dtype");
-  t.ndim = get_shape(env, o.Get("shape"), name + ".shape", t.shape.data());
-  int64_t n = checked_numel(env, t.shape.data(), t.ndim, t.dtype, name + ".shape");
+  // Argument names for messages are built only when one is needed (this runs for every tensor of every call).
+  Napi::Value dt = o.Get("dtype");
+  if (!parse_dtype(env, dt, &t.dtype)) get_dtype(env, dt, name + ".dtype");  // throws
+  Napi::Value sv = o.Get("shape");
+  if (!parse_shape(env, sv, t.shape.data(), &t.ndim)) get_shape(env, sv, name + ".shape", t.shape.data());  // throws
+  int64_t n = checked_numel(env, t.shape.data(), t.ndim, t.dtype, name, ".shape");
   Napi::Value d = o.Get("data");
-  if (!d.IsTypedArray() || !typed_array_matches(d.As<Napi::TypedArray>().TypedArrayType(), t.dtype))
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  napi_value abv;
+  void* base = nullptr;
+  if (!d.IsTypedArray() || napi_get_typedarray_info(env, d, &type, &length, &base, &abv, &offset) != napi_ok ||
+      !typed_array_matches(type, t.dtype))
     throw_type(env, name + ".data must be a " + typed_array_for(t.dtype) + " for dtype " + dtype_name(t.dtype) + ", got " +
                         describe(d));
-  Napi::TypedArray ta = d.As<Napi::TypedArray>();
-  if (ta.ArrayBuffer().IsDetached()) throw_type(env, name + ".data is detached (the tensor was disposed)");
-  if (static_cast<int64_t>(ta.ElementLength()) != n)
-    throw_range(env, name + ".data has " + std::to_string(ta.ElementLength()) + " elements but shape " +
+  bool detached = false;
+  napi_is_detached_arraybuffer(env, abv, &detached);
+  if (detached) throw_type(env, name + ".data is detached (the tensor was disposed)");
+  if (static_cast<int64_t>(length) != n)
+    throw_range(env, name + ".data has " + std::to_string(length) + " elements but shape " +
                          shape_string(t.shape.data(), t.ndim) + " needs " + std::to_string(n));
-  Napi::ArrayBuffer ab = ta.ArrayBuffer();
-  t.data = n == 0 ? nullptr : static_cast<uint8_t*>(ab.Data()) + ta.ByteOffset();
+  t.data = n == 0 ? nullptr : base;  // napi's data pointer already includes the view's byte offset
   t.set_contiguous_strides();
   return t;
 }
@@ -208,17 +243,54 @@ Napi::ArrayBuffer external_buffer(Napi::Env env, void* data, size_t bytes, std::
   return copy;
 }
 
+namespace {
+[[noreturn]] void throw_alloc(Napi::Env env, size_t bytes, const int64_t* shape, int ndim) {
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value e;
+    napi_get_and_clear_last_exception(env, &e);
+  }
+  throw_range(env, "cannot allocate " + std::to_string(bytes) + " bytes for a tensor of shape " + shape_string(shape, ndim));
+}
+
+// {data, shape, dtype} over `ab` (which holds exactly the tensor's bytes).
+NewTensor wrap_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim, int64_t n, Napi::ArrayBuffer ab);
+}  // namespace
+
 NewTensor new_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim, bool zeroed) {
+  int64_t n = checked_numel(env, shape, ndim, dtype, "shape");
+  size_t bytes = static_cast<size_t>(n) * dtype_size(dtype);
+  napi_value v;
+  if (zeroed) {
+    if (napi_create_arraybuffer(env, bytes, nullptr, &v) != napi_ok) throw_alloc(env, bytes, shape, ndim);
+    return wrap_tensor(env, dtype, shape, ndim, n, Napi::ArrayBuffer(env, v));
+  }
+  // A Node Buffer is created without the zero fill; it owns its ArrayBuffer (no pool, offset 0).
+  void* unused;
+  if (napi_create_buffer(env, bytes, &unused, &v) != napi_ok) throw_alloc(env, bytes, shape, ndim);
+  napi_value ab;
+  size_t offset = 0;
+  if (napi_get_typedarray_info(env, v, nullptr, nullptr, nullptr, &ab, &offset) != napi_ok || offset != 0)
+    throw_alloc(env, bytes, shape, ndim);
+  return wrap_tensor(env, dtype, shape, ndim, n, Napi::ArrayBuffer(env, ab));
+}
+
+NewTensor new_native_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim) {
+  int64_t n = checked_numel(env, shape, ndim, dtype, "shape");
+  size_t bytes = static_cast<size_t>(n) * dtype_size(dtype);
+  void* p = aligned_alloc64(bytes, /*zero=*/true);
+  if (!p) throw_alloc(env, bytes, shape, ndim);
+  return wrap_tensor(env, dtype, shape, ndim, n, external_buffer(env, p, bytes, [p, bytes] { aligned_free64(p, bytes); }));
+}
+
+namespace {
+NewTensor wrap_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim, int64_t n, Napi::ArrayBuffer ab) {
   NewTensor out;
   out.view.dtype = dtype;
   out.view.ndim = ndim;
   for (int i = 0; i < ndim; ++i) out.view.shape[i] = shape[i];
   out.view.set_contiguous_strides();
-  int64_t n = checked_numel(env, shape, ndim, dtype, "shape");
-  size_t bytes = static_cast<size_t>(n) * dtype_size(dtype);
-  void* p = aligned_alloc64(bytes, zeroed);
-  if (!p) throw_range(env, "cannot allocate " + std::to_string(bytes) + " bytes for a tensor of shape " + shape_string(shape, ndim));
-  Napi::ArrayBuffer ab = external_buffer(env, p, bytes, [p, bytes] { aligned_free64(p, bytes); });
   out.view.data = ab.Data();
   Napi::Value data;
   switch (dtype) {
@@ -238,6 +310,7 @@ NewTensor new_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim,
   out.object.Set("dtype", Napi::String::New(env, dtype_name(dtype)));
   return out;
 }
+}  // namespace
 
 // ---- pinning ----
 

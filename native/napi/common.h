@@ -34,15 +34,21 @@ void check_same_shape(Napi::Env env, const TensorView& a, const char* an, const 
 // Shape array -> dims; throws naming `name`.
 int get_shape(Napi::Env env, Napi::Value v, const std::string& name, int64_t* dims);
 
-// A new native-owned tensor: 64-byte aligned, an external ArrayBuffer whose finalizer frees it (a plain
-// ArrayBuffer where the runtime forbids external buffers). Returns {data, shape, dtype}. Not zero-filled
-// unless `zeroed`: op outputs are written in full by their kernels, and skipping the fill saves a pass
-// over memory (the tests compare every element with an oracle, so a missed element shows as garbage).
+// A new tensor {data, shape, dtype} for an op's output, in memory the JS engine allocates and its garbage
+// collector frees (creating one costs about as much as `new Float32Array(n)`; the collector reclaims it
+// on its own, with no finalizer). Not zero-filled unless `zeroed`: op outputs are written in full by their
+// kernels (the tests compare every element with an oracle, so a missed element shows as garbage).
+// (Outputs used to be external buffers: ~10 us each to create, and Node runs their finalizers only when
+// the event loop turns, so a synchronous loop of ops held every output until it returned.)
 struct NewTensor {
   Napi::Object object;
   TensorView view;
 };
 NewTensor new_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim, bool zeroed = false);
+// A zero-filled tensor in native memory: 64-byte aligned, an external ArrayBuffer that dispose() (or its
+// finalizer) frees at once and that memoryStats() counts (alloc(); a plain ArrayBuffer where the runtime
+// forbids external buffers).
+NewTensor new_native_tensor(Napi::Env env, DType dtype, const int64_t* shape, int ndim);
 // Wraps native memory as an ArrayBuffer; `release` runs when it is collected or detached. Where the
 // runtime forbids external buffers, copies into a plain ArrayBuffer and releases at once.
 Napi::ArrayBuffer external_buffer(Napi::Env env, void* data, size_t bytes, std::function<void()> release);

@@ -11,7 +11,7 @@ static Napi::Value Alloc(const Napi::CallbackInfo& info) {
   DType dt = get_dtype(env, info[0], "dtype");
   int64_t dims[kMaxDims];
   int nd = get_shape(env, info[1], "shape", dims);
-  return new_tensor(env, dt, dims, nd, /*zeroed=*/true).object;
+  return new_native_tensor(env, dt, dims, nd).object;
 }
 
 // detach(buffer) -> true when the buffer was detached (its native memory is released), false when the

@@ -233,7 +233,7 @@ static Napi::Value CausalConv1d(const Napi::CallbackInfo& info) {
     out_obj = out.object;
   }
   const int64_t sshape[3] = {batch, dim, k - 1};
-  NewTensor st = new_tensor(env, DType::F32, sshape, 3, true);
+  NewTensor st = new_tensor(env, DType::F32, sshape, 3, /*zeroed=*/true);
   keep.push_back(out_obj);
   keep.push_back(st.object);
   Napi::Object result = Napi::Object::New(env);
