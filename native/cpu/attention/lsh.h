@@ -6,7 +6,8 @@
 //   the round's random rotations R_r [D, nb/2] (factorised bucket counts: one argmax per factor, combined as
 //   b0 + f0·b1 + f0·f1·b2 ...); when any position of the batch is padding, an extra bucket nb holds the padded
 //   positions (of every row) and the bucket count becomes nb + 1; round r's buckets are offset by r·count.
-//   Positions are sorted by (offset bucket, position) across the R·N slots of all rounds (a counting sort),
+//   Positions are sorted by (offset bucket, position) across the R·N slots of all rounds (a counting sort; a
+//   comparison sort when the buckets outnumber the positions),
 //   the sorted slots are cut into chunks of C, and each chunk attends to itself and to its neighbours
 //   c − before .. c + after across the whole R·N sequence (wrapping around: chunk 0 looks back at the last
 //   chunk of the last round; an offset of a whole number of chunks or more is no shift, as torch.cat of
@@ -21,7 +22,8 @@
 // Work: hashing per (batch, head, block of rows), sorting per (batch, head, round), then one item per (batch,
 // head, chunk of the R·N slots, tile of kLshBq queries of the chunk), and the round combination per (batch,
 // head, position): every output element is computed by one thread in an order fixed by the shapes, so
-// results are bitwise independent of the thread count. Memory: O(R·N·D) per (batch, head), nothing N × N.
+// results are bitwise independent of the thread count. Memory beyond the output: (R − 1)·N·D floats of round
+// outputs and a few ints and floats per (batch, head, round, position); nothing N × N.
 #pragma once
 #include <cstdint>
 #include <vector>
