@@ -46,6 +46,13 @@ struct ChunkAttnParams {
   const float* key_factor = nullptr;  // [B, H, N] factor of each key row, or null: key_scale for all
   float key_scale = 1.0f;
   const int32_t* perm = nullptr;  // [B, H, R·N] position of each sorted slot, or null: identity (R == 1)
+  // Sorted mode (LSH): the rows of heads bh0 .. bh0 + nbh − 1 gathered in slot order beforehand, so that the
+  // items read contiguous chunks instead of rows scattered by the hash: sq [nbh, R·N, D] (queries = keys), sv
+  // (values) and skf [nbh, R·N] (key factors). Items cover only those heads. nbh = 0: all B·H heads, unsorted.
+  const float* sq = nullptr;
+  const float* sv = nullptr;
+  const float* skf = nullptr;
+  int64_t bh0 = 0, nbh = 0;
   const uint8_t* keep = nullptr;  // [B, N] nonzero = attend, or null
   int64_t B = 0, H = 0, N = 0, D = 0;
   int64_t rounds = 1, chunk = 1, before = 0, after = 0;
@@ -54,7 +61,7 @@ struct ChunkAttnParams {
 
 inline int64_t lsh_items(const ChunkAttnParams& p) {
   const int64_t chunks = p.rounds * p.N / p.chunk, tiles = (p.chunk + kLshBq - 1) / kLshBq;
-  return p.B * p.H * chunks * tiles;
+  return (p.nbh ? p.nbh : p.B * p.H) * chunks * tiles;
 }
 
 namespace cpu {
