@@ -20,7 +20,7 @@ namespace cpu {
 namespace {
 
 constexpr int64_t kHashRows = 512;  // rows per hashing block
-constexpr int64_t kSortedFloats = int64_t{1} << 23;  // 32 MiB of rows gathered in slot order at a time
+constexpr int64_t kSortedFloats = int64_t{1} << 21;  // 8 MiB of rows gathered in slot order at a time
 
 // An uninitialised buffer (every element is written before it is read; no zero-fill pass over memory).
 template <class T>

@@ -19,11 +19,12 @@
 //   N ≤ C: standard attention (one chunk of all N positions, no hashing, no rounds), as upstream.
 //   Local: identity order, one round, keys divided by sqrt(D), no self mask.
 //
-// Work: hashing per (batch, head, block of rows), sorting per (batch, head, round), then one item per (batch,
-// head, chunk of the R·N slots, tile of kLshBq queries of the chunk), and the round combination per (batch,
-// head, position): every output element is computed by one thread in an order fixed by the shapes, so
-// results are bitwise independent of the thread count. Memory beyond the output: (R − 1)·N·D floats of round
-// outputs and a few ints and floats per (batch, head, round, position); nothing N × N.
+// Work: hashing per (batch, head, block of rows), sorting per (batch, head, round), gathering the rows in slot
+// order (a group of heads at a time), then one item per (batch, head, chunk of the R·N slots, tile of kLshBq
+// queries of the chunk), and the round combination per (batch, head, position): every output element is
+// computed by one thread in an order fixed by the shapes, so results are bitwise independent of the thread
+// count. Memory beyond the output: (R − 1)·N·D floats of round outputs, the gathered rows (8 MiB, or one
+// head's 2·R·N·D floats when more), and a few ints and floats per (batch, head, round, position); nothing N × N.
 #pragma once
 #include <cstdint>
 #include <vector>
