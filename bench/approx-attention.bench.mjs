@@ -12,7 +12,7 @@
 // Reported: time per call, the speed-up over flash in the same mode (Linformer has no causal form: it is
 // compared with non-causal flash), the crossover length where each approximation becomes faster than flash
 // (interpolated log-log between the two measured lengths around it), the growth t(2N)/t(N) (2 = linear,
-// 4 = quadratic), and peak extra memory: each implementation runs once per length in a child process, which
+// 4 = quadratic) by wall time and by the process's CPU time (steadier on a shared machine), and peak extra memory: each implementation runs once per length in a child process, which
 // reports its peak RSS (Linux VmHWM, reset through /proc/self/clear_refs just before the call) above its RSS
 // with the inputs allocated; that includes the [1, 8, N, 64] output ("out MiB"). NaN where /proc is missing.
 //
@@ -127,23 +127,31 @@ function childPeak(impl, N, threads) {
 }
 
 const now = () => Number(process.hrtime.bigint()) / 1e9;
+// CPU time of the process (all its threads): unlike wall time, it does not count the time a busy neighbour
+// holds the core, so its growth is the steadier measure on a shared machine (with one thread)
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+function timed(c) {
+  const t0 = now();
+  const c0 = cpuNow();
+  c.run();
+  c.cpu.push(cpuNow() - c0);
+  return now() - t0;
+}
 function sample(c, round) {
   if (round === 0) {
-    const t0 = now();
-    c.run(); // warm; counted as a sample when it is over a second
-    c.est = now() - t0;
+    c.est = timed(c); // warm; counted as a sample when it is over a second
     if (c.est > 1) {
       c.times.push(c.est);
       return;
     }
+    c.cpu.pop();
   }
   if (round >= (c.est > 1 ? bigRounds : rounds)) return;
   const reps = Math.max(1, Math.min(10, Math.round((quick ? 0.1 : 0.2) / c.est)));
-  for (let r = 0; r < reps; r++) {
-    const t0 = now();
-    c.run();
-    c.times.push(now() - t0);
-  }
+  for (let r = 0; r < reps; r++) c.times.push(timed(c));
 }
 
 // Where t_approx / t_flash crosses 1, interpolated log-log between the measured lengths around it.
@@ -178,10 +186,12 @@ for (const t of threadCounts) {
   const peaks = [];
   const bws = [];
   const time = {}; // time[impl][N] = best seconds
+  const cpuTime = {}; // cpuTime[impl][N] = best CPU seconds
   for (const impl of IMPLS) time[impl.id] = {};
+  for (const impl of IMPLS) cpuTime[impl.id] = {};
   for (const N of sizes) {
     const run = setup(N);
-    const cases = IMPLS.filter((im) => !im.flash || N <= flashMax).map((im) => ({ id: im.id, run: run[im.id], times: [], est: 0 }));
+    const cases = IMPLS.filter((im) => !im.flash || N <= flashMax).map((im) => ({ id: im.id, run: run[im.id], times: [], cpu: [], est: 0 }));
     for (let r = 0; r < rounds; r++) {
       if (r < bigRounds) {
         peaks.push(binding.peakProbe(20_000_000, t).gflops);
@@ -189,7 +199,10 @@ for (const t of threadCounts) {
       }
       for (const c of cases) sample(c, r);
     }
-    for (const c of cases) time[c.id][N] = Math.min(...c.times);
+    for (const c of cases) {
+      time[c.id][N] = Math.min(...c.times);
+      cpuTime[c.id][N] = Math.min(...c.cpu);
+    }
     const line = IMPLS.map((im) => `${im.label} ${Number.isFinite(time[im.id][N]) ? `${(time[im.id][N] * 1e3).toFixed(1)} ms` : 'skipped'}`).join(', ');
     console.log(`N = ${N}: ${line}`);
   }
@@ -213,6 +226,14 @@ for (const t of threadCounts) {
     return row;
   });
   console.table(growthRows);
+  console.log('growth by CPU time (the process\'s user + system time per call, best of; steadier when a neighbour shares the core):');
+  const C = (id, N) => cpuTime[id][N] ?? NaN;
+  const cpuGrowthRows = sizes.filter((N) => sizes.includes(2 * N)).map((N) => {
+    const row = { N, '2N': 2 * N };
+    for (const im of IMPLS) row[im.label] = fmt(C(im.id, 2 * N) / C(im.id, N), 2);
+    return row;
+  });
+  console.table(cpuGrowthRows);
   const cross = {};
   console.log('crossover (the length from which the approximation is faster than flash in the same mode):');
   for (const im of IMPLS.filter((x) => x.ref)) {
@@ -223,8 +244,9 @@ for (const t of threadCounts) {
   // the issue's targets: growth ≤ 2.2 from 4096 up, ≥ 4× faster than flash at 16384
   for (const im of IMPLS.filter((x) => x.ref)) {
     const g = growthRows.filter((r) => r.N >= 4096).map((r) => r[im.label]).filter((x) => typeof x === 'number');
+    const gc = cpuGrowthRows.filter((r) => r.N >= 4096).map((r) => r[im.label]).filter((x) => typeof x === 'number');
     const s = T(im.ref, 16384) / T(im.id, 16384);
-    console.log(`  ${im.label.padEnd(14)} max t(2N)/t(N) from 4096: ${g.length ? Math.max(...g).toFixed(2) : 'n/a'} (target ≤ 2.2); speed-up at 16384: ${Number.isFinite(s) ? `${s.toFixed(1)}×` : 'n/a'} (target ≥ 4×)`);
+    console.log(`  ${im.label.padEnd(14)} max t(2N)/t(N) from 4096: ${g.length ? Math.max(...g).toFixed(2) : 'n/a'} wall, ${gc.length ? Math.max(...gc).toFixed(2) : 'n/a'} CPU (target ≤ 2.2); speed-up at 16384: ${Number.isFinite(s) ? `${s.toFixed(1)}×` : 'n/a'} (target ≥ 4×)`);
   }
   let memRows = [];
   if (!flag('--no-mem')) {
@@ -236,7 +258,7 @@ for (const t of threadCounts) {
     });
     console.table(memRows);
   }
-  results.threads[t] = { peakGflops: peak, readGBps: bw, timeMs: timeRows, growth: growthRows, crossover: cross, memoryMiB: memRows };
+  results.threads[t] = { peakGflops: peak, readGBps: bw, timeMs: timeRows, growth: growthRows, cpuGrowth: cpuGrowthRows, crossover: cross, memoryMiB: memRows };
 }
 binding.setNumThreads(info.threads.count);
 

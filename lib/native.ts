@@ -30,25 +30,6 @@ export interface RawTensor<D extends DType = DType> {
   dtype: D;
 }
 
-/** Reformer local attention options (lib/ops/lsh.ts). */
-export interface RawLocalOptions {
-  chunkLength?: number;
-  numChunksBefore?: number;
-  numChunksAfter?: number;
-  causal?: boolean;
-  attentionMask?: RawTensor | null;
-}
-/** Reformer LSH attention options (lib/ops/lsh.ts). */
-export interface RawLshOptions extends RawLocalOptions {
-  numBuckets?: number | readonly number[];
-  numHashes?: number;
-  returnBuckets?: boolean;
-}
-export interface RawLshResult {
-  out: RawTensor<'f32'>;
-  buckets: RawTensor<'i32'> | null;
-}
-
 export type IsaLevel = 'scalar' | 'avx2' | 'avx512' | 'neon';
 
 export interface CudaDevice {
@@ -406,6 +387,25 @@ export interface RawRetentionOptions {
 export interface RawRetentionResult {
   out: RawTensor<'f32'>;
   state: RawRetentionState | null;
+}
+
+/** Reformer local attention options (lib/ops/lsh.ts). */
+export interface RawLocalOptions {
+  chunkLength?: number;
+  numChunksBefore?: number;
+  numChunksAfter?: number;
+  causal?: boolean;
+  attentionMask?: RawTensor | null;
+}
+/** Reformer LSH attention options (lib/ops/lsh.ts). */
+export interface RawLshOptions extends RawLocalOptions {
+  numBuckets?: number | readonly number[];
+  numHashes?: number;
+  returnBuckets?: boolean;
+}
+export interface RawLshResult {
+  out: RawTensor<'f32'>;
+  buckets: RawTensor<'i32'> | null;
 }
 
 /** Options of the raw matmul (see lib/ops/gemm.ts). */

@@ -140,6 +140,24 @@ describe('lshAttention (Reformer LSHSelfAttention)', () => {
     expect(sameBytes((await lshAttentionAsync(qk, v, opts)).data, one.out.data)).toBe(true);
   });
 
+  it('gathers long sequences a group of heads at a time: each head as computed alone', () => {
+    // 2 heads × 2 rounds × 4096 × 64 rows (queries and values) in slot order exceed the 8 MiB gather budget of
+    // lsh.cc: one head per group
+    const [H, N, D, R] = [2, 4096, 64, 2];
+    const qk = Tensor.randn([1, H, N, D], { seed: 21 });
+    const v = Tensor.randn([1, H, N, D], { seed: 22 });
+    const rot = lshRandomRotations(H, D, R, [8, 16], { seed: 23 });
+    const mask = padMask(1, N, [100]);
+    const opts = { numBuckets: [8, 16], numHashes: R, chunkLength: 64, attentionMask: mask, causal: true };
+    const both = lshAttention(qk, v, { ...opts, rotations: rot });
+    const head = (t: Tensor<'f32'>, h: number) => Tensor.from(t.data.slice(h * N * D, (h + 1) * N * D), [1, 1, N, D]);
+    for (let h = 0; h < H; h++) {
+      const rh = Tensor.from(rot.data.slice(h * D * R * 12, (h + 1) * D * R * 12), [1, D, R, 12]);
+      const alone = lshAttention(head(qk, h), head(v, h), { ...opts, rotations: rh });
+      expect(sameBytes(alone.data, both.data.subarray(h * N * D, (h + 1) * N * D)), `head ${h}`).toBe(true);
+    }
+  });
+
   it('rejects bad inputs with errors naming the argument', () => {
     const qk = Tensor.randn([1, 2, 16, 4], { seed: 1 });
     const rot = lshRandomRotations(2, 4, 1, 4);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -19,6 +20,7 @@ namespace cpu {
 namespace {
 
 constexpr int64_t kHashRows = 512;  // rows per hashing block
+constexpr int64_t kSortedFloats = int64_t{1} << 21;  // 8 MiB of rows gathered in slot order at a time
 
 // An uninitialised buffer (every element is written before it is read; no zero-fill pass over memory).
 template <class T>
@@ -179,16 +181,35 @@ void lsh_attention_f32(const LshParams& p) {
   cp.perm = perm.get();
   cp.rounds = R, cp.chunk = p.chunk, cp.before = p.before, cp.after = p.after;
   cp.out = p.out;
-  if (R == 1) {
-    run_items(cp);
-    return;
+  std::unique_ptr<float[]> round_out, round_lse;
+  if (R > 1) {
+    round_out = buffer<float>(B * H * (R - 1) * N * D);
+    round_lse = buffer<float>(B * H * R * N);
+    cp.round_out = round_out.get();
+    cp.round_lse = round_lse.get();
   }
-  auto round_out = buffer<float>(B * H * (R - 1) * N * D);
-  auto round_lse = buffer<float>(B * H * R * N);
-  cp.round_out = round_out.get();
-  cp.round_lse = round_lse.get();
-  run_items(cp);
-  combine_rounds(p, round_out.get(), round_lse.get());
+  // Gather the rows in slot order, a group of heads at a time (at most kSortedFloats floats of copies, at least
+  // one head): the items then read contiguous chunks, not rows scattered over the whole head by the hash
+  const int64_t RN = R * N, per_head = 2 * RN * D + RN;
+  const int64_t group = std::max<int64_t>(1, std::min<int64_t>(B * H, kSortedFloats / per_head));
+  auto sorted = buffer<float>(group * per_head);
+  for (int64_t bh0 = 0; bh0 < B * H; bh0 += group) {
+    const int64_t nbh = std::min(group, B * H - bh0);
+    float* sq = sorted.get();
+    float* sv = sq + nbh * RN * D;
+    float* skf = sv + nbh * RN * D;
+    parallel_for(0, nbh * RN, 256, [&](int64_t s, int64_t e) {
+      for (int64_t i = s; i < e; ++i) {
+        const int64_t bh = bh0 + i / RN, pos = perm[bh * RN + i % RN];
+        std::memcpy(sq + i * D, p.qk + (bh * N + pos) * D, static_cast<size_t>(D) * sizeof(float));
+        std::memcpy(sv + i * D, p.v + (bh * N + pos) * D, static_cast<size_t>(D) * sizeof(float));
+        skf[i] = kf[bh * N + pos];
+      }
+    });
+    cp.sq = sq, cp.sv = sv, cp.skf = skf, cp.bh0 = bh0, cp.nbh = nbh;
+    run_items(cp);
+  }
+  if (R > 1) combine_rounds(p, round_out.get(), round_lse.get());
 }
 
 void local_attention_f32(const LocalParams& p) {

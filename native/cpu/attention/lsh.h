@@ -6,7 +6,8 @@
 //   the round's random rotations R_r [D, nb/2] (factorised bucket counts: one argmax per factor, combined as
 //   b0 + f0·b1 + f0·f1·b2 ...); when any position of the batch is padding, an extra bucket nb holds the padded
 //   positions (of every row) and the bucket count becomes nb + 1; round r's buckets are offset by r·count.
-//   Positions are sorted by (offset bucket, position) across the R·N slots of all rounds (a counting sort),
+//   Positions are sorted by (offset bucket, position) across the R·N slots of all rounds (a counting sort; a
+//   comparison sort when the buckets outnumber the positions),
 //   the sorted slots are cut into chunks of C, and each chunk attends to itself and to its neighbours
 //   c − before .. c + after across the whole R·N sequence (wrapping around: chunk 0 looks back at the last
 //   chunk of the last round; an offset of a whole number of chunks or more is no shift, as torch.cat of
@@ -18,10 +19,12 @@
 //   N ≤ C: standard attention (one chunk of all N positions, no hashing, no rounds), as upstream.
 //   Local: identity order, one round, keys divided by sqrt(D), no self mask.
 //
-// Work: hashing per (batch, head, block of rows), sorting per (batch, head, round), then one item per (batch,
-// head, chunk of the R·N slots, tile of kLshBq queries of the chunk), and the round combination per (batch,
-// head, position): every output element is computed by one thread in an order fixed by the shapes, so
-// results are bitwise independent of the thread count. Memory: O(R·N·D) per (batch, head), nothing N × N.
+// Work: hashing per (batch, head, block of rows), sorting per (batch, head, round), gathering the rows in slot
+// order (a group of heads at a time), then one item per (batch, head, chunk of the R·N slots, tile of kLshBq
+// queries of the chunk), and the round combination per (batch, head, position): every output element is
+// computed by one thread in an order fixed by the shapes, so results are bitwise independent of the thread
+// count. Memory beyond the output: (R − 1)·N·D floats of round outputs, the gathered rows (8 MiB, or one
+// head's 2·R·N·D floats when more), and a few ints and floats per (batch, head, round, position); nothing N × N.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -44,6 +47,13 @@ struct ChunkAttnParams {
   const float* key_factor = nullptr;  // [B, H, N] factor of each key row, or null: key_scale for all
   float key_scale = 1.0f;
   const int32_t* perm = nullptr;  // [B, H, R·N] position of each sorted slot, or null: identity (R == 1)
+  // Sorted mode (LSH): the rows of heads bh0 .. bh0 + nbh − 1 gathered in slot order beforehand, so that the
+  // items read contiguous chunks instead of rows scattered by the hash: sq [nbh, R·N, D] (queries = keys), sv
+  // (values) and skf [nbh, R·N] (key factors). Items cover only those heads. nbh = 0: all B·H heads, unsorted.
+  const float* sq = nullptr;
+  const float* sv = nullptr;
+  const float* skf = nullptr;
+  int64_t bh0 = 0, nbh = 0;
   const uint8_t* keep = nullptr;  // [B, N] nonzero = attend, or null
   int64_t B = 0, H = 0, N = 0, D = 0;
   int64_t rounds = 1, chunk = 1, before = 0, after = 0;
@@ -52,7 +62,7 @@ struct ChunkAttnParams {
 
 inline int64_t lsh_items(const ChunkAttnParams& p) {
   const int64_t chunks = p.rounds * p.N / p.chunk, tiles = (p.chunk + kLshBq - 1) / kLshBq;
-  return p.B * p.H * chunks * tiles;
+  return (p.nbh ? p.nbh : p.B * p.H) * chunks * tiles;
 }
 
 namespace cpu {

@@ -27,13 +27,15 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   constexpr float kMask = -1e9f, kSelf = -1e5f;
   const int64_t D = p.D, N = p.N, C = p.chunk, RN = p.rounds * N;
   const int64_t nch = RN / C, tiles = (C + BQ - 1) / BQ;
-  const int64_t t = item % tiles, c = (item / tiles) % nch, bh = item / tiles / nch, b = bh / p.H;
-  const float* qb = p.q + bh * N * D;
-  const float* kb = p.k + bh * N * D;
-  const float* vb = p.v + bh * N * D;
+  const int64_t t = item % tiles, c = (item / tiles) % nch, local = item / tiles / nch, bh = p.bh0 + local, b = bh / p.H;
   const int32_t* perm = p.perm ? p.perm + bh * RN : nullptr;
   const uint8_t* keep = p.keep ? p.keep + b * N : nullptr;
-  const float* kf = p.key_factor ? p.key_factor + bh * N : nullptr;
+  const bool sorted = p.nbh > 0;
+  // row r of qb / kb / vb (and kf) is slot r in sorted mode, position r otherwise
+  const float* qb = sorted ? p.sq + local * RN * D : p.q + bh * N * D;
+  const float* kb = sorted ? qb : p.k + bh * N * D;
+  const float* vb = sorted ? p.sv + local * RN * D : p.v + bh * N * D;
+  const float* kf = sorted ? p.skf + local * RN : p.key_factor ? p.key_factor + bh * N : nullptr;
 
   float* st = scratch;          // Sᵀ [BK × BQ]
   float* kpack = st + BK * BQ;  // [BK × D]
@@ -52,7 +54,7 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   for (int64_t r = 0; r < qn; ++r) {
     qpos[r] = perm ? perm[s0 + r] : s0 + r;
     qposf[r] = static_cast<float>(qpos[r]);
-    const float* qi = qb + qpos[r] * D;
+    const float* qi = qb + (sorted ? s0 + r : qpos[r]) * D;
     for (int64_t d = 0; d < D; ++d) qt[d * BQ + r] = qi[d];
   }
   for (int64_t r = qn; r < BQ; ++r)
@@ -72,13 +74,13 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
       // torch.cat of slices [i:] and [:i]: a shift of a whole number of chunks or more is no shift
       const int64_t sh = (off >= nch || -off >= nch) ? 0 : off;
       const int64_t cc = ((c + sh) % nch + nch) % nch, slot = cc * C + kk % C;
-      const int64_t pos = perm ? perm[slot] : slot;
+      const int64_t pos = perm ? perm[slot] : slot, row = sorted ? slot : pos;
       kpos[jj] = pos;
-      const float f = kf ? kf[pos] : p.key_scale;
-      const float* kr = kb + pos * D;
+      const float f = kf ? kf[row] : p.key_scale;
+      const float* kr = kb + row * D;
       float* kd = kpack + jj * D;
       for (int64_t d = 0; d < D; ++d) kd[d] = kr[d] * f;
-      std::memcpy(vpack + jj * D, vb + pos * D, static_cast<size_t>(D) * sizeof(float));
+      std::memcpy(vpack + jj * D, vb + row * D, static_cast<size_t>(D) * sizeof(float));
     }
     // Sᵀ = K · Qt
     flash_gemm<V, kQkRows, kQkVecs, false>(jn, qc, D, kpack, D, 1, qt, BQ, st, BQ, nullptr);
