@@ -4,7 +4,8 @@
 //
 // Shapes: Q [B, Hq, Nq, D], K and V [B, Hkv, Nk, D] (Hq a multiple of Hkv: query head h reads key/value
 // head h / (Hq / Hkv)), or the same tensors in any other order described by element strides (the N-API
-// layer passes [B, N, H, D] tensors in place). Rows along D are contiguous.
+// layer passes [B, N, H, D] tensors in place; flash_pack_kv below repacks strided K and V once when several work
+// items read them). Rows along D are contiguous.
 //
 // Masks: query i may see key j iff i' - left <= j <= i' + right with i' = i + (Nk - Nq) (bottom-right
 // alignment, as in decoding with a KV cache; causal is right = 0), key j of batch b is not padded
