@@ -17,7 +17,7 @@
 // thread count. Key tiles outside the window (causal: above the diagonal) are skipped.
 #pragma once
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 namespace tf {
 
@@ -69,7 +69,7 @@ void flash_attention_f32(const FlashParams& p);
 // would each copy tile by tile are copied once into buf as [B, Hkv, Nk, D] (2·B·Hkv·Nk·D floats, linear in N),
 // and p is pointed at the copy. Returns whether it copied (not when the rows are contiguous or readers < 2).
 // The arithmetic is unchanged: the tile code reads the same rows, packed.
-bool flash_pack_kv(FlashParams& p, int64_t readers, std::vector<float>& buf);
+bool flash_pack_kv(FlashParams& p, int64_t readers, std::unique_ptr<float[]>& buf);
 
 }  // namespace cpu
 }  // namespace tf
