@@ -209,7 +209,7 @@ describe('attention (flash) against the float64 oracle', () => {
     }
   });
 
-  it("reads 'bnhd' in place: the same bits as 'bhnd' on permuted inputs", () => {
+  it("'bnhd' (keys and values repacked once) gives the same bits as 'bhnd' on permuted inputs", () => {
     const q = Tensor.randn([2, 3, 77, 40], { seed: 11 }); // bhnd
     const k = Tensor.randn([2, 1, 90, 40], { seed: 12 });
     const v = Tensor.randn([2, 1, 90, 40], { seed: 13 });

@@ -18,8 +18,9 @@ import { Tensor } from '../tensor';
 export interface AttentionOptions {
   /**
    * Memory order of q, k, v and the output: 'bhnd' = [B, H, N, D] (default) or 'bnhd' = [B, N, H, D] (the
-   * order a fused QKV projection produces before any transpose). Both are read in place, without a copy;
-   * the output has q's layout.
+   * order a fused QKV projection produces before any transpose). q is read in place; 'bnhd' keys and values
+   * are repacked once per call into [B, H, N, D] scratch (2·B·Hkv·Nk·D floats, linear in N) when several query
+   * tiles read them, since rows H·D apart are slow to re-read; the output has q's layout.
    */
   layout?: 'bhnd' | 'bnhd';
   /**

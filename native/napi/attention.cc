@@ -1,7 +1,7 @@
 // attention(q, k, v, opts) (+Async): flash attention, fp32 (native/cpu/attention/flash.h).
 //
 // q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D] (layout 'bhnd', the default) or [B, N, H, D] (layout 'bnhd'),
-// read in place. opts (all optional): layout, causal, scale, keyPaddingMask [B, Nk] (u8/i8/i32/i64, nonzero =
+// read in place (strided keys and values read by several work items are repacked once: flash.h flash_pack_kv). opts (all optional): layout, causal, scale, keyPaddingMask [B, Nk] (u8/i8/i32/i64, nonzero =
 // attend), bias (f32, broadcastable to [B, Hq, Nq, Nk]), window [left, right] (non-negative integers or
 // Infinity), returnLse. Returns out (q's shape and layout), or {out, lse} with lse [B, Hq, Nq] when returnLse.
 //

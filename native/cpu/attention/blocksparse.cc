@@ -1,5 +1,6 @@
 #include "blocksparse.h"
 
+#include <memory>
 #include <vector>
 
 #include "../../core/dispatch.h"
@@ -14,7 +15,7 @@ void block_sparse_attention_f32(const BlockSparseParams& p0) {
   if (p0.f.B == 0 || p0.f.Hq == 0 || p0.f.Hkv == 0 || p0.f.Nq == 0) return;
   const int64_t items = blocksparse_items(p0);
   BlockSparseParams p = p0;
-  std::vector<float> kv;  // strided keys and values, repacked once (flash.h)
+  std::unique_ptr<float[]> kv;  // strided keys and values, repacked once (flash.h)
   flash_pack_kv(p.f, items / (p.f.B * p.f.Hkv), kv);
   auto fn = kernels().block_sparse_attention_f32;
   const int64_t scratch_floats = flash_scratch_floats(p.f.D);

@@ -3,7 +3,7 @@
 // and key j is not padded). A row with no visible key gives zeros and lse = -inf.
 //
 // The layout reaches the kernel as per-row lists of present key blocks (CSR: for layout head lh and query
-// block row r, cols[row_start[lh * nqb + r] .. row_start[lh * nqb + r + 1]) in ascending order), so the cost
+// block row r, cols[row_start[lh * nqb + r] .. row_start[lh * nqb + r + 1]), non-decreasing), so the cost
 // is proportional to the number of present blocks. The keys of a row's present blocks are taken in ascending
 // order, kFlashBk at a time, by flash's own tile code (flash_impl.h: flash_tile_begin, flash_keys / flash_step,
 // flash_tile_end): a batch that is one contiguous range is read in place like a flash key tile, one that spans

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "../../core/dispatch.h"
@@ -19,12 +20,12 @@ void register_flash_scalar(Kernels& k) {
 
 namespace cpu {
 
-bool flash_pack_kv(FlashParams& p, int64_t readers, std::vector<float>& buf) {
+bool flash_pack_kv(FlashParams& p, int64_t readers, std::unique_ptr<float[]>& buf) {
   const int64_t D = p.D, Nk = p.Nk, heads = p.B * p.Hkv;
   if ((p.k_sn == D && p.v_sn == D) || readers < 2 || Nk == 0 || heads == 0) return false;
   const int64_t per = Nk * D;
-  buf.resize(static_cast<size_t>(2 * heads * per));
-  float* kd = buf.data();
+  buf.reset(new float[static_cast<size_t>(2 * heads * per)]);  // not zeroed: every element is written below
+  float* kd = buf.get();
   float* vd = kd + heads * per;
   const FlashParams s = p;
   parallel_for(0, heads, 1, [&](int64_t a, int64_t e) {
@@ -51,7 +52,7 @@ void flash_attention_f32(const FlashParams& p0) {
   const int64_t items = flash_items(p0.B, p0.Hq, p0.Hkv, p0.Nq);
   // strided ([B, N, H, D]) keys and values read by several work items of a head: repacked once
   FlashParams p = p0;
-  std::vector<float> kv;
+  std::unique_ptr<float[]> kv;
   flash_pack_kv(p, items / (p.B * p.Hkv), kv);
   auto fn = kernels().flash_attention_f32;
   const int64_t scratch_floats = flash_scratch_floats(p.D);

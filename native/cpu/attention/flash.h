@@ -4,7 +4,8 @@
 //
 // Shapes: Q [B, Hq, Nq, D], K and V [B, Hkv, Nk, D] (Hq a multiple of Hkv: query head h reads key/value
 // head h / (Hq / Hkv)), or the same tensors in any other order described by element strides (the N-API
-// layer passes [B, N, H, D] tensors in place). Rows along D are contiguous.
+// layer passes [B, N, H, D] tensors in place; flash_pack_kv below repacks strided K and V once when several work
+// items read them). Rows along D are contiguous.
 //
 // Masks: query i may see key j iff i' - left <= j <= i' + right with i' = i + (Nk - Nq) (bottom-right
 // alignment, as in decoding with a KV cache; causal is right = 0), key j of batch b is not padded
@@ -16,7 +17,7 @@
 // thread count. Key tiles outside the window (causal: above the diagonal) are skipped.
 #pragma once
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 namespace tf {
 
@@ -68,7 +69,7 @@ void flash_attention_f32(const FlashParams& p);
 // would each copy tile by tile are copied once into buf as [B, Hkv, Nk, D] (2·B·Hkv·Nk·D floats, linear in N),
 // and p is pointed at the copy. Returns whether it copied (not when the rows are contiguous or readers < 2).
 // The arithmetic is unchanged: the tile code reads the same rows, packed.
-bool flash_pack_kv(FlashParams& p, int64_t readers, std::vector<float>& buf);
+bool flash_pack_kv(FlashParams& p, int64_t readers, std::unique_ptr<float[]>& buf);
 
 }  // namespace cpu
 }  // namespace tf
