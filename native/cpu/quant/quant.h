@@ -101,7 +101,8 @@ struct QuantGemv {
   const float* bias = nullptr;  // [n] or null
   float* y = nullptr;           // [m, ldy]
   int64_t ldy = 0;
-  // int8 weights with M > kQuantSmallM (the dispatch table's quant_gemm_i8): activations quantized per row to int16
+  // int8 weights with kQuantSmallM < M ≤ kQuantGemmI8MaxM (the dispatch table's quant_gemm_i8): activations
+  // quantized per row to int16
   const int16_t* xq = nullptr;  // [m, ldx] codes, zero-padded past k
   const float* xd = nullptr;    // [m] row scales amax/32767 (NaN for a row holding a NaN)
   int64_t ldx = 0;              // k rounded up to 32

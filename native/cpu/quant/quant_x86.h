@@ -1,6 +1,7 @@
-// The x86 integer kernels of qlinear's small-M path (and the SIMD dequantizer of its large-M path), written once
-// and instantiated in quant_avx2.cc (AVX2 + F16C: maddubs + madd) and quant_avx512.cc (AVX512-VNNI: vpdpbusd on
-// 256-bit vectors). Included inside a target region: no standard headers here (quant.h and simd.h come first).
+// The x86 integer kernels of qlinear's small-M path, the int8 integer GEMM (8 < M ≤ 48) and the SIMD dequantizer
+// of its large-M path, written once and instantiated in quant_avx2.cc (AVX2 + F16C: maddubs + madd) and
+// quant_avx512.cc (AVX512-VNNI: vpdpbusd / vpdpwssd on 256-bit vectors). Included inside a target region: no
+// standard headers here (quant.h and simd.h come first).
 //
 // Per weight block of 32 the integer dot product with the activation block (quant.h ActBlock) is:
 //   q8_0, int8   signed codes widened to int16 times the int16 activations (madd / vpdpwssd);
@@ -10,6 +11,9 @@
 //   int4         nibbles minus the group's zero point (in [−15, 15]) with the sign trick; the low nibbles (even
 //                elements) and high nibbles (odd elements) are used in place, against a copy of the activation
 //                codes permuted the same way (ActBlock::q_eo), which saves the interleaving shuffles.
+// The 4-bit formats go two blocks per step (pair_step: unsigned nibbles, the zero point or offset 8 taken off
+// through the activations' lane sums); an odd last block takes the one-block route above. Each weight block is
+// decoded once for up to 4 activation rows, and each activation block serves 2 to 4 weight rows (gemv_tile).
 // Each output accumulates its blocks' int32 sums, converted to float and scaled by w_scale·x_scale, in 8 float
 // lanes in a fixed order; one thread computes a whole output, so the result does not depend on the thread count.
 // The integer sums are exact, so AVX2 and VNNI give the same bits; the scalar level differs by float rounding.
