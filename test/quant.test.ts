@@ -263,6 +263,21 @@ describe('qlinear', () => {
     }
   });
 
+  it('int8 with 8 < M <= 48: a row with an outlier channel (peak > 32 rms) sends the call to the fp32 path', () => {
+    const k = 4096; // one outlier of 1e4 among Gaussian values: peak ≈ 64 rms
+    const n = 20;
+    const m = 12;
+    const qw = quantize(randn([n, k], 91), 'int8');
+    const wd = dequantizeRef(qw.data, n, k, 'int8');
+    const x = randn([m, k], 92);
+    x.data[3 * k + 7] = 1e4;
+    const ref = linearRef64(x.data, wd, m, n, k);
+    // one int16 scale for that row would cost far more than the fp32 path's rounding
+    const rowErr = linError(linearRef64(quantizeActivationsRowRef(x.data, m, k), wd, m, n, k), ref, x.data, wd, m, n, k);
+    expect(rowErr).toBeGreaterThan(1e-4);
+    for (const level of levels) expect(linError(withIsa(level, () => qlinear(x, qw)).data, ref, x.data, wd, m, n, k), level).toBeLessThan(1e-5);
+  });
+
   it('a NaN in x makes its row of outputs NaN on every path, the other rows stay finite', () => {
     const k = 128;
     for (const c of FORMATS)

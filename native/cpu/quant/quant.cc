@@ -310,15 +310,25 @@ void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActB
 }
 
 // x[m, k] -> int16 codes [m, ldx] (zero past k) with one scale per row, amax/32767 (NaN for a row holding a NaN).
-void quantize_rows16(const float* x, int64_t m, int64_t k, int64_t ldx, int16_t* q, float* d) {
+// Returns false, leaving the codes unfinished, when some row's amax exceeds kQuantRowPeak times its rms: one
+// scale for such a row (an outlier channel) would round the rest of it coarsely, so qlinear takes the fp32 path.
+constexpr double kQuantRowPeak = 32.0;
+bool quantize_rows16(const float* x, int64_t m, int64_t k, int64_t ldx, int16_t* q, float* d) {
+  std::vector<unsigned char> peaky(static_cast<size_t>(m), 0);
   parallel_for(0, m, std::max<int64_t>(1, 8192 / k), [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) {
       const float* v = x + i * k;
       float amax = 0.0f;
       bool nan = false;
+      double ss = 0.0;
       for (int64_t j = 0; j < k; ++j) {
         nan |= v[j] != v[j];
         amax = std::max(amax, std::fabs(v[j]));
+        ss += static_cast<double>(v[j]) * v[j];
+      }
+      if (static_cast<double>(amax) * amax > kQuantRowPeak * kQuantRowPeak * (ss / static_cast<double>(k))) {
+        peaky[static_cast<size_t>(i)] = 1;
+        continue;
       }
       const float di = amax / 32767.0f;
       const float id = di != 0.0f && !nan ? 1.0f / di : 0.0f;
@@ -335,6 +345,9 @@ void quantize_rows16(const float* x, int64_t m, int64_t k, int64_t ldx, int16_t*
       }
     }
   });
+  for (unsigned char p : peaky)
+    if (p) return false;
+  return true;
 }
 
 }  // namespace
@@ -414,13 +427,14 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
     a.ldx = (k + 31) / 32 * 32;
     std::vector<int16_t> xq(static_cast<size_t>(m * a.ldx));
     std::vector<float> xd(static_cast<size_t>(m));
-    quantize_rows16(x, m, k, a.ldx, xq.data(), xd.data());
-    a.xq = xq.data();
-    a.xd = xd.data();
-    auto fn = kernels().quant_gemm_i8;
-    const int64_t grain = std::max<int64_t>(6, (int64_t{1} << 20) / (m * k) / 6 * 6);
-    parallel_for(0, n, grain, [&](int64_t s, int64_t e) { fn(a, s, e); });
-    return;
+    if (quantize_rows16(x, m, k, a.ldx, xq.data(), xd.data())) {
+      a.xq = xq.data();
+      a.xd = xd.data();
+      auto fn = kernels().quant_gemm_i8;
+      const int64_t grain = std::max<int64_t>(6, (int64_t{1} << 20) / (m * k) / 6 * 6);
+      parallel_for(0, n, grain, [&](int64_t s, int64_t e) { fn(a, s, e); });
+      return;
+    }
   }
   // Large M: tiles of nt weight rows, dequantized (in parallel) into a [nt, k] panel, then y[:, n0:n0+nt] =
   // x·panelᵀ by the fp32 GEMM (which parallelizes itself). The tile is a function of k only.

@@ -28,7 +28,9 @@
 // (tf::cpu::sgemm).
 // Exception: an int8 weight with kQuantSmallM < M ≤ kQuantGemmI8MaxM runs an integer GEMM instead (quant_gemm_i8):
 // each activation row is quantized to int16 with one scale (amax/32767), and each output is its exact integer dot
-// product (summed in chunks of kQuantKc, each chunk converted to float32) times row scale × weight scale. On AVX2
+// product (summed in chunks of kQuantKc, each chunk converted to float32) times row scale × weight scale, unless some
+// row's peak exceeds 32 times its rms (an outlier channel, which one int16 scale would leave at more than ~3e-4
+// relative rounding): then the call takes the fp32 path below. The choice depends on x, never on threads. On AVX2
 // (one vpmaddwd + vpaddd per 16 products) it beats dequantizing into the fp32 GEMM only up to about M = 48 (measured
 // on a Zen 3: M = 16 1.7x, M = 32 1.2x, M = 64 even, M = 128 slower); with VNNI (vpdpwssd) it would go further.
 // Accuracy against the fp32 product of the dequantized weight: the large-M path is an fp32 GEMM (~1e-7
