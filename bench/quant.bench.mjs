@@ -9,7 +9,7 @@
 //
 //   npm run build && node bench/quant.bench.mjs           one thread (a few minutes on 2 cores)
 //   node bench/quant.bench.mjs --threads 2 --quick         fewer rounds, another thread count
-//   node bench/quant.bench.mjs --m 1,8 --no-ort           only these M; skip the peers
+//   node bench/quant.bench.mjs --m 1,16,48 --no-ort       these M (any; 1 and 8 also on the large shape); no peers
 //   node bench/quant.bench.mjs --no-large                 skip the DRAM-bound N = 11008 shape
 //   node bench/quant.bench.mjs --l3 32                    L3 size in MiB the rotation must exceed (default 32)
 //   node bench/quant.bench.mjs --json bench/results/quant.json
@@ -136,7 +136,7 @@ function relDiff(a, b) {
 const onlyM = option('--m', '') ? option('--m', '').split(',').map(Number) : null;
 const l3 = Number(option('--l3', '32')) * 2 ** 20;
 const shapes = [];
-for (const M of [1, 8, 32, 128, 512]) if (!onlyM || onlyM.includes(M)) shapes.push({ M, K: 4096, N: 4096 });
+for (const M of onlyM ?? [1, 8, 32, 128, 512]) shapes.push({ M, K: 4096, N: 4096 });
 if (!flag('--no-large')) for (const M of [1, 8]) if (!onlyM || onlyM.includes(M)) shapes.push({ M, K: 4096, N: 11008, rotate: true });
 
 const bw0 = binding.bandwidthProbe(256, threads, 2);

@@ -6,7 +6,9 @@ import {
 } from '../lib/ops/quant';
 import { Tensor } from '../lib/tensor';
 import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
-import { activationBits, dequantizeRef, f16Value, linearRef64, quantizeActivationsRef, quantizeRef } from './reference/quant';
+import {
+  activationBits, dequantizeRef, f16Value, linearRef64, quantizeActivationsRef, quantizeActivationsRowRef, quantizeRef,
+} from './reference/quant';
 
 const many = Math.max(3, binding.info().threads.hardware + 1);
 const FORMATS: { format: QuantFormat; group?: number }[] = [
@@ -155,8 +157,10 @@ describe('quantize / dequantize against the float64 oracles', () => {
 });
 
 describe('qlinear', () => {
-  // shapes: M <= 8 runs the integer path (q8 activations), larger M the dequantize + fp32 GEMM path
-  const MS = [1, 3, 8, 9, 21];
+  // shapes: M <= 8 runs the integer path (per-block activations), larger M the dequantize + fp32 GEMM path, except
+  // int8 weights with 8 < M <= 48: the integer GEMM (per-row int16 activations)
+  const MS = [1, 3, 8, 9, 21, 70];
+  const gemmI8 = (format: QuantFormat, m: number) => format === 'int8' && m > 8 && m <= 48;
   for (const c of FORMATS) {
     it(`${label(c)}: every level, both paths, against the dequantized fp32 product`, () => {
       const k = c.format === 'int8' ? 77 : c.format === 'int4' ? 2 * c.group! : 96;
@@ -174,7 +178,15 @@ describe('qlinear', () => {
         for (const level of levels) {
           const y = withIsa(level, () => qlinear(x, qw, bias));
           expect(y.shape).toEqual([m, n]);
-          if (m <= 8) {
+          if (gemmI8(c.format, m)) {
+            // the integer GEMM: exactly the product with per-row int16 activations, up to float32 rounding
+            const xr = quantizeActivationsRowRef(x.data, m, k);
+            const refr = linearRef64(xr, wd, m, n, k, bias.data);
+            const rowErr = linError(refr, ref, x.data, wd, m, n, k);
+            expect(linError(y.data, refr, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(2e-6);
+            expect(linError(y.data, ref, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(rowErr * 1.01 + 2e-6);
+            expect(rowErr).toBeLessThan(1e-4);
+          } else if (m <= 8) {
             // the integer path computes exactly refq up to float32 accumulation
             expect(linError(y.data, refq, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(2e-6);
             // so its distance to the fp32 product is the activation rounding: ~4e-3 for Gaussian data with int8
@@ -194,7 +206,7 @@ describe('qlinear', () => {
       const w = randn([64, 256], 21);
       const qw = quantize(w, format);
       const wd = dequantizeRef(qw.data, 64, 256, format);
-      for (const m of [1, 3, 8, 16]) {
+      for (const m of [1, 3, 8, 16, 48, 49]) {
         const x = randn([m, 256], 22 + m);
         const ref = linearRef64(x.data, wd, m, 64, 256);
         for (const level of levels) expect(relError(withIsa(level, () => qlinear(x, qw)).data, ref), `${format} m=${m} ${level}`).toBeLessThan(1e-3);
@@ -230,6 +242,57 @@ describe('qlinear', () => {
     }
   });
 
+  it('int8 integer GEMM: exact chunk sums at the extremes (codes ±127, activations ±32767), k not a multiple of 16', () => {
+    // k = 1100: two full chunks of 512 and a tail of 76 (not a multiple of 16); every product is ±127·32767, so a
+    // chunk sum reaches 512·127·32767 = 2 130 706 432, just inside int32
+    const k = 1100;
+    const n = 5;
+    const m = 12;
+    const w = new Float32Array(n * k);
+    for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) w[r * k + j] = r === 1 ? -1 : r === 2 && j % 3 === 0 ? -1 : 1;
+    const x = new Float32Array(m * k);
+    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) x[i * k + j] = i % 2 ? -2 : 2;
+    const qw = quantize(new Tensor(w, [n, k], 'f32'), 'int8');
+    const wd = dequantizeRef(qw.data, n, k, 'int8');
+    const ref = linearRef64(quantizeActivationsRowRef(x, m, k), wd, m, n, k);
+    for (const level of levels) {
+      const y = withIsa(level, () => qlinear(new Tensor(x, [m, k], 'f32'), qw)).data;
+      for (let i = 0; i < m * n; i++) expect(Math.abs(y[i] - ref[i]), `${level} ${i}`).toBeLessThanOrEqual(Math.abs(ref[i]) * 1e-6);
+      expect(y[0]).toBeCloseTo(2 * k, 1);
+      expect(y[1]).toBeCloseTo(-2 * k, 1);
+    }
+  });
+
+  it('int8 with 8 < M <= 48: a row with an outlier channel (peak > 32 rms) sends the call to the fp32 path', () => {
+    const k = 4096; // one outlier of 1e4 among Gaussian values: peak ≈ 64 rms
+    const n = 20;
+    const m = 12;
+    const qw = quantize(randn([n, k], 91), 'int8');
+    const wd = dequantizeRef(qw.data, n, k, 'int8');
+    const x = randn([m, k], 92);
+    x.data[3 * k + 7] = 1e4;
+    const ref = linearRef64(x.data, wd, m, n, k);
+    // one int16 scale for that row would cost far more than the fp32 path's rounding
+    const rowErr = linError(linearRef64(quantizeActivationsRowRef(x.data, m, k), wd, m, n, k), ref, x.data, wd, m, n, k);
+    expect(rowErr).toBeGreaterThan(1e-4);
+    for (const level of levels) expect(linError(withIsa(level, () => qlinear(x, qw)).data, ref, x.data, wd, m, n, k), level).toBeLessThan(1e-5);
+  });
+
+  it('a NaN in x makes its row of outputs NaN on every path, the other rows stay finite', () => {
+    const k = 128;
+    for (const c of FORMATS)
+      for (const m of [1, 5, 12, 60]) {
+        const qw = quantize(randn([6, k], 81), c.format, { group: c.group });
+        const x = randn([m, k], 82);
+        x.data[(m - 1) * k + 5] = Number.NaN;
+        for (const level of levels) {
+          const y = withIsa(level, () => qlinear(x, qw)).data;
+          for (let i = 0; i < m; i++)
+            for (let j = 0; j < 6; j++) expect(Number.isNaN(y[i * 6 + j]), `${label(c)} m=${m} ${level} (${i}, ${j})`).toBe(i === m - 1);
+        }
+      }
+  });
+
   it('batch dims, no bias, and a weight with one row', () => {
     const w = randn([1, 64], 31);
     const qw = quantize(w, 'q8_0');
@@ -245,7 +308,7 @@ describe('qlinear', () => {
     const n = 300;
     for (const c of FORMATS) {
       const qw = quantize(randn([n, k], 41), c.format, { group: c.group });
-      for (const m of [1, 5, 8, 13, 40]) {
+      for (const m of [1, 5, 8, 13, 40, 70]) {
         const x = randn([m, k], 42 + m);
         const one = withThreads(1, () => qlinear(x, qw));
         const lots = withThreads(many, () => qlinear(x, qw));

@@ -179,6 +179,19 @@ export function quantizeActivationsRef(x: ArrayLike<number>, m: number, k: numbe
   return out;
 }
 
+/**
+ * The activations as the int8 weight's integer GEMM (8 < M ≤ 48) sees them: each row quantized to int16 with one
+ * scale amax(row)/32767, returned dequantized.
+ */
+export function quantizeActivationsRowRef(x: ArrayLike<number>, m: number, k: number): Float64Array {
+  const out = new Float64Array(m * k);
+  for (let i = 0; i < m; i++) {
+    const { d, q } = sym16(x, i * k, k);
+    for (let j = 0; j < k; j++) out[i * k + j] = d * q[j];
+  }
+  return out;
+}
+
 /** The activation width the small-M path uses with a format. */
 export const activationBits = (format: Format): 8 | 16 => (format === 'q8_0' || format === 'int8' ? 16 : 8);
 

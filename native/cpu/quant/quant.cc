@@ -216,6 +216,27 @@ void quant_gemv_scalar(const QuantGemv& a, int64_t n0, int64_t n1) {
   }
 }
 
+// int8 weights, M > 8: see quant.h (QuantGemv::xq, kQuantKc).
+void quant_gemm_i8_scalar(const QuantGemv& a, int64_t n0, int64_t n1) {
+  const int64_t k = a.w.k;
+  const int8_t* w = reinterpret_cast<const int8_t*>(a.w.data);
+  for (int64_t r = n0; r < n1; ++r) {
+    const float ws = load_f32(a.w.data + a.w.n * k + 4 * r);
+    const float bias = a.bias ? a.bias[r] : 0.0f;
+    for (int64_t i = 0; i < a.m; ++i) {
+      const int16_t* x = a.xq + i * a.ldx;
+      float t = 0.0f;
+      for (int64_t c = 0; c < k; c += kQuantKc) {
+        const int64_t e = std::min(k, c + kQuantKc);
+        int32_t sum = 0;  // exact (kQuantKc)
+        for (int64_t j = c; j < e; ++j) sum += static_cast<int32_t>(w[r * k + j]) * x[j];
+        t = c == 0 ? static_cast<float>(sum) : t + static_cast<float>(sum);
+      }
+      a.y[i * a.ldy + r] = t * (a.xd[i] * ws) + bias;
+    }
+  }
+}
+
 // 32 codes roundf(v·id) (halves away from zero) clamped to [−lim, lim], NaN as 0: round_clamp's result, without
 // branches (the activations are quantized on every qlinear call). SSE2 (every x86-64) or plain C++; both give
 // the same codes, so every dispatch level sees the same activations.
@@ -288,6 +309,47 @@ void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActB
     }
 }
 
+// x[m, k] -> int16 codes [m, ldx] (zero past k) with one scale per row, amax/32767 (NaN for a row holding a NaN).
+// Returns false, leaving the codes unfinished, when some row's amax exceeds kQuantRowPeak times its rms: one
+// scale for such a row (an outlier channel) would round the rest of it coarsely, so qlinear takes the fp32 path.
+constexpr double kQuantRowPeak = 32.0;
+bool quantize_rows16(const float* x, int64_t m, int64_t k, int64_t ldx, int16_t* q, float* d) {
+  std::vector<unsigned char> peaky(static_cast<size_t>(m), 0);
+  parallel_for(0, m, std::max<int64_t>(1, 8192 / k), [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) {
+      const float* v = x + i * k;
+      float amax = 0.0f;
+      bool nan = false;
+      double ss = 0.0;
+      for (int64_t j = 0; j < k; ++j) {
+        nan |= v[j] != v[j];
+        amax = std::max(amax, std::fabs(v[j]));
+        ss += static_cast<double>(v[j]) * v[j];
+      }
+      if (static_cast<double>(amax) * amax > kQuantRowPeak * kQuantRowPeak * (ss / static_cast<double>(k))) {
+        peaky[static_cast<size_t>(i)] = 1;
+        continue;
+      }
+      const float di = amax / 32767.0f;
+      const float id = di != 0.0f && !nan ? 1.0f / di : 0.0f;
+      d[i] = nan ? std::numeric_limits<float>::quiet_NaN() : di;
+      int16_t* qi = q + i * ldx;
+      for (int64_t b = 0; b < ldx; b += 32) {
+        if (b + 32 <= k) {
+          round_block(v + b, id, 32767.0f, qi + b);
+        } else {
+          float t[32] = {};
+          for (int64_t j = b; j < k; ++j) t[j - b] = v[j];
+          round_block(t, id, 32767.0f, qi + b);
+        }
+      }
+    }
+  });
+  for (unsigned char p : peaky)
+    if (p) return false;
+  return true;
+}
+
 }  // namespace
 
 void quantize(QuantFormat f, const float* w, int64_t n, int64_t k, int64_t group, uint8_t* out) {
@@ -355,6 +417,25 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
     parallel_for(0, n, grain, [&](int64_t s, int64_t e) { fn(a, s, e); });
     return;
   }
+  if (w.format == QuantFormat::Int8 && m <= kQuantGemmI8MaxM) {  // integer GEMM against per-row int16 activations
+    QuantGemv a;
+    a.w = w;
+    a.m = m;
+    a.bias = bias;
+    a.y = y;
+    a.ldy = n;
+    a.ldx = (k + 31) / 32 * 32;
+    std::vector<int16_t> xq(static_cast<size_t>(m * a.ldx));
+    std::vector<float> xd(static_cast<size_t>(m));
+    if (quantize_rows16(x, m, k, a.ldx, xq.data(), xd.data())) {
+      a.xq = xq.data();
+      a.xd = xd.data();
+      auto fn = kernels().quant_gemm_i8;
+      const int64_t grain = std::max<int64_t>(6, (int64_t{1} << 20) / (m * k) / 6 * 6);
+      parallel_for(0, n, grain, [&](int64_t s, int64_t e) { fn(a, s, e); });
+      return;
+    }
+  }
   // Large M: tiles of nt weight rows, dequantized (in parallel) into a [nt, k] panel, then y[:, n0:n0+nt] =
   // x·panelᵀ by the fp32 GEMM (which parallelizes itself). The tile is a function of k only.
   const int64_t nt = std::max<int64_t>(16, std::min<int64_t>(n, ((int64_t{1} << 20) / k) / 16 * 16));
@@ -377,6 +458,7 @@ void register_quant_scalar(Kernels& k) {
     k.quant_gemv[f] = cpu::quant_gemv_scalar;
     k.quant_dequant[f] = cpu::quant_dequant_scalar;
   }
+  k.quant_gemm_i8 = cpu::quant_gemm_i8_scalar;
 }
 
 }  // namespace tf

@@ -1,6 +1,7 @@
-// The x86 integer kernels of qlinear's small-M path (and the SIMD dequantizer of its large-M path), written once
-// and instantiated in quant_avx2.cc (AVX2 + F16C: maddubs + madd) and quant_avx512.cc (AVX512-VNNI: vpdpbusd on
-// 256-bit vectors). Included inside a target region: no standard headers here (quant.h and simd.h come first).
+// The x86 integer kernels of qlinear's small-M path, the int8 integer GEMM (8 < M ≤ 48) and the SIMD dequantizer
+// of its large-M path, written once and instantiated in quant_avx2.cc (AVX2 + F16C: maddubs + madd) and
+// quant_avx512.cc (AVX512-VNNI: vpdpbusd / vpdpwssd on 256-bit vectors). Included inside a target region: no
+// standard headers here (quant.h and simd.h come first).
 //
 // Per weight block of 32 the integer dot product with the activation block (quant.h ActBlock) is:
 //   q8_0, int8   signed codes widened to int16 times the int16 activations (madd / vpdpwssd);
@@ -10,6 +11,9 @@
 //   int4         nibbles minus the group's zero point (in [−15, 15]) with the sign trick; the low nibbles (even
 //                elements) and high nibbles (odd elements) are used in place, against a copy of the activation
 //                codes permuted the same way (ActBlock::q_eo), which saves the interleaving shuffles.
+// The 4-bit formats go two blocks per step (pair_step: unsigned nibbles, the zero point or offset 8 taken off
+// through the activations' lane sums); an odd last block takes the one-block route above. Each weight block is
+// decoded once for up to 4 activation rows, and each activation block serves 2 to 4 weight rows (gemv_tile).
 // Each output accumulates its blocks' int32 sums, converted to float and scaled by w_scale·x_scale, in 8 float
 // lanes in a fixed order; one thread computes a whole output, so the result does not depend on the thread count.
 // The integer sums are exact, so AVX2 and VNNI give the same bits; the scalar level differs by float rounding.
@@ -321,7 +325,6 @@ __attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, co
 // lanes once at the end, so its arithmetic depends on MR (a function of M) but not on R or the thread split.
 template <int F, bool Vnni, int MR, int R>
 inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0, int64_t i0) {
-  constexpr int64_t bbytes = F == 0 ? 34 : F == 1 ? 18 : F == 2 ? 32 : 16;  // code bytes per block of 32
   __m256 acc[R][MR];
   for (int u = 0; u < R; ++u)
     for (int j = 0; j < MR; ++j) acc[u][j] = _mm256_setzero_ps();
@@ -373,6 +376,107 @@ void quant_gemv_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   }
 }
 
+// ---- int8 weights, M > 8: an integer GEMM against per-row int16 activations ----
+
+template <bool Vnni>
+__attribute__((always_inline)) inline __m256i madd_acc(__m256i acc, __m256i w, __m256i x) {
+  if constexpr (Vnni) {
+#if defined(TF_QUANT_VNNI)
+    return _mm256_dpwssd_epi32(acc, w, x);
+#else
+    return acc;  // not instantiated
+#endif
+  } else {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(w, x));
+  }
+}
+
+inline int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// Activation rows i0 .. i0+MR-1 × weight rows r0 .. r0+NR-1 over k in [c0, c1) (one chunk): MR·NR int32
+// accumulators, 16 k per step (each weight vector sign-extended once for the MR rows); the exact chunk sums go to
+// y as float32 (set on the first chunk, added after).
+template <bool Vnni, int MR, int NR>
+__attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a, int64_t i0, int64_t r0, int64_t c0,
+                                                        int64_t c1) {
+  const int64_t k = a.w.k;
+  const int8_t* wp[NR];
+  for (int u = 0; u < NR; ++u) wp[u] = reinterpret_cast<const int8_t*>(a.w.data) + (r0 + u) * k;
+  const int16_t* xp[MR];
+  for (int j = 0; j < MR; ++j) xp[j] = a.xq + (i0 + j) * a.ldx;
+  __m256i acc[MR][NR];
+  for (int j = 0; j < MR; ++j)
+    for (int u = 0; u < NR; ++u) acc[j][u] = _mm256_setzero_si256();
+  const int64_t cfull = c0 + (c1 - c0) / 16 * 16;
+  int64_t kk = c0;
+  for (; kk < cfull; kk += 16) {
+    __m256i wv[NR];
+#pragma GCC unroll 4
+    for (int u = 0; u < NR; ++u) wv[u] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[u] + kk)));
+#pragma GCC unroll 4
+    for (int j = 0; j < MR; ++j) {
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp[j] + kk));
+#pragma GCC unroll 4
+      for (int u = 0; u < NR; ++u) acc[j][u] = madd_acc<Vnni>(acc[j][u], wv[u], xv);
+    }
+  }
+  if (kk < c1) {  // a row's last k % 16 weights, zero-padded (the activation codes are zero past k too)
+    __m256i wv[NR];
+    for (int u = 0; u < NR; ++u) {
+      alignas(16) int8_t t[16] = {};
+      for (int64_t q = 0; q < c1 - kk; ++q) t[q] = wp[u][kk + q];
+      wv[u] = _mm256_cvtepi8_epi16(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+    }
+    for (int j = 0; j < MR; ++j) {
+      const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xp[j] + kk));
+      for (int u = 0; u < NR; ++u) acc[j][u] = madd_acc<Vnni>(acc[j][u], wv[u], xv);
+    }
+  }
+  for (int j = 0; j < MR; ++j)
+    for (int u = 0; u < NR; ++u) {
+      float* yo = a.y + (i0 + j) * a.ldy + r0 + u;
+      const float sum = static_cast<float>(hsum_epi32(acc[j][u]));
+      *yo = c0 == 0 ? sum : *yo + sum;
+    }
+}
+
+template <bool Vnni, int NR>
+inline void gemm_i8_rows(const cpu::QuantGemv& a, int64_t r0, int64_t c0, int64_t c1) {
+  int64_t i = 0;
+  for (; i + 4 <= a.m; i += 4) gemm_i8_tile<Vnni, 4, NR>(a, i, r0, c0, c1);
+  switch (a.m - i) {
+    case 3: gemm_i8_tile<Vnni, 3, NR>(a, i, r0, c0, c1); break;
+    case 2: gemm_i8_tile<Vnni, 2, NR>(a, i, r0, c0, c1); break;
+    case 1: gemm_i8_tile<Vnni, 1, NR>(a, i, r0, c0, c1); break;
+    default: break;
+  }
+}
+
+// Outputs of weight rows [n0, n1) for every activation row: chunk by chunk of k (the chunk's activations, m·1 KiB,
+// stay in L2), 2 weight rows at a time (in L1 across the activation tiles; 4 × 2 int32 accumulators, the
+// weight and activation vectors and a product fit the 16 registers); then the scales and the bias.
+template <bool Vnni>
+void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
+  const int64_t k = a.w.k;
+  for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
+    const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
+    int64_t r = n0;
+    for (; r + 2 <= n1; r += 2) gemm_i8_rows<Vnni, 2>(a, r, c0, c1);
+    if (r < n1) gemm_i8_rows<Vnni, 1>(a, r, c0, c1);
+  }
+  const float* ws = reinterpret_cast<const float*>(a.w.data + a.w.n * k);  // may be unaligned: read with load_f32
+  for (int64_t i = 0; i < a.m; ++i)
+    for (int64_t r = n0; r < n1; ++r) {
+      float* yo = a.y + i * a.ldy + r;
+      *yo = *yo * (a.xd[i] * cpu::load_f32(reinterpret_cast<const uint8_t*>(ws + r))) + (a.bias ? a.bias[r] : 0.0f);
+    }
+}
+
 // Rows [r0, r1) dequantized to float32 (scale · value, one rounding: the same bits as the scalar code).
 template <int F>
 void quant_dequant_x86(const cpu::QuantGemv& a, int64_t r0, int64_t r1, float* out) {
@@ -416,6 +520,7 @@ void fill_quant_x86(Kernels& k) {
   k.quant_dequant[1] = quant_dequant_x86<1>;
   k.quant_dequant[2] = quant_dequant_x86<2>;
   k.quant_dequant[3] = quant_dequant_x86<3>;
+  k.quant_gemm_i8 = quant_gemm_i8_x86<Vnni>;
 }
 
 }  // namespace
