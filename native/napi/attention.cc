@@ -98,27 +98,7 @@ static AttnArgs get_attn_args(const Napi::CallbackInfo& info, Napi::Object opts,
   }
   const bool want_lse = get_bool(env, opts.Get("returnLse"), pre + "returnLse", false);
   a.maskv = opts.Get(mask_name);
-  if (!is_absent(a.maskv)) {
-    TensorView m = get_tensor(env, a.maskv, mask_name);
-    if (m.dtype != DType::U8 && m.dtype != DType::I8 && m.dtype != DType::I32 && m.dtype != DType::I64)
-      throw_type(env, mask_name + " must have dtype u8, i8, i32 or i64 (nonzero = attend, 0 = padding), got " +
-                          dtype_name(m.dtype));
-    if (m.ndim != 2 || m.shape[0] != B || m.shape[1] != Nk)
-      throw_range(env, mask_name + " must have shape [B, Nk] = [" + std::to_string(B) + ", " + std::to_string(Nk) +
-                           "], got " + shape_string(m));
-    const int64_t n = B * Nk;
-    a.keep->resize(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      bool on = false;
-      switch (m.dtype) {
-        case DType::U8: on = m.ptr<uint8_t>()[i] != 0; break;
-        case DType::I8: on = m.ptr<int8_t>()[i] != 0; break;
-        case DType::I32: on = m.ptr<int32_t>()[i] != 0; break;
-        default: on = m.ptr<int64_t>()[i] != 0; break;
-      }
-      (*a.keep)[static_cast<size_t>(i)] = on ? 1 : 0;
-    }
-  }
+  if (!is_absent(a.maskv)) *a.keep = read_mask(env, a.maskv, mask_name, B, Nk, "nonzero = attend, 0 = padding", "[B, Nk]");
   NewTensor out = new_tensor(env, DType::F32, q.shape.data(), 4);
   a.result = a.out_obj = out.object;
   a.lse_obj = env.Undefined();
@@ -267,29 +247,6 @@ static Napi::Value BlockSparseAttention(const Napi::CallbackInfo& info) {
   };
   return finish_op<Async>(env, "turboformer.blockSparseAttention",
                           {info[0], info[1], info[2], info[3], a.maskv, a.out_obj, a.lse_obj}, a.result, work);
-}
-
-// A [B, N] integer mask (u8/i8/i32/i64) as 0/1 bytes; `what` says what nonzero means.
-static std::vector<uint8_t> read_mask(Napi::Env env, Napi::Value v, const std::string& name, int64_t B, int64_t N,
-                                      const char* what) {
-  TensorView m = get_tensor(env, v, name);
-  if (m.dtype != DType::U8 && m.dtype != DType::I8 && m.dtype != DType::I32 && m.dtype != DType::I64)
-    throw_type(env, name + " must have dtype u8, i8, i32 or i64 (" + what + "), got " + dtype_name(m.dtype));
-  if (m.ndim != 2 || m.shape[0] != B || m.shape[1] != N)
-    throw_range(env, name + " must have shape [B, N] = [" + std::to_string(B) + ", " + std::to_string(N) + "], got " +
-                         shape_string(m));
-  std::vector<uint8_t> r(static_cast<size_t>(B * N));
-  for (int64_t i = 0; i < B * N; ++i) {
-    bool on = false;
-    switch (m.dtype) {
-      case DType::U8: on = m.ptr<uint8_t>()[i] != 0; break;
-      case DType::I8: on = m.ptr<int8_t>()[i] != 0; break;
-      case DType::I32: on = m.ptr<int32_t>()[i] != 0; break;
-      default: on = m.ptr<int64_t>()[i] != 0; break;
-    }
-    r[static_cast<size_t>(i)] = on ? 1 : 0;
-  }
-  return r;
 }
 
 // Options that the exact-attention ops do not take (they would change upstream's math).

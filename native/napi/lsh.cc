@@ -57,27 +57,9 @@ static ChunkOpts read_chunking(Napi::Env env, Napi::Object opts, int64_t N) {
 }
 
 // attentionMask [B, N] -> keep bytes (empty when absent).
-static std::shared_ptr<std::vector<uint8_t>> read_mask(Napi::Env env, Napi::Value mv, int64_t B, int64_t N) {
+static std::shared_ptr<std::vector<uint8_t>> read_keep(Napi::Env env, Napi::Value mv, int64_t B, int64_t N) {
   auto keep = std::make_shared<std::vector<uint8_t>>();
-  if (is_absent(mv)) return keep;
-  TensorView m = get_tensor(env, mv, "attentionMask");
-  if (m.dtype != DType::U8 && m.dtype != DType::I8 && m.dtype != DType::I32 && m.dtype != DType::I64)
-    throw_type(env, std::string("attentionMask must have dtype u8, i8, i32 or i64 (nonzero = attend, 0 = padding), got ") +
-                        dtype_name(m.dtype));
-  if (m.ndim != 2 || m.shape[0] != B || m.shape[1] != N)
-    throw_range(env, "attentionMask must have shape [B, N] = [" + std::to_string(B) + ", " + std::to_string(N) + "], got " +
-                         shape_string(m));
-  keep->resize(static_cast<size_t>(B * N));
-  for (int64_t i = 0; i < B * N; ++i) {
-    bool on = false;
-    switch (m.dtype) {
-      case DType::U8: on = m.ptr<uint8_t>()[i] != 0; break;
-      case DType::I8: on = m.ptr<int8_t>()[i] != 0; break;
-      case DType::I32: on = m.ptr<int32_t>()[i] != 0; break;
-      default: on = m.ptr<int64_t>()[i] != 0; break;
-    }
-    (*keep)[static_cast<size_t>(i)] = on ? 1 : 0;
-  }
+  if (!is_absent(mv)) *keep = read_mask(env, mv, "attentionMask", B, N, "nonzero = attend, 0 = padding");
   return keep;
 }
 
@@ -149,7 +131,7 @@ static Napi::Value LshAttention(const Napi::CallbackInfo& info) {
   } else if (hashing && rs2 > 0) {
     throw_type(env, "rotations are required when N > chunkLength and numBuckets > 1 (a tensor [H, D, numHashes, numBuckets/2])");
   }
-  auto keep = read_mask(env, opts.Get("attentionMask"), p.B, p.N);
+  auto keep = read_keep(env, opts.Get("attentionMask"), p.B, p.N);
   const bool want_buckets = get_bool(env, opts.Get("returnBuckets"), "returnBuckets", false);
   NewTensor out = new_tensor(env, DType::F32, qk.shape.data(), 4);
   Napi::Object result = Napi::Object::New(env);
@@ -184,7 +166,7 @@ static Napi::Value LocalAttention(const Napi::CallbackInfo& info) {
   p.B = q.shape[0], p.H = q.shape[1], p.N = q.shape[2], p.D = q.shape[3];
   const ChunkOpts c = read_chunking(env, opts, p.N);
   p.chunk = c.chunk, p.before = c.before, p.after = c.after, p.causal = c.causal;
-  auto keep = read_mask(env, opts.Get("attentionMask"), p.B, p.N);
+  auto keep = read_keep(env, opts.Get("attentionMask"), p.B, p.N);
   NewTensor out = new_tensor(env, DType::F32, q.shape.data(), 4);
   p.q = q.ptr<float>(), p.k = k.ptr<float>(), p.v = v.ptr<float>(), p.out = out.view.ptr<float>();
   if (!keep->empty()) p.keep = keep->data();

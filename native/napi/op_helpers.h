@@ -57,6 +57,30 @@ inline bool optional_out(Napi::Env env, Napi::Value v, const int64_t* shape, int
   return true;
 }
 
+// A [B, N] integer mask (u8/i8/i32/i64) as 0/1 bytes; `what` says what nonzero means, `dims` names the
+// shape in messages.
+inline std::vector<uint8_t> read_mask(Napi::Env env, Napi::Value v, const std::string& name, int64_t B, int64_t N,
+                                      const char* what, const char* dims = "[B, N]") {
+  TensorView m = get_tensor(env, v, name);
+  if (m.dtype != DType::U8 && m.dtype != DType::I8 && m.dtype != DType::I32 && m.dtype != DType::I64)
+    throw_type(env, name + " must have dtype u8, i8, i32 or i64 (" + what + "), got " + dtype_name(m.dtype));
+  if (m.ndim != 2 || m.shape[0] != B || m.shape[1] != N)
+    throw_range(env, name + " must have shape " + dims + " = [" + std::to_string(B) + ", " + std::to_string(N) + "], got " +
+                         shape_string(m));
+  std::vector<uint8_t> r(static_cast<size_t>(B * N));
+  for (int64_t i = 0; i < B * N; ++i) {
+    bool on = false;
+    switch (m.dtype) {
+      case DType::U8: on = m.ptr<uint8_t>()[i] != 0; break;
+      case DType::I8: on = m.ptr<int8_t>()[i] != 0; break;
+      case DType::I32: on = m.ptr<int32_t>()[i] != 0; break;
+      default: on = m.ptr<int64_t>()[i] != 0; break;
+    }
+    r[static_cast<size_t>(i)] = on ? 1 : 0;
+  }
+  return r;
+}
+
 // An axis of a tensor with `ndim` dims, negative counting from the end; returns it in [0, ndim).
 inline int get_axis(Napi::Env env, Napi::Value v, const std::string& name, int ndim, const std::string& tensor) {
   if (!v.IsNumber()) throw_type(env, name + " must be an integer");
