@@ -201,6 +201,34 @@ describe('selectiveScan (mamba_ssm selective_scan_ref)', () => {
     }
   });
 
+  it('the step over many channels (blocks, full vectors and tails, groups across blocks, every N path) equals the scan bit for bit, on 1 and 3 threads', () => {
+    // dim 300: two blocks of the step (256 + 44 channels), full groups of 8 channels plus a tail of 4; 3 groups of
+    // 100 channels, so one group spans the block boundary. N 8, 16, 32: state in registers; 48: the general row path.
+    const cases: [number, number, Form, Form, boolean][] = [[300, 16, 3, 'variable', true], [300, 8, 'variable', 3, false],
+      [264, 32, 2, 2, true], [40, 48, 'variable', 'variable', false]];
+    for (const level of levels) {
+      withIsa(level, () => {
+        for (const [dim, N, bf, cf, full] of cases) {
+          const c = makeCase(2, dim, 3, N, bf, cf, dim + N);
+          const opts = full ? { D: c.D, deltaBias: c.deltaBias, deltaSoftplus: true } : {};
+          const whole = selectiveScan(c.u, c.delta, c.A, c.B, c.C, { ...opts, ...(full ? { z: c.z } : {}), returnLastState: true });
+          for (const threads of [1, 3]) {
+            const state = Tensor.zeros([2, dim, N]);
+            const outs: Tensor<'f32'>[] = [];
+            withThreads(threads, () => {
+              for (let l = 0; l < 3; l++) {
+                const y = selectiveScanStep(state, atL(c.u, l), atL(c.delta, l), c.A, atL(c.B, l), atL(c.C, l), { ...opts, ...(full ? { z: atL(c.z, l) } : {}) });
+                outs.push(y.reshape([2, dim, 1]));
+              }
+            });
+            expect([level, dim, N, threads, sameBytes(concatL(outs), whole.out.data), sameBytes(state.data, whole.lastState!.data)])
+              .toEqual([level, dim, N, threads, true, true]);
+          }
+        }
+      });
+    }
+  });
+
   it('gives the same bits with 1 and 3 threads, and async equals sync', async () => {
     const c = makeCase(2, 38, 50, 16, 'variable', 2, 11);
     const opts = { D: c.D, z: c.z, deltaBias: c.deltaBias, deltaSoftplus: true, returnLastState: true };

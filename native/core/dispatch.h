@@ -55,9 +55,10 @@ struct Kernels {
                        int64_t sC, float* x, float* y, int64_t L, int64_t N) = nullptr;
   void (*ssm_gate_f32)(const float* y, const float* u, const float* D, int64_t d_stride, const float* z, float* out,
                        size_t n) = nullptr;
-  void (*ssm_step_rows_f32)(const float* dt, const float* u, const float* A, const float* B, int64_t bdiv,
-                            const float* C, int64_t cdiv, float* x, float* y, int64_t d0, int64_t count,
-                            int64_t N) = nullptr;  // one token of consecutive channels, state in place
+  void (*ssm_step_fused_f32)(const float* delta, const float* bias, bool softplus, const float* u, const float* A,
+                             const float* B, int64_t bdiv, const float* C, int64_t cdiv, const float* D,
+                             const float* z, float* x, float* out, int64_t d0, int64_t count,
+                             int64_t N) = nullptr;  // one token of consecutive channels (delta, scan, gate), state in place
   void (*ssm_conv_row_f32)(const float* xp, const float* w, int64_t k, float bias, bool silu, float* out,
                            int64_t L) = nullptr;
   void (*ssm_exp_probe_f32)(float* x, size_t n, int64_t passes) = nullptr;  // simd::exp throughput (benchmarks)

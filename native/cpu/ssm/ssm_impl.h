@@ -6,6 +6,9 @@
 #include "../../core/simd_math.h"
 #include "ssm.h"
 
+#include <algorithm>
+#include <type_traits>
+
 namespace tf {
 namespace {
 
@@ -122,52 +125,106 @@ void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, 
   }
 }
 
-// One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch: the same arithmetic as ssm_scan
-// with L = 1, inlined over the rows (no call per row). x: the rows' states in place ([count, N], N a multiple of
-// 16); B and C rows of channel d at B + (d / bdiv) * N (groups), C likewise; A: [count, N].
-// K vectors of state per row: the B and C rows stay in registers while the group does not change.
+// Horizontal sums of W registers at once: lane c of the result is V::hsum(a[c]), bit for bit. AVX2 does the eight
+// sums as one transposed tree with hsum's own pairing ((v0+v4) + (v2+v6)) + ((v1+v5) + (v3+v7)) (14 shuffles and
+// 7 adds instead of 24 and 24); other levels call hsum per register.
+template <class V>
+inline typename V::reg hsum_lanes(const typename V::reg* a) {
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, simd::Avx2>) {
+    auto half = [&](int i) {  // [a_i.lo + a_i.hi, a_(i+4).lo + a_(i+4).hi]: the four sums v_j + v_(j+4) of each
+      return _mm256_add_ps(_mm256_permute2f128_ps(a[i], a[i + 4], 0x20), _mm256_permute2f128_ps(a[i], a[i + 4], 0x31));
+    };
+    const __m256 b0 = half(0), b1 = half(1), b2 = half(2), b3 = half(3);
+    // per 128-bit lane: [s0 + s2, s1 + s3] of one register, then of the next
+    const __m256 g01 = _mm256_add_ps(_mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m256 g23 = _mm256_add_ps(_mm256_shuffle_ps(b2, b3, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(b2, b3, _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm256_add_ps(_mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+#endif
+  alignas(64) float s[V::W];
+  for (int c = 0; c < V::W; ++c) s[c] = V::hsum(a[c]);
+  return V::load(s);
+}
+
+// One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, fused: per group of W channels
+// dt = softplus?(delta + bias) and dt u as vectors over the channels, the state update of each channel (SIMD over N),
+// the W read-outs reduced together, and the gate (y + D u) * silu(z) over the channels. Per element the same
+// operations in the same order as ssm_delta, ssm_scan (L = 1) and ssm_gate: the same bits as the full scan.
+// x: the rows' states in place ([count, N]); B and C rows of channel d at B + (d / bdiv) * N (groups), C likewise;
+// A: [count, N]; delta, bias, u, D, z, out: [count] (bias, D, z may be null). K vectors of state per row (K = 0: any
+// N, one ssm_scan call per row); the B and C rows stay in registers while the group does not change.
 template <class V, int K>
-void ssm_step_rows_k(const float* dt, const float* u, const float* A, const float* B, int64_t bdiv, const float* C,
-                     int64_t cdiv, float* x, float* y, int64_t d0, int64_t count) {
+void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, const float* u, const float* A,
+                      const float* B, int64_t bdiv, const float* C, int64_t cdiv, const float* D, const float* z,
+                      float* x, float* out, int64_t d0, int64_t count, int64_t N) {
   using R = typename V::reg;
   constexpr int W = V::W;
-  constexpr int64_t N = static_cast<int64_t>(K) * W;
-  R bv[K], cv[K];
-  int64_t gb = -1, gc = -1;
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t d = d0 + i;
-    if (d / bdiv != gb) {
-      gb = d / bdiv;
-      for (int j = 0; j < K; ++j) bv[j] = V::load(B + gb * N + j * W);
+  constexpr int KR = K > 0 ? K : 1;
+  alignas(64) float dts[W], dus[W], ys[W];
+  R bv[KR] = {}, cv[KR] = {}, acc[W] = {};
+  int64_t gb = 0, gc = 0, bnext = d0, cnext = d0;  // first channel past the loaded group (d0: none loaded)
+  for (int64_t i0 = 0; i0 < count; i0 += W) {
+    const int nc = static_cast<int>(std::min<int64_t>(W, count - i0));
+    const size_t r = static_cast<size_t>(nc);
+    auto ld = [&](const float* p) { return nc == W ? V::load(p + i0) : V::load_tail(p + i0, r); };
+    R dt = V::add(ld(delta), bias ? ld(bias) : V::zero());  // as ssm_delta (bias null: + 0 there too)
+    if (softplus) dt = simd::softplus<V>(dt);
+    const R uv = ld(u);
+    V::store(dts, dt);
+    V::store(dus, V::mul(dt, uv));  // dt * u, as the scan's scalar product
+    for (int c = 0; c < nc; ++c) {
+      const int64_t i = i0 + c, d = d0 + i;
+      float* xr = x + i * N;
+      const float* ar = A + i * N;
+      if constexpr (K == 0) {
+        ssm_scan<V>(dts + c, u + i, ar, B + (d / bdiv) * N, 0, C + (d / cdiv) * N, 0, xr, ys + c, 1, N);
+      } else {
+        if (d >= bnext) {  // the group of channel d is d / bdiv, tracked without a division per channel
+          gb = d / bdiv;
+          bnext = (gb + 1) * bdiv;
+          for (int j = 0; j < K; ++j) bv[j] = V::load(B + gb * N + j * W);
+        }
+        if (d >= cnext) {
+          gc = d / cdiv;
+          cnext = (gc + 1) * cdiv;
+          for (int j = 0; j < K; ++j) cv[j] = V::load(C + gc * N + j * W);
+        }
+        const R vdt = V::set1(dts[c]), du = V::set1(dus[c]);
+        R a = V::zero();
+        for (int j = 0; j < K; ++j) {  // as ssm_scan_regs with L = 1
+          const R dA = simd::exp<V>(V::mul(vdt, V::load(ar + j * W)));
+          const R xs = V::fma(dA, V::load(xr + j * W), V::mul(du, bv[j]));
+          V::store(xr + j * W, xs);
+          a = V::fma(xs, cv[j], a);
+        }
+        acc[c] = a;
+      }
     }
-    if (d / cdiv != gc) {
-      gc = d / cdiv;
-      for (int j = 0; j < K; ++j) cv[j] = V::load(C + gc * N + j * W);
+    R y;
+    if constexpr (K == 0) {
+      y = V::load(ys);
+    } else {
+      for (int c = nc; c < W; ++c) acc[c] = V::zero();
+      y = hsum_lanes<V>(acc);
     }
-    const float dd = dt[i];
-    const R vdt = V::set1(dd), du = V::set1(dd * u[i]);
-    float* xr = x + i * N;
-    const float* ar = A + i * N;
-    R acc = V::zero();
-    for (int j = 0; j < K; ++j) {  // as ssm_scan_regs with L = 1: the same bits
-      const R dA = simd::exp<V>(V::mul(vdt, V::load(ar + j * W)));
-      const R xs = V::fma(dA, V::load(xr + j * W), V::mul(du, bv[j]));
-      V::store(xr + j * W, xs);
-      acc = V::fma(xs, cv[j], acc);
-    }
-    y[i] = V::hsum(acc);
+    if (D) y = V::fma(ld(D), uv, y);  // as ssm_gate
+    if (z) y = V::mul(y, simd::silu<V>(ld(z)));
+    if (nc == W)
+      V::store(out + i0, y);
+    else
+      V::store_tail(out + i0, y, r);
   }
 }
 
 template <class V>
-void ssm_step_rows(const float* dt, const float* u, const float* A, const float* B, int64_t bdiv, const float* C,
-                   int64_t cdiv, float* x, float* y, int64_t d0, int64_t count, int64_t N) {
-  if (N == V::W) return ssm_step_rows_k<V, 1>(dt, u, A, B, bdiv, C, cdiv, x, y, d0, count);
-  if (N == 2 * V::W) return ssm_step_rows_k<V, 2>(dt, u, A, B, bdiv, C, cdiv, x, y, d0, count);
-  for (int64_t i = 0; i < count; ++i) {
-    const int64_t d = d0 + i;
-    ssm_scan<V>(dt + i, u + i, A + i * N, B + (d / bdiv) * N, 0, C + (d / cdiv) * N, 0, x + i * N, y + i, 1, N);
-  }
+void ssm_step_fused(const float* delta, const float* bias, bool softplus, const float* u, const float* A,
+                    const float* B, int64_t bdiv, const float* C, int64_t cdiv, const float* D, const float* z,
+                    float* x, float* out, int64_t d0, int64_t count, int64_t N) {
+  if (N == V::W) return ssm_step_fused_k<V, 1>(delta, bias, softplus, u, A, B, bdiv, C, cdiv, D, z, x, out, d0, count, N);
+  if (N == 2 * V::W) return ssm_step_fused_k<V, 2>(delta, bias, softplus, u, A, B, bdiv, C, cdiv, D, z, x, out, d0, count, N);
+  if (N == 4 * V::W) return ssm_step_fused_k<V, 4>(delta, bias, softplus, u, A, B, bdiv, C, cdiv, D, z, x, out, d0, count, N);
+  ssm_step_fused_k<V, 0>(delta, bias, softplus, u, A, B, bdiv, C, cdiv, D, z, x, out, d0, count, N);
 }
 
 // Causal depthwise conv of one row: out[l] = bias + sum_i w[i] xp[l + i] (xp: k - 1 + L values), optional silu.
@@ -239,7 +296,7 @@ void fill_ssm(Kernels& kt) {
   kt.ssm_delta_f32 = ssm_delta<V>;
   kt.ssm_scan_f32 = ssm_scan<V>;
   kt.ssm_gate_f32 = ssm_gate<V>;
-  kt.ssm_step_rows_f32 = ssm_step_rows<V>;
+  kt.ssm_step_fused_f32 = ssm_step_fused<V>;
   kt.ssm_conv_row_f32 = ssm_conv_row<V>;
 }
 
