@@ -32,29 +32,6 @@ void ssm_delta(const float* delta, const float* bias, int64_t bias_stride, bool 
   }
 }
 
-// exp(x) for the scan's exp(dt A), bit for bit simd::exp. AVX2: when every lane is in [-87, 87.9] (n = round(x / ln2)
-// in [-126, 127], the usual case), the clamps are no-ops and 2^n is one float, so p 2^n rounds once exactly as
-// ldexp's two half-steps do: 3 vector instructions for the scaling instead of 9 and no clamps (the lane test costs
-// 4). Any other vector (large |x|, NaN) takes simd::exp.
-template <class V>
-inline typename V::reg ssm_exp(typename V::reg x) {
-#if defined(TF_SIMD_X86)
-  if constexpr (std::is_same_v<V, simd::Avx2>) {
-    const __m256 in = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ),
-                                    _mm256_cmp_ps(x, _mm256_set1_ps(87.9f), _CMP_LE_OQ));
-    if (__builtin_expect(_mm256_movemask_ps(in) == 0xff, 1)) {
-      const __m256 n = V::round(V::mul(x, V::set1(simd::kLog2e)));
-      __m256 r = V::fma(n, V::set1(-simd::kLn2Hi), x);
-      r = V::fma(n, V::set1(-simd::kLn2Lo), r);
-      const __m256 p = V::fma(V::mul(r, r), simd::horner<V>(r, simd::kExpQ), V::add(r, V::set1(1.0f)));
-      const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-      return V::mul(p, _mm256_castsi256_ps(e));
-    }
-  }
-#endif
-  return simd::exp<V>(x);
-}
-
 // One scan step for K vectors of state kept in registers.
 template <class V, int K>
 void ssm_scan_regs(const float* dt, const float* u, const float* A, const float* B, int64_t sB, const float* C,
@@ -73,7 +50,7 @@ void ssm_scan_regs(const float* dt, const float* u, const float* A, const float*
     const float* c = C + l * sC;
     R acc = V::zero();
     for (int j = 0; j < K; ++j) {
-      const R dA = ssm_exp<V>(V::mul(vdt, a[j]));
+      const R dA = simd::exp_ordinary<V>(V::mul(vdt, a[j]));
       xs[j] = V::fma(dA, xs[j], V::mul(du, V::load(b + j * W)));
       acc = V::fma(xs[j], V::load(c + j * W), acc);
     }
@@ -96,8 +73,8 @@ void ssm_scan_mem(const float* dt, const float* u, const float* A, const float* 
     R acc0 = V::zero(), acc1 = V::zero();
     int64_t j = 0;
     for (; j + 2 <= nv; j += 2) {
-      R x0 = V::fma(ssm_exp<V>(V::mul(vdt, V::load(A + j * W))), V::load(x + j * W), V::mul(du, V::load(b + j * W)));
-      R x1 = V::fma(ssm_exp<V>(V::mul(vdt, V::load(A + (j + 1) * W))), V::load(x + (j + 1) * W),
+      R x0 = V::fma(simd::exp_ordinary<V>(V::mul(vdt, V::load(A + j * W))), V::load(x + j * W), V::mul(du, V::load(b + j * W)));
+      R x1 = V::fma(simd::exp_ordinary<V>(V::mul(vdt, V::load(A + (j + 1) * W))), V::load(x + (j + 1) * W),
                     V::mul(du, V::load(b + (j + 1) * W)));
       V::store(x + j * W, x0);
       V::store(x + (j + 1) * W, x1);
@@ -105,7 +82,7 @@ void ssm_scan_mem(const float* dt, const float* u, const float* A, const float* 
       acc1 = V::fma(x1, V::load(c + (j + 1) * W), acc1);
     }
     if (j < nv) {
-      R x0 = V::fma(ssm_exp<V>(V::mul(vdt, V::load(A + j * W))), V::load(x + j * W), V::mul(du, V::load(b + j * W)));
+      R x0 = V::fma(simd::exp_ordinary<V>(V::mul(vdt, V::load(A + j * W))), V::load(x + j * W), V::mul(du, V::load(b + j * W)));
       V::store(x + j * W, x0);
       acc0 = V::fma(x0, V::load(c + j * W), acc0);
     }
@@ -216,7 +193,7 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
         const R vdt = V::set1(dts[c]), du = V::set1(dus[c]);
         R a = V::zero();
         for (int j = 0; j < K; ++j) {  // as ssm_scan_regs with L = 1
-          const R dA = ssm_exp<V>(V::mul(vdt, V::load(ar + j * W)));
+          const R dA = simd::exp_ordinary<V>(V::mul(vdt, V::load(ar + j * W)));
           const R xs = V::fma(dA, V::load(xr + j * W), V::mul(du, bv[j]));
           V::store(xr + j * W, xs);
           a = V::fma(xs, cv[j], a);
@@ -303,13 +280,14 @@ void ssm_conv_step(const float* xT, const float* wT, int64_t k, const float* bia
   }
 }
 
-// Throughput probe of ssm_exp (the scan's exponential): `passes` times x[i] = exp(x[i]) - 1.5 over an
-// L1-resident buffer (n a multiple of W; the map keeps |x| < 1.3, so every exp is an ordinary one).
+// Throughput probe of simd::exp_ordinary (the exponential of the scan and of WKV): `passes` times
+// x[i] = exp(x[i]) - 1.5 over an L1-resident buffer (n a multiple of W; the map keeps |x| < 1.3, so every exp is an
+// ordinary one).
 template <class V>
 void ssm_exp_probe(float* x, size_t n, int64_t passes) {
   const typename V::reg c = V::set1(1.5f);
   for (int64_t p = 0; p < passes; ++p)
-    for (size_t i = 0; i + V::W <= n; i += V::W) V::store(x + i, V::sub(ssm_exp<V>(V::load(x + i)), c));
+    for (size_t i = 0; i + V::W <= n; i += V::W) V::store(x + i, V::sub(simd::exp_ordinary<V>(V::load(x + i)), c));
 }
 
 template <class V>

@@ -30,14 +30,14 @@ inline void wkv_step(const float* w, const float* u, const float* k, const float
   const R one = V::set1(1.0f);
   const R ku = V::add(kk, ld(u));
   const R da = V::sub(sm, ku);
-  const R ea = simd::exp<V>(V::neg(V::abs(da)));
+  const R ea = simd::exp_ordinary<V>(V::neg(V::abs(da)));
   const auto a_state = V::ge(da, V::zero());  // max >= k + u: m = max
   const R a1 = V::select(a_state, one, ea), a2 = V::select(a_state, ea, one);
   st(out, V::div(V::add(V::mul(a1, sn), V::mul(a2, vv)), V::add(V::mul(a1, sd), a2)));
   const R mw = V::add(sm, ld(w));
   const R ms = V::max(mw, kk);
   const R db = V::sub(mw, kk);
-  const R eb = simd::exp<V>(V::neg(V::abs(db)));
+  const R eb = simd::exp_ordinary<V>(V::neg(V::abs(db)));
   const auto b_state = V::ge(db, V::zero());
   const R b1 = V::select(b_state, one, eb), b2 = V::select(b_state, eb, one);
   st(num, V::add(V::mul(b1, sn), V::mul(b2, vv)));
