@@ -3,12 +3,16 @@
 // RetNet retention (recurrent and chunkwise forms), over sequence lengths, against floors measured in the same run:
 //   memory floor = bytes the op must move / measured read bandwidth (bandwidthProbe)
 //   exp floor    = exponentials the op must compute / measured SIMD exp rate (expProbe: the kernels' own exp,
-//                  one thread, L1-resident) / threads
+//                  simd::exp_ordinary, which the scan and WKV use; one thread, L1-resident) / threads. The scan's
+//                  softplus and silu use simd::exp (and softplus a log1p): counted at the same rate, so the floor
+//                  is slightly optimistic there. (Until exp_ordinary the probe measured simd::exp, about 25% slower
+//                  on the build VM: "of floor" figures from before are not comparable with later ones.)
 //   flop floor   = (retention only) multiply-adds × 2 / the FMA peak (peakProbe) of the active level
 // floor = the largest; "of floor" = floor / time (100% = at the floor). Also the growth t(L)/t(L/2) (linear: ~2.0)
 // and the per-token cost of the step forms (selectiveScanStep with its exp floor: dim (N + 2) exponentials per
-// token; the rest of a call is the N-API argument checks, about 1 µs per tensor argument on the build VM: a step
-// of dim 16 with its 7 tensors took 8-9 µs of CPU, and a fresh output instead of opts.out 6 µs more).
+// token; the rest of a call is the N-API argument checks: a step of dim 8 with the bench's 10 tensor arguments
+// (state, u, delta, A, B, C, D, z, deltaBias, out) took 8.4 µs on the build VM, a fresh output instead of opts.out
+// more). The step splits its channels in blocks of 256 over the thread pool (1536: 6 blocks).
 //
 //   npm run build && node bench/recurrent.bench.mjs          (about a minute on 2 cores)
 //   node bench/recurrent.bench.mjs --quick                    fewer lengths and rounds
