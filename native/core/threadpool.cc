@@ -97,9 +97,18 @@ class Pool {
     // Wait for the chunks other threads took, then for every worker to leave the job.
     while (job.done.load(std::memory_order_acquire) < job.nchunks) std::this_thread::yield();
     {
+      std::lock_guard<std::mutex> lk(mu_);
+      job_ = nullptr;  // no worker joins from here on
+    }
+    // A worker leaves right after its last chunk: watch for that briefly rather than sleep on idle_cv_ (this thread
+    // sees the last chunk done just before the worker decrements active_, and a condition-variable wake-up costs
+    // tens of µs on a VM).
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(60);
+    while (active_.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() < until)
+      for (int i = 0; i < 32; ++i) TF_POOL_PAUSE();
+    if (active_.load(std::memory_order_acquire) != 0) {
       std::unique_lock<std::mutex> lk(mu_);
-      job_ = nullptr;
-      idle_cv_.wait(lk, [&] { return active_ == 0; });
+      idle_cv_.wait(lk, [&] { return active_.load(std::memory_order_acquire) == 0; });
     }
     if (job.error) std::rethrow_exception(job.error);
   }
@@ -146,12 +155,12 @@ class Pool {
         if (quit_) return;
         seen = generation_;
         job = job_;
-        ++active_;
+        active_.fetch_add(1, std::memory_order_relaxed);  // under mu_, while job_ is set
       }
       job->work();
       {
         std::lock_guard<std::mutex> lk(mu_);
-        --active_;
+        active_.fetch_sub(1, std::memory_order_release);  // under mu_: idle_cv_'s waiter cannot miss it
       }
       idle_cv_.notify_all();
     }
@@ -177,7 +186,7 @@ class Pool {
   std::vector<std::thread> workers_;
   Job* job_ = nullptr;
   uint64_t generation_ = 0;
-  int active_ = 0;
+  std::atomic<int> active_{0};  // workers inside the current job
   int nthreads_ = 1;
   bool quit_ = false;
 };
