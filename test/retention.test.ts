@@ -115,6 +115,29 @@ describe('retention (torchscale MultiScaleRetention)', () => {
     });
   }
 
+  it('recurrent with wide heads (several row groups and state segments, token sub-blocks): split and token by token equal one run bit for bit, and match the oracle', () => {
+    // dk 136: segments of 64, 64 and 8 columns (AVX2; 128 + 8 on AVX-512); dv 37: row groups plus a tail; T 40: the
+    // read-outs of a row group are reduced in sub-blocks of 16 tokens
+    const c = makeCase(1, 2, 40, 136, 37, 77);
+    for (const level of levels) {
+      withIsa(level, () => {
+        const whole = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' });
+        expect([level, relError(whole.out.data, ref.recurrent(c.input).out) < 1e-5]).toEqual([level, true]);
+        const a = retention(sliceQK(c.q, 0, 23), sliceQK(c.k, 0, 23), sliceV(c.v, 0, 23), c.decay, { form: 'recurrent' });
+        const b = retention(sliceQK(c.q, 23, 40), sliceQK(c.k, 23, 40), sliceV(c.v, 23, 40), c.decay, { form: 'recurrent', state: a.state });
+        expect([level, sameBytes(concatT([a.out, b.out]), whole.out.data), sameBytes(b.state!.kv.data, whole.state!.kv.data)]).toEqual([level, true, true]);
+        let state: RetentionState | null = null;
+        const outs: Tensor<'f32'>[] = [];
+        for (let t = 0; t < 40; t++) {
+          const r = retention(sliceQK(c.q, t, t + 1), sliceQK(c.k, t, t + 1), sliceV(c.v, t, t + 1), c.decay, { form: 'recurrent', state });
+          outs.push(r.out);
+          state = r.state;
+        }
+        expect([level, sameBytes(concatT(outs), whole.out.data)]).toEqual([level, true]);
+      });
+    }
+  });
+
   it('stays finite on long sequences (T = 4096, recurrent and chunkwise) and with extreme decays', () => {
     const c = makeCase(1, 2, 4096, 8, 8, 9);
     const rec = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' });

@@ -46,7 +46,8 @@ inline void ret_scale_add(float* y, float beta, const float* x, float alpha, int
 // sequence run at once, split through the state, or token by token.
 template <class V, int K>
 inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t dk, size_t tail, const float* v,
-                            int64_t vstride, const float* keep, const float* sq, float* out, int64_t Tb, bool add) {
+                            int64_t vstride, const float* keep, const float* sq, float* out, int64_t Tb, bool add,
+                            float* red = nullptr, int64_t rstride = 0) {
   using R = typename V::reg;
   constexpr int W = V::W;
   const bool full = tail == static_cast<size_t>(W);
@@ -65,7 +66,12 @@ inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t 
       x[j] = V::fma(ld(kt, j), va, V::mul(x[j], vb));
       acc[j & 3] = V::fma(ld(qt, j), x[j], acc[j & 3]);
     }
-    const float s = V::hsum(V::add(V::add(acc[0], acc[2]), V::add(acc[1], acc[3])));
+    const R sum = V::add(V::add(acc[0], acc[2]), V::add(acc[1], acc[3]));
+    if (red) {  // the caller reduces W rows' sums at once (ret_rec_group)
+      V::store(red + t * rstride, sum);
+      continue;
+    }
+    const float s = V::hsum(sum);
     out[t * vstride] = add ? out[t * vstride] + s : s;
   }
   for (int j = 0; j < K; ++j) {
@@ -96,6 +102,49 @@ inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, 
       case 6: ret_rec_segment<V, 6>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
       case 7: ret_rec_segment<V, 7>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
       default: ret_rec_segment<V, 8>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
+    }
+  }
+}
+
+// W consecutive rows of the state (kv: the first row; v and out: its column) over Tb tokens: as ret_rec_row for each
+// row, but the read-outs of the W rows are reduced together (simd::hsum_lanes, the same bits as hsum) and written as
+// one vector per token, segment after segment (out = s1, then out + s2: the order of ret_rec_row). Tokens in
+// sub-blocks of 16 (the rows' partial sums stay on the stack); a token's arithmetic does not depend on them.
+template <class V>
+inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk, const float* v, int64_t vstride,
+                          const float* keep, const float* sq, float* out, int64_t Tb) {
+  using R = typename V::reg;
+  constexpr int64_t W = V::W, S = 8 * W, TS = 16;
+  alignas(64) float red[TS * W * W];
+  for (int64_t t0 = 0; t0 < Tb; t0 += TS) {
+    const int64_t tb = std::min(TS, Tb - t0);
+    for (int64_t s0 = 0; s0 < dk; s0 += S) {
+      const int64_t n = std::min(S, dk - s0);
+      const int K = static_cast<int>((n + W - 1) / W);
+      const size_t tail = static_cast<size_t>(n - (K - 1) * W);
+      const float *kk = k + t0 * dk + s0, *qq = q + t0 * dk + s0;
+      for (int64_t r = 0; r < W; ++r) {
+        float* row = kv + r * dk + s0;
+        const float* vr = v + t0 * vstride + r;
+        float* rr = red + r * W;
+        switch (K) {
+          case 1: ret_rec_segment<V, 1>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
+          case 2: ret_rec_segment<V, 2>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
+          case 3: ret_rec_segment<V, 3>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
+          case 4: ret_rec_segment<V, 4>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
+          case 5: ret_rec_segment<V, 5>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
+          case 6: ret_rec_segment<V, 6>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
+          case 7: ret_rec_segment<V, 7>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
+          default: ret_rec_segment<V, 8>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
+        }
+      }
+      for (int64_t t = 0; t < tb; ++t) {
+        R sums[W];
+        for (int64_t r = 0; r < W; ++r) sums[r] = V::load(red + t * W * W + r * W);
+        const R y = simd::hsum_lanes<V>(sums);
+        float* o = out + (t0 + t) * vstride;
+        V::store(o, s0 > 0 ? V::add(V::load(o), y) : y);
+      }
     }
   }
 }
@@ -158,7 +207,11 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     const int64_t Tb = std::max<int64_t>(8, 1024 / std::max<int64_t>(dk, 1));
     for (int64_t t0 = 0; t0 < T; t0 += Tb) {
       const int64_t tb = std::min(Tb, T - t0);
-      for (int64_t e = 0; e < dv; ++e)
+      int64_t e = 0;
+      for (; e + V::W <= dv; e += V::W)
+        ret_rec_group<V>(kv + e * dk, k + t0 * dk, q + t0 * dk, dk, v + t0 * vstride + e, vstride, keep + t0, sq + t0,
+                         out + t0 * vstride + e, tb);
+      for (; e < dv; ++e)
         ret_rec_row<V>(kv + e * dk, k + t0 * dk, q + t0 * dk, dk, v + t0 * vstride + e, vstride, keep + t0, sq + t0,
                        out + t0 * vstride + e, tb);
     }

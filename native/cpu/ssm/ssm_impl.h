@@ -125,28 +125,6 @@ void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, 
   }
 }
 
-// Horizontal sums of W registers at once: lane c of the result is V::hsum(a[c]), bit for bit. AVX2 does the eight
-// sums as one transposed tree with hsum's own pairing ((v0+v4) + (v2+v6)) + ((v1+v5) + (v3+v7)) (14 shuffles and
-// 7 adds instead of 24 and 24); other levels call hsum per register.
-template <class V>
-inline typename V::reg hsum_lanes(const typename V::reg* a) {
-#if defined(TF_SIMD_X86)
-  if constexpr (std::is_same_v<V, simd::Avx2>) {
-    auto half = [&](int i) {  // [a_i.lo + a_i.hi, a_(i+4).lo + a_(i+4).hi]: the four sums v_j + v_(j+4) of each
-      return _mm256_add_ps(_mm256_permute2f128_ps(a[i], a[i + 4], 0x20), _mm256_permute2f128_ps(a[i], a[i + 4], 0x31));
-    };
-    const __m256 b0 = half(0), b1 = half(1), b2 = half(2), b3 = half(3);
-    // per 128-bit lane: [s0 + s2, s1 + s3] of one register, then of the next
-    const __m256 g01 = _mm256_add_ps(_mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 2, 3, 2)));
-    const __m256 g23 = _mm256_add_ps(_mm256_shuffle_ps(b2, b3, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(b2, b3, _MM_SHUFFLE(3, 2, 3, 2)));
-    return _mm256_add_ps(_mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(g01, g23, _MM_SHUFFLE(3, 1, 3, 1)));
-  }
-#endif
-  alignas(64) float s[V::W];
-  for (int c = 0; c < V::W; ++c) s[c] = V::hsum(a[c]);
-  return V::load(s);
-}
-
 // One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, fused: per group of W channels
 // dt = softplus?(delta + bias) and dt u as vectors over the channels, the state update of each channel (SIMD over N),
 // the W read-outs reduced together, and the gate (y + D u) * silu(z) over the channels. Per element the same
@@ -206,7 +184,7 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
       y = V::load(ys);
     } else {
       for (int c = nc; c < W; ++c) acc[c] = V::zero();
-      y = hsum_lanes<V>(acc);
+      y = simd::hsum_lanes<V>(acc);
     }
     if (D) y = V::fma(ld(D), uv, y);  // as ssm_gate
     if (z) y = V::mul(y, simd::silu<V>(ld(z)));
