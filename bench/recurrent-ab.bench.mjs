@@ -1,0 +1,72 @@
+#!/usr/bin/env node
+// A/B of the recurrent kernels between builds, interleaved in one process (each build's addon loaded from
+// <dir>/build/Release/turboformer.node; the current worktree when no directory is given): on a shared, noisy
+// machine the difference between two builds is clearer than across separate runs of recurrent.bench.mjs.
+// Cases: the Mamba-130m step (dim 1536, N 16, Mamba options, opts.out) and full scan (L 2048), WKV C 2048 L 2048,
+// RetNet retention h12 64x128 (recurrent and chunkwise 64, L 2048; the recurrent step with the state updated in
+// place). Reports best and median of --rounds rounds (a round: 400 steps, or one full call, per case).
+//
+//   node bench/recurrent-ab.bench.mjs --threads 1 /path/to/main /path/to/worktree
+import { resolve } from 'node:path';
+import { args, option, require, root } from './common.mjs';
+
+const threads = Number(option('--threads', '1'));
+const rounds = Number(option('--rounds', '9'));
+const dirs = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
+if (dirs.length === 0) dirs.push(root);
+const builds = dirs.map((d) => require(resolve(d, 'build/Release/turboformer.node')));
+
+let seed = 1;
+function rand(shape, lo = -1, hi = 1) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    data[i] = lo + ((seed >>> 8) / 16777216) * (hi - lo);
+  }
+  return { data, shape, dtype: 'f32' };
+}
+const dim = 1536, N = 16, L = 2048, C = 2048, RH = 12, RDK = 64, RDV = 128;
+const A = rand([dim, N], -2, -0.05), D = rand([dim]), dtBias = rand([dim], -4, -2);
+const u1 = rand([1, dim]), d1 = rand([1, dim]), z1 = rand([1, dim]), B1 = rand([1, N]), C1 = rand([1, N]);
+const u = rand([1, dim, L]), delta = rand([1, dim, L]), z = rand([1, dim, L]), B = rand([1, N, L]), Cs = rand([1, N, L]);
+const k = rand([1, L, C], -3, 3), v = rand([1, L, C]), decay = rand([C], -3, 1), first = rand([C]);
+const rDecay = { data: Float32Array.from({ length: RH }, (_, h) => Math.log(1 - 2 ** (-5 - h))), shape: [RH], dtype: 'f32' };
+const rq = rand([1, RH, L, RDK]), rk = rand([1, RH, L, RDK], -0.125, 0.125), rv = rand([1, L, RH * RDV]);
+const q1 = rand([1, RH, 1, RDK]), k1 = rand([1, RH, 1, RDK], -0.125, 0.125), v1 = rand([1, 1, RH * RDV]);
+
+const cases = []; // [build, name, fn, reps, unit divisor, unit]
+builds.forEach((b, i) => {
+  b.setNumThreads(threads);
+  const state = { data: new Float32Array(dim * N), shape: [1, dim, N], dtype: 'f32' };
+  const stepOpts = { D, z: z1, deltaBias: dtBias, deltaSoftplus: true, out: b.alloc('f32', [1, dim]) };
+  const scanOpts = { D, z, deltaBias: dtBias, deltaSoftplus: true, out: b.alloc('f32', [1, dim, L]) };
+  const wout = b.alloc('f32', [1, L, C]), rout = b.alloc('f32', [1, L, RH, RDV]), r1 = b.alloc('f32', [1, 1, RH, RDV]);
+  let rs = b.retention(q1, k1, v1, rDecay, { form: 'recurrent' }).state;
+  cases.push([i, `selectiveScanStep dim ${dim} N ${N}`, () => b.selectiveScanStep(state, u1, d1, A, B1, C1, stepOpts), 400, 1e3, 'µs']);
+  cases.push([i, `selectiveScan L ${L}`, () => b.selectiveScan(u, delta, A, B, Cs, scanOpts), 1, 1e6, 'ms']);
+  cases.push([i, `wkv C ${C} L ${L}`, () => b.wkv(decay, first, k, v, null, { out: wout }), 1, 1e6, 'ms']);
+  cases.push([i, `retention recurrent L ${L}`, () => b.retention(rq, rk, rv, rDecay, { form: 'recurrent', out: rout }), 1, 1e6, 'ms']);
+  cases.push([i, `retention chunkwise L ${L}`, () => b.retention(rq, rk, rv, rDecay, { form: 'chunkwise', chunkSize: 64, out: rout }), 1, 1e6, 'ms']);
+  cases.push([i, 'retention recurrent step', () => {
+    rs = b.retention(q1, k1, v1, rDecay, { form: 'recurrent', state: rs, updateState: true, out: r1 }).state;
+  }, 400, 1e3, 'µs']);
+});
+const times = cases.map(() => []);
+for (let r = 0; r < rounds; r++) {
+  cases.forEach(([, , fn, reps, div], c) => {
+    fn();
+    const t0 = process.hrtime.bigint();
+    for (let j = 0; j < reps; j++) fn();
+    times[c].push(Number(process.hrtime.bigint() - t0) / div / reps);
+  });
+}
+console.log(`threads ${threads}, ${rounds} interleaved rounds`);
+const names = [...new Set(cases.map((c) => c[1]))];
+for (const name of names) {
+  const row = cases.map((c, i) => [c, times[i]]).filter(([c]) => c[1] === name);
+  for (const [[i, , , , , unit], t] of row) {
+    const s = [...t].sort((a, b) => a - b);
+    console.log(`${name.padEnd(36)} ${dirs[i].padEnd(24)} best ${s[0].toFixed(2).padStart(8)} ${unit}  median ${s[Math.floor(s.length / 2)].toFixed(2).padStart(8)} ${unit}`);
+  }
+}
