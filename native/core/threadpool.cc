@@ -104,8 +104,10 @@ class Pool {
     // sees the last chunk done just before the worker decrements active_, and a condition-variable wake-up costs
     // tens of µs on a VM).
     const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(60);
-    while (active_.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() < until)
+    while (active_.load(std::memory_order_acquire) != 0 && std::chrono::steady_clock::now() < until) {
       for (int i = 0; i < 32; ++i) TF_POOL_PAUSE();
+      std::this_thread::yield();  // a descheduled worker may need this core
+    }
     if (active_.load(std::memory_order_acquire) != 0) {
       std::unique_lock<std::mutex> lk(mu_);
       idle_cv_.wait(lk, [&] { return active_.load(std::memory_order_acquire) == 0; });
