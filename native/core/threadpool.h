@@ -1,4 +1,7 @@
-// The addon's own thread pool (not libuv's): persistent workers plus the calling thread.
+// The addon's own thread pool (not libuv's): persistent workers plus the calling thread. A worker that finished a
+// job watches for the next one for up to 60 µs (yielding the core) before it sleeps, and the caller likewise waits
+// for the workers to leave a job: back-to-back small regions (a model's per-token steps) skip the condition
+// variable's wake-up, which on a VM costs more than such a region.
 //
 // parallel_for splits [begin, end) into chunks of at least `grain` items and runs them on all threads.
 // One parallel region runs at a time (concurrent callers, e.g. two async ops, take turns); a parallel_for
