@@ -158,6 +158,45 @@ describe('lshAttention (Reformer LSHSelfAttention)', () => {
     }
   });
 
+  it('gathers a head of more than 2 × 4096 slots in segments, interleaved with the items: as the oracle and as in one gather', () => {
+    // one head whose R·N slots span more than two segments of lsh.cc (4096 slots each) takes the segmented path
+    // (the last `before` chunks first for the wrap-around, then segment by segment); the same head next to a
+    // second one (both fit one group) is gathered at once. Neighbour offsets of up to the whole sequence.
+    const cases: { N: number; D: number; C: number; R: number; nb: number | number[]; before: number; after: number; causal: boolean; pad: number }[] = [
+      { N: 4096, D: 8, C: 8, R: 3, nb: [4, 8], before: 2, after: 1, causal: false, pad: 37 },
+      { N: 4096, D: 6, C: 16, R: 4, nb: 16, before: 1, after: 3, causal: true, pad: 0 },
+      // 2 × 4160 slots in 130 chunks of 64: just over two segments
+      { N: 4160, D: 4, C: 64, R: 2, nb: 8, before: 130, after: 0, causal: false, pad: 0 }, // before ≥ chunks
+      { N: 4160, D: 4, C: 64, R: 2, nb: 8, before: 0, after: 129, causal: true, pad: 5 },
+      { N: 4160, D: 4, C: 64, R: 2, nb: 8, before: 100, after: 7, causal: false, pad: 0 },
+    ];
+    let seed = 40;
+    for (const c of cases) {
+      const { N, D, C, R, nb, before, after, causal, pad } = c;
+      const what = JSON.stringify(c);
+      const H = 2;
+      const qk = Tensor.randn([1, H, N, D], { seed: seed++ });
+      const v = Tensor.randn([1, H, N, D], { seed: seed++ });
+      const rot = lshRandomRotations(H, D, R, nb, { seed: seed++ });
+      const mask = pad ? padMask(1, N, [pad]) : null;
+      const opts = { numBuckets: nb, numHashes: R, chunkLength: C, numChunksBefore: before, numChunksAfter: after, causal, attentionMask: mask };
+      const both = lshAttention(qk, v, { ...opts, rotations: rot, returnBuckets: true });
+      const rs = rot.shape[3];
+      const head = (t: Tensor<'f32'>) => Tensor.from(t.data.slice(0, N * D), [1, 1, N, D]);
+      const rh = Tensor.from(rot.data.slice(0, D * R * rs), [1, D, R, rs]);
+      const alone = withThreads(1, () => lshAttention(head(qk), head(v), { ...opts, rotations: rh, returnBuckets: true }));
+      const aloneMany = withThreads(3, () => lshAttention(head(qk), head(v), { ...opts, rotations: rh }));
+      expect(sameBytes(alone.out.data, both.out.data.subarray(0, N * D)), what).toBe(true);
+      expect(sameBytes(aloneMany.data, alone.out.data), what).toBe(true);
+      if (before + after + 1 <= 8) {
+        const want = ref.lshAttention(head(qk).data, head(v).data, 1, 1, N, D, {
+          chunkLength: C, numChunksBefore: before, numChunksAfter: after, causal, mask: mask?.data, numHashes: R, buckets: alone.buckets!.data,
+        });
+        expect(relError(alone.out.data, want), what).toBeLessThan(1e-5);
+      }
+    }
+  });
+
   it('rejects bad inputs with errors naming the argument', () => {
     const qk = Tensor.randn([1, 2, 16, 4], { seed: 1 });
     const rot = lshRandomRotations(2, 4, 1, 4);
