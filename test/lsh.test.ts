@@ -197,6 +197,51 @@ describe('lshAttention (Reformer LSHSelfAttention)', () => {
     }
   });
 
+  it('breaks exact ties of the bucket argmax as torch.argmax (the first maximum of [xR, −xR]), NaN rows in bucket 0', () => {
+    // small integers: every rotated value is exact in float32 whatever the order of the sums, so the expected
+    // buckets follow from a plain scan; many ties (zeros, ±equal values)
+    const [H, N, D, R] = [2, 256, 3, 2];
+    let s = 12345;
+    const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (const nb of [8, [4, 6], [2, 2, 2], 64] as (number | number[])[]) {
+      const factors = typeof nb === 'number' ? [nb] : nb;
+      const rs = factors.reduce((a, f) => a + f / 2, 0);
+      const qk = Tensor.from(Float32Array.from({ length: H * N * D }, () => Math.round((rnd() - 0.5) * 3)), [1, H, N, D]);
+      for (let d = 0; d < D; d++) qk.data[5 * D + d] = NaN; // row 5 of head 0
+      const rot = Tensor.from(Float32Array.from({ length: H * D * R * rs }, () => Math.round((rnd() - 0.5) * 3)), [H, D, R, rs]);
+      const v = Tensor.randn([1, H, N, D], { seed: 3 });
+      const got = lshAttention(qk, v, { rotations: rot, numBuckets: nb, numHashes: R, chunkLength: 16, returnBuckets: true }).buckets!.data;
+      const count = factors.reduce((a, f) => a * f, 1);
+      let ties = 0;
+      for (let h = 0; h < H; h++)
+        for (let r = 0; r < R; r++)
+          for (let i = 0; i < N; i++) {
+            let bucket = 0;
+            let mult = 1;
+            let at = 0;
+            for (const f of factors) {
+              const half = f / 2;
+              const vals: number[] = [];
+              for (let j = 0; j < half; j++) {
+                let y = 0;
+                for (let d = 0; d < D; d++) y += qk.data[(h * N + i) * D + d] * rot.data[((h * D + d) * R + r) * rs + at + j];
+                vals.push(y);
+              }
+              const all = [...vals, ...vals.map((y) => -y)];
+              let best = 0;
+              for (let j = 1; j < f; j++) if (all[j] > all[best]) best = j;
+              if (all.filter((y) => y === all[best]).length > 1) ties++;
+              bucket += mult * best;
+              mult *= f;
+              at += half;
+            }
+            expect(got[(h * R + r) * N + i], `${JSON.stringify(nb)} head ${h} round ${r} row ${i}`).toBe(bucket + r * count);
+          }
+      expect(ties).toBeGreaterThan(N / 4);
+      expect(got[5]).toBe(0); // the NaN row
+    }
+  });
+
   it('rejects bad inputs with errors naming the argument', () => {
     const qk = Tensor.randn([1, 2, 16, 4], { seed: 1 });
     const rot = lshRandomRotations(2, 4, 1, 4);

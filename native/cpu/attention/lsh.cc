@@ -63,6 +63,35 @@ void run_items(const ChunkAttnParams& cp, int64_t ib, int64_t ie) {
   });
 }
 
+// torch.argmax of [x, −x] over x[0 .. half): the first maximum wins. Found as the largest |x_j| (independent
+// partial maxima, no data-dependent branch per element), then the first j with x_j equal to it, else the first
+// with −x_j equal to it (half + j): the same index as a scan of the 2·half values keeping the first strictly
+// greater one, NaNs included (a NaN x_0 wins, as nothing compares greater; other NaNs never win). half 0: 0.
+inline int64_t argmax_pm(const float* x, int64_t half) {
+  if (half <= 0 || x[0] != x[0]) return 0;
+  float m0 = std::fabs(x[0]), m1 = m0, m2 = m0, m3 = m0;
+  int64_t j = 1;
+  for (; j + 4 <= half; j += 4) {
+    const float a0 = std::fabs(x[j]), a1 = std::fabs(x[j + 1]), a2 = std::fabs(x[j + 2]), a3 = std::fabs(x[j + 3]);
+    m0 = a0 > m0 ? a0 : m0;
+    m1 = a1 > m1 ? a1 : m1;
+    m2 = a2 > m2 ? a2 : m2;
+    m3 = a3 > m3 ? a3 : m3;
+  }
+  for (; j < half; ++j) {
+    const float a = std::fabs(x[j]);
+    m0 = a > m0 ? a : m0;
+  }
+  m0 = m1 > m0 ? m1 : m0;
+  m2 = m3 > m2 ? m3 : m2;
+  const float mx = m2 > m0 ? m2 : m0;
+  for (int64_t i = 0; i < half; ++i)
+    if (x[i] == mx) return i;
+  for (int64_t i = 0; i < half; ++i)
+    if (x[i] == -mx) return half + i;
+  return 0;  // not reached: mx is |x_j| for some j
+}
+
 // Buckets of every (batch, head, round, position), offsets included: argmax over [xR, −xR] per factor.
 void hash(const LshParams& p, int64_t nb, bool has_pad, int32_t* buckets) {
   const int64_t B = p.B, H = p.H, N = p.N, D = p.D, R = p.hashes;
@@ -89,16 +118,10 @@ void hash(const LshParams& p, int64_t nb, bool has_pad, int32_t* buckets) {
             const float* yr = y.data() + i * cols + r * rs2;
             int64_t mult = 1, at = 0;
             for (int64_t f : p.factors) {
-              const int64_t half = f / 2;
-              int64_t best = 0;
-              float bv = half > 0 ? yr[at] : 0.0f;
-              for (int64_t j = 1; j < f; ++j) {  // [x, −x]: the first maximum wins, as torch.argmax
-                const float val = j < half ? yr[at + j] : -yr[at + j - half];
-                if (val > bv) bv = val, best = j;
-              }
+              const int64_t best = argmax_pm(yr + at, f / 2);
               bucket += mult * best;
               mult *= f;
-              at += half;
+              at += f / 2;
             }
           }
           buckets[(bh * R + r) * N + pos] = static_cast<int32_t>(bucket + r * nbe);
