@@ -9,6 +9,9 @@
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "../../core/dispatch.h"
 #include "../../core/threadpool.h"
@@ -63,28 +66,44 @@ void run_items(const ChunkAttnParams& cp, int64_t ib, int64_t ie) {
   });
 }
 
-// torch.argmax of [x, −x] over x[0 .. half): the first maximum wins. Found as the largest |x_j| (independent
-// partial maxima, no data-dependent branch per element), then the first j with x_j equal to it, else the first
-// with −x_j equal to it (half + j): the same index as a scan of the 2·half values keeping the first strictly
+// torch.argmax of [x, −x] over x[0 .. half): the first maximum wins. Found as the largest |x_j| (partial maxima
+// in SSE2 lanes where the baseline has it, no data-dependent branch per element), then the first j with x_j
+// equal to it (a mask of the matches), else the first with −x_j equal to it (half + j): the same index as a scan of the 2·half values keeping the first strictly
 // greater one, NaNs included (a NaN x_0 wins, as nothing compares greater; other NaNs never win). half 0: 0.
 inline int64_t argmax_pm(const float* x, int64_t half) {
   if (half <= 0 || x[0] != x[0]) return 0;
-  float m0 = std::fabs(x[0]), m1 = m0, m2 = m0, m3 = m0;
-  int64_t j = 1;
-  for (; j + 4 <= half; j += 4) {
-    const float a0 = std::fabs(x[j]), a1 = std::fabs(x[j + 1]), a2 = std::fabs(x[j + 2]), a3 = std::fabs(x[j + 3]);
-    m0 = a0 > m0 ? a0 : m0;
-    m1 = a1 > m1 ? a1 : m1;
-    m2 = a2 > m2 ? a2 : m2;
-    m3 = a3 > m3 ? a3 : m3;
-  }
+  int64_t j = 0;
+  float mx = std::fabs(x[0]);
+#if defined(__SSE2__)
+  // 4 lanes of partial maxima; _mm_max_ps(a, m) is a > m ? a : m, as the scalar tail
+  const __m128 sign = _mm_set1_ps(-0.0f);
+  __m128 m = _mm_set1_ps(mx);
+  for (; j + 4 <= half; j += 4) m = _mm_max_ps(_mm_andnot_ps(sign, _mm_loadu_ps(x + j)), m);
+  alignas(16) float lanes[4];
+  _mm_store_ps(lanes, m);
+  for (int k = 0; k < 4; ++k) mx = lanes[k] > mx ? lanes[k] : mx;
+#endif
   for (; j < half; ++j) {
     const float a = std::fabs(x[j]);
-    m0 = a > m0 ? a : m0;
+    mx = a > mx ? a : mx;
   }
-  m0 = m1 > m0 ? m1 : m0;
-  m2 = m3 > m2 ? m3 : m2;
-  const float mx = m2 > m0 ? m2 : m0;
+  if (half <= 64) {  // masks of the matches, no data-dependent branch
+    uint64_t pos = 0, neg = 0;
+    int64_t i = 0;
+#if defined(__SSE2__)
+    const __m128 vp = _mm_set1_ps(mx), vn = _mm_set1_ps(-mx);
+    for (; i + 4 <= half; i += 4) {
+      const __m128 v = _mm_loadu_ps(x + i);
+      pos |= static_cast<uint64_t>(_mm_movemask_ps(_mm_cmpeq_ps(v, vp))) << i;
+      neg |= static_cast<uint64_t>(_mm_movemask_ps(_mm_cmpeq_ps(v, vn))) << i;
+    }
+#endif
+    for (; i < half; ++i) {
+      pos |= static_cast<uint64_t>(x[i] == mx) << i;
+      neg |= static_cast<uint64_t>(x[i] == -mx) << i;
+    }
+    return pos ? __builtin_ctzll(pos) : neg ? half + __builtin_ctzll(neg) : 0;
+  }
   for (int64_t i = 0; i < half; ++i)
     if (x[i] == mx) return i;
   for (int64_t i = 0; i < half; ++i)
