@@ -158,6 +158,90 @@ describe('lshAttention (Reformer LSHSelfAttention)', () => {
     }
   });
 
+  it('gathers a head of more than 2 × 4096 slots in segments, interleaved with the items: as the oracle and as in one gather', () => {
+    // one head whose R·N slots span more than two segments of lsh.cc (4096 slots each) takes the segmented path
+    // (the last `before` chunks first for the wrap-around, then segment by segment); the same head next to a
+    // second one (both fit one group) is gathered at once. Neighbour offsets of up to the whole sequence.
+    const cases: { N: number; D: number; C: number; R: number; nb: number | number[]; before: number; after: number; causal: boolean; pad: number }[] = [
+      { N: 4096, D: 8, C: 8, R: 3, nb: [4, 8], before: 2, after: 1, causal: false, pad: 37 },
+      { N: 4096, D: 6, C: 16, R: 4, nb: 16, before: 1, after: 3, causal: true, pad: 0 },
+      // 2 × 4160 slots in 130 chunks of 64: just over two segments
+      { N: 4160, D: 4, C: 64, R: 2, nb: 8, before: 130, after: 0, causal: false, pad: 0 }, // before ≥ chunks
+      { N: 4160, D: 4, C: 64, R: 2, nb: 8, before: 0, after: 129, causal: true, pad: 5 },
+      { N: 4160, D: 4, C: 64, R: 2, nb: 8, before: 100, after: 7, causal: false, pad: 0 },
+    ];
+    let seed = 40;
+    for (const c of cases) {
+      const { N, D, C, R, nb, before, after, causal, pad } = c;
+      const what = JSON.stringify(c);
+      const H = 2;
+      const qk = Tensor.randn([1, H, N, D], { seed: seed++ });
+      const v = Tensor.randn([1, H, N, D], { seed: seed++ });
+      const rot = lshRandomRotations(H, D, R, nb, { seed: seed++ });
+      const mask = pad ? padMask(1, N, [pad]) : null;
+      const opts = { numBuckets: nb, numHashes: R, chunkLength: C, numChunksBefore: before, numChunksAfter: after, causal, attentionMask: mask };
+      const both = lshAttention(qk, v, { ...opts, rotations: rot, returnBuckets: true });
+      const rs = rot.shape[3];
+      const head = (t: Tensor<'f32'>) => Tensor.from(t.data.slice(0, N * D), [1, 1, N, D]);
+      const rh = Tensor.from(rot.data.slice(0, D * R * rs), [1, D, R, rs]);
+      const alone = withThreads(1, () => lshAttention(head(qk), head(v), { ...opts, rotations: rh, returnBuckets: true }));
+      const aloneMany = withThreads(3, () => lshAttention(head(qk), head(v), { ...opts, rotations: rh }));
+      expect(sameBytes(alone.out.data, both.out.data.subarray(0, N * D)), what).toBe(true);
+      expect(sameBytes(aloneMany.data, alone.out.data), what).toBe(true);
+      if (before + after + 1 <= 8) {
+        const want = ref.lshAttention(head(qk).data, head(v).data, 1, 1, N, D, {
+          chunkLength: C, numChunksBefore: before, numChunksAfter: after, causal, mask: mask?.data, numHashes: R, buckets: alone.buckets!.data,
+        });
+        expect(relError(alone.out.data, want), what).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('breaks exact ties of the bucket argmax as torch.argmax (the first maximum of [xR, −xR]), NaN rows in bucket 0', () => {
+    // small integers: every rotated value is exact in float32 whatever the order of the sums, so the expected
+    // buckets follow from a plain scan; many ties (zeros, ±equal values)
+    const [H, N, D, R] = [2, 256, 3, 2];
+    let s = 12345;
+    const rnd = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    for (const nb of [8, [4, 6], [2, 2, 2], 64] as (number | number[])[]) {
+      const factors = typeof nb === 'number' ? [nb] : nb;
+      const rs = factors.reduce((a, f) => a + f / 2, 0);
+      const qk = Tensor.from(Float32Array.from({ length: H * N * D }, () => Math.round((rnd() - 0.5) * 3)), [1, H, N, D]);
+      for (let d = 0; d < D; d++) qk.data[5 * D + d] = NaN; // row 5 of head 0
+      const rot = Tensor.from(Float32Array.from({ length: H * D * R * rs }, () => Math.round((rnd() - 0.5) * 3)), [H, D, R, rs]);
+      const v = Tensor.randn([1, H, N, D], { seed: 3 });
+      const got = lshAttention(qk, v, { rotations: rot, numBuckets: nb, numHashes: R, chunkLength: 16, returnBuckets: true }).buckets!.data;
+      const count = factors.reduce((a, f) => a * f, 1);
+      let ties = 0;
+      for (let h = 0; h < H; h++)
+        for (let r = 0; r < R; r++)
+          for (let i = 0; i < N; i++) {
+            let bucket = 0;
+            let mult = 1;
+            let at = 0;
+            for (const f of factors) {
+              const half = f / 2;
+              const vals: number[] = [];
+              for (let j = 0; j < half; j++) {
+                let y = 0;
+                for (let d = 0; d < D; d++) y += qk.data[(h * N + i) * D + d] * rot.data[((h * D + d) * R + r) * rs + at + j];
+                vals.push(y);
+              }
+              const all = [...vals, ...vals.map((y) => -y)];
+              let best = 0;
+              for (let j = 1; j < f; j++) if (all[j] > all[best]) best = j;
+              if (all.filter((y) => y === all[best]).length > 1) ties++;
+              bucket += mult * best;
+              mult *= f;
+              at += half;
+            }
+            expect(got[(h * R + r) * N + i], `${JSON.stringify(nb)} head ${h} round ${r} row ${i}`).toBe(bucket + r * count);
+          }
+      expect(ties).toBeGreaterThan(N / 4);
+      expect(got[5]).toBe(0); // the NaN row
+    }
+  });
+
   it('rejects bad inputs with errors naming the argument', () => {
     const qk = Tensor.randn([1, 2, 16, 4], { seed: 1 });
     const rot = lshRandomRotations(2, 4, 1, 4);

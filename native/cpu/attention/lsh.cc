@@ -6,6 +6,12 @@
 #include <limits>
 #include <memory>
 #include <vector>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "../../core/dispatch.h"
 #include "../../core/threadpool.h"
@@ -21,21 +27,88 @@ namespace {
 
 constexpr int64_t kHashRows = 512;  // rows per hashing block
 constexpr int64_t kSortedFloats = int64_t{1} << 21;  // 8 MiB of rows gathered in slot order at a time
+constexpr int64_t kSegmentSlots = 4096;  // slots gathered between runs of items when one head is larger
+constexpr int64_t kGatherAhead = 8;      // rows prefetched ahead by the gather
+
+// Asks the kernel to back [p, p + bytes) with transparent huge pages where it can (Linux, THP in "madvise"
+// mode): a buffer of fresh pages then costs one fault per 2 MiB instead of one per 4 KiB. Large buffers come
+// straight from mmap on every call (glibc serves 32 MiB and more that way), so without this the page faults
+// of the output and the scratch grow faster than the work once they pass that size. Advice only: nothing
+// changes when it is refused, and the contents of pages already there are kept.
+void advise_huge(void* p, int64_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
+  if (bytes < static_cast<int64_t>(2 * kHuge)) return;
+  const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(bytes)) & ~(kHuge - 1);
+  if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_HUGEPAGE);
+#else
+  (void)p, (void)bytes;
+#endif
+}
 
 // An uninitialised buffer (every element is written before it is read; no zero-fill pass over memory).
 template <class T>
 std::unique_ptr<T[]> buffer(int64_t n) {
-  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+  std::unique_ptr<T[]> b(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+  advise_huge(b.get(), n * static_cast<int64_t>(sizeof(T)));
+  return b;
 }
 
-void run_items(const ChunkAttnParams& cp) {
-  const int64_t items = lsh_items(cp);
+// Items [ib, ie) of cp (lsh_items).
+void run_items(const ChunkAttnParams& cp, int64_t ib, int64_t ie) {
+  if (ie <= ib) return;
   auto fn = kernels().lsh_chunk_attention_f32;
   const int64_t scratch_floats = lsh_scratch_floats(cp.D);
-  parallel_for(0, items, 1, [&](int64_t s, int64_t e) {
+  parallel_for(ib, ie, 1, [&](int64_t s, int64_t e) {
     std::vector<float> scratch(static_cast<size_t>(scratch_floats));
     for (int64_t it = s; it < e; ++it) fn(cp, it, scratch.data());
   });
+}
+
+// torch.argmax of [x, −x] over x[0 .. half): the first maximum wins. Found as the largest |x_j| (partial maxima
+// in SSE2 lanes where the baseline has it, no data-dependent branch per element), then the first j with x_j
+// equal to it (a mask of the matches), else the first with −x_j equal to it (half + j): the same index as a scan of the 2·half values keeping the first strictly
+// greater one, NaNs included (a NaN x_0 wins, as nothing compares greater; other NaNs never win). half 0: 0.
+inline int64_t argmax_pm(const float* x, int64_t half) {
+  if (half <= 0 || x[0] != x[0]) return 0;
+  int64_t j = 0;
+  float mx = std::fabs(x[0]);
+#if defined(__SSE2__)
+  // 4 lanes of partial maxima; _mm_max_ps(a, m) is a > m ? a : m, as the scalar tail
+  const __m128 sign = _mm_set1_ps(-0.0f);
+  __m128 m = _mm_set1_ps(mx);
+  for (; j + 4 <= half; j += 4) m = _mm_max_ps(_mm_andnot_ps(sign, _mm_loadu_ps(x + j)), m);
+  alignas(16) float lanes[4];
+  _mm_store_ps(lanes, m);
+  for (int k = 0; k < 4; ++k) mx = lanes[k] > mx ? lanes[k] : mx;
+#endif
+  for (; j < half; ++j) {
+    const float a = std::fabs(x[j]);
+    mx = a > mx ? a : mx;
+  }
+  if (half <= 64) {  // masks of the matches, no data-dependent branch
+    uint64_t pos = 0, neg = 0;
+    int64_t i = 0;
+#if defined(__SSE2__)
+    const __m128 vp = _mm_set1_ps(mx), vn = _mm_set1_ps(-mx);
+    for (; i + 4 <= half; i += 4) {
+      const __m128 v = _mm_loadu_ps(x + i);
+      pos |= static_cast<uint64_t>(_mm_movemask_ps(_mm_cmpeq_ps(v, vp))) << i;
+      neg |= static_cast<uint64_t>(_mm_movemask_ps(_mm_cmpeq_ps(v, vn))) << i;
+    }
+#endif
+    for (; i < half; ++i) {
+      pos |= static_cast<uint64_t>(x[i] == mx) << i;
+      neg |= static_cast<uint64_t>(x[i] == -mx) << i;
+    }
+    return pos ? __builtin_ctzll(pos) : neg ? half + __builtin_ctzll(neg) : 0;
+  }
+  for (int64_t i = 0; i < half; ++i)
+    if (x[i] == mx) return i;
+  for (int64_t i = 0; i < half; ++i)
+    if (x[i] == -mx) return half + i;
+  return 0;  // not reached: mx is |x_j| for some j
 }
 
 // Buckets of every (batch, head, round, position), offsets included: argmax over [xR, −xR] per factor.
@@ -64,16 +137,10 @@ void hash(const LshParams& p, int64_t nb, bool has_pad, int32_t* buckets) {
             const float* yr = y.data() + i * cols + r * rs2;
             int64_t mult = 1, at = 0;
             for (int64_t f : p.factors) {
-              const int64_t half = f / 2;
-              int64_t best = 0;
-              float bv = half > 0 ? yr[at] : 0.0f;
-              for (int64_t j = 1; j < f; ++j) {  // [x, −x]: the first maximum wins, as torch.argmax
-                const float val = j < half ? yr[at + j] : -yr[at + j - half];
-                if (val > bv) bv = val, best = j;
-              }
+              const int64_t best = argmax_pm(yr + at, f / 2);
               bucket += mult * best;
               mult *= f;
-              at += half;
+              at += f / 2;
             }
           }
           buckets[(bh * R + r) * N + pos] = static_cast<int32_t>(bucket + r * nbe);
@@ -136,6 +203,7 @@ void combine_rounds(const LshParams& p, const float* round_out, const float* rou
 void lsh_attention_f32(const LshParams& p) {
   const int64_t B = p.B, H = p.H, N = p.N, D = p.D;
   if (B == 0 || H == 0 || N == 0) return;
+  advise_huge(p.out, B * H * N * D * static_cast<int64_t>(sizeof(float)));
   ChunkAttnParams cp;
   cp.q = cp.k = p.qk;
   cp.v = p.v;
@@ -159,7 +227,7 @@ void lsh_attention_f32(const LshParams& p) {
   if (lsh_is_standard(N, p.chunk)) {  // upstream: plain shared-QK attention, no hashing, no rounds
     cp.rounds = 1, cp.chunk = N, cp.before = cp.after = 0;
     cp.out = p.out;
-    run_items(cp);
+    run_items(cp, 0, lsh_items(cp));
     return;
   }
   const int64_t R = p.hashes;
@@ -198,22 +266,56 @@ void lsh_attention_f32(const LshParams& p) {
     float* sq = sorted.get();
     float* sv = sq + nbh * RN * D;
     float* skf = sv + nbh * RN * D;
-    parallel_for(0, nbh * RN, 256, [&](int64_t s, int64_t e) {
-      for (int64_t i = s; i < e; ++i) {
-        const int64_t bh = bh0 + i / RN, pos = perm[bh * RN + i % RN];
-        std::memcpy(sq + i * D, p.qk + (bh * N + pos) * D, static_cast<size_t>(D) * sizeof(float));
-        std::memcpy(sv + i * D, p.v + (bh * N + pos) * D, static_cast<size_t>(D) * sizeof(float));
-        skf[i] = kf[bh * N + pos];
-      }
-    });
+    // slots [s, e) of the group (slot i of head bh0 + i / RN), reading the rows a few slots ahead
+    const auto gather = [&](int64_t from, int64_t to) {
+      parallel_for(from, to, 256, [&](int64_t s, int64_t e) {
+        for (int64_t i = s; i < e; ++i) {
+          const int64_t bh = bh0 + i / RN;
+          if (i + kGatherAhead < e) {
+            const int64_t j = i + kGatherAhead, bj = bh0 + j / RN, pj = perm[bj * RN + j % RN];
+            const char* qa = reinterpret_cast<const char*>(p.qk + (bj * N + pj) * D);
+            const char* va = reinterpret_cast<const char*>(p.v + (bj * N + pj) * D);
+            for (int64_t o = 0; o < D * static_cast<int64_t>(sizeof(float)); o += 64) {
+              __builtin_prefetch(qa + o);
+              __builtin_prefetch(va + o);
+            }
+          }
+          const int64_t pos = perm[bh * RN + i % RN];
+          std::memcpy(sq + i * D, p.qk + (bh * N + pos) * D, static_cast<size_t>(D) * sizeof(float));
+          std::memcpy(sv + i * D, p.v + (bh * N + pos) * D, static_cast<size_t>(D) * sizeof(float));
+          skf[i] = kf[bh * N + pos];
+        }
+      });
+    };
     cp.sq = sq, cp.sv = sv, cp.skf = skf, cp.bh0 = bh0, cp.nbh = nbh;
-    run_items(cp);
+    const int64_t nch = RN / p.chunk, tiles = (p.chunk + kLshBq - 1) / kLshBq;
+    const int64_t seg = std::max<int64_t>(1, kSegmentSlots / p.chunk);  // chunks per segment
+    if (nbh > 1 || nch <= 2 * seg) {
+      gather(0, nbh * RN);
+      run_items(cp, 0, lsh_items(cp));
+      continue;
+    }
+    // One head too large for the caches: gather a segment of chunks, then run the items whose neighbourhoods
+    // (chunks c − before .. c + after) are all gathered by then, so that they read rows still in cache. The
+    // last `before` chunks go first, for the wrap-around of chunk 0 (items and their results are unchanged).
+    const int64_t bw = std::min(p.before, nch), af = std::min(p.after, nch - 1);
+    gather((nch - bw) * p.chunk, RN);
+    int64_t done = 0;  // items run for chunks [0, done)
+    for (int64_t g0 = 0; g0 < nch - bw; g0 += seg) {
+      const int64_t g1 = std::min(nch - bw, g0 + seg);
+      gather(g0 * p.chunk, g1 * p.chunk);
+      const int64_t ready = g1 == nch - bw ? nch : std::max(done, g1 - af);
+      run_items(cp, done * tiles, ready * tiles);
+      done = ready;
+    }
+    run_items(cp, done * tiles, nch * tiles);
   }
   if (R > 1) combine_rounds(p, round_out.get(), round_lse.get());
 }
 
 void local_attention_f32(const LocalParams& p) {
   if (p.B == 0 || p.H == 0 || p.N == 0) return;
+  advise_huge(p.out, p.B * p.H * p.N * p.D * static_cast<int64_t>(sizeof(float)));
   ChunkAttnParams cp;
   cp.q = p.q, cp.k = p.k, cp.v = p.v, cp.out = p.out;
   cp.B = p.B, cp.H = p.H, cp.N = p.N, cp.D = p.D;
@@ -225,7 +327,7 @@ void local_attention_f32(const LocalParams& p) {
   } else {
     cp.chunk = p.chunk, cp.before = p.before, cp.after = p.after;
   }
-  run_items(cp);
+  run_items(cp, 0, lsh_items(cp));
 }
 
 }  // namespace cpu

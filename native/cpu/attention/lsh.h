@@ -20,7 +20,8 @@
 //   Local: identity order, one round, keys divided by sqrt(D), no self mask.
 //
 // Work: hashing per (batch, head, block of rows), sorting per (batch, head, round), gathering the rows in slot
-// order (a group of heads at a time), then one item per (batch, head, chunk of the R·N slots, tile of kLshBq
+// order (a group of heads at a time; one head past 8 MiB of copies in segments of 4096 slots, each followed by
+// the items it completes, so that they read rows still in cache), then one item per (batch, head, chunk of the R·N slots, tile of kLshBq
 // queries of the chunk), and the round combination per (batch, head, position): every output element is
 // computed by one thread in an order fixed by the shapes, so results are bitwise independent of the thread
 // count. Memory beyond the output: (R − 1)·N·D floats of round outputs, the gathered rows (8 MiB, or one
