@@ -6,9 +6,6 @@
 #include <limits>
 #include <memory>
 #include <vector>
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -30,28 +27,10 @@ constexpr int64_t kSortedFloats = int64_t{1} << 21;  // 8 MiB of rows gathered i
 constexpr int64_t kSegmentSlots = 4096;  // slots gathered between runs of items when one head is larger
 constexpr int64_t kGatherAhead = 8;      // rows prefetched ahead by the gather
 
-// Asks the kernel to back [p, p + bytes) with transparent huge pages where it can (Linux, THP in "madvise"
-// mode): a buffer of fresh pages then costs one fault per 2 MiB instead of one per 4 KiB. Large buffers come
-// straight from mmap on every call (glibc serves 32 MiB and more that way), so without this the page faults
-// of the output and the scratch grow faster than the work once they pass that size. Advice only: nothing
-// changes when it is refused, and the contents of pages already there are kept.
-void advise_huge(void* p, int64_t bytes) {
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
-  if (bytes < static_cast<int64_t>(2 * kHuge)) return;
-  const uintptr_t a = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
-  const uintptr_t e = (reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(bytes)) & ~(kHuge - 1);
-  if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_HUGEPAGE);
-#else
-  (void)p, (void)bytes;
-#endif
-}
-
 // An uninitialised buffer (every element is written before it is read; no zero-fill pass over memory).
 template <class T>
 std::unique_ptr<T[]> buffer(int64_t n) {
   std::unique_ptr<T[]> b(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
-  advise_huge(b.get(), n * static_cast<int64_t>(sizeof(T)));
   return b;
 }
 
@@ -203,7 +182,6 @@ void combine_rounds(const LshParams& p, const float* round_out, const float* rou
 void lsh_attention_f32(const LshParams& p) {
   const int64_t B = p.B, H = p.H, N = p.N, D = p.D;
   if (B == 0 || H == 0 || N == 0) return;
-  advise_huge(p.out, B * H * N * D * static_cast<int64_t>(sizeof(float)));
   ChunkAttnParams cp;
   cp.q = cp.k = p.qk;
   cp.v = p.v;
@@ -315,7 +293,6 @@ void lsh_attention_f32(const LshParams& p) {
 
 void local_attention_f32(const LocalParams& p) {
   if (p.B == 0 || p.H == 0 || p.N == 0) return;
-  advise_huge(p.out, p.B * p.H * p.N * p.D * static_cast<int64_t>(sizeof(float)));
   ChunkAttnParams cp;
   cp.q = p.q, cp.k = p.k, cp.v = p.v, cp.out = p.out;
   cp.B = p.B, cp.H = p.H, cp.N = p.N, cp.D = p.D;
