@@ -192,13 +192,48 @@ struct FlashTile {
   float* alpha = nullptr;          // [Bq] rescale of O for the current key tile
 };
 
+// The online-softmax update for one key tile: st holds its scores transposed (jn rows of `ld` floats, one
+// column per query, columns [0, qc) used); per query, the running maximum m and sum l are updated, alpha
+// gets the factor that rescales O, and st is overwritten with e^(s - m) (Pᵀ). Fully masked columns
+// (-inf throughout) keep m = -inf and contribute 0. Flash, block-sparse and LSH attention share it.
+template <class V>
+inline void flash_online_softmax(float* st, int64_t ld, int64_t jn, int64_t qc, float* m, float* l, float* alpha) {
+  using R = typename V::reg;
+  constexpr int64_t W = V::W;
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  for (int64_t c = 0; c < qc; c += W) {
+    const R mo = V::load(m + c);
+    R mx = mo;
+    for (int64_t jj = 0; jj < jn; ++jj) mx = V::max(mx, V::load(st + jj * ld + c));
+    const R ms = V::select(V::eq(mx, V::set1(-inf)), V::zero(), mx);  // no (-inf) - (-inf)
+    const R al = flash_exp<V>(V::sub(mo, ms));
+    R sum0 = V::zero(), sum1 = V::zero();
+    int64_t jj = 0;
+    for (; jj + 2 <= jn; jj += 2) {
+      const R e0 = flash_exp<V>(V::sub(V::load(st + jj * ld + c), ms));
+      const R e1 = flash_exp<V>(V::sub(V::load(st + (jj + 1) * ld + c), ms));
+      V::store(st + jj * ld + c, e0);
+      V::store(st + (jj + 1) * ld + c, e1);
+      sum0 = V::add(sum0, e0);
+      sum1 = V::add(sum1, e1);
+    }
+    if (jj < jn) {
+      const R e0 = flash_exp<V>(V::sub(V::load(st + jj * ld + c), ms));
+      V::store(st + jj * ld + c, e0);
+      sum0 = V::add(sum0, e0);
+    }
+    V::store(l + c, V::add(V::mul(V::load(l + c), al), V::add(sum0, sum1)));
+    V::store(m + c, mx);
+    V::store(alpha + c, al);
+  }
+}
+
 // One key tile [j0, j0 + jn) for one row tile: Sᵀ, masks, online softmax, O update. With jmap (block-sparse
 // attention's gathered keys; no bias then), the tile's key jj is key jmap[jj] (ascending) instead of j0 + jj.
 template <class V>
 inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, int64_t j0, int64_t jn,
                        const float* kt, int64_t ldk, const float* vt, int64_t ldv, float* st,
                        const int64_t* jmap = nullptr) {
-  using R = typename V::reg;
   constexpr int64_t W = V::W, BQ = kFlashBq;
   constexpr float inf = std::numeric_limits<float>::infinity();
   const int64_t D = p.D, off = p.Nk - p.Nq, qn = t.qn, g = cx.g;
@@ -241,31 +276,7 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, i
     }
   }
   // online softmax across the rows (W at a time), Pᵀ in place
-  for (int64_t c = 0; c < qc; c += W) {
-    const R mo = V::load(t.m + c);
-    R mx = mo;
-    for (int64_t jj = 0; jj < jn; ++jj) mx = V::max(mx, V::load(st + jj * BQ + c));
-    const R ms = V::select(V::eq(mx, V::set1(-inf)), V::zero(), mx);  // no (-inf) - (-inf)
-    const R al = flash_exp<V>(V::sub(mo, ms));
-    R sum0 = V::zero(), sum1 = V::zero();
-    int64_t jj = 0;
-    for (; jj + 2 <= jn; jj += 2) {
-      const R e0 = flash_exp<V>(V::sub(V::load(st + jj * BQ + c), ms));
-      const R e1 = flash_exp<V>(V::sub(V::load(st + (jj + 1) * BQ + c), ms));
-      V::store(st + jj * BQ + c, e0);
-      V::store(st + (jj + 1) * BQ + c, e1);
-      sum0 = V::add(sum0, e0);
-      sum1 = V::add(sum1, e1);
-    }
-    if (jj < jn) {
-      const R e0 = flash_exp<V>(V::sub(V::load(st + jj * BQ + c), ms));
-      V::store(st + jj * BQ + c, e0);
-      sum0 = V::add(sum0, e0);
-    }
-    V::store(t.l + c, V::add(V::mul(V::load(t.l + c), al), V::add(sum0, sum1)));
-    V::store(t.m + c, mx);
-    V::store(t.alpha + c, al);
-  }
+  flash_online_softmax<V>(st, BQ, jn, qc, t.m, t.l, t.alpha);
   // O = alpha · O + Pᵀᵀ · V_tile
   flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vt, ldv, t.o, t.ldo, t.alpha);
 }

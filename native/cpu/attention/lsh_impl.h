@@ -115,31 +115,7 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
       }
     }
     // online softmax across the queries, Pᵀ in place
-    for (int64_t cq = 0; cq < qc; cq += W) {
-      const R mo = V::load(m + cq);
-      R mx = mo;
-      for (int64_t jj = 0; jj < jn; ++jj) mx = V::max(mx, V::load(st + jj * BQ + cq));
-      const R ms = V::select(V::eq(mx, V::set1(-inf)), V::zero(), mx);
-      const R al = flash_exp<V>(V::sub(mo, ms));
-      R sum0 = V::zero(), sum1 = V::zero();
-      int64_t jj = 0;
-      for (; jj + 2 <= jn; jj += 2) {
-        const R e0 = flash_exp<V>(V::sub(V::load(st + jj * BQ + cq), ms));
-        const R e1 = flash_exp<V>(V::sub(V::load(st + (jj + 1) * BQ + cq), ms));
-        V::store(st + jj * BQ + cq, e0);
-        V::store(st + (jj + 1) * BQ + cq, e1);
-        sum0 = V::add(sum0, e0);
-        sum1 = V::add(sum1, e1);
-      }
-      if (jj < jn) {
-        const R e0 = flash_exp<V>(V::sub(V::load(st + jj * BQ + cq), ms));
-        V::store(st + jj * BQ + cq, e0);
-        sum0 = V::add(sum0, e0);
-      }
-      V::store(l + cq, V::add(V::mul(V::load(l + cq), al), V::add(sum0, sum1)));
-      V::store(m + cq, mx);
-      V::store(alpha + cq, al);
-    }
+    flash_online_softmax<V>(st, BQ, jn, qc, m, l, alpha);
     // O = alpha · O + P · V
     flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vpack, D, o, D, alpha);
   }
