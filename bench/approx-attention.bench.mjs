@@ -25,7 +25,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { flag, loadDist, option } from './common.mjs';
+import { flag, loadDist, option, randomTensor } from './common.mjs';
 
 const here = fileURLToPath(import.meta.url);
 const [{ binding }, favor, lsh] = loadDist('native', 'ops/favor', 'ops/lsh');
@@ -42,17 +42,6 @@ const memFlashMax = Math.min(flashMax, Number(option('--mem-flash-max', quick ? 
 const rounds = Number(option('--rounds', quick ? 2 : 3));
 const bigRounds = Math.min(rounds, Number(option('--big-rounds', quick ? 1 : 2)));
 const jsonFile = option('--json', '');
-
-function tensor(shape, seed, scale = 1) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    data[i] = (x / 4294967296 - 0.5) * scale;
-  }
-  return { data, shape, dtype: 'f32' };
-}
 
 const IMPLS = [
   { id: 'flash', label: 'flash', flash: true },
@@ -77,10 +66,10 @@ const projection = favor.gaussianOrthogonalRandomMatrix(FEATURES, D, { seed: 1 }
 
 // Inputs of one length and a runner per implementation.
 function setup(N) {
-  const x = { q: tensor([1, H, N, D], 1), k: tensor([1, H, N, D], 2), v: tensor([1, H, N, D], 3) };
+  const x = { q: randomTensor([1, H, N, D], 1), k: randomTensor([1, H, N, D], 2), v: randomTensor([1, H, N, D], 3) };
   // upstream initialises the projections uniform in ±1/√kp
-  x.projK = tensor([N, KP], 4, 2 / Math.sqrt(KP));
-  x.projV = tensor([N, KP], 5, 2 / Math.sqrt(KP));
+  x.projK = randomTensor([N, KP], 4, 2 / Math.sqrt(KP));
+  x.projV = randomTensor([N, KP], 5, 2 / Math.sqrt(KP));
   const nb = lshBuckets(N);
   const rot = lsh.lshRandomRotations(H, D, LSH_HASHES, nb, { seed: 1 });
   const lshOpts = { numBuckets: nb, numHashes: LSH_HASHES, chunkLength: LSH_CHUNK, numChunksBefore: 1, numChunksAfter: 0 };

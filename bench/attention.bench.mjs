@@ -20,7 +20,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { buildModel, DT, loadOrt, session } from './peers/onnx.mjs';
-import { flag, loadDist, option } from './common.mjs';
+import { flag, loadDist, option, randomTensor } from './common.mjs';
 
 const here = fileURLToPath(import.meta.url);
 const [{ binding }] = loadDist('native');
@@ -31,17 +31,6 @@ const sizes = option('--sizes', '512,2048,8192').split(',').map(Number);
 const threads = Number(option('--threads', '1'));
 const naiveMax = Number(option('--naive-max', '2048'));
 const jsonFile = option('--json', '');
-
-function tensor(shape, seed) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    data[i] = x / 4294967296 - 0.5;
-  }
-  return { data, shape, dtype: 'f32' };
-}
 
 function mhaModel(N, causal) {
   const io = (name) => ({ name, elemType: DT.float, shape: [1, N, H * D] });
@@ -55,7 +44,7 @@ function mhaModel(N, causal) {
 
 // The three implementations over inputs in 'bnhd' order [1, N, H, D] (= [1, N, H·D]).
 function inputs(N) {
-  return { q: tensor([1, N, H, D], 1), k: tensor([1, N, H, D], 2), v: tensor([1, N, H, D], 3) };
+  return { q: randomTensor([1, N, H, D], 1), k: randomTensor([1, N, H, D], 2), v: randomTensor([1, N, H, D], 3) };
 }
 function flashRun(x, causal) {
   return () => binding.attention(x.q, x.k, x.v, { causal, layout: 'bnhd' });

@@ -18,7 +18,7 @@
 //   node bench/blocksparse.bench.mjs --sizes 1024,4096 --rounds 5 --json bench/results/blocksparse.json
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { flag, loadDist, option } from './common.mjs';
+import { flag, loadDist, option, randomTensor } from './common.mjs';
 
 const [{ binding }, layouts] = loadDist('native', 'ops/layouts');
 
@@ -32,17 +32,6 @@ const rounds = Number(option('--rounds', quick ? 2 : 3));
 // cases whose single call takes over a second (dense flash at large N) get fewer rounds
 const bigRounds = Math.min(rounds, Number(option('--big-rounds', quick ? 1 : 2)));
 const jsonFile = option('--json', '');
-
-function tensor(shape, seed) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    data[i] = x / 4294967296 - 0.5;
-  }
-  return { data, shape, dtype: 'f32' };
-}
 
 // Present blocks of a [H, nb, nb] layout, and the flops they cost (diagonal blocks half when causal).
 function layoutCost(layout, block, causal) {
@@ -63,9 +52,9 @@ function layoutCost(layout, block, causal) {
 // ---- the cases: per N, dense flash (both modes) and every (pattern, block, mode) ----
 const cases = [];
 for (const N of sizes) {
-  const q = tensor([1, H, N, D], 1);
-  const k = tensor([1, H, N, D], 2);
-  const v = tensor([1, H, N, D], 3);
+  const q = randomTensor([1, H, N, D], 1);
+  const k = randomTensor([1, H, N, D], 2);
+  const v = randomTensor([1, H, N, D], 3);
   for (const causal of [false, true]) {
     const flops = 4 * H * N * N * D * (causal ? 0.5 : 1);
     const opts = { causal };

@@ -21,7 +21,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 import { matmulModel, session } from './peers/onnx.mjs';
-import { flag, loadDist, option, require, root } from './common.mjs';
+import { flag, loadDist, option, randomTensor, require, root } from './common.mjs';
 
 const [{ binding }] = loadDist('native');
 
@@ -49,22 +49,11 @@ function peerVersion() {
 }
 const ortSession = (model, threads) => session(ort, model, threads);
 
-function tensor(shape, seed) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    data[i] = x / 4294967296 - 0.5;
-  }
-  return { data, shape, dtype: 'f32' };
-}
-
 // Each case: a function running one product, its flop count and the bytes it must stream at least.
 const cases = [];
 function matmulCase(name, m, n, k, transB = false, peer = false) {
-  const a = tensor([m, k], 1);
-  const b = tensor(transB ? [n, k] : [k, n], 2);
+  const a = randomTensor([m, k], 1);
+  const b = randomTensor(transB ? [n, k] : [k, n], 2);
   const out = binding.alloc('f32', [m, n]);
   const opts = { transB, out };
   const c = { name, shape: `${m}x${n}x${k}`, flops: 2 * m * n * k, bytes: 4 * (m * k + k * n + m * n), run: () => binding.matmul(a, b, opts) };
@@ -74,8 +63,8 @@ function matmulCase(name, m, n, k, transB = false, peer = false) {
 for (const n of [256, 512, 1024, 2048]) matmulCase(`square ${n}`, n, n, n, false, true);
 matmulCase('square 1024, b transposed', 1024, 1024, 1024, true);
 {
-  const a = tensor([1024, 1024], 1);
-  const b = tensor([1024, 1024], 2);
+  const a = randomTensor([1024, 1024], 1);
+  const b = randomTensor([1024, 1024], 2);
   const c = { name: 'square 1024, fresh result', shape: '1024x1024x1024', flops: 2 * 1024 ** 3, bytes: 12 * 1024 ** 2, run: () => binding.matmul(a, b) };
   if (ort) c.peer = { model: matmulModel(1024, 1024, 1024, b.data), feeds: { A: new ort.Tensor('float32', a.data, [1024, 1024]) } };
   cases.push(c);
@@ -83,8 +72,8 @@ matmulCase('square 1024, b transposed', 1024, 1024, 1024, true);
 matmulCase('decode K=N=4096', 1, 4096, 4096, false, true);
 matmulCase('decode K=4096 N=11008', 1, 11008, 4096, false, true);
 for (const [k, n] of [[4096, 4096], [4096, 11008]]) {
-  const x = tensor([1, k], 3);
-  const w = tensor([n, k], 4);
+  const x = randomTensor([1, k], 3);
+  const w = randomTensor([n, k], 4);
   cases.push({ name: `decode linear [${n}, ${k}]`, shape: `1x${n}x${k}`, flops: 2 * n * k, bytes: 4 * (k + k * n + n), run: () => binding.linear(x, w) });
 }
 // Few-token linear layers (BERT-base FFN shape), with the weight as is and packed once (packLinear); the
@@ -95,8 +84,8 @@ function transpose(w, n, k) {
   return t;
 }
 for (const [m, k, n] of [[16, 768, 3072], [64, 768, 3072], [1, 4096, 11008]]) {
-  const x = tensor([m, k], 5);
-  const w = tensor([n, k], 6);
+  const x = randomTensor([m, k], 5);
+  const w = randomTensor([n, k], 6);
   const pw = binding.packLinear(w);
   const shape = `${m}x${n}x${k}`;
   const base = { shape, flops: 2 * m * n * k, bytes: 4 * (m * k + k * n + m * n) };

@@ -11,7 +11,7 @@
 //   node bench/moe.bench.mjs --threads 1 --quick --large
 //   node bench/moe.bench.mjs --json bench/results/moe.json
 import { writeFileSync } from 'node:fs';
-import { flag, loadDist, option } from './common.mjs';
+import { flag, loadDist, option, randomTensor } from './common.mjs';
 
 const [{ binding }] = loadDist('native');
 
@@ -23,16 +23,7 @@ binding.setNumThreads(threads);
 
 const E = 8, K = 2, D = 512, F = 1792;
 let seed = 12345;
-function rnd() {
-  seed = (seed * 1103515245 + 12345) % 2147483648;
-  return seed / 2147483648 - 0.5;
-}
-function tensor(shape, scale = 1) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = rnd() * 3.46 * scale; // unit variance before the scale
-  return { data, shape, dtype: 'f32' };
-}
+const tensor = (shape, scale = 1) => randomTensor(shape, seed++, 3.46 * scale); // unit variance before the scale
 const s1 = 1 / Math.sqrt(D), s2 = 1 / Math.sqrt(F);
 const experts = {
   kind: 'swiglu',

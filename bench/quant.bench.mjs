@@ -16,7 +16,7 @@
 import { writeFileSync } from 'node:fs';
 
 import { DT, buildModel, session } from './peers/onnx.mjs';
-import { flag, loadDist, option, require } from './common.mjs';
+import { flag, loadDist, option, randomTensor, require } from './common.mjs';
 
 const [{ binding }] = loadDist('native');
 
@@ -33,17 +33,6 @@ if (!flag('--no-ort')) {
   }
 }
 binding.setNumThreads(threads);
-
-function tensor(shape, seed) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    data[i] = x / 4294967296 - 0.5;
-  }
-  return { data, shape, dtype: 'f32' };
-}
 
 async function timeIt(fn) {
   await fn(); // warm-up
@@ -154,7 +143,7 @@ const setsFor = (bytes, rotate) => (rotate ? Math.max(1, Math.ceil((2 * l3) / by
 for (const { M, K, N, rotate } of shapes) {
   if (!weights || weights.N !== N) {
     weights = null; // let the previous shape's weights and sessions go first
-    const w = tensor([N, K], 1 + N);
+    const w = randomTensor([N, K], 1 + N);
     weights = { N, w, q: {}, sets: {} };
     for (const [name, f, g] of FORMATS) {
       const q = binding.quantize(w, f, g);
@@ -167,7 +156,7 @@ for (const { M, K, N, rotate } of shapes) {
       weights.models = Object.fromEntries(PEERS.map(([, key, q]) => [key, (m) => make[key](m, K, N, weights.q[q])]));
     }
   }
-  const x = tensor([M, K], 7 + M);
+  const x = randomTensor([M, K], 7 + M);
   const cycle = (list, run) => {
     let i = 0;
     return () => run(list[i++ % list.length]);

@@ -8,7 +8,7 @@
 //
 //   node bench/recurrent-ab.bench.mjs --threads 1 /path/to/main /path/to/worktree
 import { resolve } from 'node:path';
-import { args, option, require, root } from './common.mjs';
+import { args, option, randomTensor, require, root } from './common.mjs';
 
 const threads = Number(option('--threads', '1'));
 const rounds = Number(option('--rounds', '9'));
@@ -17,15 +17,7 @@ if (dirs.length === 0) dirs.push(root);
 const builds = dirs.map((d) => require(resolve(d, 'build/Release/turboformer.node')));
 
 let seed = 1;
-function rand(shape, lo = -1, hi = 1) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    data[i] = lo + ((seed >>> 8) / 16777216) * (hi - lo);
-  }
-  return { data, shape, dtype: 'f32' };
-}
+const rand = (shape, lo = -1, hi = 1) => randomTensor(shape, seed++, hi - lo, (lo + hi) / 2);
 const dim = 1536, N = 16, L = 2048, C = 2048, RH = 12, RDK = 64, RDV = 128;
 const A = rand([dim, N], -2, -0.05), D = rand([dim]), dtBias = rand([dim], -4, -2);
 const u1 = rand([1, dim]), d1 = rand([1, dim]), z1 = rand([1, dim]), B1 = rand([1, N]), C1 = rand([1, N]);

@@ -45,7 +45,7 @@
 // The step forms likewise write into preallocated outputs, and the wkv and retention steps update their states in
 // place (opts.updateState); --fresh: new outputs and states per token.
 import { writeFileSync } from 'node:fs';
-import { flag, loadDist, option } from './common.mjs';
+import { flag, loadDist, option, randomTensor } from './common.mjs';
 
 const [{ binding }] = loadDist('native');
 
@@ -60,15 +60,7 @@ const lengths = [];
 for (let L = 1024; L <= maxLen; L *= 2) lengths.push(L);
 
 let seed = 1;
-function rand(shape, lo = -1, hi = 1) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    data[i] = lo + ((seed >>> 8) / 16777216) * (hi - lo);
-  }
-  return { data, shape, dtype: 'f32' };
-}
+const rand = (shape, lo = -1, hi = 1) => randomTensor(shape, seed++, hi - lo, (lo + hi) / 2);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 function timeIt(fn, reps = 1) {
   fn(); // warm-up (also faults in the output pages of the allocator's reuse)
