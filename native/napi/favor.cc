@@ -44,11 +44,6 @@ static void read_common(Napi::Env env, Napi::Value projv, Napi::Object opts, int
   p.normalize = get_bool(env, opts.Get("normalizeData"), "normalizeData", true);
 }
 
-static void check_x(Napi::Env env, const TensorView& t, const char* name) {
-  if (t.ndim != 4) throw_range(env, std::string(name) + " must have 4 dimensions [B, H, N, D], got shape " + shape_string(t));
-  if (t.shape[3] < 1) throw_range(env, std::string(name) + "'s head dim D must be at least 1, got shape " + shape_string(t));
-}
-
 template <bool Async>
 static Napi::Value FavorAttention(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -56,7 +51,7 @@ static Napi::Value FavorAttention(const Napi::CallbackInfo& info) {
   TensorView q = get_tensor(env, info[0], "q", DType::F32);
   TensorView k = get_tensor(env, info[1], "k", DType::F32);
   TensorView v = get_tensor(env, info[2], "v", DType::F32);
-  check_x(env, q, "q");
+  check_bhnd(env, q, "q");
   check_same_shape(env, q, "q", k, "k");
   check_same_shape(env, q, "q", v, "v");
   cpu::FavorParams p;
@@ -78,7 +73,7 @@ static Napi::Value FavorFeatures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Napi::Object opts = get_opts(env, info[2]);
   TensorView x = get_tensor(env, info[0], "x", DType::F32);
-  check_x(env, x, "x");
+  check_bhnd(env, x, "x");
   cpu::FavorParams p;
   p.B = x.shape[0], p.H = x.shape[1], p.N = x.shape[2], p.D = x.shape[3];
   TensorView proj;

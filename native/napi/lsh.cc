@@ -32,13 +32,6 @@ static int64_t opt_int(Napi::Env env, Napi::Object opts, const char* name, int64
   return get_int(env, v, name, lo, hi);
 }
 
-static void check_bhnd(Napi::Env env, const TensorView& t, const char* name) {
-  if (t.ndim != 4) throw_range(env, std::string(name) + " must have 4 dimensions [B, H, N, D], got shape " + shape_string(t));
-  if (t.shape[3] < 1 || t.shape[3] > kLshMaxHeadDim)
-    throw_range(env, std::string(name) + "'s head dim D must be in [1, " + std::to_string(kLshMaxHeadDim) + "], got shape " +
-                         shape_string(t));
-}
-
 // Chunking options shared by both ops; checks that N is a multiple of the chunk length when longer.
 struct ChunkOpts {
   int64_t chunk = 64, before = 1, after = 0;
@@ -94,7 +87,7 @@ static Napi::Value LshAttention(const Napi::CallbackInfo& info) {
   Napi::Object opts = lsh_opts(env, info[3]);
   TensorView qk = get_tensor(env, info[0], "qk", DType::F32);
   TensorView v = get_tensor(env, info[1], "v", DType::F32);
-  check_bhnd(env, qk, "qk");
+  check_bhnd(env, qk, "qk", kLshMaxHeadDim);
   check_same_shape(env, qk, "qk", v, "v");
   cpu::LshParams p;
   p.B = qk.shape[0], p.H = qk.shape[1], p.N = qk.shape[2], p.D = qk.shape[3];
@@ -159,7 +152,7 @@ static Napi::Value LocalAttention(const Napi::CallbackInfo& info) {
   TensorView q = get_tensor(env, info[0], "q", DType::F32);
   TensorView k = get_tensor(env, info[1], "k", DType::F32);
   TensorView v = get_tensor(env, info[2], "v", DType::F32);
-  check_bhnd(env, q, "q");
+  check_bhnd(env, q, "q", kLshMaxHeadDim);
   check_same_shape(env, q, "q", k, "k");
   check_same_shape(env, q, "q", v, "v");
   cpu::LocalParams p;

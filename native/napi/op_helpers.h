@@ -2,6 +2,7 @@
 // sync/async tail, optional arguments, axes and scalar options.
 #pragma once
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <initializer_list>
@@ -55,6 +56,15 @@ inline bool optional_out(Napi::Env env, Napi::Value v, const int64_t* shape, int
     if (overlaps(t, in)) throw_range(env, "opts.out must not share memory with an input");
   *out = t;
   return true;
+}
+
+// A per-head tensor [B, H, N, D] with a head dim D in [1, max_d].
+inline void check_bhnd(Napi::Env env, const TensorView& t, const char* name, int64_t max_d = INT64_MAX) {
+  if (t.ndim != 4) throw_range(env, std::string(name) + " must have 4 dimensions [B, H, N, D], got shape " + shape_string(t));
+  if (t.shape[3] < 1 || t.shape[3] > max_d)
+    throw_range(env, std::string(name) + "'s head dim D must be " +
+                         (max_d == INT64_MAX ? std::string("at least 1") : "in [1, " + std::to_string(max_d) + "]") +
+                         ", got shape " + shape_string(t));
 }
 
 // A [B, N] integer mask (u8/i8/i32/i64) as 0/1 bytes; `what` says what nonzero means, `dims` names the
