@@ -120,18 +120,21 @@ void small_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float al
   });
 }
 
-// Packs the columns [0, nc) (nc <= NC) of op(B), the whole depth k, as the blocked path reads one column
-// block: KC block pc at out + pc * npan * NR, its panel p at + p * NR * kc (npan = ceil(nc / NR)).
-void pack_b_block(const SgemmKernel& kr, int64_t k, int64_t nc, const float* b, int64_t rsb, int64_t csb, float* out) {
+// Packs the columns [0, nc) (nc <= NC) of op(B), depths [k0, k1), as the blocked path reads one column
+// block: the KC block starting at depth pc at out + (pc - k0) * npan * NR, its panel p at + p * NR * kc
+// (npan = ceil(nc / NR); k0 a multiple of KC). The whole depth for a packed weight or a whole-K product,
+// one KC block otherwise.
+void pack_b_block(const SgemmKernel& kr, int64_t k0, int64_t k1, int64_t nc, const float* b, int64_t rsb, int64_t csb,
+                  float* out) {
   const int64_t KC = kr.kc, NR = kr.nr;
-  const int64_t npan = ceil_div(nc, NR), nkb = ceil_div(k, KC);
-  const int64_t pgrain = std::max<int64_t>(1, 16384 / (KC * NR));
+  const int64_t npan = ceil_div(nc, NR), nkb = ceil_div(k1 - k0, KC);
+  const int64_t pgrain = std::max<int64_t>(1, 16384 / (std::min(KC, k1 - k0) * NR));
   parallel_for(0, nkb * npan, pgrain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t pc = t / npan * KC, p = t % npan;
-      const int64_t kc = std::min(KC, k - pc);
+      const int64_t pc = k0 + t / npan * KC, p = t % npan;
+      const int64_t kc = std::min(KC, k1 - pc);
       const int64_t j0 = p * NR, j1 = std::min(nc, j0 + NR);
-      kr.pack_b(kc, j1 - j0, b + pc * rsb + j0 * csb, rsb, csb, out + pc * npan * NR + j0 * kc);
+      kr.pack_b(kc, j1 - j0, b + pc * rsb + j0 * csb, rsb, csb, out + (pc - k0) * npan * NR + j0 * kc);
     }
   });
 }
@@ -169,7 +172,7 @@ void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float 
     if (whole_k) {
       // block pc of B starts at bp + pc * npan * NR; its panel p at + p * NR * kc
       const float* bp = prepacked ? prepacked + jc * k : bbuf;
-      if (!prepacked) pack_b_block(kr, k, nc, b + jc * csb, rsb, csb, bbuf);
+      if (!prepacked) pack_b_block(kr, 0, k, nc, b + jc * csb, rsb, csb, bbuf);
       parallel_for(0, n_ic * jp, 1, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t ic = t / jp, q = t % jp;
@@ -193,13 +196,7 @@ void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float 
       const int64_t kc = std::min(KC, k - pc);
       // 1. pack this B block (shared by every task below), unless it comes packed
       const float* bp = prepacked ? prepacked + jc * k + pc * npan * NR : bbuf;
-      if (!prepacked) {
-        const int64_t pgrain = std::max<int64_t>(1, 16384 / (kc * NR));
-        parallel_for(0, npan, pgrain, [&](int64_t p0, int64_t p1) {
-          const int64_t j0 = p0 * NR, j1 = std::min(nc, p1 * NR);
-          kr.pack_b(kc, j1 - j0, b + pc * rsb + (jc + j0) * csb, rsb, csb, bbuf + j0 * kc);
-        });
-      }
+      if (!prepacked) pack_b_block(kr, pc, pc + kc, nc, b + jc * csb, rsb, csb, bbuf);
       // 2. tasks = (row block, column range); each packs its A block (reused when the next task of this
       //    thread has the same rows) and runs the macro-kernel over its columns.
       const float beta_k = pc == 0 ? beta : 1.0f;
@@ -286,7 +283,7 @@ void sgemm_pack_b_all(bool trans_b, int64_t k, int64_t n, const float* b, int64_
   const int64_t rsb = trans_b ? 1 : ldb, csb = trans_b ? ldb : 1;
   // column block jc (NC columns, NC a multiple of NR) starts at out + jc * k
   for (int64_t jc = 0; jc < n; jc += kr.nc)
-    pack_b_block(kr, k, std::min<int64_t>(kr.nc, n - jc), b + jc * csb, rsb, csb, out + jc * k);
+    pack_b_block(kr, 0, k, std::min<int64_t>(kr.nc, n - jc), b + jc * csb, rsb, csb, out + jc * k);
 }
 
 void sgemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t lda, const float* bp,
