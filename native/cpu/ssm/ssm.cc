@@ -170,7 +170,7 @@ void causal_conv1d_f32(const float* x, const float* w, const float* bias, const 
     return;
   }
   auto fn = kernels().ssm_conv_row_f32;
-  const int64_t grain = std::max<int64_t>(1, 1024 / (L + h));
+  const int64_t grain = std::max<int64_t>(1, 1024 / std::max<int64_t>(L + h, 1));  // L + h = 0: k = 1, empty x
   parallel_for(0, rows, grain, [&](int64_t s, int64_t e) {
     std::vector<float> xp(static_cast<size_t>(h + L));
     for (int64_t r = s; r < e; ++r) {
