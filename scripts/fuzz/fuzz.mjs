@@ -3,7 +3,7 @@
 // (test/fixtures/fuzz/corpus.json, see record.mjs), applies one to three random mutations to each (tensor
 // shapes, dtypes and contents, option values, missing or extra arguments) and makes the call. Every call
 // must either return or throw an Error; a crash, an abort or a hang ends this process, and the last line it
-// wrote names the call that did it. The test (test/fuzz.test.ts) runs this in a child process.
+// wrote names the call that did it. One call in eight goes through the op's Async form (awaited). The test (test/fuzz.test.ts) runs this in a child process.
 //
 //   node scripts/fuzz/fuzz.mjs --seed 1 --iterations 5000          all functions
 //   node scripts/fuzz/fuzz.mjs --seed 7 --fn attention --verbose    one function, every call printed
@@ -256,10 +256,13 @@ for (let it = 0; it < iterations; ++it) {
   const steps = next() < 0.7 ? 1 : 2;
   const what = [];
   for (let s = 0; s < steps; ++s) what.push(mutate(argv, keyPool));
-  const line = `#${it} ${name}[${which}] ${what.join('; ')}`;
+  // one call in eight through the Async form where there is one (its own argument checks and worker)
+  const fn = typeof binding[`${name}Async`] === 'function' && next() < 0.125 ? `${name}Async` : name;
+  const line = `#${it} ${fn}[${which}] ${what.join('; ')}`;
   if (verbose || it % 500 === 0) log(line);
   try {
-    binding[name](...argv);
+    const r = binding[fn](...argv);
+    if (r instanceof Promise) await r;
   } catch (e) {
     threw += 1;
     if (!(e instanceof Error) || !e.message) failures.push(`${line}: threw ${String(e)}`);
