@@ -158,9 +158,9 @@ describe('quantize / dequantize against the float64 oracles', () => {
 
 describe('qlinear', () => {
   // shapes: M <= 8 runs the integer path (per-block activations), larger M the dequantize + fp32 GEMM path, except
-  // int8 weights with 8 < M <= 48: the integer GEMM (per-row int16 activations)
+  // int8 weights with M <= 48: the integer GEMM (per-row int16 activations)
   const MS = [1, 3, 8, 9, 21, 70];
-  const gemmI8 = (format: QuantFormat, m: number) => format === 'int8' && m > 8 && m <= 48;
+  const gemmI8 = (format: QuantFormat, m: number) => format === 'int8' && m <= 48;
   for (const c of FORMATS) {
     it(`${label(c)}: every level, both paths, against the dequantized fp32 product`, () => {
       const k = c.format === 'int8' ? 77 : c.format === 'int4' ? 2 * c.group! : 96;
@@ -276,6 +276,27 @@ describe('qlinear', () => {
     const rowErr = linError(linearRef64(quantizeActivationsRowRef(x.data, m, k), wd, m, n, k), ref, x.data, wd, m, n, k);
     expect(rowErr).toBeGreaterThan(1e-4);
     for (const level of levels) expect(linError(withIsa(level, () => qlinear(x, qw)).data, ref, x.data, wd, m, n, k), level).toBeLessThan(1e-5);
+  });
+
+  it('int8 with M <= 8: a row with an outlier channel sends the call to the per-block integer path', () => {
+    const k = 4096 + 77; // a partial last block too
+    const n = 21;
+    for (const m of [1, 5]) {
+      const qw = quantize(randn([n, k], 93), 'int8');
+      const wd = dequantizeRef(qw.data, n, k, 'int8');
+      const x = randn([m, k], 94 + m);
+      x.data[(m - 1) * k + 11] = -1e4;
+      const ref = linearRef64(x.data, wd, m, n, k);
+      const rowErr = linError(linearRef64(quantizeActivationsRowRef(x.data, m, k), wd, m, n, k), ref, x.data, wd, m, n, k);
+      expect(rowErr).toBeGreaterThan(1e-4);
+      // per block of 32, int16: exactly those activations up to float32 accumulation
+      const refq = linearRef64(quantizeActivationsRef(x.data, m, k, 16), wd, m, n, k);
+      for (const level of levels) {
+        const y = withIsa(level, () => qlinear(x, qw)).data;
+        expect(linError(y, refq, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(2e-6);
+        expect(linError(y, ref, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(1e-4);
+      }
+    }
   });
 
   it('a NaN in x makes its row of outputs NaN on every path, the other rows stay finite', () => {
