@@ -240,7 +240,8 @@ constexpr int64_t kQuantPrefetchMax = 20480;
 // lanes 0-3 belong to block b and 4-7 to block b + 1, scaled by [s_b·d_b ×4, s_b+1·d_b+1 ×4]. The unsigned nibbles
 // go in as they are: q4_0's offset 8 comes off as 8·(the lane sums of x), int4's zero points as z·(lane sums).
 template <int F, bool Vnni, int MR, int R>
-__attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, const cpu::ActPair* xp, int64_t np, int64_t b, __m256 (*acc)[MR]) {
+__attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, const cpu::ActPair* xp, int64_t np, int64_t b,
+                                                     __m256 (*acc)[MR]) {
   constexpr int64_t bbytes = F == 1 ? 18 : 16;
   const __m256i zsel = _mm256_setr_epi8(0, -1, -1, -1, 0, -1, -1, -1, 0, -1, -1, -1, 0, -1, -1, -1,  //
                                          1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1);
@@ -449,7 +450,7 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
     for (int u = 0; u < NR; ++u) acc[j][u] = _mm256_setzero_si256();
   const int64_t cfull = c0 + (c1 - c0) / 16 * 16;
   int64_t kk = c0;
-  const int64_t pf = NR * k <= kQuantPrefetchMax ? NR * k : kQuantPrefetch;  // the next tile's rows (see gemv_rows)
+  const int64_t pf = NR * k <= kQuantPrefetchMax ? NR * k : kQuantPrefetch;  // the next tile's rows (gemv_rows)
   for (; kk < cfull; kk += 16) {
     __m256i wv[NR];
     if ((kk & 63) == 0)
@@ -511,12 +512,15 @@ void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
     for (; r < n1; ++r)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
         gemm_i8_tile<Vnni, 1, 1>(a, 0, r, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
-  } else if (a.m <= cpu::kQuantSmallM) {
-    int64_t r = n0;
-    for (; r + 2 <= n1; r += 2)
-      for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) gemm_i8_rows<Vnni, 2>(a, r, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
-    if (r < n1)
-      for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) gemm_i8_rows<Vnni, 1>(a, r, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
+  } else if (a.m <= cpu::kQuantSmallM) {  // rows outer too (x, m·2·k bytes, stays in L1 / L2)
+    for (int64_t r = n0; r < n1; r += 2)
+      for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
+        const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
+        if (r + 2 <= n1)
+          gemm_i8_rows<Vnni, 2>(a, r, c0, c1);
+        else
+          gemm_i8_rows<Vnni, 1>(a, r, c0, c1);
+      }
   } else {
     for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
       const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
