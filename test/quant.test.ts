@@ -245,21 +245,23 @@ describe('qlinear', () => {
   it('int8 integer GEMM: exact chunk sums at the extremes (codes ±127, activations ±32767), k not a multiple of 16', () => {
     // k = 1100: two full chunks of 512 and a tail of 76 (not a multiple of 16); every product is ±127·32767, so a
     // chunk sum reaches 512·127·32767 = 2 130 706 432, just inside int32
+    // m = 1 (decode: 4 weight rows at a time, their chunk sums reduced together), 5 (rows outer), 12 (chunks outer)
     const k = 1100;
     const n = 5;
-    const m = 12;
     const w = new Float32Array(n * k);
     for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) w[r * k + j] = r === 1 ? -1 : r === 2 && j % 3 === 0 ? -1 : 1;
-    const x = new Float32Array(m * k);
-    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) x[i * k + j] = i % 2 ? -2 : 2;
     const qw = quantize(new Tensor(w, [n, k], 'f32'), 'int8');
     const wd = dequantizeRef(qw.data, n, k, 'int8');
-    const ref = linearRef64(quantizeActivationsRowRef(x, m, k), wd, m, n, k);
-    for (const level of levels) {
-      const y = withIsa(level, () => qlinear(new Tensor(x, [m, k], 'f32'), qw)).data;
-      for (let i = 0; i < m * n; i++) expect(Math.abs(y[i] - ref[i]), `${level} ${i}`).toBeLessThanOrEqual(Math.abs(ref[i]) * 1e-6);
-      expect(y[0]).toBeCloseTo(2 * k, 1);
-      expect(y[1]).toBeCloseTo(-2 * k, 1);
+    for (const m of [1, 5, 12]) {
+      const x = new Float32Array(m * k);
+      for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) x[i * k + j] = i % 2 ? -2 : 2;
+      const ref = linearRef64(quantizeActivationsRowRef(x, m, k), wd, m, n, k);
+      for (const level of levels) {
+        const y = withIsa(level, () => qlinear(new Tensor(x, [m, k], 'f32'), qw)).data;
+        for (let i = 0; i < m * n; i++) expect(Math.abs(y[i] - ref[i]), `${level} m=${m} ${i}`).toBeLessThanOrEqual(Math.abs(ref[i]) * 1e-6);
+        expect(y[0]).toBeCloseTo(2 * k, 1);
+        expect(y[1]).toBeCloseTo(-2 * k, 1);
+      }
     }
   });
 

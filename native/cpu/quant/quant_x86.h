@@ -240,8 +240,8 @@ constexpr int64_t kQuantPrefetchMax = 20480;
 // lanes 0-3 belong to block b and 4-7 to block b + 1, scaled by [s_b·d_b ×4, s_b+1·d_b+1 ×4]. The unsigned nibbles
 // go in as they are: q4_0's offset 8 comes off as 8·(the lane sums of x), int4's zero points as z·(lane sums).
 template <int F, bool Vnni, int MR, int R>
-__attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, const cpu::ActPair* xp, int64_t np, int64_t b,
-                                                     __m256 (*acc)[MR]) {
+__attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, const cpu::ActPair* xp, int64_t np,
+                                                     int64_t b, __m256 (*acc)[MR]) {
   constexpr int64_t bbytes = F == 1 ? 18 : 16;
   const __m256i zsel = _mm256_setr_epi8(0, -1, -1, -1, 0, -1, -1, -1, 0, -1, -1, -1, 0, -1, -1, -1,  //
                                          1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1);
@@ -476,12 +476,20 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
       for (int u = 0; u < NR; ++u) acc[j][u] = madd_acc<Vnni>(acc[j][u], wv[u], xv);
     }
   }
-  for (int j = 0; j < MR; ++j)
-    for (int u = 0; u < NR; ++u) {
-      float* yo = a.y + (i0 + j) * a.ldy + r0 + u;
-      const float sum = static_cast<float>(hsum_epi32(acc[j][u]));
-      *yo = c0 == 0 ? sum : *yo + sum;
-    }
+  if constexpr (MR == 1 && NR == 4) {  // decode: the 4 rows' chunk sums reduced together (the same exact int32 sums)
+    const __m256i h01 = _mm256_hadd_epi32(acc[0][0], acc[0][1]), h23 = _mm256_hadd_epi32(acc[0][2], acc[0][3]);
+    const __m256i h = _mm256_hadd_epi32(h01, h23);  // per 128-bit half: the 4 rows' partial sums
+    const __m128 sum = _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+    float* yo = a.y + i0 * a.ldy + r0;
+    _mm_storeu_ps(yo, c0 == 0 ? sum : _mm_add_ps(_mm_loadu_ps(yo), sum));
+  } else {
+    for (int j = 0; j < MR; ++j)
+      for (int u = 0; u < NR; ++u) {
+        float* yo = a.y + (i0 + j) * a.ldy + r0 + u;
+        const float sum = static_cast<float>(hsum_epi32(acc[j][u]));
+        *yo = c0 == 0 ? sum : *yo + sum;
+      }
+  }
 }
 
 template <bool Vnni, int NR>
