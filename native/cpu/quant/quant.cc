@@ -433,7 +433,9 @@ bool qlinear_gemm_i8(const QuantWeight& w, const float* x, int64_t m, const floa
   a.xq = xq.data();
   a.xd = xd.data();
   auto fn = kernels().quant_gemm_i8;
-  const int64_t grain = std::max<int64_t>(12, (int64_t{1} << 20) / (m * k) / 12 * 12);
+  // chunks of whole 4-row (M = 1) or 2-row tiles; decode gets the small-M path's grain (2^16 / (m·k) rows)
+  const int64_t grain = m <= kQuantSmallM ? std::max<int64_t>(4, (int64_t{1} << 16) / (m * k) / 4 * 4)
+                                          : std::max<int64_t>(12, (int64_t{1} << 20) / (m * k) / 12 * 12);
   parallel_for(0, n, grain, [&](int64_t s, int64_t e) { fn(a, s, e); });
   return true;
 }
