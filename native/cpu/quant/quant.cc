@@ -279,8 +279,9 @@ inline void round_block(const float* v, float id, float lim, T* out) {
 }
 
 // x[m, k] -> [m, kb] blocks; the last block of a row is zero-padded when k is not a multiple of 32. A NaN in a
-// block makes its scale NaN (so the outputs it touches are NaN, as in fp32).
-void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActBlock* out) {
+// block makes its scale NaN (so the outputs it touches are NaN, as in fp32). Only the codes the format's kernels read
+// are made: d16 / q16 when `wide` (the 8-bit formats), d / q / q_eo / lanes8 otherwise.
+void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, bool wide, ActBlock* out) {
   for (int64_t i = 0; i < m; ++i)
     for (int64_t b = 0; b < kb; ++b) {
       float v[32] = {};
@@ -293,7 +294,13 @@ void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActB
         nan |= v[j] != v[j];
         amax = std::max(amax, std::fabs(v[j]));
       }
-      // the codes of quantize_sym8 (d = amax/127) and the int16 ones (d16 = amax/32767)
+      if (wide) {  // int16 codes, d16 = amax/32767
+        blk.d16 = nan ? std::numeric_limits<float>::quiet_NaN() : amax / 32767.0f;
+        const float id16 = blk.d16 != 0.0f && !nan ? 1.0f / blk.d16 : 0.0f;
+        round_block(v, id16, 32767.0f, blk.q16);
+        continue;
+      }
+      // the codes of quantize_sym8 (d = amax/127)
       blk.d = amax / 127.0f;
       const float id = blk.d != 0.0f ? 1.0f / blk.d : 0.0f;
       round_block(v, id, 127.0f, blk.q);
@@ -302,9 +309,6 @@ void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActB
         blk.q_eo[j] = blk.q[2 * j];
         blk.q_eo[16 + j] = blk.q[2 * j + 1];
       }
-      blk.d16 = nan ? std::numeric_limits<float>::quiet_NaN() : amax / 32767.0f;
-      const float id16 = blk.d16 != 0.0f && !nan ? 1.0f / blk.d16 : 0.0f;
-      round_block(v, id16, 32767.0f, blk.q16);
       for (int l = 0; l < 8; ++l) blk.lanes8[l] = 8 * (blk.q[4 * l] + blk.q[4 * l + 1] + blk.q[4 * l + 2] + blk.q[4 * l + 3]);
     }
 }
@@ -455,7 +459,7 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
     a.w = w;
     a.kb = (k + 31) / 32;
     std::vector<ActBlock> act(static_cast<size_t>(m * a.kb));
-    quantize_activations(x, m, k, a.kb, act.data());
+    quantize_activations(x, m, k, a.kb, quant_int16_acts(w.format), act.data());
     a.act = act.data();
     std::vector<ActPair> pairs;
     if (!quant_int16_acts(w.format)) {

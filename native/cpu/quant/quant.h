@@ -82,9 +82,9 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
 
 // One block of 32 activations quantized to int8: x ≈ d·q (q_eo: the same codes permuted, see below). lanes8[i] = 8·(q[4i] + q[4i+1] + q[4i+2] + q[4i+3]):
 // the offset term of q4_0's unsigned nibbles, per 32-bit lane of the integer dot product.
-// For the 8-bit weight formats the block is also quantized to int16 (x ≈ d16·q16, d16 = amax/32767), so that
-// their products carry about 1e-5 activation rounding instead of 4e-3. 32-byte aligned, so that the vector
-// loads never split a cache line.
+// For the 8-bit weight formats the block is quantized to int16 instead (x ≈ d16·q16, d16 = amax/32767; q, q_eo,
+// lanes8 and d are then not made), so that their products carry about 1e-5 activation rounding instead of 4e-3.
+// 32-byte aligned, so that the vector loads never split a cache line.
 struct alignas(32) ActBlock {
   int8_t q[32];
   int8_t q_eo[32];  // q in the order of an int4 block's nibbles: even elements (low nibbles), then odd ones
