@@ -158,9 +158,9 @@ describe('quantize / dequantize against the float64 oracles', () => {
 
 describe('qlinear', () => {
   // shapes: M <= 8 runs the integer path (per-block activations), larger M the dequantize + fp32 GEMM path, except
-  // int8 weights with 8 < M <= 48: the integer GEMM (per-row int16 activations)
+  // int8 weights with M <= 48: the integer GEMM (per-row int16 activations)
   const MS = [1, 3, 8, 9, 21, 70];
-  const gemmI8 = (format: QuantFormat, m: number) => format === 'int8' && m > 8 && m <= 48;
+  const gemmI8 = (format: QuantFormat, m: number) => format === 'int8' && m <= 48;
   for (const c of FORMATS) {
     it(`${label(c)}: every level, both paths, against the dequantized fp32 product`, () => {
       const k = c.format === 'int8' ? 77 : c.format === 'int4' ? 2 * c.group! : 96;
@@ -245,21 +245,23 @@ describe('qlinear', () => {
   it('int8 integer GEMM: exact chunk sums at the extremes (codes ±127, activations ±32767), k not a multiple of 16', () => {
     // k = 1100: two full chunks of 512 and a tail of 76 (not a multiple of 16); every product is ±127·32767, so a
     // chunk sum reaches 512·127·32767 = 2 130 706 432, just inside int32
+    // m = 1 (decode: 4 weight rows at a time, their chunk sums reduced together), 5 (rows outer), 12 (chunks outer)
     const k = 1100;
     const n = 5;
-    const m = 12;
     const w = new Float32Array(n * k);
     for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) w[r * k + j] = r === 1 ? -1 : r === 2 && j % 3 === 0 ? -1 : 1;
-    const x = new Float32Array(m * k);
-    for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) x[i * k + j] = i % 2 ? -2 : 2;
     const qw = quantize(new Tensor(w, [n, k], 'f32'), 'int8');
     const wd = dequantizeRef(qw.data, n, k, 'int8');
-    const ref = linearRef64(quantizeActivationsRowRef(x, m, k), wd, m, n, k);
-    for (const level of levels) {
-      const y = withIsa(level, () => qlinear(new Tensor(x, [m, k], 'f32'), qw)).data;
-      for (let i = 0; i < m * n; i++) expect(Math.abs(y[i] - ref[i]), `${level} ${i}`).toBeLessThanOrEqual(Math.abs(ref[i]) * 1e-6);
-      expect(y[0]).toBeCloseTo(2 * k, 1);
-      expect(y[1]).toBeCloseTo(-2 * k, 1);
+    for (const m of [1, 5, 12]) {
+      const x = new Float32Array(m * k);
+      for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) x[i * k + j] = i % 2 ? -2 : 2;
+      const ref = linearRef64(quantizeActivationsRowRef(x, m, k), wd, m, n, k);
+      for (const level of levels) {
+        const y = withIsa(level, () => qlinear(new Tensor(x, [m, k], 'f32'), qw)).data;
+        for (let i = 0; i < m * n; i++) expect(Math.abs(y[i] - ref[i]), `${level} m=${m} ${i}`).toBeLessThanOrEqual(Math.abs(ref[i]) * 1e-6);
+        expect(y[0]).toBeCloseTo(2 * k, 1);
+        expect(y[1]).toBeCloseTo(-2 * k, 1);
+      }
     }
   });
 
@@ -276,6 +278,27 @@ describe('qlinear', () => {
     const rowErr = linError(linearRef64(quantizeActivationsRowRef(x.data, m, k), wd, m, n, k), ref, x.data, wd, m, n, k);
     expect(rowErr).toBeGreaterThan(1e-4);
     for (const level of levels) expect(linError(withIsa(level, () => qlinear(x, qw)).data, ref, x.data, wd, m, n, k), level).toBeLessThan(1e-5);
+  });
+
+  it('int8 with M <= 8: a row with an outlier channel sends the call to the per-block integer path', () => {
+    const k = 4096 + 77; // a partial last block too
+    const n = 21;
+    for (const m of [1, 5]) {
+      const qw = quantize(randn([n, k], 93), 'int8');
+      const wd = dequantizeRef(qw.data, n, k, 'int8');
+      const x = randn([m, k], 94 + m);
+      x.data[(m - 1) * k + 11] = -1e4;
+      const ref = linearRef64(x.data, wd, m, n, k);
+      const rowErr = linError(linearRef64(quantizeActivationsRowRef(x.data, m, k), wd, m, n, k), ref, x.data, wd, m, n, k);
+      expect(rowErr).toBeGreaterThan(1e-4);
+      // per block of 32, int16: exactly those activations up to float32 accumulation
+      const refq = linearRef64(quantizeActivationsRef(x.data, m, k, 16), wd, m, n, k);
+      for (const level of levels) {
+        const y = withIsa(level, () => qlinear(x, qw)).data;
+        expect(linError(y, refq, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(2e-6);
+        expect(linError(y, ref, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(1e-4);
+      }
+    }
   });
 
   it('a NaN in x makes its row of outputs NaN on every path, the other rows stay finite', () => {

@@ -22,7 +22,8 @@
  * rename it, so there is none. For up to 8 rows of x (decode), activations are quantized per block of 32 and
  * integer dot products are taken straight from the packed blocks (AVX2 maddubs/madd, AVX512-VNNI
  * vpdpbusd/vpdpwssd, scalar): for the 4-bit formats to int8 (like GGML's q8_0: d = amax/127), for the 8-bit
- * formats to int16 (d = amax/32767). This adds the activation rounding: each output is off from the fp32 product
+ * formats to int16 (d = amax/32767; `int8` weights, up to 48 rows of x: one int16 scale per row of x, amax/32767,
+ * unless the row's peak exceeds 32 times its rms). This adds the activation rounding: each output is off from the fp32 product
  * of the dequantized weight by at most Σ_k |w_k|·d_x(k)/2 (d_x: the activation block's scale), about 4e-3 relative
  * for Gaussian activations with int8 (small beside the 4-bit weights' own ~10% rounding) and about 2e-5 with int16
  * (so the 8-bit formats stay below 1e-3). For more rows, tiles of the weight are dequantized to fp32 and multiplied

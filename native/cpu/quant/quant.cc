@@ -279,8 +279,9 @@ inline void round_block(const float* v, float id, float lim, T* out) {
 }
 
 // x[m, k] -> [m, kb] blocks; the last block of a row is zero-padded when k is not a multiple of 32. A NaN in a
-// block makes its scale NaN (so the outputs it touches are NaN, as in fp32).
-void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActBlock* out) {
+// block makes its scale NaN (so the outputs it touches are NaN, as in fp32). Only the codes the format's kernels read
+// are made: d16 / q16 when `wide` (the 8-bit formats), d / q / q_eo / lanes8 otherwise.
+void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, bool wide, ActBlock* out) {
   for (int64_t i = 0; i < m; ++i)
     for (int64_t b = 0; b < kb; ++b) {
       float v[32] = {};
@@ -293,7 +294,13 @@ void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActB
         nan |= v[j] != v[j];
         amax = std::max(amax, std::fabs(v[j]));
       }
-      // the codes of quantize_sym8 (d = amax/127) and the int16 ones (d16 = amax/32767)
+      if (wide) {  // int16 codes, d16 = amax/32767
+        blk.d16 = nan ? std::numeric_limits<float>::quiet_NaN() : amax / 32767.0f;
+        const float id16 = blk.d16 != 0.0f && !nan ? 1.0f / blk.d16 : 0.0f;
+        round_block(v, id16, 32767.0f, blk.q16);
+        continue;
+      }
+      // the codes of quantize_sym8 (d = amax/127)
       blk.d = amax / 127.0f;
       const float id = blk.d != 0.0f ? 1.0f / blk.d : 0.0f;
       round_block(v, id, 127.0f, blk.q);
@@ -302,10 +309,29 @@ void quantize_activations(const float* x, int64_t m, int64_t k, int64_t kb, ActB
         blk.q_eo[j] = blk.q[2 * j];
         blk.q_eo[16 + j] = blk.q[2 * j + 1];
       }
-      blk.d16 = nan ? std::numeric_limits<float>::quiet_NaN() : amax / 32767.0f;
-      const float id16 = blk.d16 != 0.0f && !nan ? 1.0f / blk.d16 : 0.0f;
-      round_block(v, id16, 32767.0f, blk.q16);
       for (int l = 0; l < 8; ++l) blk.lanes8[l] = 8 * (blk.q[4 * l] + blk.q[4 * l + 1] + blk.q[4 * l + 2] + blk.q[4 * l + 3]);
+    }
+}
+
+// act [m, kb] -> pairs [m, kb / 2] (quant.h ActPair) for a 4-bit format.
+void pair_activations(QuantFormat f, const ActBlock* act, int64_t m, int64_t kb, ActPair* pairs) {
+  const int64_t np = kb / 2;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t p = 0; p < np; ++p) {
+      ActPair& o = pairs[i * np + p];
+      for (int h = 0; h < 2; ++h) {
+        const ActBlock& x = act[i * kb + 2 * p + h];
+        const int8_t* q = f == QuantFormat::Q4_0 ? x.q : x.q_eo;
+        std::memcpy(o.lo + 16 * h, q, 16);
+        std::memcpy(o.hi + 16 * h, q + 16, 16);
+        for (int l = 0; l < 4; ++l) {
+          int32_t sum = 0;
+          for (int t = 0; t < 4; ++t) sum += q[4 * l + t] + q[16 + 4 * l + t];
+          o.dx[4 * h + l] = x.d;
+          o.c[4 * h + l] = x.d * static_cast<float>(8 * sum);
+          o.off[4 * h + l] = static_cast<int32_t>(static_cast<uint16_t>(static_cast<int16_t>(sum)));
+        }
+      }
     }
 }
 
@@ -393,6 +419,32 @@ void dequantize(const QuantWeight& w, float* out) {
   parallel_for(0, w.n, grain, [&](int64_t s, int64_t e) { dequantize_rows(w, s, e, out + s * w.k); });
 }
 
+namespace {
+// int8 weight: the integer GEMM against per-row int16 activations; false (nothing written) when some row of x has
+// an outlier channel (quantize_rows16).
+bool qlinear_gemm_i8(const QuantWeight& w, const float* x, int64_t m, const float* bias, float* y) {
+  const int64_t n = w.n, k = w.k;
+  QuantGemv a;
+  a.w = w;
+  a.m = m;
+  a.bias = bias;
+  a.y = y;
+  a.ldy = n;
+  a.ldx = (k + 31) / 32 * 32;
+  std::vector<int16_t> xq(static_cast<size_t>(m * a.ldx));
+  std::vector<float> xd(static_cast<size_t>(m));
+  if (!quantize_rows16(x, m, k, a.ldx, xq.data(), xd.data())) return false;
+  a.xq = xq.data();
+  a.xd = xd.data();
+  auto fn = kernels().quant_gemm_i8;
+  // chunks of whole 4-row (M = 1) or 2-row tiles; decode gets the small-M path's grain (2^16 / (m·k) rows)
+  const int64_t grain = m <= kQuantSmallM ? std::max<int64_t>(4, (int64_t{1} << 16) / (m * k) / 4 * 4)
+                                          : std::max<int64_t>(12, (int64_t{1} << 20) / (m * k) / 12 * 12);
+  parallel_for(0, n, grain, [&](int64_t s, int64_t e) { fn(a, s, e); });
+  return true;
+}
+}  // namespace
+
 void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias, float* y) {
   const int64_t n = w.n, k = w.k;
   if (m == 0 || n == 0) return;
@@ -401,13 +453,20 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
       for (int64_t j = 0; j < n; ++j) y[i * n + j] = bias ? bias[j] : 0.0f;
     return;
   }
+  if (w.format == QuantFormat::Int8 && m <= kQuantGemmI8MaxM && qlinear_gemm_i8(w, x, m, bias, y)) return;
   if (m <= kQuantSmallM) {
     QuantGemv a;
     a.w = w;
     a.kb = (k + 31) / 32;
     std::vector<ActBlock> act(static_cast<size_t>(m * a.kb));
-    quantize_activations(x, m, k, a.kb, act.data());
+    quantize_activations(x, m, k, a.kb, quant_int16_acts(w.format), act.data());
     a.act = act.data();
+    std::vector<ActPair> pairs;
+    if (!quant_int16_acts(w.format)) {
+      pairs.resize(static_cast<size_t>(m * (a.kb / 2)));
+      pair_activations(w.format, act.data(), m, a.kb, pairs.data());
+      a.pairs = pairs.data();
+    }
     a.m = m;
     a.bias = bias;
     a.y = y;
@@ -416,25 +475,6 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
     const int64_t grain = std::max<int64_t>(4, (int64_t{1} << 16) / (k * m));
     parallel_for(0, n, grain, [&](int64_t s, int64_t e) { fn(a, s, e); });
     return;
-  }
-  if (w.format == QuantFormat::Int8 && m <= kQuantGemmI8MaxM) {  // integer GEMM against per-row int16 activations
-    QuantGemv a;
-    a.w = w;
-    a.m = m;
-    a.bias = bias;
-    a.y = y;
-    a.ldy = n;
-    a.ldx = (k + 31) / 32 * 32;
-    std::vector<int16_t> xq(static_cast<size_t>(m * a.ldx));
-    std::vector<float> xd(static_cast<size_t>(m));
-    if (quantize_rows16(x, m, k, a.ldx, xq.data(), xd.data())) {
-      a.xq = xq.data();
-      a.xd = xd.data();
-      auto fn = kernels().quant_gemm_i8;
-      const int64_t grain = std::max<int64_t>(6, (int64_t{1} << 20) / (m * k) / 6 * 6);
-      parallel_for(0, n, grain, [&](int64_t s, int64_t e) { fn(a, s, e); });
-      return;
-    }
   }
   // Large M: tiles of nt weight rows, dequantized (in parallel) into a [nt, k] panel, then y[:, n0:n0+nt] =
   // x·panelᵀ by the fp32 GEMM (which parallelizes itself). The tile is a function of k only.

@@ -26,11 +26,14 @@
 // dot products scaled in float32 (the dispatch table's quant_gemv: AVX2 maddubs/madd, AVX512-VNNI
 // vpdpbusd/vpdpwssd, scalar); larger M: tiles of W are dequantized to float32 and multiplied with the fp32 GEMM
 // (tf::cpu::sgemm).
-// Exception: an int8 weight with kQuantSmallM < M ≤ kQuantGemmI8MaxM runs an integer GEMM instead (quant_gemm_i8):
+// Exception: an int8 weight with M ≤ kQuantGemmI8MaxM runs an integer GEMM instead (quant_gemm_i8):
 // each activation row is quantized to int16 with one scale (amax/32767), and each output is its exact integer dot
 // product (summed in chunks of kQuantKc, each chunk converted to float32) times row scale × weight scale, unless some
 // row's peak exceeds 32 times its rms (an outlier channel, which one int16 scale would leave at more than ~3e-4
-// relative rounding): then the call takes the fp32 path below. The choice depends on x, never on threads. On AVX2
+// relative rounding): then the call takes the per-block path above (M ≤ kQuantSmallM) or the fp32 path below. At
+// M ≤ kQuantSmallM the per-row scale spares the per-block int→float conversion and scaling of the block path (one
+// int8 weight row costs 2 vpmovsxbw + 2 vpmaddwd + 2 vpaddd per 32 weights; measured ~20% less time at M = 1 with
+// the weight in L2). The choice depends on x, never on threads. On AVX2
 // (one vpmaddwd + vpaddd per 16 products) it beats dequantizing into the fp32 GEMM only up to about M = 48 (measured
 // on a Zen 3: M = 16 1.7x, M = 32 1.2x, M = 64 even, M = 128 slower); with VNNI (vpdpwssd) it would go further.
 // Accuracy against the fp32 product of the dequantized weight: the large-M path is an fp32 GEMM (~1e-7
@@ -79,9 +82,9 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
 
 // One block of 32 activations quantized to int8: x ≈ d·q (q_eo: the same codes permuted, see below). lanes8[i] = 8·(q[4i] + q[4i+1] + q[4i+2] + q[4i+3]):
 // the offset term of q4_0's unsigned nibbles, per 32-bit lane of the integer dot product.
-// For the 8-bit weight formats the block is also quantized to int16 (x ≈ d16·q16, d16 = amax/32767), so that
-// their products carry about 1e-5 activation rounding instead of 4e-3. 32-byte aligned, so that the vector
-// loads never split a cache line.
+// For the 8-bit weight formats the block is quantized to int16 instead (x ≈ d16·q16, d16 = amax/32767; q, q_eo,
+// lanes8 and d are then not made), so that their products carry about 1e-5 activation rounding instead of 4e-3.
+// 32-byte aligned, so that the vector loads never split a cache line.
 struct alignas(32) ActBlock {
   int8_t q[32];
   int8_t q_eo[32];  // q in the order of an int4 block's nibbles: even elements (low nibbles), then odd ones
@@ -89,6 +92,19 @@ struct alignas(32) ActBlock {
   int16_t q16[32];
   float d;
   float d16;
+};
+
+// The 4-bit formats' integer kernels take weight blocks two at a time (b, b + 1 for even b): the activations of such a
+// pair arranged once per call the way those kernels read them (quant_x86.h pair_step), so that a pair costs each
+// weight row no shuffles on the activation side. Int32 lane i (0-3) of a pair's integer dot product covers, of
+// block b (lanes 4-7: of block b + 1), elements 4i..4i+3 and 16+4i..16+4i+3 (q4_0) or 8i..8i+7 (int4).
+struct alignas(32) ActPair {
+  int8_t lo[32];   // [codes 0-15 of block b | of block b + 1]: ActBlock::q (q4_0) or ActBlock::q_eo (int4)
+  int8_t hi[32];   // the same with codes 16-31
+  float dx[8];     // [d_b ×4, d_b+1 ×4]
+  float c[8];      // q4_0: dx · 8·(the lane's code sum), rounded to float32 (the nibbles' offset 8, taken off in float)
+  int32_t off[8];  // int4: the lane's code sum as int16 in the low half, 0 in the high half (times the zero point,
+                   // taken off in int32 with one madd)
 };
 
 // Formats whose integer path uses the int16 activations (8-bit weights: the weight rounding is small, so the
@@ -103,11 +119,12 @@ struct QuantGemv {
   const float* bias = nullptr;  // [n] or null
   float* y = nullptr;           // [m, ldy]
   int64_t ldy = 0;
-  // int8 weights with kQuantSmallM < M ≤ kQuantGemmI8MaxM (the dispatch table's quant_gemm_i8): activations
+  // int8 weights with M ≤ kQuantGemmI8MaxM (the dispatch table's quant_gemm_i8): activations
   // quantized per row to int16
   const int16_t* xq = nullptr;  // [m, ldx] codes, zero-padded past k
   const float* xd = nullptr;    // [m] row scales amax/32767 (NaN for a row holding a NaN)
   int64_t ldx = 0;              // k rounded up to 32
+  const ActPair* pairs = nullptr;  // 4-bit formats, M ≤ kQuantSmallM: [m, kb / 2], made from act (the x86 pair steps)
 };
 
 // The int8 GEMM sums K in chunks of kQuantKc: a chunk's exact integer sum fits int32 even for codes −128 and

@@ -1,4 +1,4 @@
-// The x86 integer kernels of qlinear's small-M path, the int8 integer GEMM (8 < M ≤ 48) and the SIMD dequantizer
+// The x86 integer kernels of qlinear's small-M path, the int8 integer GEMM (M ≤ 48) and the SIMD dequantizer
 // of its large-M path, written once and instantiated in quant_avx2.cc (AVX2 + F16C: maddubs + madd) and
 // quant_avx512.cc (AVX512-VNNI: vpdpbusd / vpdpwssd on 256-bit vectors). Included inside a target region: no
 // standard headers here (quant.h and simd.h come first).
@@ -12,11 +12,18 @@
 //                elements) and high nibbles (odd elements) are used in place, against a copy of the activation
 //                codes permuted the same way (ActBlock::q_eo), which saves the interleaving shuffles.
 // The 4-bit formats go two blocks per step (pair_step: unsigned nibbles, the zero point or offset 8 taken off
-// through the activations' lane sums); an odd last block takes the one-block route above. Each weight block is
-// decoded once for up to 4 activation rows, and each activation block serves 2 to 4 weight rows (gemv_tile).
-// Each output accumulates its blocks' int32 sums, converted to float and scaled by w_scale·x_scale, in 8 float
-// lanes in a fixed order; one thread computes a whole output, so the result does not depend on the thread count.
-// The integer sums are exact, so AVX2 and VNNI give the same bits; the scalar level differs by float rounding.
+// through the activations' lane sums, against activations pre-arranged per pair: quant.h ActPair); an odd last
+// block takes the one-block route above. Each weight block is decoded once for up to 4 activation rows, and each
+// activation block serves 2 to 4 weight rows (gemv_tile). Each output accumulates its blocks' int32 sums, converted
+// to float and scaled by w_scale·x_scale (q4_0 pairs: (x_scale·sum − c)·w_scale, c the offset term in float), in 8
+// float lanes in a fixed order; one thread computes a whole output, so the result does not depend on the thread
+// count. The integer sums are exact and the float steps the same, so AVX2 and VNNI give the same bits; the scalar
+// level differs by float rounding.
+//
+// Measured on the AVX2 development machine (Zen 3, one thread, weight in L1/L2, M = 1, ns per block of 32 weights):
+// q4_0 1.29 -> 1.02 and int4/g32 1.42 -> 1.00 from the pre-arranged activations, the float offset (q4_0), one
+// madd for the zero points in place of vpmulld, and loads / broadcasts + blends in place of 128-bit inserts and
+// vpermps (int4 scales and zero points, q4_0 codes and fp16 scales).
 #pragma once
 
 namespace tf {
@@ -64,6 +71,8 @@ struct RowCtx {
   float row_scale = 0.0f;
   int gshift = 0;  // int4: log2(group / 32)
   int64_t k = 0;
+  int64_t pf = 0;  // prefetch distance in bytes (gemv_rows: the same row of the next tile)
+  int64_t pf_scales = 0;  // int4: the same for the scales (bytes; a quarter of it for the zero points)
   RowCtx() = default;
   RowCtx(const cpu::QuantGemv& a, int64_t r) : k(a.w.k) {
     const cpu::QuantWeight& w = a.w;
@@ -214,8 +223,16 @@ inline __m256i wblock_dot(const __m256i* v, const cpu::ActBlock& xb) {
   }
 }
 
-// How far ahead (bytes) each weight row is prefetched: the rows are separate streams, a few KiB apart.
+// How far ahead (bytes) each weight row is prefetched. gemv_rows walks a tile of R weight rows (R·rowbytes contiguous
+// code bytes) at a time, so each row prefetches the same offset of its row in the next tile (R·rowbytes ahead): the
+// next tile arrives in the order it is read, one tile ahead. With 3 KiB ahead in its own row instead, the rows of
+// a tile prefetched into each other's (already fetched) bytes, and the DRAM-bound shape (K 4096, N 11008, M 1) ran
+// 15-30% slower. Tiles over kQuantPrefetchMax (long rows, which L1 would not hold twice) prefetch kQuantPrefetch
+// ahead in their own row. q8_0 prefetches every block (34 bytes: every other block skipped lines; 17 KiB tiles at
+// K = 4096 also fell back to 3 KiB under the former 16 KiB cap), int4 also its scale and zero-point streams: both
+// about 30% faster on the DRAM-bound shape.
 constexpr int64_t kQuantPrefetch = 3072;
+constexpr int64_t kQuantPrefetchMax = 20480;
 
 // The 4-bit formats two blocks at a time (b, b + 1): one 256-bit vector holds the low nibbles of both blocks and
 // another the high nibbles (q4_0: elements 0-15 and 16-31 of each block; int4: even and odd elements), against
@@ -223,54 +240,57 @@ constexpr int64_t kQuantPrefetch = 3072;
 // lanes 0-3 belong to block b and 4-7 to block b + 1, scaled by [s_b·d_b ×4, s_b+1·d_b+1 ×4]. The unsigned nibbles
 // go in as they are: q4_0's offset 8 comes off as 8·(the lane sums of x), int4's zero points as z·(lane sums).
 template <int F, bool Vnni, int MR, int R>
-__attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, const cpu::ActBlock* x, int64_t kb, int64_t b, __m256 (*acc)[MR]) {
+__attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, const cpu::ActPair* xp, int64_t np,
+                                                     int64_t b, __m256 (*acc)[MR]) {
   constexpr int64_t bbytes = F == 1 ? 18 : 16;
-  const __m256i dup = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  const __m256i zsel = _mm256_setr_epi8(0, -1, -1, -1, 0, -1, -1, -1, 0, -1, -1, -1, 0, -1, -1, -1,  //
+                                         1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1);
   __m256i xlo[MR], xhi[MR], off[MR];
-  __m256 dx[MR];
+  __m256 dx[MR], cx[MR];
 #pragma GCC unroll 4
   for (int j = 0; j < MR; ++j) {
-    const cpu::ActBlock& x0 = x[j * kb + b];
-    const cpu::ActBlock& x1 = x[j * kb + b + 1];
-    const int8_t* q0 = F == 1 ? x0.q : x0.q_eo;
-    const int8_t* q1 = F == 1 ? x1.q : x1.q_eo;
-    xlo[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(q0))),
-                                     _mm_load_si128(reinterpret_cast<const __m128i*>(q1)), 1);
-    xhi[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(q0 + 16))),
-                                     _mm_load_si128(reinterpret_cast<const __m128i*>(q1 + 16)), 1);
-    const __m256i l0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x0.lanes8));
-    const __m256i l1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(x1.lanes8));
-    if constexpr (F == 1) {  // lane i of a block: elements 4i..4i+3 and 16+4i..16+4i+3
-      const __m128i s0 = _mm_add_epi32(_mm256_castsi256_si128(l0), _mm256_extracti128_si256(l0, 1));
-      const __m128i s1 = _mm_add_epi32(_mm256_castsi256_si128(l1), _mm256_extracti128_si256(l1, 1));
-      off[j] = _mm256_inserti128_si256(_mm256_castsi128_si256(s0), s1, 1);
-    } else {  // lane i of a block: elements 8i..8i+7 (evens and odds); lanes8 holds 8·(sums of 4)
-      const __m256i h = _mm256_hadd_epi32(l0, l1);  // [b: 0+1, 2+3, b+1: 0+1, 2+3 | b: 4+5, 6+7, b+1: 4+5, 6+7]
-      off[j] = _mm256_srai_epi32(_mm256_permute4x64_epi64(h, 0xD8), 3);
+    const cpu::ActPair& P = xp[j * np + (b >> 1)];
+    xlo[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(P.lo));
+    xhi[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(P.hi));
+    dx[j] = _mm256_load_ps(P.dx);
+    if constexpr (F == 1) {
+      cx[j] = _mm256_load_ps(P.c);
+      off[j] = _mm256_setzero_si256();
+    } else {
+      cx[j] = _mm256_setzero_ps();
+      off[j] = _mm256_load_si256(reinterpret_cast<const __m256i*>(P.off));
     }
-    dx[j] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_set1_ps(x0.d)), _mm_set1_ps(x1.d), 1);
   }
   const __m256i m4 = _mm256_set1_epi8(15);
 #pragma GCC unroll 4
   for (int u = 0; u < R; ++u) {
     const RowCtx<F>& row = rows[u];
     const uint8_t* p = row.codes + b * bbytes;
-    _mm_prefetch(reinterpret_cast<const char*>(p + kQuantPrefetch), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + row.pf), _MM_HINT_T0);
     __m256i v;
     __m256 ws;
     __m256i zv = _mm256_setzero_si256();
     if constexpr (F == 1) {
-      v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2))),
-                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 20)), 1);
-      // the two fp16 scales loaded straight into a vector (the 2 bytes after each are codes, unused): lanes 0, 2
-      const __m128i h2 = _mm_unpacklo_epi32(_mm_loadu_si32(p), _mm_loadu_si32(p + 18));
-      ws = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_cvtph_ps(h2)), _mm256_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2));
+      // the codes of block b are bytes 2..17 of the pair, those of b + 1 bytes 20..35: the low half of a load at
+      // p + 2 and the high half of one at p + 4, blended (cheaper than a 128-bit insert from memory)
+      v = _mm256_blend_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2)),
+                             _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 4)), 0xF0);
+      // the two fp16 scales broadcast and blended into [d_b ×4, d_b+1 ×4], converted at once (no permute)
+      const __m128i h2 = _mm_blend_epi16(_mm_set1_epi16(static_cast<short>(cpu::load_u16(p))),
+                                         _mm_set1_epi16(static_cast<short>(cpu::load_u16(p + 18))), 0xF0);
+      ws = _mm256_cvtph_ps(h2);
     } else {
       v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+      if ((b & 14) == 0) {  // every 16 blocks: this row's scales and zero points in the next tile (their own streams)
+        _mm_prefetch(reinterpret_cast<const char*>(row.scales + row.pf_scales + ((b >> row.gshift) << 2)), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(row.zeros + (row.pf_scales >> 2) + (b >> row.gshift)), _MM_HINT_T0);
+      }
       if (row.gshift == 0) {
-        ws = _mm256_permutevar8x32_ps(
-            _mm256_castps128_ps256(_mm_castpd_ps(_mm_load_sd(reinterpret_cast<const double*>(row.scales + b * 4)))), dup);
-        zv = _mm256_permutevar8x32_epi32(_mm256_cvtepu8_epi32(_mm_cvtsi32_si128(cpu::load_u16(row.zeros + b))), dup);
+        const float* sp = reinterpret_cast<const float*>(row.scales + b * 4);
+        ws = _mm256_blend_ps(_mm256_broadcast_ss(sp), _mm256_broadcast_ss(sp + 1), 0xF0);
+        // the two zero points (bytes) into the low byte of lanes 0-3 and 4-7; the rest of each lane is not read
+        // (ActPair::off has zero high halves, see the madd below)
+        zv = _mm256_shuffle_epi8(_mm256_set1_epi16(static_cast<short>(cpu::load_u16(row.zeros + b))), zsel);
       } else {  // both blocks in one group
         const int64_t g = b >> row.gshift;
         ws = _mm256_broadcast_ss(reinterpret_cast<const float*>(row.scales + g * 4));
@@ -291,8 +311,12 @@ __attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, cons
         d = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(lo, xlo[j]), _mm256_maddubs_epi16(hi, xhi[j])),
                               _mm256_set1_epi16(1));
       }
-      d = _mm256_sub_epi32(d, F == 1 ? off[j] : _mm256_mullo_epi32(zv, off[j]));
-      acc[u][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(ws, dx[j]), acc[u][j]);
+      if constexpr (F == 1) {  // d_x·(dot − 8·sums) = d_x·dot − c, then times the weight scale
+        acc[u][j] = _mm256_fmadd_ps(_mm256_fmsub_ps(_mm256_cvtepi32_ps(d), dx[j], cx[j]), ws, acc[u][j]);
+      } else {  // z·(lane sums) with madd: the sums in the low int16 of each lane (|sums| ≤ 8·128), 0 above
+        d = _mm256_sub_epi32(d, _mm256_madd_epi16(zv, off[j]));
+        acc[u][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), _mm256_mul_ps(ws, dx[j]), acc[u][j]);
+      }
     }
   }
 }
@@ -304,7 +328,8 @@ __attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, co
   constexpr int64_t bbytes = F == 0 ? 34 : F == 1 ? 18 : F == 2 ? 32 : 16;  // code bytes per block of 32
 #pragma GCC unroll 4
   for (int u = 0; u < R; ++u) {
-    if ((b & 1) == 0) _mm_prefetch(reinterpret_cast<const char*>(rows[u].codes + b * bbytes + kQuantPrefetch), _MM_HINT_T0);
+    if (F == 0 || (b & 1) == 0)  // q8_0: every block (34 bytes), or some lines would be missed
+      _mm_prefetch(reinterpret_cast<const char*>(rows[u].codes + b * bbytes + rows[u].pf), _MM_HINT_T0);
     __m256i v[2];
     __m256 wsv;
     decode_wblock<F, Partial>(rows[u], b, v, &wsv);
@@ -330,8 +355,11 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0
     for (int j = 0; j < MR; ++j) acc[u][j] = _mm256_setzero_ps();
   const cpu::ActBlock* x = a.act + i0 * a.kb;
   int64_t b = 0;
-  if constexpr (F == 1 || F == 3)
-    for (; b + 2 <= a.kb; b += 2) pair_step<F, Vnni, MR, R>(rows, x, a.kb, b, acc);
+  if constexpr (F == 1 || F == 3) {
+    const int64_t np = a.kb / 2;
+    const cpu::ActPair* xp = a.pairs + i0 * np;
+    for (; b + 2 <= a.kb; b += 2) pair_step<F, Vnni, MR, R>(rows, xp, np, b, acc);
+  }
   const int64_t kfull = F == 2 ? a.w.k / 32 : a.kb;  // int8: the partial last block of a row apart
   for (; b < kfull; ++b) single_step<F, Vnni, MR, R, false>(rows, x, a.kb, b, acc);
   for (; b < a.kb; ++b) single_step<F, Vnni, MR, R, true>(rows, x, a.kb, b, acc);
@@ -351,14 +379,22 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0
 template <int F, bool Vnni, int MR>
 inline void gemv_rows(const cpu::QuantGemv& a, int64_t n0, int64_t n1, int64_t i0) {
   constexpr int R = MR == 1 ? 4 : MR == 2 ? 3 : 2;
+  const int64_t rowbytes = F == 0 ? a.kb * 34 : F == 1 ? a.kb * 18 : F == 2 ? a.w.k : a.w.k / 2;
+  const int64_t pf = R * rowbytes <= kQuantPrefetchMax ? R * rowbytes : kQuantPrefetch;
   int64_t r = n0;
   for (; r + R <= n1; r += R) {
     RowCtx<F> rows[R] = {RowCtx<F>(a, r)};
     for (int u = 1; u < R; ++u) rows[u] = RowCtx<F>(a, r + u);
+    for (int u = 0; u < R; ++u) {
+      rows[u].pf = pf;
+      if constexpr (F == 3) rows[u].pf_scales = R * (a.w.k / a.w.group) * 4;
+    }
     gemv_tile<F, Vnni, MR, R>(a, rows, r, i0);
   }
   for (; r < n1; ++r) {
-    const RowCtx<F> row(a, r);
+    RowCtx<F> row(a, r);
+    row.pf = rowbytes <= kQuantPrefetchMax ? rowbytes : kQuantPrefetch;
+    if constexpr (F == 3) row.pf_scales = (a.w.k / a.w.group) * 4;
     gemv_tile<F, Vnni, MR, 1>(a, &row, r, i0);
   }
 }
@@ -414,8 +450,11 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
     for (int u = 0; u < NR; ++u) acc[j][u] = _mm256_setzero_si256();
   const int64_t cfull = c0 + (c1 - c0) / 16 * 16;
   int64_t kk = c0;
+  const int64_t pf = NR * k <= kQuantPrefetchMax ? NR * k : kQuantPrefetch;  // the next tile's rows (gemv_rows)
   for (; kk < cfull; kk += 16) {
     __m256i wv[NR];
+    if ((kk & 63) == 0)
+      for (int u = 0; u < NR; ++u) _mm_prefetch(reinterpret_cast<const char*>(wp[u] + kk + pf), _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int u = 0; u < NR; ++u) wv[u] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[u] + kk)));
 #pragma GCC unroll 4
@@ -437,12 +476,20 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
       for (int u = 0; u < NR; ++u) acc[j][u] = madd_acc<Vnni>(acc[j][u], wv[u], xv);
     }
   }
-  for (int j = 0; j < MR; ++j)
-    for (int u = 0; u < NR; ++u) {
-      float* yo = a.y + (i0 + j) * a.ldy + r0 + u;
-      const float sum = static_cast<float>(hsum_epi32(acc[j][u]));
-      *yo = c0 == 0 ? sum : *yo + sum;
-    }
+  if constexpr (MR == 1 && NR == 4) {  // decode: the 4 rows' chunk sums reduced together (the same exact int32 sums)
+    const __m256i h01 = _mm256_hadd_epi32(acc[0][0], acc[0][1]), h23 = _mm256_hadd_epi32(acc[0][2], acc[0][3]);
+    const __m256i h = _mm256_hadd_epi32(h01, h23);  // per 128-bit half: the 4 rows' partial sums
+    const __m128 sum = _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+    float* yo = a.y + i0 * a.ldy + r0;
+    _mm_storeu_ps(yo, c0 == 0 ? sum : _mm_add_ps(_mm_loadu_ps(yo), sum));
+  } else {
+    for (int j = 0; j < MR; ++j)
+      for (int u = 0; u < NR; ++u) {
+        float* yo = a.y + (i0 + j) * a.ldy + r0 + u;
+        const float sum = static_cast<float>(hsum_epi32(acc[j][u]));
+        *yo = c0 == 0 ? sum : *yo + sum;
+      }
+  }
 }
 
 template <bool Vnni, int NR>
@@ -463,11 +510,32 @@ inline void gemm_i8_rows(const cpu::QuantGemv& a, int64_t r0, int64_t c0, int64_
 template <bool Vnni>
 void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   const int64_t k = a.w.k;
-  for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
-    const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
+  if (a.m == 1) {
+    // decode: the activation row (2·k bytes) stays in L1, so the weight is streamed once, row tile by row tile
+    // (4 rows, their chunks in order; the same sums as the chunk-outer order below)
     int64_t r = n0;
-    for (; r + 2 <= n1; r += 2) gemm_i8_rows<Vnni, 2>(a, r, c0, c1);
-    if (r < n1) gemm_i8_rows<Vnni, 1>(a, r, c0, c1);
+    for (; r + 4 <= n1; r += 4)
+      for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
+        gemm_i8_tile<Vnni, 1, 4>(a, 0, r, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
+    for (; r < n1; ++r)
+      for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
+        gemm_i8_tile<Vnni, 1, 1>(a, 0, r, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
+  } else if (a.m <= cpu::kQuantSmallM) {  // rows outer too (x, m·2·k bytes, stays in L1 / L2)
+    for (int64_t r = n0; r < n1; r += 2)
+      for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
+        const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
+        if (r + 2 <= n1)
+          gemm_i8_rows<Vnni, 2>(a, r, c0, c1);
+        else
+          gemm_i8_rows<Vnni, 1>(a, r, c0, c1);
+      }
+  } else {
+    for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
+      const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
+      int64_t r = n0;
+      for (; r + 2 <= n1; r += 2) gemm_i8_rows<Vnni, 2>(a, r, c0, c1);
+      if (r < n1) gemm_i8_rows<Vnni, 1>(a, r, c0, c1);
+    }
   }
   const float* ws = reinterpret_cast<const float*>(a.w.data + a.w.n * k);  // may be unaligned: read with load_f32
   for (int64_t i = 0; i < a.m; ++i)
