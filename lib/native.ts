@@ -23,6 +23,9 @@ export interface DTypeArrays {
 }
 export type TypedArray = DTypeArrays[DType];
 
+/** A tensor's data in the packed form of hot ops' arguments (lib/packed.ts); undefined or null when absent. */
+export type PackedData = TypedArray | null | undefined;
+
 /** What crosses the native boundary: a contiguous row-major array. `Tensor` satisfies it. */
 export interface RawTensor<D extends DType = DType> {
   data: DTypeArrays[D];
@@ -186,6 +189,8 @@ export interface Binding {
   selectiveScanAsync(u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanOptions): Promise<RawSelectiveScanResult>;
   selectiveScanStep(state: RawTensor<'f32'>, u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanStepOptions): RawTensor<'f32'>;
   selectiveScanStepAsync(state: RawTensor<'f32'>, u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanStepOptions): Promise<RawTensor<'f32'>>;
+  /** selectiveScanStep's packed form (lib/packed.ts): records, then the data of state, u, delta, A, B, C, D, z, deltaBias, out. */
+  selectiveScanStepPacked(records: Float64Array, state: PackedData, u: PackedData, delta: PackedData, A: PackedData, B: PackedData, C: PackedData, D: PackedData, z: PackedData, deltaBias: PackedData, out: PackedData, deltaSoftplus: boolean | undefined): RawTensor<'f32'>;
   causalConv1d(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null, opts?: RawCausalConv1dOptions): RawCausalConv1dResult;
   causalConv1dAsync(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null, opts?: RawCausalConv1dOptions): Promise<RawCausalConv1dResult>;
   /** Throughput of the active level's vectorized exp (the scan's): one thread, L1-resident data (sync). */
