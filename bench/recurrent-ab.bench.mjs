@@ -2,9 +2,9 @@
 // A/B of the recurrent kernels between builds, interleaved in one process (each build's addon loaded from
 // <dir>/build/Release/turboformer.node; the current worktree when no directory is given): on a shared, noisy
 // machine the difference between two builds is clearer than across separate runs of recurrent.bench.mjs.
-// Cases: the Mamba-130m step (dim 1536, N 16, Mamba options, opts.out) and full scan (L 2048), WKV C 2048 L 2048,
-// RetNet retention h12 64x128 (recurrent and chunkwise 64, L 2048; the recurrent step with the state updated in
-// place). Reports best and median of --rounds rounds (a round: 400 steps, or one full call, per case).
+// Cases: the Mamba-130m step (dim 1536, N 16, Mamba options, opts.out; through the raw binding, and through
+// <dir>/dist/ops/ssm.js where that is built) and full scan (L 2048), WKV C 2048 L 2048, RetNet retention h12 64x128
+// (recurrent and chunkwise 64, L 2048; the recurrent step with the state updated in place). Reports best and median of --rounds rounds (a round: 400 steps, or one full call, per case).
 //
 //   node bench/recurrent-ab.bench.mjs --threads 1 /path/to/main /path/to/worktree
 import { resolve } from 'node:path';
@@ -15,6 +15,15 @@ const rounds = Number(option('--rounds', '9'));
 const dirs = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
 if (dirs.length === 0) dirs.push(root);
 const builds = dirs.map((d) => require(resolve(d, 'build/Release/turboformer.node')));
+// The lib wrappers of each build where its dist/ is compiled (the step's lib form may take a faster path than the raw
+// binding with tensor objects).
+const lib = dirs.map((d) => {
+  try {
+    return require(resolve(d, 'dist/ops/ssm.js'));
+  } catch {
+    return null;
+  }
+});
 
 let seed = 1;
 const rand = (shape, lo = -1, hi = 1) => randomTensor(shape, seed++, hi - lo, (lo + hi) / 2);
@@ -36,6 +45,10 @@ builds.forEach((b, i) => {
   const wout = b.alloc('f32', [1, L, C]), rout = b.alloc('f32', [1, L, RH, RDV]), r1 = b.alloc('f32', [1, 1, RH, RDV]);
   let rs = b.retention(q1, k1, v1, rDecay, { form: 'recurrent' }).state;
   cases.push([i, `selectiveScanStep dim ${dim} N ${N}`, () => b.selectiveScanStep(state, u1, d1, A, B1, C1, stepOpts), 400, 1e3, 'µs']);
+  if (lib[i]) {
+    const s = lib[i].selectiveScanStep, lstate = { ...state, data: new Float32Array(dim * N) };
+    cases.push([i, `selectiveScanStep (lib) dim ${dim} N ${N}`, () => s(lstate, u1, d1, A, B1, C1, stepOpts), 400, 1e3, 'µs']);
+  }
   cases.push([i, `selectiveScan L ${L}`, () => b.selectiveScan(u, delta, A, B, Cs, scanOpts), 1, 1e6, 'ms']);
   cases.push([i, `wkv C ${C} L ${L}`, () => b.wkv(decay, first, k, v, null, { out: wout }), 1, 1e6, 'ms']);
   cases.push([i, `retention recurrent L ${L}`, () => b.retention(rq, rk, rv, rDecay, { form: 'recurrent', out: rout }), 1, 1e6, 'ms']);

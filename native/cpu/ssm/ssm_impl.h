@@ -125,10 +125,12 @@ void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, 
   }
 }
 
-// One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, fused: per group of W channels
-// dt = softplus?(delta + bias) and dt u as vectors over the channels, the state update of each channel (SIMD over N),
-// the W read-outs reduced together, and the gate (y + D u) * silu(z) over the channels. Per element the same
-// operations in the same order as ssm_delta, ssm_scan (L = 1) and ssm_gate: the same bits as the full scan.
+// One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, in sub-blocks of 64 channels and
+// three passes each: dt = softplus?(delta + bias) and dt u as vectors over the channels; the state update of each
+// channel (SIMD over N) with the W read-outs of a group of W channels reduced together; the gate (y + D u) * silu(z)
+// over the channels. (One pass per group of W channels, as this was, chained each group's softplus and gate latency
+// into its rows: 24 us instead of 22 for Mamba-130m's 1536 channels on one thread.) Per element the same operations
+// in the same order as ssm_delta, ssm_scan (L = 1) and ssm_gate: the same bits as the full scan.
 // x: the rows' states in place ([count, N]); B and C rows of channel d at B + (d / bdiv) * N (groups), C likewise;
 // A: [count, N]; delta, bias, u, D, z, out: [count] (bias, D, z may be null). K vectors of state per row (K = 0: any
 // N, one ssm_scan call per row); the B and C rows stay in registers while the group does not change.
@@ -139,62 +141,76 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
   using R = typename V::reg;
   constexpr int W = V::W;
   constexpr int KR = K > 0 ? K : 1;
-  alignas(64) float dts[W], dus[W], ys[W];
-  R bv[KR] = {}, cv[KR] = {}, acc[W] = {};
+  constexpr int64_t kSub = 64;  // channels per pass: a multiple of every W
+  alignas(64) float dts[kSub], dus[kSub], ys[kSub];
+  R bv[KR] = {}, cv[KR] = {};
   int64_t gb = 0, gc = 0, bnext = d0, cnext = d0;  // first channel past the loaded group (d0: none loaded)
-  for (int64_t i0 = 0; i0 < count; i0 += W) {
-    const int nc = static_cast<int>(std::min<int64_t>(W, count - i0));
-    const size_t r = static_cast<size_t>(nc);
-    auto ld = [&](const float* p) { return nc == W ? V::load(p + i0) : V::load_tail(p + i0, r); };
-    R dt = V::add(ld(delta), bias ? ld(bias) : V::zero());  // as ssm_delta (bias null: + 0 there too)
-    if (softplus) dt = simd::softplus<V>(dt);
-    const R uv = ld(u);
-    V::store(dts, dt);
-    V::store(dus, V::mul(dt, uv));  // dt * u, as the scan's scalar product
-    for (int c = 0; c < nc; ++c) {
-      const int64_t i = i0 + c, d = d0 + i;
-      float* xr = x + i * N;
-      const float* ar = A + i * N;
-      if constexpr (K == 0) {
-        ssm_scan<V>(dts + c, u + i, ar, B + (d / bdiv) * N, 0, C + (d / cdiv) * N, 0, xr, ys + c, 1, N);
-      } else {
-        if (d >= bnext) {  // the group of channel d is d / bdiv, tracked without a division per channel
-          gb = d / bdiv;
-          bnext = (gb + 1) * bdiv;
-          for (int j = 0; j < K; ++j) bv[j] = V::load(B + gb * N + j * W);
+  for (int64_t s0 = 0; s0 < count; s0 += kSub) {
+    const int64_t sn = std::min(kSub, count - s0);
+    // pass 1: dt and dt u of the sub-block's channels (independent vectors: no latency chain into the rows)
+    for (int64_t j = 0; j < sn; j += W) {
+      const int64_t i0 = s0 + j;
+      const int nc = static_cast<int>(std::min<int64_t>(W, sn - j));
+      const size_t r = static_cast<size_t>(nc);
+      auto ld = [&](const float* p) { return nc == W ? V::load(p + i0) : V::load_tail(p + i0, r); };
+      R dt = V::add(ld(delta), bias ? ld(bias) : V::zero());  // as ssm_delta (bias null: + 0 there too)
+      if (softplus) dt = simd::softplus<V>(dt);
+      V::store(dts + j, dt);
+      V::store(dus + j, V::mul(dt, ld(u)));  // dt * u, as the scan's scalar product
+    }
+    // pass 2: the rows' state updates and read-outs
+    for (int64_t j = 0; j < sn; j += W) {
+      const int nc = static_cast<int>(std::min<int64_t>(W, sn - j));
+      R acc[W];
+      for (int c = 0; c < nc; ++c) {
+        const int64_t i = s0 + j + c, d = d0 + i;
+        float* xr = x + i * N;
+        const float* ar = A + i * N;
+        if constexpr (K == 0) {
+          ssm_scan<V>(dts + j + c, u + i, ar, B + (d / bdiv) * N, 0, C + (d / cdiv) * N, 0, xr, ys + j + c, 1, N);
+        } else {
+          if (d >= bnext) {  // the group of channel d is d / bdiv, tracked without a division per channel
+            gb = d / bdiv;
+            bnext = (gb + 1) * bdiv;
+            for (int q = 0; q < K; ++q) bv[q] = V::load(B + gb * N + q * W);
+          }
+          if (d >= cnext) {
+            gc = d / cdiv;
+            cnext = (gc + 1) * cdiv;
+            for (int q = 0; q < K; ++q) cv[q] = V::load(C + gc * N + q * W);
+          }
+          const R vdt = V::set1(dts[j + c]), du = V::set1(dus[j + c]);
+          R a = V::zero();
+          for (int q = 0; q < K; ++q) {  // as ssm_scan_regs with L = 1
+            const R dA = simd::exp_ordinary<V>(V::mul(vdt, V::load(ar + q * W)));
+            const R xs = V::fma(dA, V::load(xr + q * W), V::mul(du, bv[q]));
+            V::store(xr + q * W, xs);
+            a = V::fma(xs, cv[q], a);
+          }
+          acc[c] = a;
         }
-        if (d >= cnext) {
-          gc = d / cdiv;
-          cnext = (gc + 1) * cdiv;
-          for (int j = 0; j < K; ++j) cv[j] = V::load(C + gc * N + j * W);
-        }
-        const R vdt = V::set1(dts[c]), du = V::set1(dus[c]);
-        R a = V::zero();
-        for (int j = 0; j < K; ++j) {  // as ssm_scan_regs with L = 1
-          const R dA = simd::exp_ordinary<V>(V::mul(vdt, V::load(ar + j * W)));
-          const R xs = V::fma(dA, V::load(xr + j * W), V::mul(du, bv[j]));
-          V::store(xr + j * W, xs);
-          a = V::fma(xs, cv[j], a);
-        }
-        acc[c] = a;
+      }
+      if constexpr (K > 0) {
+        for (int c = nc; c < W; ++c) acc[c] = V::zero();
+        V::store(ys + j, simd::hsum_lanes<V>(acc));
       }
     }
-    R y;
-    if constexpr (K == 0) {
-      y = V::load(ys);
-    } else {
-      for (int c = nc; c < W; ++c) acc[c] = V::zero();
-      y = simd::hsum_lanes<V>(acc);
+    // pass 3: the gate
+    for (int64_t j = 0; j < sn; j += W) {
+      const int64_t i0 = s0 + j;
+      const int nc = static_cast<int>(std::min<int64_t>(W, sn - j));
+      const size_t r = static_cast<size_t>(nc);
+      auto ld = [&](const float* p) { return nc == W ? V::load(p + i0) : V::load_tail(p + i0, r); };
+      R y = V::load(ys + j);
+      if (D) y = V::fma(ld(D), ld(u), y);  // as ssm_gate
+      if (z) y = V::mul(y, simd::silu<V>(ld(z)));
+      if (nc == W)
+        V::store(out + i0, y);
+      else
+        V::store_tail(out + i0, y, r);
     }
-    if (D) y = V::fma(ld(D), uv, y);  // as ssm_gate
-    if (z) y = V::mul(y, simd::silu<V>(ld(z)));
-    if (nc == W)
-      V::store(out + i0, y);
-    else
-      V::store_tail(out + i0, y, r);
   }
 }
-
 template <class V>
 void ssm_step_fused(const float* delta, const float* bias, bool softplus, const float* u, const float* A,
                     const float* B, int64_t bdiv, const float* C, int64_t cdiv, const float* D, const float* z,
