@@ -12,6 +12,41 @@
 namespace tf {
 namespace {
 
+// simd::softplus bit for bit, faster where every lane is in [-87, 20] (Mamba's dt before the softplus nearly always
+// is): there e = e^-|x| is an ordinary exp (simd::exp_ordinary) and log1p(e) sees u = 1 + e in [1, 2], so none of
+// log1p's and log's special cases (subnormal, zero, infinite, negative input; x > 20) can apply and their compares
+// and selects are skipped; every other operation is softplus's own, in its order. Any other vector (or an ISA without
+// the lane test) takes simd::softplus.
+template <class V>
+inline typename V::reg softplus_ordinary(typename V::reg x) {
+  using R = typename V::reg;
+  bool ordinary = false;
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, simd::Avx2>)
+    ordinary = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ),
+                                                _mm256_cmp_ps(x, _mm256_set1_ps(20.0f), _CMP_LE_OQ))) == 0xff;
+  if constexpr (std::is_same_v<V, simd::Avx512>)
+    ordinary = (_mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GE_OQ) &
+                _mm512_cmp_ps_mask(x, _mm512_set1_ps(20.0f), _CMP_LE_OQ)) == 0xffff;
+#endif
+  if (!ordinary) return simd::softplus<V>(x);
+  const R e = simd::exp_ordinary<V>(V::neg(V::abs(x)));
+  // log1p(e): u = 1 + e, the rounding correction c, log(u) (u >= 1: no subnormal scaling; expo(u) + 0 = expo(u))
+  const R u = V::add(V::set1(1.0f), e);
+  const R c = V::div(V::sub(e, V::sub(u, V::set1(1.0f))), u);
+  R ex = V::expo(u);
+  R m = V::mant(u);
+  const auto big = V::gt(m, V::set1(1.41421356f));
+  m = V::select(big, V::mul(m, V::set1(0.5f)), m);
+  ex = V::select(big, V::add(ex, V::set1(1.0f)), ex);
+  const R f = V::sub(m, V::set1(1.0f));
+  const R s = V::div(f, V::add(f, V::set1(2.0f)));
+  const R z = V::mul(s, s);
+  const R lm = V::fma(V::mul(s, z), simd::horner<V>(z, simd::kLogQ), V::add(s, s));
+  const R l = V::fma(ex, V::set1(simd::kLn2Hi), V::fma(ex, V::set1(simd::kLn2Lo), lm));
+  return V::add(V::max(V::zero(), x), V::add(l, c));
+}
+
 // dt[i] = softplus(delta[i] + bias) or delta[i] + bias (torch's softplus: identity above 20). bias: null (0),
 // one value (bias_stride 0) or one per element (bias_stride 1).
 template <class V>
@@ -24,11 +59,11 @@ void ssm_delta(const float* delta, const float* bias, int64_t bias_stride, bool 
   size_t i = 0;
   for (; i + W <= n; i += W) {
     R d = V::add(V::load(delta + i), bias_stride ? V::load(bias + i) : vb);
-    V::store(dt + i, softplus ? simd::softplus<V>(d) : d);
+    V::store(dt + i, softplus ? softplus_ordinary<V>(d) : d);
   }
   if (i < n) {
     R d = V::add(V::load_tail(delta + i, n - i), bias_stride ? V::load_tail(bias + i, n - i) : vb);
-    V::store_tail(dt + i, softplus ? simd::softplus<V>(d) : d, n - i);
+    V::store_tail(dt + i, softplus ? softplus_ordinary<V>(d) : d, n - i);
   }
 }
 
@@ -154,7 +189,7 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
       const size_t r = static_cast<size_t>(nc);
       auto ld = [&](const float* p) { return nc == W ? V::load(p + i0) : V::load_tail(p + i0, r); };
       R dt = V::add(ld(delta), bias ? ld(bias) : V::zero());  // as ssm_delta (bias null: + 0 there too)
-      if (softplus) dt = simd::softplus<V>(dt);
+      if (softplus) dt = softplus_ordinary<V>(dt);
       V::store(dts + j, dt);
       V::store(dus + j, V::mul(dt, ld(u)));  // dt * u, as the scan's scalar product
     }
