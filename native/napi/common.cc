@@ -231,7 +231,8 @@ PackedTensors::PackedTensors(Napi::Env env, Napi::Value records, size_t count) :
 TensorView PackedTensors::get(size_t i, Napi::Value data, const std::string& name) const {
   if (i >= count_) throw_type(env_, name + ": no packed tensor record " + std::to_string(i));
   const double* r = rec_ + i * kRecord;
-  if (data.IsUndefined() || data.IsNull()) return get_tensor(env_, data, name);  // throws "<name> must be a tensor ..., got undefined"
+  const napi_valuetype type = data.Type();
+  if (type == napi_undefined || type == napi_null) return get_tensor(env_, data, name);  // throws "<name> must be a tensor ..., got undefined"
   TensorView t;
   const double code = r[0], nd = r[1];
   bool ok = code >= 0 && code < kNumDTypes && code == std::floor(code) && nd >= 0 && nd <= kMaxDims && nd == std::floor(nd);

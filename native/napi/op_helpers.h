@@ -32,8 +32,11 @@ Napi::Value finish_op(Napi::Env env, const char* name, std::vector<Napi::Value> 
   }
 }
 
-// An optional argument: undefined or null.
-inline bool is_absent(Napi::Value v) { return v.IsUndefined() || v.IsNull(); }
+// An optional argument: undefined or null (one napi_typeof, where IsUndefined() || IsNull() makes two).
+inline bool is_absent(Napi::Value v) {
+  const napi_valuetype t = v.Type();
+  return t == napi_undefined || t == napi_null;
+}
 
 // Whether two tensors' memory ranges intersect (empty tensors never do).
 inline bool overlaps(const TensorView& x, const TensorView& y) {
