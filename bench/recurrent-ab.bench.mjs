@@ -4,7 +4,8 @@
 // machine the difference between two builds is clearer than across separate runs of recurrent.bench.mjs.
 // Cases: the Mamba-130m step (dim 1536, N 16, Mamba options, opts.out; through the raw binding, and through
 // <dir>/dist/ops/ssm.js where that is built) and full scan (L 2048), WKV C 2048 L 2048, RetNet retention h12 64x128
-// (recurrent and chunkwise 64, L 2048; the recurrent step with the state updated in place). Reports best and median of --rounds rounds (a round: 400 steps, or one full call, per case).
+// (recurrent and chunkwise 64, L 2048; the recurrent step with the state updated in place, raw and through
+// <dir>/dist/ops/retention.js). Reports best and median of --rounds rounds (a round: 400 steps, or one full call, per case).
 //
 //   node bench/recurrent-ab.bench.mjs --threads 1 /path/to/main /path/to/worktree
 import { resolve } from 'node:path';
@@ -19,7 +20,7 @@ const builds = dirs.map((d) => require(resolve(d, 'build/Release/turboformer.nod
 // binding with tensor objects).
 const lib = dirs.map((d) => {
   try {
-    return require(resolve(d, 'dist/ops/ssm.js'));
+    return { ...require(resolve(d, 'dist/ops/ssm.js')), ...require(resolve(d, 'dist/ops/retention.js')) };
   } catch {
     return null;
   }
@@ -56,6 +57,13 @@ builds.forEach((b, i) => {
   cases.push([i, 'retention recurrent step', () => {
     rs = b.retention(q1, k1, v1, rDecay, { form: 'recurrent', state: rs, updateState: true, out: r1 }).state;
   }, 400, 1e3, 'µs']);
+  if (lib[i]) {
+    const ret = lib[i].retention;
+    let ls = b.retention(q1, k1, v1, rDecay, { form: 'recurrent' }).state;
+    cases.push([i, 'retention recurrent step (lib)', () => {
+      ls = ret(q1, k1, v1, rDecay, { form: 'recurrent', state: ls, updateState: true, out: r1 }).state;
+    }, 400, 1e3, 'µs']);
+  }
 });
 const times = cases.map(() => []);
 for (let r = 0; r < rounds; r++) {

@@ -199,6 +199,8 @@ export interface Binding {
   // RetNet retention, torchscale's parallel / recurrent / chunkwise forms (lib/ops/retention.ts)
   retention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, decay: RawTensor<'f32'>, opts?: RawRetentionOptions): RawRetentionResult;
   retentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, decay: RawTensor<'f32'>, opts?: RawRetentionOptions): Promise<RawRetentionResult>;
+  /** retention's recurrent form with updateState, packed (lib/packed.ts): records, then the data of q, k, v, decay, state.kv, state.scale, out. */
+  retentionStepPacked(records: Float64Array, q: PackedData, k: PackedData, v: PackedData, decay: PackedData, kv: PackedData, scale: PackedData, out: PackedData): RawTensor<'f32'> | Float32Array;
 
   // flash attention (lib/ops/attention.ts): q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D] (or [B, N, H, D] with layout 'bnhd')
   attention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts?: RawAttentionOptions | null): RawTensor<'f32'> | RawAttentionResult;
