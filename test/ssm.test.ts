@@ -354,6 +354,19 @@ describe('selectiveScanStep packed fast path (lib/packed.ts)', () => {
     }
   });
 
+  it('an argument getter that runs another step while the arguments are packed does not disturb them', () => {
+    const o = makeCase(1, 5, 1, 16, 'variable', 'variable', 3); // other shapes than the outer call's
+    const inner = () => selectiveScanStep(Tensor.zeros([1, 5, 16]), atL(o.u, 0), atL(o.delta, 0), o.A, atL(o.B, 0), atL(o.C, 0));
+    const a = good(), b = good();
+    let calls = 0;
+    a[1] = { get data() { calls++; inner(); return u.data; }, shape: u.shape, dtype: 'f32' };
+    const y1 = viaLib(a);
+    const y2 = viaObjects(b) as Tensor<'f32'>;
+    expect(calls).toBeGreaterThan(0);
+    expect(sameBytes(y1.data, y2.data)).toBe(true);
+    expect(sameBytes((a[0] as Tensor<'f32'>).data, (b[0] as Tensor<'f32'>).data)).toBe(true);
+  });
+
   it('rejects every bad argument with the message of the object form', () => {
     const detached = Tensor.alloc([2, 12], 'f32');
     detached.dispose();

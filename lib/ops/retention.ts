@@ -77,6 +77,7 @@ export function retention(
 }
 
 const stepRecords = new Float64Array(7 * RECORD);
+let stepBusy = false;
 
 // A generation step (the recurrent form updating opts.state in place) through the packed form (lib/packed.ts): ~4 µs
 // less per call than the tensor objects. undefined for any other call, or when an argument is not plainly well formed:
@@ -93,16 +94,22 @@ function stepPacked(
   if (form !== 'recurrent' || updateState !== true || typeof state !== 'object' || state === null || Array.isArray(state)) {
     return undefined;
   }
-  const { kv, scale } = state;
-  const r = stepRecords;
-  const ok =
-    packTensor(r, 0, q) && packTensor(r, 1, k) && packTensor(r, 2, v) && packTensor(r, 3, decay) &&
-    packTensor(r, 4, kv) && packTensor(r, 5, scale) && packTensor(r, 6, out);
-  if (!ok) return undefined;
-  const res = binding.retentionStepPacked(r, dataOf(q), dataOf(k), dataOf(v), dataOf(decay), dataOf(kv), dataOf(scale),
-    dataOf(out));
-  // as wrap(): a Tensor over the output (opts.out's memory when given) and opts.state itself
-  return { out: Tensor.fromNative(out ?? (res as RawTensor<'f32'>)), state };
+  if (stepBusy) return undefined;
+  stepBusy = true; // an argument's getter that calls retention again gets the object form, not our half-written records
+  try {
+    const { kv, scale } = state;
+    const r = stepRecords;
+    const ok =
+      packTensor(r, 0, q) && packTensor(r, 1, k) && packTensor(r, 2, v) && packTensor(r, 3, decay) &&
+      packTensor(r, 4, kv) && packTensor(r, 5, scale) && packTensor(r, 6, out);
+    if (!ok) return undefined;
+    const res = binding.retentionStepPacked(r, dataOf(q), dataOf(k), dataOf(v), dataOf(decay), dataOf(kv),
+      dataOf(scale), dataOf(out));
+    // as wrap(): a Tensor over the output (opts.out's memory when given) and opts.state itself
+    return { out: Tensor.fromNative(out ?? (res as RawTensor<'f32'>)), state };
+  } finally {
+    stepBusy = false;
+  }
 }
 
 /** retention() computed off the main thread. */
