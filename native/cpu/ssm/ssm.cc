@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "../../core/dispatch.h"
@@ -149,19 +150,20 @@ void causal_conv1d_f32(const float* x, const float* w, const float* bias, const 
   const int64_t rows = batch * dim, h = k - 1;
   if (rows == 0) return;
   if (L == 1) {  // one token (generation): SIMD over channels instead of one short row per channel
-    std::vector<float> wT(static_cast<size_t>(k * dim));
+    // (every element of wT and xT is written before it is read: no zero fill)
+    std::unique_ptr<float[]> wT(new float[static_cast<size_t>(k * dim)]);
     for (int64_t d = 0; d < dim; ++d)
       for (int64_t i = 0; i < k; ++i) wT[i * dim + d] = w[d * k + i];
     auto step = kernels().ssm_conv_step_f32;
     parallel_for(0, batch, 1, [&](int64_t s, int64_t e) {
-      std::vector<float> xT(static_cast<size_t>(k * dim));
+      std::unique_ptr<float[]> xT(new float[static_cast<size_t>(k * dim)]);
       for (int64_t b = s; b < e; ++b) {
         for (int64_t d = 0; d < dim; ++d) {
           const int64_t r = b * dim + d;
           for (int64_t i = 0; i < h; ++i) xT[i * dim + d] = state_in ? state_in[r * h + i] : 0.0f;
           xT[h * dim + d] = x[r];
         }
-        step(xT.data(), wT.data(), k, bias, silu, out + b * dim, dim);
+        step(xT.get(), wT.get(), k, bias, silu, out + b * dim, dim);
         if (state_out)
           for (int64_t d = 0; d < dim; ++d)
             for (int64_t i = 0; i < h; ++i) state_out[(b * dim + d) * h + i] = xT[(i + 1) * dim + d];
