@@ -78,7 +78,8 @@ void ssm_scan_regs(const float* dt, const float* u, const float* A, const float*
     a[j] = V::load(A + j * W);
     xs[j] = V::load(x + j * W);
   }
-  for (int64_t l = 0; l < L; ++l) {
+  // step l: the state update and the read-out's vector (its lanes still to be summed)
+  auto step = [&](int64_t l) {
     const float d = dt[l];
     const R vdt = V::set1(d), du = V::set1(d * u[l]);
     const float* b = B + l * sB;
@@ -89,8 +90,17 @@ void ssm_scan_regs(const float* dt, const float* u, const float* A, const float*
       xs[j] = V::fma(dA, xs[j], V::mul(du, V::load(b + j * W)));
       acc = V::fma(xs[j], V::load(c + j * W), acc);
     }
-    y[l] = V::hsum(acc);  // y may alias dt: dt[l] was read above
+    return acc;
+  };
+  int64_t l = 0;
+  // W steps at a time, their W read-outs summed together (simd::hsum_lanes: V::hsum's bits, fewer shuffles); y may
+  // alias dt: the group's dt were read before its y are stored
+  for (; l + W <= L; l += W) {
+    R accs[W];
+    for (int s = 0; s < W; ++s) accs[s] = step(l + s);
+    V::store(y + l, simd::hsum_lanes<V>(accs));
   }
+  for (int s = 0, rest = static_cast<int>(L - l); s < rest; ++s) y[l + s] = V::hsum(step(l + s));  // rest < W
   for (int j = 0; j < K; ++j) V::store(x + j * W, xs[j]);
 }
 
