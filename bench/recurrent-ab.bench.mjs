@@ -8,11 +8,13 @@
 // <dir>/dist/ops/retention.js). Reports best and median of --rounds rounds (a round: 400 steps, or one full call, per case).
 //
 //   node bench/recurrent-ab.bench.mjs --threads 1 /path/to/main /path/to/worktree
+//   node bench/recurrent-ab.bench.mjs --threads 1 --rounds 101 --only step /path/to/main /path/to/worktree
 import { resolve } from 'node:path';
 import { args, option, randomTensor, require, root } from './common.mjs';
 
 const threads = Number(option('--threads', '1'));
 const rounds = Number(option('--rounds', '9'));
+const only = option('--only', ''); // run only the cases whose name contains this (e.g. 'step': the per-token cases)
 const dirs = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
 if (dirs.length === 0) dirs.push(root);
 const builds = dirs.map((d) => require(resolve(d, 'build/Release/turboformer.node')));
@@ -65,6 +67,7 @@ builds.forEach((b, i) => {
     }, 400, 1e3, 'µs']);
   }
 });
+if (only) cases.splice(0, cases.length, ...cases.filter((c) => c[1].includes(only)));
 const times = cases.map(() => []);
 for (let r = 0; r < rounds; r++) {
   cases.forEach(([, , fn, reps, div], c) => {
