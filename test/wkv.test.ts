@@ -161,6 +161,19 @@ describe('wkv (RWKV-4 time mixing)', () => {
     expect(sameBytes(as2.out.data, wkv(decay, first, k, v, one.state).out.data)).toBe(true);
   });
 
+  it('follows a time_decay changed in place between calls (the decay weights kept from the last call are only reused for the same values)', () => {
+    const { decay, first, k, v } = inputs(2, 5, 37, 4);
+    const a = wkv(decay, first, k, v);
+    expect(sameBytes(wkv(decay, first, k, v).out.data, a.out.data)).toBe(true);
+    decay.data[17] += 0.5; // same array, new contents
+    const fresh = Tensor.from(decay.data.slice(), decay.shape);
+    const b = wkv(decay, first, k, v);
+    expect(sameBytes(b.out.data, a.out.data)).toBe(false);
+    expect(sameBytes(b.out.data, wkv(fresh, first, k, v).out.data)).toBe(true);
+    const w = ref.wkv(fresh.data, first.data, k.data, v.data, 2, 5, 37);
+    expect(relError(b.out.data, w.out)).toBeLessThan(1e-5);
+  });
+
   it('writes into opts.out when given, and refuses an out that overlaps an input', () => {
     const { decay, first, k, v } = inputs(2, 6, 11, 5);
     const out = Tensor.full([2, 6, 11], 7);
