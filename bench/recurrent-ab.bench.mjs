@@ -2,10 +2,11 @@
 // A/B of the recurrent kernels between builds, interleaved in one process (each build's addon loaded from
 // <dir>/build/Release/turboformer.node; the current worktree when no directory is given): on a shared, noisy
 // machine the difference between two builds is clearer than across separate runs of recurrent.bench.mjs.
-// Cases: the Mamba-130m step (dim 1536, N 16, Mamba options, opts.out; through the raw binding, and through
-// <dir>/dist/ops/ssm.js where that is built) and full scan (L 2048), WKV C 2048 L 2048, RetNet retention h12 64x128
-// (recurrent and chunkwise 64, L 2048; the recurrent step with the state updated in place, raw and through
-// <dir>/dist/ops/retention.js). Reports best and median of --rounds rounds (a round: 400 steps, or one full call, per case).
+// Cases: the Mamba-130m step (dim 1536, N 16, Mamba options, opts.out) and full scan (L 2048), WKV C 2048 L 2048 and
+// its step, RetNet retention h12 64x128 (recurrent and chunkwise 64, L 2048) and its recurrent step; the steps update
+// their states in place and run through the raw binding and, where <dir>/dist is built, through lib/ops (which may
+// take a faster argument path). Reports best and median of --rounds rounds (a round: 400 steps, or one full call, per
+// case); --only keeps the cases whose name contains its value (case-insensitive).
 //
 //   node bench/recurrent-ab.bench.mjs --threads 1 /path/to/main /path/to/worktree
 //   node bench/recurrent-ab.bench.mjs --threads 1 --rounds 101 --only step /path/to/main /path/to/worktree
@@ -22,7 +23,8 @@ const builds = dirs.map((d) => require(resolve(d, 'build/Release/turboformer.nod
 // binding with tensor objects).
 const lib = dirs.map((d) => {
   try {
-    return { ...require(resolve(d, 'dist/ops/ssm.js')), ...require(resolve(d, 'dist/ops/retention.js')) };
+    const ops = ['ssm', 'retention', 'wkv'].map((f) => require(resolve(d, `dist/ops/${f}.js`)));
+    return Object.assign({}, ...ops);
   } catch {
     return null;
   }
@@ -54,6 +56,20 @@ builds.forEach((b, i) => {
   }
   cases.push([i, `selectiveScan L ${L}`, () => b.selectiveScan(u, delta, A, B, Cs, scanOpts), 1, 1e6, 'ms']);
   cases.push([i, `wkv C ${C} L ${L}`, () => b.wkv(decay, first, k, v, null, { out: wout }), 1, 1e6, 'ms']);
+  {
+    const k1 = rand([1, 1, C], -3, 3), v1 = rand([1, 1, C]), o1 = b.alloc('f32', [1, 1, C]);
+    let ws = b.wkv(decay, first, k1, v1).state;
+    cases.push([i, `wkv step C ${C}`, () => {
+      ws = b.wkv(decay, first, k1, v1, ws, { out: o1, updateState: true }).state;
+    }, 400, 1e3, 'µs']);
+    if (lib[i]) {
+      const w = lib[i].wkv;
+      let ls = b.wkv(decay, first, k1, v1).state;
+      cases.push([i, `wkv step (lib) C ${C}`, () => {
+        ls = w(decay, first, k1, v1, ls, { out: o1, updateState: true }).state;
+      }, 400, 1e3, 'µs']);
+    }
+  }
   cases.push([i, `retention recurrent L ${L}`, () => b.retention(rq, rk, rv, rDecay, { form: 'recurrent', out: rout }), 1, 1e6, 'ms']);
   cases.push([i, `retention chunkwise L ${L}`, () => b.retention(rq, rk, rv, rDecay, { form: 'chunkwise', chunkSize: 64, out: rout }), 1, 1e6, 'ms']);
   cases.push([i, 'retention recurrent step', () => {
@@ -67,7 +83,7 @@ builds.forEach((b, i) => {
     }, 400, 1e3, 'µs']);
   }
 });
-if (only) cases.splice(0, cases.length, ...cases.filter((c) => c[1].includes(only)));
+if (only) cases.splice(0, cases.length, ...cases.filter((c) => c[1].toLowerCase().includes(only.toLowerCase())));
 const times = cases.map(() => []);
 for (let r = 0; r < rounds; r++) {
   cases.forEach(([, , fn, reps, div], c) => {

@@ -183,6 +183,8 @@ export interface Binding {
   // RWKV-4 WKV time mixing (lib/ops/wkv.ts): k, v [batch, T, C]; state {num, den, max} [batch, C] in and out
   wkv(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null; updateState?: boolean }): RawWkvResult;
   wkvAsync(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null; updateState?: boolean }): Promise<RawWkvResult>;
+  /** wkv with updateState, packed (lib/packed.ts): records, then the data of k, v, timeDecay, timeFirst, state.num, state.den, state.max, out. */
+  wkvStepPacked(records: Float64Array, k: PackedData, v: PackedData, timeDecay: PackedData, timeFirst: PackedData, num: PackedData, den: PackedData, max: PackedData, out: PackedData): RawTensor<'f32'> | Float32Array;
 
   // Mamba selective scan, its one-token step (state updated in place) and causal depthwise conv1d (lib/ops/ssm.ts)
   selectiveScan(u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanOptions): RawSelectiveScanResult;
