@@ -495,4 +495,21 @@ describe('causalConv1d (Mamba conv before the scan)', () => {
     expect(() => causalConv1d(x, w, null, { activation: 'gelu' as never })).toThrow(/opts\.activation must be 'silu'/);
     expect(() => causalConv1d(x, w, null, { activation: 3 as never })).toThrow(TypeError);
   });
+
+  it('the one-token step follows weights changed in place and weights of another layout with the same bytes', () => {
+    // the step keeps the transposed weights of its last call: they must only be reused for the same weights
+    const x = Tensor.randn([1, 4, 1], { seed: 8 });
+    const st = Tensor.randn([1, 4, 1], { seed: 9 });
+    const w = Tensor.randn([4, 2], { seed: 10 });
+    const want = (ww: Tensor<'f32'>) => ref.causalConv1d(x.data, ww.data, undefined, 1, 4, 1, 2, false, st.data).out;
+    expect(relError(causalConv1d(x, w, null, { state: st }).out.data, want(w))).toBeLessThan(1e-6);
+    w.data[5] += 1; // same array, new contents
+    expect(relError(causalConv1d(x, w, null, { state: st }).out.data, want(w))).toBeLessThan(1e-6);
+    // [2, 4] weights with the same bytes (a 2-channel conv of kernel size 4)
+    const x2 = Tensor.randn([1, 2, 1], { seed: 11 });
+    const st2 = Tensor.randn([1, 2, 3], { seed: 12 });
+    const w2 = Tensor.from(w.data, [2, 4]);
+    const got = causalConv1d(x2, w2, null, { state: st2 }).out.data;
+    expect(relError(got, ref.causalConv1d(x2.data, w2.data, undefined, 1, 2, 1, 4, false, st2.data).out)).toBeLessThan(1e-6);
+  });
 });
