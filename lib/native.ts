@@ -192,7 +192,7 @@ export interface Binding {
   selectiveScanStep(state: RawTensor<'f32'>, u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanStepOptions): RawTensor<'f32'>;
   selectiveScanStepAsync(state: RawTensor<'f32'>, u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanStepOptions): Promise<RawTensor<'f32'>>;
   /** selectiveScanStep's packed form (lib/packed.ts): records, then the data of state, u, delta, A, B, C, D, z, deltaBias, out. */
-  selectiveScanStepPacked(records: Float64Array, state: PackedData, u: PackedData, delta: PackedData, A: PackedData, B: PackedData, C: PackedData, D: PackedData, z: PackedData, deltaBias: PackedData, out: PackedData, deltaSoftplus: boolean | undefined): RawTensor<'f32'>;
+  selectiveScanStepPacked(records: Float64Array, state: PackedData, u: PackedData, delta: PackedData, A: PackedData, B: PackedData, C: PackedData, D: PackedData, z: PackedData, deltaBias: PackedData, out: PackedData, deltaSoftplus: boolean | undefined): RawTensor<'f32'> | Float32Array;
   causalConv1d(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null, opts?: RawCausalConv1dOptions): RawCausalConv1dResult;
   causalConv1dAsync(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null, opts?: RawCausalConv1dOptions): Promise<RawCausalConv1dResult>;
   /** Throughput of the active level's vectorized exp (the scan's): one thread, L1-resident data (sync). */

@@ -16,6 +16,7 @@ import {
   type RawSelectiveScanOptions,
   type RawSelectiveScanResult,
   type RawSelectiveScanStepOptions,
+  type RawTensor,
 } from '../native';
 import { dataOf, packTensor, RECORD } from '../packed';
 import { Tensor } from '../tensor';
@@ -145,7 +146,7 @@ function stepPacked(
     if (!ok) return undefined;
     const res = binding.selectiveScanStepPacked(r, dataOf(state), dataOf(u), dataOf(delta), dataOf(A), dataOf(B),
       dataOf(C), dataOf(D), dataOf(z), dataOf(deltaBias), dataOf(out), opts.deltaSoftplus);
-    return out ?? Tensor.fromNative(res);
+    return out ?? Tensor.fromNative(res as RawTensor<'f32'>);
   } finally {
     stepBusy = false;
   }
