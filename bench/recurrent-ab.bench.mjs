@@ -2,19 +2,33 @@
 // A/B of the recurrent kernels between builds, interleaved in one process (each build's addon loaded from
 // <dir>/build/Release/turboformer.node; the current worktree when no directory is given): on a shared, noisy
 // machine the difference between two builds is clearer than across separate runs of recurrent.bench.mjs.
-// Cases: the Mamba-130m step (dim 1536, N 16, Mamba options, opts.out) and full scan (L 2048), WKV C 2048 L 2048,
-// RetNet retention h12 64x128 (recurrent and chunkwise 64, L 2048; the recurrent step with the state updated in
-// place). Reports best and median of --rounds rounds (a round: 400 steps, or one full call, per case).
+// Cases: the Mamba-130m step (dim 1536, N 16, Mamba options, opts.out) and full scan (L 2048), WKV C 2048 L 2048 and
+// its step, RetNet retention h12 64x128 (recurrent and chunkwise 64, L 2048) and its recurrent step; the steps update
+// their states in place and run through the raw binding and, where <dir>/dist is built, through lib/ops (which may
+// take a faster argument path). Reports best and median of --rounds rounds (a round: 400 steps, or one full call, per
+// case); --only keeps the cases whose name contains its value (case-insensitive).
 //
 //   node bench/recurrent-ab.bench.mjs --threads 1 /path/to/main /path/to/worktree
+//   node bench/recurrent-ab.bench.mjs --threads 1 --rounds 101 --only step /path/to/main /path/to/worktree
 import { resolve } from 'node:path';
 import { args, option, randomTensor, require, root } from './common.mjs';
 
 const threads = Number(option('--threads', '1'));
 const rounds = Number(option('--rounds', '9'));
+const only = option('--only', ''); // run only the cases whose name contains this (e.g. 'step': the per-token cases)
 const dirs = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
 if (dirs.length === 0) dirs.push(root);
 const builds = dirs.map((d) => require(resolve(d, 'build/Release/turboformer.node')));
+// The lib wrappers of each build where its dist/ is compiled (the step's lib form may take a faster path than the raw
+// binding with tensor objects).
+const lib = dirs.map((d) => {
+  try {
+    const ops = ['ssm', 'retention', 'wkv'].map((f) => require(resolve(d, `dist/ops/${f}.js`)));
+    return Object.assign({}, ...ops);
+  } catch {
+    return null;
+  }
+});
 
 let seed = 1;
 const rand = (shape, lo = -1, hi = 1) => randomTensor(shape, seed++, hi - lo, (lo + hi) / 2);
@@ -36,14 +50,40 @@ builds.forEach((b, i) => {
   const wout = b.alloc('f32', [1, L, C]), rout = b.alloc('f32', [1, L, RH, RDV]), r1 = b.alloc('f32', [1, 1, RH, RDV]);
   let rs = b.retention(q1, k1, v1, rDecay, { form: 'recurrent' }).state;
   cases.push([i, `selectiveScanStep dim ${dim} N ${N}`, () => b.selectiveScanStep(state, u1, d1, A, B1, C1, stepOpts), 400, 1e3, 'µs']);
+  if (lib[i]) {
+    const s = lib[i].selectiveScanStep, lstate = { ...state, data: new Float32Array(dim * N) };
+    cases.push([i, `selectiveScanStep (lib) dim ${dim} N ${N}`, () => s(lstate, u1, d1, A, B1, C1, stepOpts), 400, 1e3, 'µs']);
+  }
   cases.push([i, `selectiveScan L ${L}`, () => b.selectiveScan(u, delta, A, B, Cs, scanOpts), 1, 1e6, 'ms']);
   cases.push([i, `wkv C ${C} L ${L}`, () => b.wkv(decay, first, k, v, null, { out: wout }), 1, 1e6, 'ms']);
+  {
+    const k1 = rand([1, 1, C], -3, 3), v1 = rand([1, 1, C]), o1 = b.alloc('f32', [1, 1, C]);
+    let ws = b.wkv(decay, first, k1, v1).state;
+    cases.push([i, `wkv step C ${C}`, () => {
+      ws = b.wkv(decay, first, k1, v1, ws, { out: o1, updateState: true }).state;
+    }, 400, 1e3, 'µs']);
+    if (lib[i]) {
+      const w = lib[i].wkv;
+      let ls = b.wkv(decay, first, k1, v1).state;
+      cases.push([i, `wkv step (lib) C ${C}`, () => {
+        ls = w(decay, first, k1, v1, ls, { out: o1, updateState: true }).state;
+      }, 400, 1e3, 'µs']);
+    }
+  }
   cases.push([i, `retention recurrent L ${L}`, () => b.retention(rq, rk, rv, rDecay, { form: 'recurrent', out: rout }), 1, 1e6, 'ms']);
   cases.push([i, `retention chunkwise L ${L}`, () => b.retention(rq, rk, rv, rDecay, { form: 'chunkwise', chunkSize: 64, out: rout }), 1, 1e6, 'ms']);
   cases.push([i, 'retention recurrent step', () => {
     rs = b.retention(q1, k1, v1, rDecay, { form: 'recurrent', state: rs, updateState: true, out: r1 }).state;
   }, 400, 1e3, 'µs']);
+  if (lib[i]) {
+    const ret = lib[i].retention;
+    let ls = b.retention(q1, k1, v1, rDecay, { form: 'recurrent' }).state;
+    cases.push([i, 'retention recurrent step (lib)', () => {
+      ls = ret(q1, k1, v1, rDecay, { form: 'recurrent', state: ls, updateState: true, out: r1 }).state;
+    }, 400, 1e3, 'µs']);
+  }
 });
+if (only) cases.splice(0, cases.length, ...cases.filter((c) => c[1].toLowerCase().includes(only.toLowerCase())));
 const times = cases.map(() => []);
 for (let r = 0; r < rounds; r++) {
   cases.forEach(([, , fn, reps, div], c) => {

@@ -11,8 +11,9 @@
 // floor = the largest; "of floor" = floor / time (100% = at the floor). Also the growth t(L)/t(L/2) (linear: ~2.0)
 // and the per-token cost of the step forms (selectiveScanStep with its exp floor: dim (N + 2) exponentials per
 // token; the rest of a call is the N-API argument checks: a step of dim 8 with the bench's 10 tensor arguments
-// (state, u, delta, A, B, C, D, z, deltaBias, out) took 8.4 µs on the build VM, a fresh output instead of opts.out
-// more). The step splits its channels in blocks of 256 over the thread pool (1536: 6 blocks).
+// (state, u, delta, A, B, C, D, z, deltaBias, out) took 8.4 µs on the build VM through the raw binding, 2.5 µs
+// through lib/ops/ssm, which hands the addon the data arrays and one Float64Array of shapes (lib/packed.ts); a fresh
+// output instead of opts.out more). The step splits its channels in blocks of 256 over the thread pool (1536: 6 blocks).
 //
 //   npm run build && node bench/recurrent.bench.mjs          (about a minute on 2 cores)
 //   node bench/recurrent.bench.mjs --quick                    fewer lengths and rounds
@@ -47,7 +48,7 @@
 import { writeFileSync } from 'node:fs';
 import { flag, loadDist, option, randomTensor } from './common.mjs';
 
-const [{ binding }] = loadDist('native');
+const [{ binding }, ssmLib] = loadDist('native', 'ops/ssm');
 
 const quick = flag('--quick');
 const rounds = Number(option('--rounds', quick ? 2 : 3));
@@ -150,6 +151,7 @@ for (const threads of threadCounts) {
   let convState = binding.causalConv1d(x1, convW, convB).state;
   const steps = [
     ['selectiveScanStep dim 1536 N 16', () => binding.selectiveScanStep(state, u1, d1, A, B1, C1, stepOpts)],
+    ['selectiveScanStep (lib) dim 1536 N 16', () => ssmLib.selectiveScanStep(state, u1, d1, A, B1, C1, stepOpts)],
     ['causalConv1d step dim 1536 k 4', () => { convState = binding.causalConv1d(x1, convW, convB, { activation: 'silu', state: convState }).state; }],
   ];
   for (const C of wkvChannels) {

@@ -23,6 +23,9 @@ export interface DTypeArrays {
 }
 export type TypedArray = DTypeArrays[DType];
 
+/** A tensor's data in the packed form of hot ops' arguments (lib/packed.ts); undefined or null when absent. */
+export type PackedData = TypedArray | null | undefined;
+
 /** What crosses the native boundary: a contiguous row-major array. `Tensor` satisfies it. */
 export interface RawTensor<D extends DType = DType> {
   data: DTypeArrays[D];
@@ -180,12 +183,16 @@ export interface Binding {
   // RWKV-4 WKV time mixing (lib/ops/wkv.ts): k, v [batch, T, C]; state {num, den, max} [batch, C] in and out
   wkv(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null; updateState?: boolean }): RawWkvResult;
   wkvAsync(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null; updateState?: boolean }): Promise<RawWkvResult>;
+  /** wkv with updateState, packed (lib/packed.ts): records, then the data of k, v, timeDecay, timeFirst, state.num, state.den, state.max, out. */
+  wkvStepPacked(records: Float64Array, k: PackedData, v: PackedData, timeDecay: PackedData, timeFirst: PackedData, num: PackedData, den: PackedData, max: PackedData, out: PackedData): RawTensor<'f32'> | Float32Array;
 
   // Mamba selective scan, its one-token step (state updated in place) and causal depthwise conv1d (lib/ops/ssm.ts)
   selectiveScan(u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanOptions): RawSelectiveScanResult;
   selectiveScanAsync(u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanOptions): Promise<RawSelectiveScanResult>;
   selectiveScanStep(state: RawTensor<'f32'>, u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanStepOptions): RawTensor<'f32'>;
   selectiveScanStepAsync(state: RawTensor<'f32'>, u: RawTensor<'f32'>, delta: RawTensor<'f32'>, A: RawTensor<'f32'>, B: RawTensor<'f32'>, C: RawTensor<'f32'>, opts?: RawSelectiveScanStepOptions): Promise<RawTensor<'f32'>>;
+  /** selectiveScanStep's packed form (lib/packed.ts): records, then the data of state, u, delta, A, B, C, D, z, deltaBias, out. */
+  selectiveScanStepPacked(records: Float64Array, state: PackedData, u: PackedData, delta: PackedData, A: PackedData, B: PackedData, C: PackedData, D: PackedData, z: PackedData, deltaBias: PackedData, out: PackedData, deltaSoftplus: boolean | undefined): RawTensor<'f32'> | Float32Array;
   causalConv1d(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null, opts?: RawCausalConv1dOptions): RawCausalConv1dResult;
   causalConv1dAsync(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null, opts?: RawCausalConv1dOptions): Promise<RawCausalConv1dResult>;
   /** Throughput of the active level's vectorized exp (the scan's): one thread, L1-resident data (sync). */
@@ -194,6 +201,8 @@ export interface Binding {
   // RetNet retention, torchscale's parallel / recurrent / chunkwise forms (lib/ops/retention.ts)
   retention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, decay: RawTensor<'f32'>, opts?: RawRetentionOptions): RawRetentionResult;
   retentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, decay: RawTensor<'f32'>, opts?: RawRetentionOptions): Promise<RawRetentionResult>;
+  /** retention's recurrent form with updateState, packed (lib/packed.ts): records, then the data of q, k, v, decay, state.kv, state.scale, out. */
+  retentionStepPacked(records: Float64Array, q: PackedData, k: PackedData, v: PackedData, decay: PackedData, kv: PackedData, scale: PackedData, out: PackedData): RawTensor<'f32'> | Float32Array;
 
   // flash attention (lib/ops/attention.ts): q [B, Hq, Nq, D], k and v [B, Hkv, Nk, D] (or [B, N, H, D] with layout 'bnhd')
   attention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, opts?: RawAttentionOptions | null): RawTensor<'f32'> | RawAttentionResult;

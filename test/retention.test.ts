@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
@@ -216,6 +216,75 @@ describe('retention (torchscale MultiScaleRetention)', () => {
     expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', state: shared, updateState: true })).toThrow(/opts\.state\.kv and opts\.state\.scale must not share memory/);
     const outOverKv = Tensor.from(st.kv.data.subarray(0, 32), [1, 4, 2, 4]);
     expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', state: st, out: outOverKv })).toThrow(/opts\.out must not share memory with opts\.state/);
+  });
+
+  it('a generation step (recurrent, updateState) takes the packed fast path: the bits and the messages of the object form', () => {
+    const c = makeCase(2, 3, 4, 8, 6, 31);
+    const tok = (t: number) => [sliceQK(c.q, t, t + 1), sliceQK(c.k, t, t + 1), sliceV(c.v, t, t + 1), c.decay] as const;
+    const s1 = retention(...tok(0), { form: 'recurrent' }).state!;
+    const s2 = { kv: Tensor.from(s1.kv.data.slice(), s1.kv.shape), scale: Tensor.from(s1.scale.data.slice(), s1.scale.shape) };
+    const spy = vi.spyOn(binding, 'retentionStepPacked');
+    try {
+      for (let t = 1; t < 4; t++) {
+        const out = t === 2 ? Tensor.zeros([2, 1, 3, 6]) : null;
+        const a = retention(...tok(t), { form: 'recurrent', state: s1, updateState: true, out });
+        const b = binding.retention(...tok(t), { form: 'recurrent', state: s2, updateState: true });
+        expect(a.state).toBe(s1);
+        if (out) expect(a.out.data.buffer).toBe(out.data.buffer);
+        expect(sameBytes(a.out.data, b.out.data)).toBe(true);
+        expect(sameBytes(s1.kv.data, s2.kv.data) && sameBytes(s1.scale.data, s2.scale.data)).toBe(true);
+      }
+      expect(spy).toHaveBeenCalledTimes(3);
+      retention(...tok(0), { form: 'recurrent', state: s1 }); // not in place: the object form
+      expect(spy).toHaveBeenCalledTimes(3);
+    } finally {
+      spy.mockRestore();
+    }
+    // every bad argument: the object form's message
+    type Args = [unknown, unknown, unknown, unknown, Record<string, unknown>];
+    const good = (): Args => {
+      const st = retention(...tok(0), { form: 'recurrent' }).state!;
+      return [...tok(1), { form: 'recurrent', state: st, updateState: true, out: Tensor.zeros([2, 1, 3, 6]) }];
+    };
+    const errorOf = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        return `${(e as Error).constructor.name}: ${(e as Error).message}`;
+      }
+      return 'no error';
+    };
+    const detached = Tensor.alloc([3], 'f32');
+    detached.dispose();
+    const cases: [string, (a: Args) => void][] = [
+      ['q absent', (a) => (a[0] = undefined)],
+      ['q of 3 dims', (a) => (a[0] = Tensor.zeros([2, 3, 8]))],
+      ['q data kind', (a) => (a[0] = { data: new Int32Array(48), shape: [2, 3, 1, 8], dtype: 'f32' })],
+      ['q dtype', (a) => (a[0] = Tensor.zeros([2, 3, 1, 8], 'i32'))],
+      ['q shape odd', (a) => (a[0] = { data: new Float32Array(48), shape: [2, 3, 1, 8.5], dtype: 'f32' })],
+      ['k shape', (a) => (a[1] = Tensor.zeros([2, 3, 1, 7]))],
+      ['v shape', (a) => (a[2] = Tensor.zeros([2, 1, 17]))],
+      ['decay detached', (a) => (a[3] = detached)],
+      ['kv shape', (a) => ((a[4].state as RetentionState).kv = Tensor.zeros([2, 3, 8, 6]))],
+      ['kv absent', (a) => (a[4].state = { scale: (a[4].state as RetentionState).scale })],
+      ['scale length', (a) => ((a[4].state as RetentionState).scale = { data: new Float32Array(2), shape: [3], dtype: 'f32' } as never)],
+      ['scale over q', (a) => ((a[4].state as RetentionState).scale = Tensor.from((a[0] as Tensor<'f32'>).data.subarray(0, 3), [3]))],
+      ['state an array', (a) => (a[4].state = [])],
+      ['out shape', (a) => (a[4].out = Tensor.zeros([2, 1, 3, 5]))],
+      ['out over v', (a) => (a[4].out = Tensor.from((a[2] as Tensor<'f32'>).data, [2, 1, 3, 6]))],
+      ['out over kv', (a) => (a[4].out = Tensor.from((a[4].state as RetentionState).kv.data.subarray(0, 36), [2, 1, 3, 6]))],
+      ['updateState not a boolean', (a) => (a[4].updateState = 1)],
+    ];
+    for (const [what, edit] of cases) {
+      const a = good(), b = good();
+      edit(a);
+      edit(b);
+      const got = errorOf(() => (retention as (...x: unknown[]) => unknown)(...a));
+      expect([what, got]).toEqual([what, errorOf(() => (binding.retention as (...x: unknown[]) => unknown)(...b))]);
+      expect([what, got === 'no error']).toEqual([what, false]);
+    }
+    // the packed binding itself checks its records
+    expect(() => (binding.retentionStepPacked as (...x: unknown[]) => unknown)(new Float64Array(3))).toThrow(/packed tensor records must be a Float64Array of 70 or more elements/);
   });
 
   it('rejects bad arguments, naming them', () => {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
@@ -314,6 +314,134 @@ describe('selectiveScan (mamba_ssm selective_scan_ref)', () => {
   });
 });
 
+describe('selectiveScanStep packed fast path (lib/packed.ts)', () => {
+  const c = makeCase(2, 12, 1, 16, 'variable', 2, 21);
+  const u = atL(c.u, 0), delta = atL(c.delta, 0), B = atL(c.B, 0), C = atL(c.C, 0), z = atL(c.z, 0);
+  type Args = [unknown, unknown, unknown, unknown, unknown, unknown, unknown];
+  const good = (): Args => [Tensor.zeros([2, 12, 16]), u, delta, c.A, B, C, { D: c.D, z, deltaBias: c.deltaBias, deltaSoftplus: true }];
+  const viaLib = (a: Args) => (selectiveScanStep as (...x: unknown[]) => Tensor<'f32'>)(...a);
+  const viaObjects = (a: Args) => (binding.selectiveScanStep as (...x: unknown[]) => unknown)(...a);
+  const errorOf = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return `${(e as Error).constructor.name}: ${(e as Error).message}`;
+    }
+    return 'no error';
+  };
+
+  it('is taken for plain tensors and gives the bits of the object form (state and output), with and without options', () => {
+    const spy = vi.spyOn(binding, 'selectiveScanStepPacked');
+    try {
+      for (const full of [true, false]) {
+        const a = good(), b = good();
+        if (!full) a[6] = b[6] = undefined;
+        for (let t = 0; t < 3; t++) {
+          const y1 = viaLib(a);
+          const y2 = viaObjects(b) as Tensor<'f32'>;
+          expect(sameBytes(y1.data, y2.data)).toBe(true);
+          expect(sameBytes((a[0] as Tensor<'f32'>).data, (b[0] as Tensor<'f32'>).data)).toBe(true);
+        }
+      }
+      expect(spy).toHaveBeenCalledTimes(6);
+      // an argument that is not plainly well formed takes the object form
+      const odd = good();
+      odd[1] = { data: u.data, shape: [...u.shape, 1.5], dtype: 'f32' };
+      expect(errorOf(() => viaLib(odd))).toMatch(/TypeError: u\.shape\[2\] must be a non-negative integer/);
+      expect(spy).toHaveBeenCalledTimes(6);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('an argument getter that runs another step while the arguments are packed does not disturb them', () => {
+    const o = makeCase(1, 5, 1, 16, 'variable', 'variable', 3); // other shapes than the outer call's
+    const inner = () => selectiveScanStep(Tensor.zeros([1, 5, 16]), atL(o.u, 0), atL(o.delta, 0), o.A, atL(o.B, 0), atL(o.C, 0));
+    const a = good(), b = good();
+    let calls = 0;
+    a[1] = { get data() { calls++; inner(); return u.data; }, shape: u.shape, dtype: 'f32' };
+    const y1 = viaLib(a);
+    const y2 = viaObjects(b) as Tensor<'f32'>;
+    expect(calls).toBeGreaterThan(0);
+    expect(sameBytes(y1.data, y2.data)).toBe(true);
+    expect(sameBytes((a[0] as Tensor<'f32'>).data, (b[0] as Tensor<'f32'>).data)).toBe(true);
+  });
+
+  it('rejects every bad argument with the message of the object form', () => {
+    const detached = Tensor.alloc([2, 12], 'f32');
+    detached.dispose();
+    const cases: [string, (a: Args) => void][] = [
+      ['u absent', (a) => (a[1] = undefined)],
+      ['u null', (a) => (a[1] = null)],
+      ['u an array', (a) => (a[1] = [1, 2])],
+      ['u a Float32Array', (a) => (a[1] = u.data)],
+      ['u dtype f64', (a) => (a[1] = { data: u.data, shape: u.shape, dtype: 'f64' })],
+      ['u dtype i32', (a) => (a[1] = Tensor.zeros([2, 12], 'i32'))],
+      ['u shape not an array', (a) => (a[1] = { data: u.data, shape: 24, dtype: 'f32' })],
+      ['u shape of 9 dims', (a) => (a[1] = { data: u.data, shape: [1, 1, 1, 1, 1, 1, 1, 2, 12], dtype: 'f32' })],
+      ['u shape negative', (a) => (a[1] = { data: u.data, shape: [-2, 12], dtype: 'f32' })],
+      ['u data Int32Array', (a) => (a[1] = { data: new Int32Array(24), shape: [2, 12], dtype: 'f32' })],
+      ['u data too short', (a) => (a[1] = { data: new Float32Array(23), shape: [2, 12], dtype: 'f32' })],
+      ['u size overflows', (a) => (a[1] = { data: u.data, shape: [2 ** 40, 2 ** 40], dtype: 'f32' })],
+      ['u detached', (a) => (a[1] = detached)],
+      ['u of 3 dims', (a) => (a[1] = c.u)],
+      ['delta shape', (a) => (a[2] = Tensor.zeros([2, 11]))],
+      ['A shape', (a) => (a[3] = Tensor.zeros([11, 16]))],
+      ['state shape', (a) => (a[0] = Tensor.zeros([2, 12, 8]))],
+      ['state over u', (a) => {
+        const big = Tensor.zeros([2, 12, 16]);
+        a[0] = big;
+        a[1] = Tensor.from(big.data.subarray(0, 24), [2, 12]);
+      }],
+      ['B shape', (a) => (a[4] = Tensor.zeros([2, 15]))],
+      ['C groups', (a) => (a[5] = Tensor.zeros([2, 5, 16]))],
+      ['opts a number', (a) => (a[6] = 5)],
+      ['opts an array', (a) => (a[6] = [])],
+      ['opts.D shape', (a) => (a[6] = { D: Tensor.zeros([11]) })],
+      ['opts.D dtype', (a) => (a[6] = { D: Tensor.zeros([12], 'i32') })],
+      ['opts.z shape', (a) => (a[6] = { z: Tensor.zeros([2, 11]) })],
+      ['opts.deltaBias data', (a) => (a[6] = { deltaBias: { data: new Float32Array(3), shape: [12], dtype: 'f32' } })],
+      ['opts.deltaSoftplus', (a) => (a[6] = { deltaSoftplus: 1 })],
+      ['opts.out shape', (a) => (a[6] = { out: Tensor.zeros([2, 11]) })],
+      ['opts.out over u', (a) => (a[6] = { out: u })],
+      ['opts.out a string', (a) => (a[6] = { out: 'x' })],
+    ];
+    for (const [what, edit] of cases) {
+      const a = good(), b = good();
+      edit(a);
+      edit(b);
+      const got = errorOf(() => viaLib(a));
+      expect([what, got]).toEqual([what, errorOf(() => viaObjects(b))]);
+      expect([what, got === 'no error']).toEqual([what, false]);
+    }
+  });
+
+  it('the packed binding itself checks its records and arrays, naming the argument', () => {
+    const rec = (dims: number[][]) => {
+      const r = new Float64Array(100).fill(-1);
+      dims.forEach((d, i) => {
+        if (d.length === 0) return;
+        r[i * 10] = d[0];
+        r[i * 10 + 1] = d.length - 1;
+        d.slice(1).forEach((x, k) => (r[i * 10 + 2 + k] = x));
+      });
+      return r;
+    };
+    const shapes = [[0, 2, 12, 16], [0, 2, 12], [0, 2, 12], [0, 12, 16], [0, 2, 16], [0, 2, 2, 16]];
+    const call = (r: unknown, data: unknown[] = [new Float32Array(384), u.data, delta.data, c.A.data, B.data, C.data]) =>
+      () => (binding.selectiveScanStepPacked as (...x: unknown[]) => unknown)(r, ...data, undefined, undefined, undefined, undefined, false);
+    expect(call(rec(shapes))).not.toThrow();
+    expect(call(new Float32Array(100))).toThrow(/packed tensor records must be a Float64Array of 100 or more elements, got Float32Array/);
+    expect(call(new Float64Array(99))).toThrow(TypeError);
+    expect(call(rec([[0, 2, 12, 16], [0, 2, 12.5], ...shapes.slice(2)]))).toThrow(/^u: the packed tensor record .* is malformed$/);
+    expect(call(rec([[0, 2, 12, 16], [7, 2, 12], ...shapes.slice(2)]))).toThrow(/^u: the packed tensor record/);
+    expect(call(rec([[0, 2, 12, 16], [0, 1, 1, 1, 1, 1, 1, 1, 2, 12], ...shapes.slice(2)]))).toThrow(/^u: the packed tensor record/);
+    expect(call(rec([[0, 2, 12, 16], [0, 2, 13], ...shapes.slice(2)]))).toThrow(/^u\.data has 24 elements but shape \[2, 13\] needs 26$/);
+    expect(call(rec([[0, 2, 12, 16], [5, 2, 12], ...shapes.slice(2)]))).toThrow(/^u\.data must be a Int32Array for dtype i32, got Float32Array$/);
+    expect(call(rec(shapes), [new Float32Array(384), u.data, delta.data, c.A.data, B.data])).toThrow(/^C must be a tensor \(\{data, shape, dtype\}\), got undefined$/);
+  });
+});
+
 describe('causalConv1d (Mamba conv before the scan)', () => {
   for (const level of levels) {
     it(`matches the float64 oracle, with and without silu, bias and a state; split and step runs equal one run (${level})`, () => {
@@ -366,5 +494,22 @@ describe('causalConv1d (Mamba conv before the scan)', () => {
     expect(() => causalConv1d(x, w, null, { state: Tensor.zeros([2, 33, 4]) })).toThrow(/opts\.state must have shape \[2, 33, 3\]/);
     expect(() => causalConv1d(x, w, null, { activation: 'gelu' as never })).toThrow(/opts\.activation must be 'silu'/);
     expect(() => causalConv1d(x, w, null, { activation: 3 as never })).toThrow(TypeError);
+  });
+
+  it('the one-token step follows weights changed in place and weights of another layout with the same bytes', () => {
+    // the step keeps the transposed weights of its last call: they must only be reused for the same weights
+    const x = Tensor.randn([1, 4, 1], { seed: 8 });
+    const st = Tensor.randn([1, 4, 1], { seed: 9 });
+    const w = Tensor.randn([4, 2], { seed: 10 });
+    const want = (ww: Tensor<'f32'>) => ref.causalConv1d(x.data, ww.data, undefined, 1, 4, 1, 2, false, st.data).out;
+    expect(relError(causalConv1d(x, w, null, { state: st }).out.data, want(w))).toBeLessThan(1e-6);
+    w.data[5] += 1; // same array, new contents
+    expect(relError(causalConv1d(x, w, null, { state: st }).out.data, want(w))).toBeLessThan(1e-6);
+    // [2, 4] weights with the same bytes (a 2-channel conv of kernel size 4)
+    const x2 = Tensor.randn([1, 2, 1], { seed: 11 });
+    const st2 = Tensor.randn([1, 2, 3], { seed: 12 });
+    const w2 = Tensor.from(w.data, [2, 4]);
+    const got = causalConv1d(x2, w2, null, { state: st2 }).out.data;
+    expect(relError(got, ref.causalConv1d(x2.data, w2.data, undefined, 1, 2, 1, 4, false, st2.data).out)).toBeLessThan(1e-6);
   });
 });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
@@ -161,6 +161,19 @@ describe('wkv (RWKV-4 time mixing)', () => {
     expect(sameBytes(as2.out.data, wkv(decay, first, k, v, one.state).out.data)).toBe(true);
   });
 
+  it('follows a time_decay changed in place between calls (the decay weights kept from the last call are only reused for the same values)', () => {
+    const { decay, first, k, v } = inputs(2, 5, 37, 4);
+    const a = wkv(decay, first, k, v);
+    expect(sameBytes(wkv(decay, first, k, v).out.data, a.out.data)).toBe(true);
+    decay.data[17] += 0.5; // same array, new contents
+    const fresh = Tensor.from(decay.data.slice(), decay.shape);
+    const b = wkv(decay, first, k, v);
+    expect(sameBytes(b.out.data, a.out.data)).toBe(false);
+    expect(sameBytes(b.out.data, wkv(fresh, first, k, v).out.data)).toBe(true);
+    const w = ref.wkv(fresh.data, first.data, k.data, v.data, 2, 5, 37);
+    expect(relError(b.out.data, w.out)).toBeLessThan(1e-5);
+  });
+
   it('writes into opts.out when given, and refuses an out that overlaps an input', () => {
     const { decay, first, k, v } = inputs(2, 6, 11, 5);
     const out = Tensor.full([2, 6, 11], 7);
@@ -216,6 +229,75 @@ describe('wkv (RWKV-4 time mixing)', () => {
     expect(e.out.shape).toEqual([1, 0, 5]);
     expect(Array.from(e.state.max.data)).toEqual(new Array<number>(5).fill(Math.fround(-1e38)));
     expect(wkv(Tensor.zeros([0]), Tensor.zeros([0]), Tensor.zeros([2, 3, 0]), Tensor.zeros([2, 3, 0])).out.shape).toEqual([2, 3, 0]);
+  });
+
+  it('a generation step (updateState) takes the packed fast path: the bits and the messages of the object form', () => {
+    const { decay, first, k, v } = inputs(2, 4, 21, 41);
+    // token t of [2, 4, 21] as [2, 1, 21]
+    const kt = (t: number) => Tensor.from(Float32Array.from([...k.data.subarray(t * 21, t * 21 + 21), ...k.data.subarray(84 + t * 21, 84 + t * 21 + 21)]), [2, 1, 21]);
+    const vt = (t: number) => Tensor.from(Float32Array.from([...v.data.subarray(t * 21, t * 21 + 21), ...v.data.subarray(84 + t * 21, 84 + t * 21 + 21)]), [2, 1, 21]);
+    const s1 = wkv(decay, first, kt(0), vt(0)).state;
+    const s2: WkvState = { num: Tensor.from(s1.num.data.slice(), [2, 21]), den: Tensor.from(s1.den.data.slice(), [2, 21]), max: Tensor.from(s1.max.data.slice(), [2, 21]) };
+    const spy = vi.spyOn(binding, 'wkvStepPacked');
+    try {
+      for (let t = 1; t < 4; t++) {
+        const out = t === 2 ? Tensor.zeros([2, 1, 21]) : null;
+        const a = wkv(decay, first, kt(t), vt(t), s1, { updateState: true, out });
+        const b = binding.wkv(decay, first, kt(t), vt(t), s2, { updateState: true });
+        expect(a.state).toBe(s1);
+        if (out) expect(a.out.data.buffer).toBe(out.data.buffer);
+        expect(sameBytes(a.out.data, b.out.data)).toBe(true);
+        expect(sameBytes(s1.num.data, s2.num.data) && sameBytes(s1.den.data, s2.den.data) && sameBytes(s1.max.data, s2.max.data)).toBe(true);
+      }
+      expect(spy).toHaveBeenCalledTimes(3);
+      wkv(decay, first, kt(0), vt(0), s1); // not in place: the object form
+      expect(spy).toHaveBeenCalledTimes(3);
+    } finally {
+      spy.mockRestore();
+    }
+    type Args = [unknown, unknown, unknown, unknown, Record<string, unknown> | unknown, Record<string, unknown>];
+    const good = (): Args => {
+      const st = wkv(decay, first, kt(0), vt(0)).state;
+      return [decay, first, kt(1), vt(1), st, { updateState: true, out: Tensor.zeros([2, 1, 21]) }];
+    };
+    const errorOf = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (e) {
+        return `${(e as Error).constructor.name}: ${(e as Error).message}`;
+      }
+      return 'no error';
+    };
+    const detached = Tensor.alloc([21], 'f32');
+    detached.dispose();
+    const st = (a: Args) => a[4] as WkvState;
+    const cases: [string, (a: Args) => void][] = [
+      ['k absent', (a) => (a[2] = undefined)],
+      ['k of 2 dims', (a) => (a[2] = Tensor.zeros([2, 21]))],
+      ['k data kind', (a) => (a[2] = { data: new Int32Array(42), shape: [2, 1, 21], dtype: 'f32' })],
+      ['v shape', (a) => (a[3] = Tensor.zeros([2, 1, 20]))],
+      ['timeDecay shape', (a) => (a[0] = Tensor.zeros([20]))],
+      ['timeFirst detached', (a) => (a[1] = detached)],
+      ['timeFirst dtype', (a) => (a[1] = Tensor.zeros([21], 'i32'))],
+      ['num shape', (a) => (st(a).num = Tensor.zeros([2, 20]))],
+      ['den absent', (a) => (a[4] = { num: st(a).num, max: st(a).max })],
+      ['max over k', (a) => (st(a).max = Tensor.from((a[2] as Tensor<'f32'>).data, [2, 21]))],
+      ['max over num', (a) => (st(a).max = st(a).num)],
+      ['state an array', (a) => (a[4] = [])],
+      ['state absent', (a) => (a[4] = null)],
+      ['out shape', (a) => (a[5].out = Tensor.zeros([2, 2, 21]))],
+      ['out over den', (a) => (a[5].out = Tensor.from(st(a).den.data, [2, 1, 21]))],
+      ['shape odd', (a) => (a[2] = { data: new Float32Array(42), shape: [2, 1, 21.5], dtype: 'f32' })],
+    ];
+    for (const [what, edit] of cases) {
+      const a = good(), b = good();
+      edit(a);
+      edit(b);
+      const got = errorOf(() => (wkv as (...x: unknown[]) => unknown)(...a));
+      expect([what, got]).toEqual([what, errorOf(() => (binding.wkv as (...x: unknown[]) => unknown)(...b))]);
+      expect([what, got === 'no error']).toEqual([what, false]);
+    }
+    expect(() => (binding.wkvStepPacked as (...x: unknown[]) => unknown)(new Float64Array(79))).toThrow(/packed tensor records must be a Float64Array of 80 or more elements/);
   });
 
   it('rejects bad arguments, naming them', () => {

@@ -11,7 +11,8 @@
  * The three forms normalise each row differently (upstream too): they agree to about 1e-3 before the group norm
  * that follows in the model, which removes most of the difference. Each reproduces its own upstream output.
  */
-import { binding, type RawRetentionResult } from '../native';
+import { binding, type RawRetentionResult, type RawTensor } from '../native';
+import { dataOf, packTensor, RECORD } from '../packed';
 import { Tensor } from '../tensor';
 
 /** The recurrent state after a token: kv [batch, heads, dv, dk], scale [heads] (a fresh state is zeros). */
@@ -70,7 +71,45 @@ export function retention(
   decay: Tensor<'f32'>,
   opts: RetentionOptions = {},
 ): RetentionResult {
+  const fast = stepPacked(q, k, v, decay, opts);
+  if (fast) return fast;
   return wrap(binding.retention(q, k, v, decay, opts), opts);
+}
+
+const stepRecords = new Float64Array(7 * RECORD);
+let stepBusy = false;
+
+// A generation step (the recurrent form updating opts.state in place) through the packed form (lib/packed.ts): ~4 µs
+// less per call than the tensor objects. undefined for any other call, or when an argument is not plainly well formed:
+// the caller then takes the object form, whose checks give the messages.
+function stepPacked(
+  q: Tensor<'f32'>,
+  k: Tensor<'f32'>,
+  v: Tensor<'f32'>,
+  decay: Tensor<'f32'>,
+  opts: RetentionOptions,
+): RetentionResult | undefined {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts)) return undefined;
+  const { form, updateState, state, out } = opts;
+  if (form !== 'recurrent' || updateState !== true || typeof state !== 'object' || state === null || Array.isArray(state)) {
+    return undefined;
+  }
+  if (stepBusy) return undefined;
+  stepBusy = true; // an argument's getter that calls retention again gets the object form, not our half-written records
+  try {
+    const { kv, scale } = state;
+    const r = stepRecords;
+    const ok =
+      packTensor(r, 0, q) && packTensor(r, 1, k) && packTensor(r, 2, v) && packTensor(r, 3, decay) &&
+      packTensor(r, 4, kv) && packTensor(r, 5, scale) && packTensor(r, 6, out);
+    if (!ok) return undefined;
+    const res = binding.retentionStepPacked(r, dataOf(q), dataOf(k), dataOf(v), dataOf(decay), dataOf(kv),
+      dataOf(scale), dataOf(out));
+    // as wrap(): a Tensor over the output (opts.out's memory when given) and opts.state itself
+    return { out: Tensor.fromNative(out ?? (res as RawTensor<'f32'>)), state };
+  } finally {
+    stepBusy = false;
+  }
 }
 
 /** retention() computed off the main thread. */

@@ -8,7 +8,8 @@
  * kept as a state (num, den, max) scaled by e^-max so that keys large enough to overflow e^k in float32 are fine.
  * Results are the same bits at any thread count.
  */
-import { binding, type RawWkvResult } from '../native';
+import { binding, type RawTensor, type RawWkvResult } from '../native';
+import { dataOf, packTensor, RECORD } from '../packed';
 import { Tensor } from '../tensor';
 
 /** The recurrent state after a token, each f32 [batch, C]. A fresh state is num = den = 0, max = -1e38. */
@@ -68,7 +69,43 @@ export function wkv(
   state?: WkvState | null,
   opts: WkvOptions = {},
 ): WkvResult {
+  const fast = stepPacked(timeDecay, timeFirst, k, v, state, opts);
+  if (fast) return fast;
   return wrap(binding.wkv(timeDecay, timeFirst, k, v, state, opts), state, opts);
+}
+
+const stepRecords = new Float64Array(8 * RECORD);
+let stepBusy = false;
+
+// A generation step (the state updated in place) through the packed form (lib/packed.ts): ~5 µs less per call than the
+// tensor objects. undefined for any other call, or when an argument is not plainly well formed: the caller then takes
+// the object form, whose checks give the messages.
+function stepPacked(
+  timeDecay: Tensor<'f32'>,
+  timeFirst: Tensor<'f32'>,
+  k: Tensor<'f32'>,
+  v: Tensor<'f32'>,
+  state: WkvState | null | undefined,
+  opts: WkvOptions,
+): WkvResult | undefined {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts) || opts.updateState !== true) return undefined;
+  if (typeof state !== 'object' || state === null || Array.isArray(state) || stepBusy) return undefined;
+  stepBusy = true; // an argument's getter that calls wkv again gets the object form, not our half-written records
+  try {
+    const { out } = opts;
+    const { num, den, max } = state;
+    const r = stepRecords;
+    const ok =
+      packTensor(r, 0, k) && packTensor(r, 1, v) && packTensor(r, 2, timeDecay) && packTensor(r, 3, timeFirst) &&
+      packTensor(r, 4, num) && packTensor(r, 5, den) && packTensor(r, 6, max) && packTensor(r, 7, out);
+    if (!ok) return undefined;
+    const res = binding.wkvStepPacked(r, dataOf(k), dataOf(v), dataOf(timeDecay), dataOf(timeFirst), dataOf(num),
+      dataOf(den), dataOf(max), dataOf(out));
+    // as wrap(): a Tensor over the output (opts.out's memory when given) and the state itself
+    return { out: Tensor.fromNative(out ?? (res as RawTensor<'f32'>)), state };
+  } finally {
+    stepBusy = false;
+  }
 }
 
 /** wkv() computed off the main thread. */

@@ -168,6 +168,8 @@ void check_same_shape(Napi::Env env, const TensorView& a, const char* an, const 
     throw_range(env, std::string(an) + " and " + bn + " must have the same shape, got " + shape_string(a) + " and " + shape_string(b));
 }
 
+static TensorView finish_tensor(Napi::Env env, TensorView t, Napi::Value d, const std::string& name);
+
 TensorView get_tensor(Napi::Env env, Napi::Value v, const std::string& name) {
   if (!v.IsObject() || v.IsArray() || v.IsTypedArray())
     throw_type(env, name + " must be a tensor ({data, shape, dtype}), got " + describe(v));
@@ -178,8 +180,14 @@ TensorView get_tensor(Napi::Env env, Napi::Value v, const std::string& name) {
   if (!parse_dtype(env, dt, &t.dtype)) get_dtype(env, dt, name + ".dtype");  // throws
   Napi::Value sv = o.Get("shape");
   if (!parse_shape(env, sv, t.shape.data(), &t.ndim)) get_shape(env, sv, name + ".shape", t.shape.data());  // throws
+  return finish_tensor(env, t, o.Get("data"), name);
+}
+
+// The checks of a tensor's data against its dtype and shape (t's dtype, ndim and shape are set), shared by the object
+// form (get_tensor) and the packed form (PackedTensors): overflow of the shape's size, the TypedArray kind, detached
+// buffers, the length.
+static TensorView finish_tensor(Napi::Env env, TensorView t, Napi::Value d, const std::string& name) {
   int64_t n = checked_numel(env, t.shape.data(), t.ndim, t.dtype, name, ".shape");
-  Napi::Value d = o.Get("data");
   napi_typedarray_type type;
   size_t length = 0, offset = 0;
   napi_value abv;
@@ -203,6 +211,46 @@ TensorView get_tensor(Napi::Env env, Napi::Value v, const std::string& name, DTy
   TensorView t = get_tensor(env, v, name);
   if (t.dtype != want)
     throw_type(env, name + " must have dtype " + dtype_name(want) + ", got " + dtype_name(t.dtype));
+  return t;
+}
+
+// ---- packed tensor arguments ----
+
+PackedTensors::PackedTensors(Napi::Env env, Napi::Value records, size_t count) : env_(env), count_(count) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* base = nullptr;
+  if (!records.IsTypedArray() ||
+      napi_get_typedarray_info(env, records, &type, &length, &base, nullptr, nullptr) != napi_ok ||
+      type != napi_float64_array || length < count * kRecord)
+    throw_type(env, "the packed tensor records must be a Float64Array of " + std::to_string(count * kRecord) +
+                        " or more elements, got " + describe(records));
+  rec_ = static_cast<const double*>(base);
+}
+
+TensorView PackedTensors::get(size_t i, Napi::Value data, const std::string& name) const {
+  if (i >= count_) throw_type(env_, name + ": no packed tensor record " + std::to_string(i));
+  const double* r = rec_ + i * kRecord;
+  const napi_valuetype type = data.Type();
+  if (type == napi_undefined || type == napi_null) return get_tensor(env_, data, name);  // throws "<name> must be a tensor ..., got undefined"
+  TensorView t;
+  const double code = r[0], nd = r[1];
+  bool ok = code >= 0 && code < kNumDTypes && code == std::floor(code) && nd >= 0 && nd <= kMaxDims && nd == std::floor(nd);
+  for (int k = 0; ok && k < static_cast<int>(nd); ++k) {
+    const double d = r[2 + k];
+    ok = std::isfinite(d) && d == std::floor(d) && d >= 0 && d <= kMaxSafeInteger;
+    t.shape[k] = ok ? static_cast<int64_t>(d) : 0;
+  }
+  if (!ok) throw_type(env_, name + ": the packed tensor record (dtype code, ndim, dims) is malformed");
+  t.dtype = static_cast<DType>(static_cast<int>(code));
+  t.ndim = static_cast<int>(nd);
+  return finish_tensor(env_, t, data, name);
+}
+
+TensorView PackedTensors::get(size_t i, Napi::Value data, const std::string& name, DType want) const {
+  TensorView t = get(i, data, name);
+  if (t.dtype != want)
+    throw_type(env_, name + " must have dtype " + dtype_name(want) + ", got " + dtype_name(t.dtype));
   return t;
 }
 

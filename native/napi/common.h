@@ -22,6 +22,25 @@ TensorView get_tensor(Napi::Env env, Napi::Value v, const std::string& name);
 // Same, and also requires the given dtype.
 TensorView get_tensor(Napi::Env env, Napi::Value v, const std::string& name, DType want);
 
+// The packed form of a hot op's tensor arguments (lib/packed.ts): each tensor passed as its data TypedArray (or
+// undefined/null when absent), its dtype and shape as record i of one Float64Array, kRecord doubles each:
+// [dtype code (DType's value), ndim, dims...]. JS reads {data, shape, dtype} with inline caches, where the object form
+// costs ~10 N-API calls per tensor (a property read alone ~90 ns). get() checks a record's dtype code and shape, then
+// the data exactly as get_tensor does, with the same messages; absent data throws get_tensor's "must be a tensor".
+class PackedTensors {
+ public:
+  static constexpr size_t kRecord = 10;
+  // Throws unless `records` is a Float64Array of at least count * kRecord elements.
+  PackedTensors(Napi::Env env, Napi::Value records, size_t count);
+  TensorView get(size_t i, Napi::Value data, const std::string& name) const;
+  TensorView get(size_t i, Napi::Value data, const std::string& name, DType want) const;
+
+ private:
+  Napi::Env env_;
+  size_t count_;
+  const double* rec_ = nullptr;
+};
+
 std::string get_string(Napi::Env env, Napi::Value v, const std::string& name);
 // A JS number that is an integer in [lo, hi].
 int64_t get_int(Napi::Env env, Napi::Value v, const std::string& name, int64_t lo, int64_t hi);

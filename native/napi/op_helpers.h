@@ -32,8 +32,11 @@ Napi::Value finish_op(Napi::Env env, const char* name, std::vector<Napi::Value> 
   }
 }
 
-// An optional argument: undefined or null.
-inline bool is_absent(Napi::Value v) { return v.IsUndefined() || v.IsNull(); }
+// An optional argument: undefined or null (one napi_typeof, where IsUndefined() || IsNull() makes two).
+inline bool is_absent(Napi::Value v) {
+  const napi_valuetype t = v.Type();
+  return t == napi_undefined || t == napi_null;
+}
 
 // Whether two tensors' memory ranges intersect (empty tensors never do).
 inline bool overlaps(const TensorView& x, const TensorView& y) {
@@ -43,18 +46,22 @@ inline bool overlaps(const TensorView& x, const TensorView& y) {
   return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
 }
 
-// opts.out: an existing f32 tensor of the result's shape that receives the result (callers that reuse their buffers
-// skip the page faults of a fresh output); it must not share memory with an input. Returns false when absent.
-inline bool optional_out(Napi::Env env, Napi::Value v, const int64_t* shape, int nd, std::initializer_list<TensorView> inputs,
-                      TensorView* out) {
-  if (is_absent(v)) return false;
-  TensorView t = get_tensor(env, v, "opts.out", DType::F32);
+// The checks of optional_out on an f32 tensor already read (e.g. from the packed form): the shape, no shared memory.
+inline void check_out(Napi::Env env, const TensorView& t, const int64_t* shape, int nd, std::initializer_list<TensorView> inputs) {
   bool ok = t.ndim == nd;
   for (int i = 0; ok && i < nd; ++i) ok = t.shape[i] == shape[i];
   if (!ok) throw_range(env, "opts.out must have shape " + shape_string(shape, nd) + " (the result's), got " + shape_string(t));
   for (const TensorView& in : inputs)
     if (overlaps(t, in)) throw_range(env, "opts.out must not share memory with an input");
-  *out = t;
+}
+
+// opts.out: an existing f32 tensor of the result's shape that receives the result (callers that reuse their buffers
+// skip the page faults of a fresh output); it must not share memory with an input. Returns false when absent.
+inline bool optional_out(Napi::Env env, Napi::Value v, const int64_t* shape, int nd, std::initializer_list<TensorView> inputs,
+                      TensorView* out) {
+  if (is_absent(v)) return false;
+  *out = get_tensor(env, v, "opts.out", DType::F32);
+  check_out(env, *out, shape, nd, inputs);
   return true;
 }
 

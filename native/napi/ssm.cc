@@ -29,6 +29,15 @@ static Napi::Object options(Napi::Env env, Napi::Value v) {
   return v.As<Napi::Object>();
 }
 
+// An option's exact shape.
+static void check_opt_shape(Napi::Env env, const TensorView& t, const std::string& name, std::initializer_list<int64_t> want,
+                            const char* what) {
+  std::vector<int64_t> w(want);
+  bool ok = t.ndim == static_cast<int>(w.size());
+  for (size_t i = 0; ok && i < w.size(); ++i) ok = t.shape[i] == w[i];
+  if (!ok) throw_range(env, name + " must have shape " + shape_string(w.data(), static_cast<int>(w.size())) + " (" + what + "), got " + shape_string(t));
+}
+
 // An optional f32 tensor option of an exact shape.
 static const float* opt_tensor(Napi::Env env, Napi::Object o, const char* key, std::initializer_list<int64_t> want,
                                const char* what, std::vector<Napi::Value>& keep) {
@@ -36,10 +45,7 @@ static const float* opt_tensor(Napi::Env env, Napi::Object o, const char* key, s
   if (is_absent(v)) return nullptr;
   const std::string name = std::string("opts.") + key;
   TensorView t = get_tensor(env, v, name, DType::F32);
-  std::vector<int64_t> w(want);
-  bool ok = t.ndim == static_cast<int>(w.size());
-  for (size_t i = 0; ok && i < w.size(); ++i) ok = t.shape[i] == w[i];
-  if (!ok) throw_range(env, name + " must have shape " + shape_string(w.data(), static_cast<int>(w.size())) + " (" + what + "), got " + shape_string(t));
+  check_opt_shape(env, t, name, want, what);
   keep.push_back(v);
   return t.ptr<float>();
 }
@@ -83,13 +89,13 @@ static int64_t step_operand(Napi::Env env, const TensorView& t, const char* name
                        ", G, " + std::to_string(N) + "] ([batch, G, N]), got " + shape_string(t));
 }
 
-static TensorView state_a(Napi::Env env, Napi::Value v, int64_t dim, int64_t* N) {
-  TensorView A = get_tensor(env, v, "A", DType::F32);
+// A [dim, N]; returns N.
+static int64_t check_a(Napi::Env env, const TensorView& A, int64_t dim) {
   if (A.ndim != 2 || A.shape[0] != dim)
     throw_range(env, "A must have shape [" + std::to_string(dim) + ", N] ([dim, N]), got " + shape_string(A));
-  *N = A.shape[1];
-  if (*N < 1 || *N > 4096) throw_range(env, "A's state dimension N must be in [1, 4096], got " + std::to_string(*N));
-  return A;
+  const int64_t N = A.shape[1];
+  if (N < 1 || N > 4096) throw_range(env, "A's state dimension N must be in [1, 4096], got " + std::to_string(N));
+  return N;
 }
 
 template <bool Async>
@@ -100,8 +106,8 @@ static Napi::Value SelectiveScan(const Napi::CallbackInfo& info) {
   TensorView delta = get_tensor(env, info[1], "delta", DType::F32);
   check_same_shape(env, u, "u", delta, "delta");
   const int64_t batch = u.shape[0], dim = u.shape[1], L = u.shape[2];
-  int64_t N = 0;
-  TensorView A = state_a(env, info[2], dim, &N);
+  TensorView A = get_tensor(env, info[2], "A", DType::F32);
+  const int64_t N = check_a(env, A, dim);
   TensorView B = get_tensor(env, info[3], "B", DType::F32);
   TensorView C = get_tensor(env, info[4], "C", DType::F32);
   cpu::SelectiveScanArgs a;
@@ -147,35 +153,84 @@ static Napi::Value SelectiveScan(const Napi::CallbackInfo& info) {
   return finish_op<Async>(env, "turboformer.selectiveScan", keep, result, [a] { cpu::selective_scan_f32(a); });
 }
 
-template <bool Async>
-static Napi::Value SelectiveScanStep(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TensorView u = get_tensor(env, info[1], "u", DType::F32);
+// The step's tensors in the order of the packed form's records (and of its arguments after the records).
+enum StepSlot { kState, kU, kDelta, kA, kB, kC, kD, kZ, kDeltaBias, kOut, kStepSlots };
+
+// The step's arguments as the raw binding takes them: tensor objects, opts read (and checked) when first needed,
+// each key once, in the order the checks need them.
+struct StepObjects {
+  StepObjects(Napi::Env e, const Napi::CallbackInfo& i) : env(e), info(i) {}
+  Napi::Env env;
+  const Napi::CallbackInfo& info;
+  Napi::Object o;
+  bool have_opts = false;
+  Napi::Value vals[kStepSlots];
+  bool got[kStepSlots] = {};
+  Napi::Object opts() {
+    if (!have_opts) o = options(env, info[6]), have_opts = true;
+    return o;
+  }
+  Napi::Value value(int i) {
+    static constexpr const char* keys[kStepSlots] = {"", "", "", "", "", "", "D", "z", "deltaBias", "out"};
+    if (!got[i]) vals[i] = i < kD ? info[i] : opts().Get(keys[i]), got[i] = true;
+    return vals[i];
+  }
+  TensorView tensor(int i, const std::string& name) { return get_tensor(env, value(i), name, DType::F32); }
+  Napi::Value softplus() { return opts().Get("deltaSoftplus"); }
+};
+
+// The packed form (lib's fast path): info[0] the records, info[1 + slot] the data of each slot, info[11] deltaSoftplus.
+struct StepPacked {
+  const Napi::CallbackInfo& info;
+  PackedTensors packed;
+  Napi::Value value(int i) { return info[1 + i]; }
+  TensorView tensor(int i, const std::string& name) { return packed.get(i, value(i), name, DType::F32); }
+  Napi::Value softplus() { return info[1 + kStepSlots]; }
+};
+
+// An optional f32 [..] of the step (D, z, deltaBias): null when absent; the shape checked as opt_tensor does.
+template <class Args>
+static const float* step_option(Napi::Env env, Args& args, int slot, const char* key, std::initializer_list<int64_t> want,
+                                const char* what, std::vector<Napi::Value>& keep) {
+  Napi::Value v = args.value(slot);
+  if (is_absent(v)) return nullptr;
+  const std::string name = std::string("opts.") + key;
+  TensorView t = args.tensor(slot, name);
+  check_opt_shape(env, t, name, want, what);
+  keep.push_back(v);
+  return t.ptr<float>();
+}
+
+template <bool Async, class Args>
+static Napi::Value selective_scan_step(Napi::Env env, Args& args) {
+  TensorView u = args.tensor(kU, "u");
   if (u.ndim != 2) throw_range(env, "u must have shape [batch, dim] (one token), got " + shape_string(u));
-  TensorView delta = get_tensor(env, info[2], "delta", DType::F32);
+  TensorView delta = args.tensor(kDelta, "delta");
   check_same_shape(env, u, "u", delta, "delta");
   const int64_t batch = u.shape[0], dim = u.shape[1];
-  int64_t N = 0;
-  TensorView A = state_a(env, info[3], dim, &N);
-  TensorView state = get_tensor(env, info[0], "state", DType::F32);
+  TensorView A = args.tensor(kA, "A");
+  const int64_t N = check_a(env, A, dim);
+  TensorView state = args.tensor(kState, "state");
   if (state.ndim != 3 || state.shape[0] != batch || state.shape[1] != dim || state.shape[2] != N)
     throw_range(env, "state must have shape " + dims_string({batch, dim, N}) + " ([batch, dim, N]), got " + shape_string(state));
-  TensorView B = get_tensor(env, info[4], "B", DType::F32);
-  TensorView C = get_tensor(env, info[5], "C", DType::F32);
+  TensorView B = args.tensor(kB, "B");
+  TensorView C = args.tensor(kC, "C");
   for (const TensorView* in : {&u, &delta, &A, &B, &C})
     if (overlaps(state, *in)) throw_range(env, "state (updated in place) must not share memory with an input");
   cpu::SelectiveScanArgs a;
   a.b_groups = step_operand(env, B, "B", batch, dim, N);
   a.c_groups = step_operand(env, C, "C", batch, dim, N);
-  Napi::Object o = options(env, info[6]);
-  std::vector<Napi::Value> keep = {info[0], info[1], info[2], info[3], info[4], info[5]};
-  a.D = opt_tensor(env, o, "D", {dim}, "[dim]", keep);
-  a.z = opt_tensor(env, o, "z", {batch, dim}, "[batch, dim], like u", keep);
-  a.delta_bias = opt_tensor(env, o, "deltaBias", {dim}, "[dim]", keep);
-  a.delta_softplus = get_bool(env, o.Get("deltaSoftplus"), "opts.deltaSoftplus", false);
+  std::vector<Napi::Value> keep = {args.value(kState), args.value(kU), args.value(kDelta), args.value(kA), args.value(kB), args.value(kC)};
+  a.D = step_option(env, args, kD, "D", {dim}, "[dim]", keep);
+  a.z = step_option(env, args, kZ, "z", {batch, dim}, "[batch, dim], like u", keep);
+  a.delta_bias = step_option(env, args, kDeltaBias, "deltaBias", {dim}, "[dim]", keep);
+  a.delta_softplus = get_bool(env, args.softplus(), "opts.deltaSoftplus", false);
   TensorView outv;
-  Napi::Value out_obj = o.Get("out");
-  if (!optional_out(env, out_obj, u.shape.data(), 2, {u, delta, A, B, C, state}, &outv)) {
+  Napi::Value out_obj = args.value(kOut);
+  if (!is_absent(out_obj)) {
+    outv = args.tensor(kOut, "opts.out");
+    check_out(env, outv, u.shape.data(), 2, {u, delta, A, B, C, state});
+  } else {
     NewTensor out = new_tensor(env, DType::F32, u.shape.data(), 2);
     outv = out.view;
     out_obj = out.object;
@@ -194,6 +249,20 @@ static Napi::Value SelectiveScanStep(const Napi::CallbackInfo& info) {
   a.L = 1;
   a.N = N;
   return finish_op<Async>(env, "turboformer.selectiveScanStep", keep, out_obj, [a] { cpu::selective_scan_f32(a); });
+}
+
+template <bool Async>
+static Napi::Value SelectiveScanStep(const Napi::CallbackInfo& info) {
+  StepObjects args{info.Env(), info};
+  return selective_scan_step<Async>(info.Env(), args);
+}
+
+// selectiveScanStepPacked(records, state, u, delta, A, B, C, D, z, deltaBias, out, deltaSoftplus): lib's fast path of
+// the sync step (the data arrays, in StepSlot order; absent options undefined or null). Returns out's data when out
+// is given, else a new tensor.
+static Napi::Value SelectiveScanStepPacked(const Napi::CallbackInfo& info) {
+  StepPacked args{info, PackedTensors(info.Env(), info[0], kStepSlots)};
+  return selective_scan_step<false>(info.Env(), args);
 }
 
 template <bool Async>
@@ -233,7 +302,7 @@ static Napi::Value CausalConv1d(const Napi::CallbackInfo& info) {
     out_obj = out.object;
   }
   const int64_t sshape[3] = {batch, dim, k - 1};
-  NewTensor st = new_tensor(env, DType::F32, sshape, 3, /*zeroed=*/true);
+  NewTensor st = new_tensor(env, DType::F32, sshape, 3);  // written in full by the kernel (every row's k - 1 values)
   keep.push_back(out_obj);
   keep.push_back(st.object);
   Napi::Object result = Napi::Object::New(env);
@@ -265,6 +334,7 @@ void register_ssm(Napi::Env env, Napi::Object exports) {
   exports.Set("selectiveScanAsync", Napi::Function::New(env, SelectiveScan<true>, "selectiveScanAsync"));
   exports.Set("selectiveScanStep", Napi::Function::New(env, SelectiveScanStep<false>, "selectiveScanStep"));
   exports.Set("selectiveScanStepAsync", Napi::Function::New(env, SelectiveScanStep<true>, "selectiveScanStepAsync"));
+  exports.Set("selectiveScanStepPacked", Napi::Function::New(env, SelectiveScanStepPacked, "selectiveScanStepPacked"));
   exports.Set("causalConv1d", Napi::Function::New(env, CausalConv1d<false>, "causalConv1d"));
   exports.Set("causalConv1dAsync", Napi::Function::New(env, CausalConv1d<true>, "causalConv1dAsync"));
 }

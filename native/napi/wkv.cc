@@ -6,6 +6,7 @@
 //   opts: {out: an existing f32 [batch, T, C] tensor to write the result into (null/undefined: a new one),
 //          updateState: write the new state over `state` in place and return that same object}
 // Returns {out: [batch, T, C], state: {num, den, max}} (the state after the last token).
+// wkvStepPacked: lib's fast path of the form with updateState (below).
 #include <cstring>
 
 #include "../cpu/wkv/wkv.h"
@@ -14,36 +15,66 @@
 
 namespace tf::napi {
 
-static TensorView vector_arg(Napi::Env env, Napi::Value v, const char* name, int64_t C) {
-  TensorView t = get_tensor(env, v, name, DType::F32);
+static TensorView vector_arg(Napi::Env env, TensorView t, const char* name, int64_t C) {
   if (t.ndim != 1 || t.shape[0] != C)
     throw_range(env, std::string(name) + " must have shape [" + std::to_string(C) + "] (the channels of k), got " +
                          shape_string(t));
   return t;
 }
 
+// k, v, timeDecay, timeFirst as the object form and the packed form read them (get(i, name): argument i of the
+// packed form's order k, v, timeDecay, timeFirst), checked in this order.
+struct WkvInputs {
+  TensorView k, v, decay, first;
+};
+template <class Get>
+static WkvInputs wkv_inputs(Napi::Env env, Get get) {
+  WkvInputs in;
+  in.k = get(0, "k");
+  if (in.k.ndim != 3) throw_range(env, "k must have shape [batch, T, C], got " + shape_string(in.k));
+  in.v = get(1, "v");
+  check_same_shape(env, in.k, "k", in.v, "v");
+  const int64_t C = in.k.shape[2];
+  in.decay = vector_arg(env, get(2, "timeDecay"), "timeDecay", C);
+  in.first = vector_arg(env, get(3, "timeFirst"), "timeFirst", C);
+  return in;
+}
+
+// The state updated in place: num, den, max (get(i, name): i = 0, 1, 2) of [batch, C], sharing no memory with an
+// input or each other.
+template <class Get>
+static void wkv_state_in_place(Napi::Env env, const WkvInputs& in, Get get, TensorView (&st)[3]) {
+  const int64_t batch = in.k.shape[0], C = in.k.shape[2];
+  static const char* const names[3] = {"state.num", "state.den", "state.max"};
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = names[i];
+    st[i] = get(i, names[i]);
+    if (st[i].ndim != 2 || st[i].shape[0] != batch || st[i].shape[1] != C)
+      throw_range(env, name + " must have shape [" + std::to_string(batch) + ", " + std::to_string(C) +
+                           "] ([batch, C] of k), got " + shape_string(st[i]));
+    for (const TensorView* x : {&in.decay, &in.first, &in.k, &in.v})
+      if (overlaps(st[i], *x)) throw_range(env, name + " (updated in place) must not share memory with an input");
+    for (int j = 0; j < i; ++j)
+      if (overlaps(st[i], st[j])) throw_range(env, "state.num, state.den and state.max must not share memory when updated in place");
+  }
+}
+
 // The state validated like the copying path's, then updated where it lies: no new state tensors, no copies.
 template <bool Async>
-static Napi::Value WkvInPlace(Napi::Env env, const Napi::CallbackInfo& info, const TensorView& decay,
-                              const TensorView& first, const TensorView& k, const TensorView& v, Napi::Object opts) {
+static Napi::Value WkvInPlace(Napi::Env env, const Napi::CallbackInfo& info, const WkvInputs& in, Napi::Object opts) {
+  const TensorView &decay = in.decay, &first = in.first, &k = in.k, &v = in.v;
   const int64_t batch = k.shape[0], T = k.shape[1], C = k.shape[2];
   if (is_absent(info[4])) throw_range(env, "opts.updateState needs a state to update");
   if (!info[4].IsObject() || info[4].IsArray())
     throw_type(env, "state must be an object {num, den, max} (or null/undefined for a fresh state)");
   Napi::Object s = info[4].As<Napi::Object>();
-  const char* names[3] = {"num", "den", "max"};
+  static const char* const keys[3] = {"num", "den", "max"};
+  Napi::Value sv[3];
   TensorView st[3];
-  for (int i = 0; i < 3; ++i) {
-    const std::string name = std::string("state.") + names[i];
-    st[i] = get_tensor(env, s.Get(names[i]), name, DType::F32);
-    if (st[i].ndim != 2 || st[i].shape[0] != batch || st[i].shape[1] != C)
-      throw_range(env, name + " must have shape [" + std::to_string(batch) + ", " + std::to_string(C) +
-                           "] ([batch, C] of k), got " + shape_string(st[i]));
-    for (const TensorView* in : {&decay, &first, &k, &v})
-      if (overlaps(st[i], *in)) throw_range(env, name + " (updated in place) must not share memory with an input");
-    for (int j = 0; j < i; ++j)
-      if (overlaps(st[i], st[j])) throw_range(env, "state.num, state.den and state.max must not share memory when updated in place");
-  }
+  wkv_state_in_place(env, in, [&](int i, const char* name) {
+    sv[i] = s.Get(keys[i]);
+    return get_tensor(env, sv[i], name, DType::F32);
+  }, st);
   TensorView outv;
   Napi::Value out_obj = opts.Get("out");
   if (!optional_out(env, out_obj, k.shape.data(), 3, {decay, first, k, v, st[0], st[1], st[2]}, &outv)) {
@@ -57,21 +88,44 @@ static Napi::Value WkvInPlace(Napi::Env env, const Napi::CallbackInfo& info, con
   float *o = outv.ptr<float>(), *pn = st[0].ptr<float>(), *pd = st[1].ptr<float>(), *pm = st[2].ptr<float>();
   const float *pw = decay.ptr<float>(), *pu = first.ptr<float>(), *pk = k.ptr<float>(), *pv = v.ptr<float>();
   auto work = [=] { cpu::wkv_f32(pw, pu, pk, pv, o, batch, T, C, pn, pd, pm); };
-  return finish_op<Async>(env, "turboformer.wkv",
-                          {info[0], info[1], info[2], info[3], out_obj, s.Get("num"), s.Get("den"), s.Get("max")},
+  return finish_op<Async>(env, "turboformer.wkv", {info[0], info[1], info[2], info[3], out_obj, sv[0], sv[1], sv[2]},
                           result, work);
+}
+
+// wkvStepPacked(records, k, v, timeDecay, timeFirst, num, den, max, out): lib's fast path of the sync form with
+// updateState (a state given, opts {updateState: true, out?}), in the packed form of common.h (the data arrays in
+// this order; out undefined or null when absent). The checks, their order and their messages are the object form's.
+// Returns out (the given data array, or a new tensor).
+static Napi::Value WkvStepPacked(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const PackedTensors p(env, info[0], 8);
+  auto get = [&](int i, const char* name) { return p.get(static_cast<size_t>(i), info[1 + i], name, DType::F32); };
+  const WkvInputs in = wkv_inputs(env, get);
+  TensorView st[3];
+  wkv_state_in_place(env, in, [&](int i, const char* name) { return get(4 + i, name); }, st);
+  TensorView outv;
+  Napi::Value out_obj = info[8];
+  if (!is_absent(out_obj)) {
+    outv = get(7, "opts.out");
+    check_out(env, outv, in.k.shape.data(), 3, {in.decay, in.first, in.k, in.v, st[0], st[1], st[2]});
+  } else {
+    NewTensor out = new_tensor(env, DType::F32, in.k.shape.data(), 3);
+    outv = out.view;
+    out_obj = out.object;
+  }
+  cpu::wkv_f32(in.decay.ptr<float>(), in.first.ptr<float>(), in.k.ptr<float>(), in.v.ptr<float>(), outv.ptr<float>(),
+               in.k.shape[0], in.k.shape[1], in.k.shape[2], st[0].ptr<float>(), st[1].ptr<float>(), st[2].ptr<float>());
+  return out_obj;
 }
 
 template <bool Async>
 static Napi::Value Wkv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  TensorView k = get_tensor(env, info[2], "k", DType::F32);
-  if (k.ndim != 3) throw_range(env, "k must have shape [batch, T, C], got " + shape_string(k));
-  TensorView v = get_tensor(env, info[3], "v", DType::F32);
-  check_same_shape(env, k, "k", v, "v");
+  static constexpr int kArg[4] = {2, 3, 0, 1};  // k, v, timeDecay, timeFirst among the arguments
+  const WkvInputs in =
+      wkv_inputs(env, [&](int i, const char* name) { return get_tensor(env, info[kArg[i]], name, DType::F32); });
+  const TensorView &k = in.k, &v = in.v, &decay = in.decay, &first = in.first;
   const int64_t batch = k.shape[0], T = k.shape[1], C = k.shape[2];
-  TensorView decay = vector_arg(env, info[0], "timeDecay", C);
-  TensorView first = vector_arg(env, info[1], "timeFirst", C);
 
   Napi::Object opts;
   if (!is_absent(info[5])) {
@@ -79,7 +133,7 @@ static Napi::Value Wkv(const Napi::CallbackInfo& info) {
     opts = info[5].As<Napi::Object>();
   }
   const bool update = !opts.IsEmpty() && get_bool(env, opts.Get("updateState"), "opts.updateState", false);
-  if (update) return WkvInPlace<Async>(env, info, decay, first, k, v, opts);
+  if (update) return WkvInPlace<Async>(env, info, in, opts);
 
   const int64_t sshape[2] = {batch, C};
   NewTensor num = new_tensor(env, DType::F32, sshape, 2), den = new_tensor(env, DType::F32, sshape, 2),
@@ -131,6 +185,7 @@ static Napi::Value Wkv(const Napi::CallbackInfo& info) {
 void register_wkv(Napi::Env env, Napi::Object exports) {
   exports.Set("wkv", Napi::Function::New(env, Wkv<false>, "wkv"));
   exports.Set("wkvAsync", Napi::Function::New(env, Wkv<true>, "wkvAsync"));
+  exports.Set("wkvStepPacked", Napi::Function::New(env, WkvStepPacked, "wkvStepPacked"));
 }
 
 }  // namespace tf::napi

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "../../core/dispatch.h"
@@ -13,20 +14,35 @@ namespace tf {
 void register_wkv_scalar(Kernels& k) { fill_wkv<simd::Scalar>(k); }
 
 namespace cpu {
+namespace {
+
+// w = -exp(time_decay) in float, as upstream computes it (an overflow to -inf is handled: e^-inf = 0), kept per
+// calling thread for the last time_decay it saw: a generation loop passes the same parameters every token, and for
+// one token of C 2048 the C scalar exps (about 9 us) cost more than the rest of the kernel. Recomputed whenever the
+// contents differ (compared bit for bit), so the values are always those of time_decay.
+const float* decay_weights(const float* time_decay, int64_t C) {
+  thread_local std::vector<float> key, w;
+  const size_t n = static_cast<size_t>(C);
+  if (key.size() != n || std::memcmp(key.data(), time_decay, n * sizeof(float)) != 0) {
+    key.assign(time_decay, time_decay + n);
+    w.resize(n);
+    for (size_t c = 0; c < n; ++c) w[c] = -std::exp(time_decay[c]);
+  }
+  return w.data();
+}
+
+}  // namespace
 
 void wkv_f32(const float* time_decay, const float* time_first, const float* k, const float* v, float* out,
              int64_t batch, int64_t T, int64_t C, float* num, float* den, float* max) {
   if (batch == 0 || C == 0) return;
-  // w = -exp(time_decay) in float, as upstream computes it (an overflow to -inf is handled: e^-inf = 0).
-  std::vector<float> w(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; ++c) w[c] = -std::exp(time_decay[c]);
+  const float* wp = decay_weights(time_decay, C);
   auto fn = kernels().wkv_f32;
   // Channel blocks (multiples of 16, every vector width): about two per thread over the batch. Each channel's
   // arithmetic is the same whatever the split, so the results do not depend on it (nor on the thread count).
   const int64_t parts = std::max<int64_t>(1, (2 * num_threads() + batch - 1) / batch);
   const int64_t kBlock = std::max<int64_t>(16, ((C + parts - 1) / parts + 15) / 16 * 16);
   const int64_t nblocks = (C + kBlock - 1) / kBlock;
-  const float* wp = w.data();
   parallel_for(0, batch * nblocks, 1, [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) {
       const int64_t b = i / nblocks, c0 = (i % nblocks) * kBlock, nc = std::min(kBlock, C - c0);
