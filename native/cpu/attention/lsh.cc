@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <vector>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -19,6 +21,25 @@ namespace tf {
 
 void register_lsh_scalar(Kernels& k) { fill_lsh<simd::Scalar>(k); }
 
+void lsh_combine_rounds(const ChunkAttnParams& p, int64_t bh, int64_t pos, const float* last, float last_lse) {
+  const int64_t N = p.N, D = p.D, R = p.rounds;
+  const float* lse = p.round_lse + bh * R * N + pos;  // round r at lse[r·N]; the last round's is last_lse
+  const auto round_lse = [&](int64_t r) { return r == R - 1 ? last_lse : lse[r * N]; };
+  float mx = -std::numeric_limits<float>::infinity();
+  for (int64_t r = 0; r < R; ++r) mx = std::max(mx, round_lse(r));
+  float sum = 0.0f;
+  for (int64_t r = 0; r < R; ++r) sum += std::exp(round_lse(r) - mx);
+  const float total = mx + std::log(sum);
+  float* dst = p.out + (bh * N + pos) * D;
+  const float w0 = std::exp(round_lse(0) - total);
+  for (int64_t d = 0; d < D; ++d) dst[d] *= w0;
+  for (int64_t r = 1; r < R; ++r) {
+    const float* src = r == R - 1 ? last : p.round_out + ((bh * (R - 2) + r - 1) * N + pos) * D;
+    const float wr = std::exp(round_lse(r) - total);
+    for (int64_t d = 0; d < D; ++d) dst[d] += src[d] * wr;
+  }
+}
+
 namespace cpu {
 namespace {
 
@@ -27,11 +48,101 @@ constexpr int64_t kSortedFloats = int64_t{1} << 21;  // 8 MiB of rows gathered i
 constexpr int64_t kSegmentSlots = 4096;  // slots gathered between runs of items when one head is larger
 constexpr int64_t kGatherAhead = 8;      // rows prefetched ahead by the gather
 
-// An uninitialised buffer (every element is written before it is read; no zero-fill pass over memory).
+// Large scratch blocks kept across calls. Fresh blocks of this size come from mmap (glibc's threshold is at
+// most 32 MiB) and their first touch faults every page in and zeroes it, which took ~9% of a call at N = 16384;
+// a kept block is already mapped. At most kCacheBlocks blocks and kCacheBytes bytes are kept (the least
+// recently returned go first); blocks below kCacheMin bytes go back to malloc at once. Thread safe: async calls
+// may run at the same time, each takes its own blocks.
+constexpr size_t kCacheMin = size_t{1} << 18;
+constexpr size_t kCacheBytes = size_t{192} << 20;
+constexpr size_t kCacheBlocks = 8;
+
+class BlockCache {
+ public:
+  // A block of at least `bytes` (the smallest kept one that fits and is at most 4 times larger, else a new one).
+  void* take(size_t bytes, size_t* got) {
+    if (bytes >= kCacheMin) {
+      std::lock_guard<std::mutex> lock(mu_);
+      size_t best = kCacheBlocks;
+      for (size_t i = 0; i < n_; ++i)
+        if (kept_[i].bytes >= bytes && kept_[i].bytes / 4 <= bytes && (best == kCacheBlocks || kept_[i].bytes < kept_[best].bytes))
+          best = i;
+      if (best != kCacheBlocks) {
+        void* p = kept_[best].p;
+        *got = kept_[best].bytes;
+        held_ -= *got;
+        for (size_t i = best; i + 1 < n_; ++i) kept_[i] = kept_[i + 1];
+        --n_;
+        return p;
+      }
+    }
+    void* p = std::malloc(bytes);
+    if (!p) throw std::bad_alloc();
+    *got = bytes;
+    return p;
+  }
+  void give(void* p, size_t bytes) {
+    if (bytes < kCacheMin || bytes > kCacheBytes) {
+      std::free(p);
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    while (n_ > 0 && (n_ == kCacheBlocks || held_ + bytes > kCacheBytes)) {  // drop the oldest
+      std::free(kept_[0].p);
+      held_ -= kept_[0].bytes;
+      for (size_t i = 0; i + 1 < n_; ++i) kept_[i] = kept_[i + 1];
+      --n_;
+    }
+    kept_[n_++] = {p, bytes};
+    held_ += bytes;
+  }
+
+ private:
+  struct Block {
+    void* p;
+    size_t bytes;
+  };
+  std::mutex mu_;
+  Block kept_[kCacheBlocks] = {};
+  size_t n_ = 0, held_ = 0;
+};
+
+BlockCache& block_cache() {
+  static BlockCache* cache = new BlockCache();  // never destroyed: no teardown order issues at exit
+  return *cache;
+}
+
+// An uninitialised buffer of n T (every element is written before it is read; no zero-fill pass over memory),
+// from the block cache, returned to it when destroyed.
 template <class T>
-std::unique_ptr<T[]> buffer(int64_t n) {
-  std::unique_ptr<T[]> b(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
-  return b;
+class Buffer {
+ public:
+  Buffer() = default;
+  explicit Buffer(int64_t n) {
+    p_ = static_cast<T*>(block_cache().take(static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T), &bytes_));
+  }
+  Buffer(Buffer&& o) noexcept : p_(o.p_), bytes_(o.bytes_) { o.p_ = nullptr; }
+  Buffer& operator=(Buffer&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() {
+    if (p_) block_cache().give(p_, bytes_);
+  }
+  T* get() const { return p_; }
+  T& operator[](int64_t i) const { return p_[i]; }
+
+ private:
+  T* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+template <class T>
+Buffer<T> buffer(int64_t n) {
+  return Buffer<T>(n);
 }
 
 // Items [ib, ie) of cp (lsh_items).
@@ -152,31 +263,6 @@ void sort_buckets(const LshParams& p, int64_t nbe, const int32_t* buckets, int32
   });
 }
 
-// out = Σ_r e^(lse_r − logsumexp_r lse_r) · out_r, in float32 as upstream; round 0's output is in out already.
-void combine_rounds(const LshParams& p, const float* round_out, const float* round_lse) {
-  const int64_t N = p.N, D = p.D, R = p.hashes;
-  parallel_for(0, p.B * p.H * N, 64, [&](int64_t s, int64_t e) {
-    std::vector<float> w(static_cast<size_t>(R));
-    for (int64_t it = s; it < e; ++it) {
-      const int64_t bh = it / N, pos = it % N;
-      float mx = -std::numeric_limits<float>::infinity();
-      for (int64_t r = 0; r < R; ++r) mx = std::max(mx, round_lse[(bh * R + r) * N + pos]);
-      float sum = 0.0f;
-      for (int64_t r = 0; r < R; ++r) sum += std::exp(round_lse[(bh * R + r) * N + pos] - mx);
-      const float lse = mx + std::log(sum);
-      for (int64_t r = 0; r < R; ++r) w[static_cast<size_t>(r)] = std::exp(round_lse[(bh * R + r) * N + pos] - lse);
-      float* dst = p.out + it * D;
-      const float w0 = w[0];
-      for (int64_t d = 0; d < D; ++d) dst[d] *= w0;
-      for (int64_t r = 1; r < R; ++r) {
-        const float* src = round_out + ((bh * (R - 1) + r - 1) * N + pos) * D;
-        const float wr = w[static_cast<size_t>(r)];
-        for (int64_t d = 0; d < D; ++d) dst[d] += src[d] * wr;
-      }
-    }
-  });
-}
-
 }  // namespace
 
 void lsh_attention_f32(const LshParams& p) {
@@ -215,7 +301,7 @@ void lsh_attention_f32(const LshParams& p) {
   if (p.keep)
     for (int64_t i = 0; i < B * N && !has_pad; ++i) has_pad = p.keep[i] == 0;
   const int64_t nbe = nb + (has_pad ? 1 : 0);
-  std::unique_ptr<int32_t[]> own_buckets;
+  Buffer<int32_t> own_buckets;
   int32_t* buckets = p.buckets;
   if (!buckets) {
     own_buckets = buffer<int32_t>(B * H * R * N);
@@ -227,13 +313,14 @@ void lsh_attention_f32(const LshParams& p) {
   cp.perm = perm.get();
   cp.rounds = R, cp.chunk = p.chunk, cp.before = p.before, cp.after = p.after;
   cp.out = p.out;
-  std::unique_ptr<float[]> round_out, round_lse;
-  if (R > 1) {
-    round_out = buffer<float>(B * H * (R - 1) * N * D);
-    round_lse = buffer<float>(B * H * R * N);
-    cp.round_out = round_out.get();
-    cp.round_lse = round_lse.get();
-  }
+  Buffer<float> round_out, round_lse;
+  if (R > 2) round_out = buffer<float>(B * H * (R - 2) * N * D);
+  if (R > 1) round_lse = buffer<float>(B * H * R * N);
+  cp.round_out = round_out.get();
+  cp.round_lse = round_lse.get();
+  // The items of the last round combine the rounds: they run after all items of the earlier rounds (of the
+  // heads in hand); split(ib, ie) runs items [ib, ie) of one head's chunk-ordered items in that order
+  const int64_t last_chunk = (R - 1) * N / p.chunk, tiles = (p.chunk + kLshBq - 1) / kLshBq;
   // Gather the rows in slot order, a group of heads at a time (at most kSortedFloats floats of copies, at least
   // one head): the items then read contiguous chunks, not rows scattered over the whole head by the hash
   const int64_t RN = R * N, per_head = 2 * RN * D + RN;
@@ -266,13 +353,24 @@ void lsh_attention_f32(const LshParams& p) {
       });
     };
     cp.sq = sq, cp.sv = sv, cp.skf = skf, cp.bh0 = bh0, cp.nbh = nbh;
-    const int64_t nch = RN / p.chunk, tiles = (p.chunk + kLshBq - 1) / kLshBq;
+    const int64_t nch = RN / p.chunk;
     const int64_t seg = std::max<int64_t>(1, kSegmentSlots / p.chunk);  // chunks per segment
     if (nbh > 1 || nch <= 2 * seg) {
       gather(0, nbh * RN);
+      if (last_chunk > 0) {  // rounds 0 .. R − 2 of every head of the group
+        cp.c0 = 0, cp.cn = last_chunk;
+        run_items(cp, 0, lsh_items(cp));
+      }
+      cp.c0 = last_chunk, cp.cn = nch - last_chunk;  // then the last round
       run_items(cp, 0, lsh_items(cp));
+      cp.c0 = 0, cp.cn = 0;
       continue;
     }
+    const auto split = [&](int64_t ib, int64_t ie) {
+      const int64_t mid = std::min(std::max(ib, last_chunk * tiles), ie);
+      run_items(cp, ib, mid);
+      run_items(cp, mid, ie);
+    };
     // One head too large for the caches: gather a segment of chunks, then run the items whose neighbourhoods
     // (chunks c − before .. c + after) are all gathered by then, so that they read rows still in cache. The
     // last `before` chunks go first, for the wrap-around of chunk 0 (items and their results are unchanged).
@@ -283,12 +381,11 @@ void lsh_attention_f32(const LshParams& p) {
       const int64_t g1 = std::min(nch - bw, g0 + seg);
       gather(g0 * p.chunk, g1 * p.chunk);
       const int64_t ready = g1 == nch - bw ? nch : std::max(done, g1 - af);
-      run_items(cp, done * tiles, ready * tiles);
+      split(done * tiles, ready * tiles);
       done = ready;
     }
-    run_items(cp, done * tiles, nch * tiles);
+    split(done * tiles, nch * tiles);
   }
-  if (R > 1) combine_rounds(p, round_out.get(), round_lse.get());
 }
 
 void local_attention_f32(const LocalParams& p) {

@@ -8,7 +8,8 @@
 //     K and V rows gathered by position (K rows times their key factor), Sᵀ = K · Qt (4 keys × 3 vectors),
 //     masked scores replaced by finite values as upstream (−1e9 padding / causal, then −1e5 own position),
 //     online softmax across the queries, O = alpha · O + Pᵀᵀ · V (3 queries × 4 vectors of D);
-//   then lse = fl(m + log l) and out = O · e^(m − lse), written at the query's position (and round).
+//   then lse = fl(m + log l) and out = O · e^(m − lse), written at the query's position (and round); in the
+//   last of several rounds, combined with the earlier rounds' outputs there (lsh_combine_rounds).
 #pragma once
 #include "../../core/dispatch.h"
 #include "../../core/simd.h"
@@ -26,8 +27,9 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   constexpr float inf = std::numeric_limits<float>::infinity();
   constexpr float kMask = -1e9f, kSelf = -1e5f;
   const int64_t D = p.D, N = p.N, C = p.chunk, RN = p.rounds * N;
-  const int64_t nch = RN / C, tiles = (C + BQ - 1) / BQ;
-  const int64_t t = item % tiles, c = (item / tiles) % nch, local = item / tiles / nch, bh = p.bh0 + local, b = bh / p.H;
+  const int64_t nch = RN / C, tiles = (C + BQ - 1) / BQ, icn = lsh_item_chunks(p);
+  const int64_t t = item % tiles, c = p.c0 + (item / tiles) % icn, local = item / tiles / icn, bh = p.bh0 + local,
+                b = bh / p.H;
   const int32_t* perm = p.perm ? p.perm + bh * RN : nullptr;
   const uint8_t* keep = p.keep ? p.keep + b * N : nullptr;
   const bool sorted = p.nbh > 0;
@@ -45,6 +47,7 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   float* m = o + BQ * D;
   float* l = m + BQ;
   float* alpha = l + BQ;
+  float* last = alpha + BQ;  // [D]: a query's output of the last round, before the combination
 
   const int64_t s0 = c * C + t * BQ, qn = std::min(BQ, C - t * BQ);
   const int64_t qc = (qn + W - 1) / W * W;
@@ -124,14 +127,19 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   for (int64_t r = 0; r < qn; ++r) {
     const float lse = m[r] + std::log(l[r]);
     const float sc = std::exp(m[r] - lse);
-    float* dst;
     const int64_t round = (s0 + r) / N;
+    const float* src = o + r * D;
+    if (round > 0 && round == p.rounds - 1) {
+      for (int64_t d = 0; d < D; ++d) last[d] = src[d] * sc;
+      lsh_combine_rounds(p, bh, qpos[r], last, lse);
+      continue;
+    }
+    float* dst;
     if (round == 0)
       dst = p.out + (bh * N + qpos[r]) * D;
     else
-      dst = p.round_out + ((bh * (p.rounds - 1) + round - 1) * N + qpos[r]) * D;
+      dst = p.round_out + ((bh * (p.rounds - 2) + round - 1) * N + qpos[r]) * D;
     if (p.rounds > 1) p.round_lse[(bh * p.rounds + round) * N + qpos[r]] = lse;
-    const float* src = o + r * D;
     for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * sc;
   }
 }
