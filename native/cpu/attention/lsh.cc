@@ -278,13 +278,27 @@ void lsh_attention_f32(const LshParams& p) {
   // keys: x / sqrt(mean(x²) + 1e-6) / sqrt(D), as a factor per row
   auto kf = buffer<float>(B * H * N);
   const float dim_norm = 1.0f / std::sqrt(static_cast<float>(D));
+  const auto key_factor = [&](int64_t i, double ss) {
+    const float var = static_cast<float>(ss / static_cast<double>(D));
+    kf[i] = (1.0f / std::sqrt(var + 1e-6f)) * dim_norm;
+  };
   parallel_for(0, B * H * N, 256, [&](int64_t s, int64_t e) {
-    for (int64_t i = s; i < e; ++i) {
+    // each row's sum of squares in order, kRows rows at a time (independent chains: not one add's latency per
+    // element)
+    constexpr int64_t kRows = 8;
+    int64_t i = s;
+    for (; i + kRows <= e; i += kRows) {
+      const float* x = p.qk + i * D;
+      double ss[kRows] = {};
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t j = 0; j < kRows; ++j) ss[j] += static_cast<double>(x[j * D + d]) * x[j * D + d];
+      for (int64_t j = 0; j < kRows; ++j) key_factor(i + j, ss[j]);
+    }
+    for (; i < e; ++i) {
       const float* x = p.qk + i * D;
       double ss = 0;
       for (int64_t d = 0; d < D; ++d) ss += static_cast<double>(x[d]) * x[d];
-      const float var = static_cast<float>(ss / static_cast<double>(D));
-      kf[i] = (1.0f / std::sqrt(var + 1e-6f)) * dim_norm;
+      key_factor(i, ss);
     }
   });
   cp.key_factor = kf.get();
@@ -334,21 +348,26 @@ void lsh_attention_f32(const LshParams& p) {
     // slots [s, e) of the group (slot i of head bh0 + i / RN), reading the rows a few slots ahead
     const auto gather = [&](int64_t from, int64_t to) {
       parallel_for(from, to, 256, [&](int64_t s, int64_t e) {
-        for (int64_t i = s; i < e; ++i) {
-          const int64_t bh = bh0 + i / RN;
-          if (i + kGatherAhead < e) {
-            const int64_t j = i + kGatherAhead, bj = bh0 + j / RN, pj = perm[bj * RN + j % RN];
-            const char* qa = reinterpret_cast<const char*>(p.qk + (bj * N + pj) * D);
-            const char* va = reinterpret_cast<const char*>(p.v + (bj * N + pj) * D);
-            for (int64_t o = 0; o < D * static_cast<int64_t>(sizeof(float)); o += 64) {
-              __builtin_prefetch(qa + o);
-              __builtin_prefetch(va + o);
+        for (int64_t i = s; i < e;) {  // one head at a time: slots [i, end) of head bh
+          const int64_t local = i / RN, bh = bh0 + local, end = std::min(e, (local + 1) * RN);
+          const int32_t* pm = perm.get() + bh0 * RN;  // pm[i] = position of slot i
+          const float* qh = p.qk + bh * N * D;
+          const float* vh = p.v + bh * N * D;
+          const float* kh = kf.get() + bh * N;
+          for (; i < end; ++i) {
+            if (i + kGatherAhead < end) {
+              const char* qa = reinterpret_cast<const char*>(qh + pm[i + kGatherAhead] * D);
+              const char* va = reinterpret_cast<const char*>(vh + pm[i + kGatherAhead] * D);
+              for (int64_t o = 0; o < D * static_cast<int64_t>(sizeof(float)); o += 64) {
+                __builtin_prefetch(qa + o);
+                __builtin_prefetch(va + o);
+              }
             }
+            const int64_t pos = pm[i];
+            std::memcpy(sq + i * D, qh + pos * D, static_cast<size_t>(D) * sizeof(float));
+            std::memcpy(sv + i * D, vh + pos * D, static_cast<size_t>(D) * sizeof(float));
+            skf[i] = kh[pos];
           }
-          const int64_t pos = perm[bh * RN + i % RN];
-          std::memcpy(sq + i * D, p.qk + (bh * N + pos) * D, static_cast<size_t>(D) * sizeof(float));
-          std::memcpy(sv + i * D, p.v + (bh * N + pos) * D, static_cast<size_t>(D) * sizeof(float));
-          skf[i] = kf[bh * N + pos];
         }
       });
     };

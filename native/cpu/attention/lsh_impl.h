@@ -62,6 +62,17 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   }
   for (int64_t r = qn; r < BQ; ++r)
     for (int64_t d = 0; d < D; ++d) qt[d * BQ + r] = 0.0f;
+  const int64_t round = s0 / N;  // of every query of the tile (N is a multiple of C when rounds > 1)
+  float* const dst_base = round == 0 || round == p.rounds - 1 ? p.out + bh * N * D
+                                                               : p.round_out + (bh * (p.rounds - 2) + round - 1) * N * D;
+  if (perm) {  // the rows written at the end are scattered by the hash: fetch them now, while the tile computes
+    for (int64_t r = 0; r < qn; ++r) {
+      const char* a = reinterpret_cast<const char*>(dst_base + qpos[r] * D);
+      for (int64_t o = 0; o < D * static_cast<int64_t>(sizeof(float)); o += 64) __builtin_prefetch(a + o, 1);
+      if (round > 0 && round == p.rounds - 1)  // and the earlier rounds' lse that the combination reads
+        for (int64_t e = 0; e < round; ++e) __builtin_prefetch(p.round_lse + (bh * p.rounds + e) * N + qpos[r]);
+    }
+  }
   std::memset(o, 0, static_cast<size_t>(BQ * D) * sizeof(float));
   for (int64_t r = 0; r < BQ; ++r) {
     m[r] = -inf;
@@ -70,8 +81,12 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
 
   const int64_t K = (p.before + p.after + 1) * C;
   int64_t kpos[BK];
+  // In slot order (the gathered rows, or local attention's identity order) the V rows of a step are read in
+  // place: a step of BK keys lies within one chunk when C is a multiple of BK, so its rows are contiguous
+  const bool v_inplace = (sorted || !perm) && C % BK == 0;
   for (int64_t k0 = 0; k0 < K; k0 += BK) {
     const int64_t jn = std::min(BK, K - k0);
+    const float* vstep = vpack;
     for (int64_t jj = 0; jj < jn; ++jj) {
       const int64_t kk = k0 + jj, off = kk / C - p.before;
       // torch.cat of slices [i:] and [:i]: a shift of a whole number of chunks or more is no shift
@@ -83,7 +98,10 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
       const float* kr = kb + row * D;
       float* kd = kpack + jj * D;
       for (int64_t d = 0; d < D; ++d) kd[d] = kr[d] * f;
-      std::memcpy(vpack + jj * D, vb + row * D, static_cast<size_t>(D) * sizeof(float));
+      if (!v_inplace)
+        std::memcpy(vpack + jj * D, vb + row * D, static_cast<size_t>(D) * sizeof(float));
+      else if (jj == 0)
+        vstep = vb + row * D;
     }
     // Sᵀ = K · Qt
     flash_gemm<V, kQkRows, kQkVecs, false>(jn, qc, D, kpack, D, 1, qt, BQ, st, BQ, nullptr);
@@ -120,25 +138,20 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
     // online softmax across the queries, Pᵀ in place
     flash_online_softmax<V>(st, BQ, jn, qc, m, l, alpha);
     // O = alpha · O + P · V
-    flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vpack, D, o, D, alpha);
+    flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vstep, D, o, D, alpha);
   }
 
   // upstream's float32 logsumexp: lse = m + log l rounded to float; probabilities e^(s − lse)
   for (int64_t r = 0; r < qn; ++r) {
     const float lse = m[r] + std::log(l[r]);
     const float sc = std::exp(m[r] - lse);
-    const int64_t round = (s0 + r) / N;
     const float* src = o + r * D;
     if (round > 0 && round == p.rounds - 1) {
       for (int64_t d = 0; d < D; ++d) last[d] = src[d] * sc;
       lsh_combine_rounds(p, bh, qpos[r], last, lse);
       continue;
     }
-    float* dst;
-    if (round == 0)
-      dst = p.out + (bh * N + qpos[r]) * D;
-    else
-      dst = p.round_out + ((bh * (p.rounds - 2) + round - 1) * N + qpos[r]) * D;
+    float* dst = dst_base + qpos[r] * D;
     if (p.rounds > 1) p.round_lse[(bh * p.rounds + round) * N + qpos[r]] = lse;
     for (int64_t d = 0; d < D; ++d) dst[d] = src[d] * sc;
   }
