@@ -28,7 +28,10 @@ void lsh_combine_rounds(const ChunkAttnParams& p, int64_t bh, int64_t pos, const
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t r = 0; r < R; ++r) mx = std::max(mx, round_lse(r));
   float sum = 0.0f;
-  for (int64_t r = 0; r < R; ++r) sum += std::exp(round_lse(r) - mx);
+  for (int64_t r = 0; r < R; ++r) {  // e^0 = 1 exactly: the largest round's term without the call
+    const float t = round_lse(r) - mx;
+    sum += t == 0.0f ? 1.0f : std::exp(t);
+  }
   const float total = mx + std::log(sum);
   float* dst = p.out + (bh * N + pos) * D;
   const float w0 = std::exp(round_lse(0) - total);
