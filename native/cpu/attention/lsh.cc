@@ -15,6 +15,7 @@
 #include "../../core/dispatch.h"
 #include "../../core/threadpool.h"
 #include "../gemm/gemm.h"
+#include "../gemm/gemm_kernel.h"
 #include "lsh_impl.h"  // scalar instantiation: no target region
 
 namespace tf {
@@ -50,6 +51,11 @@ constexpr int64_t kHashRows = 512;  // rows per hashing block
 constexpr int64_t kSortedFloats = int64_t{1} << 21;  // 8 MiB of rows gathered in slot order at a time
 constexpr int64_t kSegmentSlots = 4096;  // slots gathered between runs of items when one head is larger
 constexpr int64_t kGatherAhead = 8;      // rows prefetched ahead by the gather
+// When the rotations take the lsh_rotate_f32 kernel: sgemm (the path otherwise) then sums all of D in one chain
+// from 0 per element, as the kernel does, so both give the same bits: D within its smallest depth block
+// (AVX-512's 192) and more than kSgemmSmallM columns (up to that many it takes lane-wise dot products).
+constexpr int64_t kRotateDepth = 192;
+constexpr bool rotate_in_kernel(int64_t d, int64_t cols) { return d <= kRotateDepth && cols > kSgemmSmallM; }
 
 // Large scratch blocks kept across calls. Fresh blocks of this size come from mmap (glibc's threshold is at
 // most 32 MiB) and their first touch faults every page in and zeroes it, which took ~9% of a call at N = 16384;
@@ -211,12 +217,15 @@ void hash(const LshParams& p, int64_t nb, bool has_pad, int32_t* buckets) {
   for (int64_t f : p.factors) rs2 += f / 2;
   const int64_t cols = R * rs2, nbe = nb + (has_pad ? 1 : 0);
   const int64_t blocks = (N + kHashRows - 1) / kHashRows;
+  const auto rotate = kernels().lsh_rotate_f32;
   parallel_for(0, B * H * blocks, 1, [&](int64_t s, int64_t e) {
     std::vector<float> y(static_cast<size_t>(kHashRows * std::max<int64_t>(cols, 1)));
     for (int64_t it = s; it < e; ++it) {
       const int64_t bh = it / blocks, blk = it % blocks, b = bh / H, h = bh % H;
       const int64_t i0 = blk * kHashRows, L = std::min(kHashRows, N - i0);
-      if (cols > 0)
+      if (cols > 0 && rotate_in_kernel(D, cols))
+        rotate(p.qk + (bh * N + i0) * D, L, D, p.rotations + h * D * cols, cols, y.data());
+      else if (cols > 0)
         sgemm(false, false, L, cols, D, 1.0f, p.qk + (bh * N + i0) * D, D, p.rotations + h * D * cols, cols, 0.0f,
               y.data(), cols);
       for (int64_t i = 0; i < L; ++i) {

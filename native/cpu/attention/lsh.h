@@ -20,7 +20,7 @@
 //   N ≤ C: standard attention (one chunk of all N positions, no hashing, no rounds), as upstream.
 //   Local: identity order, one round, keys divided by sqrt(D), no self mask.
 //
-// Work: hashing per (batch, head, block of rows), sorting per (batch, head, round), gathering the rows in slot
+// Work: hashing per (batch, head, block of rows) (the rotations through lsh_rotate_f32: no packing), sorting per (batch, head, round), gathering the rows in slot
 // order (a group of heads at a time; one head past 8 MiB of copies in segments of 4096 slots, each followed by
 // the items it completes, so that they read rows still in cache), then one item per (batch, head, chunk of the R·N slots, tile of kLshBq
 // queries of the chunk): first those of rounds 0 .. R − 2, then those of the last round, which also combine

@@ -157,9 +157,64 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   }
 }
 
+// The hash rotations y [rows, cols] = x [rows, D] · rot [D, cols] (row-major): every element is one chain of fused
+// multiply-adds over d from 0, the arithmetic of sgemm(alpha 1, beta 0) when D is within one of its depth blocks
+// (so the buckets, argmaxes of y, are those sgemm gave), with no packing: register tiles of MR rows × NV vectors
+// of columns read x and rot in place.
+template <class V, int MR, int NV>
+void lsh_rotate_tile(const float* x, int64_t D, const float* rot, int64_t cols, float* y) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  R acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+  for (int64_t d = 0; d < D; ++d) {
+    R b[NV];
+    for (int j = 0; j < NV; ++j) b[j] = V::load(rot + d * cols + j * W);
+    for (int i = 0; i < MR; ++i) {
+      const R a = V::set1(x[i * D + d]);
+      for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(a, b[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) V::store(y + i * cols + j * W, acc[i][j]);
+}
+
+template <class V>
+void lsh_rotate(const float* x, int64_t rows, int64_t D, const float* rot, int64_t cols, float* y) {
+  constexpr int W = V::W;
+  int64_t j = 0;
+  {
+    constexpr int MR = 4, NV = 3;
+    for (; j + NV * W <= cols; j += NV * W) {
+      int64_t i = 0;
+      for (; i + MR <= rows; i += MR) lsh_rotate_tile<V, MR, NV>(x + i * D, D, rot + j, cols, y + i * cols + j);
+      for (; i < rows; ++i) lsh_rotate_tile<V, 1, NV>(x + i * D, D, rot + j, cols, y + i * cols + j);
+    }
+    for (; j + W <= cols; j += W) {
+      int64_t i = 0;
+      for (; i + MR <= rows; i += MR) lsh_rotate_tile<V, MR, 1>(x + i * D, D, rot + j, cols, y + i * cols + j);
+      for (; i < rows; ++i) lsh_rotate_tile<V, 1, 1>(x + i * D, D, rot + j, cols, y + i * cols + j);
+    }
+  }
+  for (; j < cols; ++j)
+    for (int64_t i = 0; i < rows; ++i) {
+      float acc = 0.0f;
+      // one rounding as the vector lanes (sgemm's edge tiles); the scalar level's V::fma is sgemm's own there
+      for (int64_t d = 0; d < D; ++d) {
+        if constexpr (W > 1)
+          acc = __builtin_fmaf(x[i * D + d], rot[d * cols + j], acc);
+        else
+          acc = V::fma(x[i * D + d], rot[d * cols + j], acc);
+      }
+      y[i * cols + j] = acc;
+    }
+}
+
 template <class V>
 void fill_lsh(Kernels& k) {
   k.lsh_chunk_attention_f32 = lsh_item<V>;
+  k.lsh_rotate_f32 = lsh_rotate<V>;
 }
 
 }  // namespace
