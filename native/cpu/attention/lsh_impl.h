@@ -142,7 +142,12 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   }
 
   // upstream's float32 logsumexp: lse = m + log l rounded to float; probabilities e^(s − lse)
+  constexpr int64_t kAhead = 4;  // rows fetched again a few queries ahead (the tile may have pushed them out)
   for (int64_t r = 0; r < qn; ++r) {
+    if (perm && r + kAhead < qn) {
+      const char* a = reinterpret_cast<const char*>(dst_base + qpos[r + kAhead] * D);
+      for (int64_t o2 = 0; o2 < D * static_cast<int64_t>(sizeof(float)); o2 += 64) __builtin_prefetch(a + o2, 1);
+    }
     const float lse = m[r] + std::log(l[r]);
     const float sc = std::exp(m[r] - lse);
     const float* src = o + r * D;
