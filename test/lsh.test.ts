@@ -314,6 +314,7 @@ const localCases: LocalCase[] = [
   [1, 1, 130, 8, 65, 1, 0, false, null],
   [1, 2, 256, 20, 64, 1, 0, false, [30]], // chunks of 64 and 128: the values are read in place
   [2, 1, 384, 8, 128, 1, 1, true, [0, 3]],
+  [1, 1, 64, 8, 128, 1, 0, true, [5]], // N ≤ chunk: standard attention over 64 keys in place
 ];
 
 describe('localAttention (Reformer LocalSelfAttention)', () => {
