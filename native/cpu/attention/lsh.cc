@@ -11,6 +11,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 #include "../../core/dispatch.h"
 #include "../../core/threadpool.h"
@@ -154,6 +157,20 @@ Buffer<T> buffer(int64_t n) {
   return Buffer<T>(n);
 }
 
+// A large output is usually fresh from mmap (glibc serves blocks of 32 MiB or more so): its pages are faulted
+// in, one trap per 4 KiB page at the first write, where the items scatter their rows. MADV_POPULATE_WRITE
+// (Linux 5.14+) maps the whole pages inside it in one call instead; elsewhere, or on failure, nothing happens.
+void prefault(float* p, int64_t floats) {
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+  constexpr uintptr_t kPage = 4096;
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p), e = a + static_cast<uintptr_t>(floats) * sizeof(float);
+  const uintptr_t pa = (a + kPage - 1) / kPage * kPage, pe = e / kPage * kPage;
+  if (floats >= (int64_t{1} << 21) && pe > pa) (void)madvise(reinterpret_cast<void*>(pa), pe - pa, MADV_POPULATE_WRITE);
+#else
+  (void)p, (void)floats;
+#endif
+}
+
 // Items [ib, ie) of cp (lsh_items).
 void run_items(const ChunkAttnParams& cp, int64_t ib, int64_t ie) {
   if (ie <= ib) return;
@@ -280,6 +297,7 @@ void sort_buckets(const LshParams& p, int64_t nbe, const int32_t* buckets, int32
 void lsh_attention_f32(const LshParams& p) {
   const int64_t B = p.B, H = p.H, N = p.N, D = p.D;
   if (B == 0 || H == 0 || N == 0) return;
+  prefault(p.out, B * H * N * D);
   ChunkAttnParams cp;
   cp.q = cp.k = p.qk;
   cp.v = p.v;
@@ -421,6 +439,7 @@ void lsh_attention_f32(const LshParams& p) {
 
 void local_attention_f32(const LocalParams& p) {
   if (p.B == 0 || p.H == 0 || p.N == 0) return;
+  prefault(p.out, p.B * p.H * p.N * p.D);
   ChunkAttnParams cp;
   cp.q = p.q, cp.k = p.k, cp.v = p.v, cp.out = p.out;
   cp.B = p.B, cp.H = p.H, cp.N = p.N, cp.D = p.D;
