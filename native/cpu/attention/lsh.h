@@ -28,7 +28,8 @@
 // the shapes, so results are bitwise independent of the thread count. Memory beyond the output: (R − 2)·N·D
 // floats of round outputs (none for 1 or 2 rounds), the gathered rows (8 MiB, or one head's 2·R·N·D floats
 // when more), and a few ints and floats per (batch, head, round, position); nothing N × N. The large blocks are
-// kept for the next call (a small cache, lsh.cc), so that repeated calls do not fault fresh pages in.
+// kept for the next call (a small cache, lsh.cc), so that repeated calls do not fault fresh pages in; an output
+// of 8 MiB or more is prefaulted in one madvise(MADV_POPULATE_WRITE) call where Linux has it.
 #pragma once
 #include <cstdint>
 #include <vector>
