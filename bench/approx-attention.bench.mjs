@@ -6,6 +6,9 @@
 // 2^⌊log2(2N/64)⌋, factorised into two powers of two above 128; non-causal and causal) and Reformer local
 // attention (ops.localAttention, chunks of 64, one before) against exact flash attention
 // (ops.attention, non-causal and causal) on the same inputs, B = 1, 8 heads × 64, 'bhnd', 1 thread first.
+// "lsh fixed nb" (and causal): the same LSH attention with a fixed bucket count (--lsh-fixed-buckets, 128) at
+// every length, so that its growth is that of the O(N·chunk) attention alone (upstream's rule hashes into
+// more buckets as N grows: O(N^1.5) hashing).
 // Per length, the implementations run side by side in interleaved rounds (best of); a call over a second
 // gets fewer rounds (the machine is shared). Flash is skipped above --flash-max (its cost is quadratic).
 //
@@ -21,6 +24,7 @@
 //   node bench/approx-attention.bench.mjs --flash-max 8192      skip flash above 8192
 //   node bench/approx-attention.bench.mjs --threads 1,2 --no-mem --json bench/results/approx-attention.json
 //   options: --sizes 1024,4096  --rounds 3  --big-rounds 2  --mem-flash-max N (flash memory runs up to N)
+//            --lsh-fixed-buckets 128 (the bucket count of the "lsh fixed nb" rows)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -52,6 +56,8 @@ const IMPLS = [
   { id: 'lsh', label: 'lsh', ref: 'flash' },
   { id: 'lsh-causal', label: 'lsh causal', ref: 'flash-causal' },
   { id: 'local', label: 'local', ref: 'flash' },
+  { id: 'lsh-fixed', label: 'lsh fixed nb', ref: 'flash' },
+  { id: 'lsh-fixed-causal', label: 'lsh fixed nb causal', ref: 'flash-causal' },
 ];
 const LSH_CHUNK = 64;
 const LSH_HASHES = 2;
@@ -62,6 +68,9 @@ function lshBuckets(N) {
   const limit = 2 * Math.max(Math.floor(Math.sqrt(N / LSH_CHUNK)), LSH_CHUNK);
   return 2 ** p > limit ? [2 ** Math.floor(p / 2), 2 ** (p - Math.floor(p / 2))] : 2 ** p;
 }
+// The same LSH attention with a bucket count that does not grow with N (--lsh-fixed-buckets, default 128:
+// upstream's rule at N = 4096): hashing then costs O(N) too, and the growth is the kernel's alone
+const LSH_FIXED_BUCKETS = Number(option('--lsh-fixed-buckets', '128'));
 const projection = favor.gaussianOrthogonalRandomMatrix(FEATURES, D, { seed: 1 });
 
 // Inputs of one length and a runner per implementation.
@@ -73,6 +82,8 @@ function setup(N) {
   const nb = lshBuckets(N);
   const rot = lsh.lshRandomRotations(H, D, LSH_HASHES, nb, { seed: 1 });
   const lshOpts = { numBuckets: nb, numHashes: LSH_HASHES, chunkLength: LSH_CHUNK, numChunksBefore: 1, numChunksAfter: 0 };
+  const rotFixed = lsh.lshRandomRotations(H, D, LSH_HASHES, LSH_FIXED_BUCKETS, { seed: 1 });
+  const fixedOpts = { ...lshOpts, numBuckets: LSH_FIXED_BUCKETS };
   const run = {
     flash: () => binding.attention(x.q, x.k, x.v, { causal: false }),
     'flash-causal': () => binding.attention(x.q, x.k, x.v, { causal: true }),
@@ -81,6 +92,8 @@ function setup(N) {
     linformer: () => binding.linformerAttention(x.q, x.k, x.v, x.projK, x.projV),
     lsh: () => binding.lshAttention(x.q, x.v, rot, lshOpts),
     'lsh-causal': () => binding.lshAttention(x.q, x.v, rot, { ...lshOpts, causal: true }),
+    'lsh-fixed': () => binding.lshAttention(x.q, x.v, rotFixed, fixedOpts),
+    'lsh-fixed-causal': () => binding.lshAttention(x.q, x.v, rotFixed, { ...fixedOpts, causal: true }),
     local: () => binding.localAttention(x.q, x.k, x.v, { chunkLength: LSH_CHUNK, numChunksBefore: 1, numChunksAfter: 0 }),
   };
   return run;
@@ -166,10 +179,10 @@ const info = binding.info();
 const results = {
   date: '',
   machine: { isa: info.isa.active, hardwareThreads: info.threads.hardware },
-  config: { B: 1, H, D, favorFeatures: FEATURES, linformerK: KP, lsh: { hashes: LSH_HASHES, chunk: LSH_CHUNK, before: 1, buckets: Object.fromEntries(sizes.map((N) => [N, lshBuckets(N)])) }, sizes, flashMax, rounds, bigRounds },
+  config: { B: 1, H, D, favorFeatures: FEATURES, linformerK: KP, lsh: { hashes: LSH_HASHES, chunk: LSH_CHUNK, before: 1, buckets: Object.fromEntries(sizes.map((N) => [N, lshBuckets(N)])), fixedBuckets: LSH_FIXED_BUCKETS }, sizes, flashMax, rounds, bigRounds },
   threads: {},
 };
-console.log(`turboformer approximate attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}; FAVOR+ ${FEATURES} features, Linformer k = ${KP}, LSH ${LSH_HASHES} hashes × chunks of ${LSH_CHUNK} (1 before), local chunks of ${LSH_CHUNK}, vs flash; ${rounds} interleaved rounds (calls over 1 s: ${bigRounds})`);
+console.log(`turboformer approximate attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}; FAVOR+ ${FEATURES} features, Linformer k = ${KP}, LSH ${LSH_HASHES} hashes × chunks of ${LSH_CHUNK} (1 before; "lsh fixed nb": ${LSH_FIXED_BUCKETS} buckets at every N), local chunks of ${LSH_CHUNK}, vs flash; ${rounds} interleaved rounds (calls over 1 s: ${bigRounds})`);
 for (const t of threadCounts) {
   binding.setNumThreads(t);
   const peaks = [];

@@ -32,6 +32,10 @@ const lshCases: Case[] = [
   [1, 2, 96, 33, 32, 0, 1, 4, [4, 2, 2], true, [10]], // three factors, look ahead only
   [1, 1, 130, 8, 65, 1, 0, 2, 4, false, null], // chunks longer than one query tile
   [1, 2, 8, 6, 2, 1, 1, 2, [64, 32], false, [3]], // more buckets than positions: the comparison sort
+  // chunks of a whole number of 64-key steps: the values are read in place (no copy); 2 and 3 rounds
+  [1, 2, 256, 24, 64, 1, 0, 2, 8, false, [17]],
+  [2, 1, 384, 16, 128, 1, 1, 3, [2, 4], true, [0, 40]],
+  [1, 2, 128, 12, 128, 1, 0, 2, 4, true, [9]], // N = chunk: standard attention over 128 keys in place
 ];
 
 function runLshCase(c: Case, seed: number, attn = lshAttention) {
@@ -138,6 +142,23 @@ describe('lshAttention (Reformer LSHSelfAttention)', () => {
     expect(sameBytes(a.out.data, one.out.data)).toBe(true);
     expect(sameBytes(a.buckets!.data, one.buckets!.data)).toBe(true);
     expect(sameBytes((await lshAttentionAsync(qk, v, opts)).data, one.out.data)).toBe(true);
+  });
+
+  it('gives the same bits when calls of several sizes run at once and again (scratch blocks reused across calls)', async () => {
+    // the large scratch blocks of a call (over 256 KiB) are kept for later calls: concurrent async calls of
+    // different sizes take and return them in any order; every result must equal its sync result
+    const cases: Case[] = [
+      [1, 2, 4096, 32, 64, 1, 0, 2, [8, 16], false, [33]],
+      [1, 3, 2048, 48, 64, 1, 1, 3, 16, true, null],
+      [2, 1, 1024, 64, 32, 1, 0, 2, 8, false, [0, 5]],
+    ];
+    const runs = cases.map((c, i) => runLshCase(c, 60 + i));
+    for (let round = 0; round < 2; round++) {
+      const got = await Promise.all(runs.map(({ qk, v, opts }) => lshAttentionAsync(qk, v, opts)));
+      got.forEach((g, i) => expect(sameBytes(g.data, runs[i].res.out.data), `case ${i}, round ${round}`).toBe(true));
+      const again = runs.map(({ qk, v, opts }) => lshAttention(qk, v, opts));
+      again.forEach((g, i) => expect(sameBytes(g.data, runs[i].res.out.data), `case ${i}, round ${round}, sync`).toBe(true));
+    }
   });
 
   it('gathers long sequences a group of heads at a time: each head as computed alone', () => {
@@ -291,6 +312,9 @@ const localCases: LocalCase[] = [
   [1, 1, 8, 4, 2, 5, 0, false, [4]], // offsets beyond the chunk count
   [2, 1, 8, 4, 2, 1, 0, false, [6, 0]], // rows whose keys are all masked (they sum the values)
   [1, 1, 130, 8, 65, 1, 0, false, null],
+  [1, 2, 256, 20, 64, 1, 0, false, [30]], // chunks of 64 and 128: the values are read in place
+  [2, 1, 384, 8, 128, 1, 1, true, [0, 3]],
+  [1, 1, 64, 8, 128, 1, 0, true, [5]], // N ≤ chunk: standard attention over 64 keys in place
 ];
 
 describe('localAttention (Reformer LocalSelfAttention)', () => {

@@ -25,7 +25,10 @@
  * returns the sum of the values (upstream's float32 behaviour; such rows are padded queries).
  *
  * N must be a multiple of chunkLength when longer (upstream pads the sequence at the model level).
- * Results are bitwise independent of the thread count.
+ * Results are bitwise independent of the thread count. Memory beyond the output: the rows of a group of heads
+ * gathered in bucket order (8 MiB, or one head's 2 · numHashes · N · D floats when more), a few ints per
+ * (head, round, position) and, above two rounds, (numHashes − 2) · N · D floats per head; blocks of 256 KiB or
+ * more are kept for later calls in a small cache (at most 8 blocks, 192 MiB).
  */
 import { binding, type RawLshResult } from '../native';
 import { Rng } from '../random';

@@ -81,6 +81,8 @@ struct Kernels {
   void (*favor_feature_f32)(float* x, size_t n, float shift, float ratio, float eps, int kind) = nullptr;
   // Reformer chunked attention (native/cpu/attention/lsh.h): one work item (lsh_items) with its thread's scratch
   void (*lsh_chunk_attention_f32)(const ChunkAttnParams& p, int64_t item, float* scratch) = nullptr;
+  // Reformer hashing (native/cpu/attention/lsh.h): y [rows, cols] = x [rows, d] · rot [d, cols]
+  void (*lsh_rotate_f32)(const float* x, int64_t rows, int64_t d, const float* rot, int64_t cols, float* y) = nullptr;
 };
 
 // The active table. Valid after init_dispatch() (called when the addon loads).

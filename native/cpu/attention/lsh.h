@@ -15,17 +15,21 @@
 //   divided by sqrt(D); no other scale. Scores of padded keys and (causal) later keys become −1e9, then the
 //   scores of a query's own position (in any round) −1e5. Each row's softmax is finished as upstream's
 //   float32 logsumexp: lse = fl(m + log l), out = acc·e^(m − lse) (so an all-masked local row sums its values).
-//   Rounds are combined as exp(lse_r − logsumexp_r lse_r) weights, in float32.
+//   Rounds are combined as exp(lse_r − logsumexp_r lse_r) weights, in float32, by the items of the last round
+//   (lsh_combine_rounds), once the items of the earlier rounds have written theirs.
 //   N ≤ C: standard attention (one chunk of all N positions, no hashing, no rounds), as upstream.
 //   Local: identity order, one round, keys divided by sqrt(D), no self mask.
 //
-// Work: hashing per (batch, head, block of rows), sorting per (batch, head, round), gathering the rows in slot
+// Work: hashing per (batch, head, block of rows) (the rotations through lsh_rotate_f32: no packing), sorting per (batch, head, round), gathering the rows in slot
 // order (a group of heads at a time; one head past 8 MiB of copies in segments of 4096 slots, each followed by
 // the items it completes, so that they read rows still in cache), then one item per (batch, head, chunk of the R·N slots, tile of kLshBq
-// queries of the chunk), and the round combination per (batch, head, position): every output element is
-// computed by one thread in an order fixed by the shapes, so results are bitwise independent of the thread
-// count. Memory beyond the output: (R − 1)·N·D floats of round outputs, the gathered rows (8 MiB, or one
-// head's 2·R·N·D floats when more), and a few ints and floats per (batch, head, round, position); nothing N × N.
+// queries of the chunk): first those of rounds 0 .. R − 2, then those of the last round, which also combine
+// the rounds of their queries' positions: every output element is computed by one thread in an order fixed by
+// the shapes, so results are bitwise independent of the thread count. Memory beyond the output: (R − 2)·N·D
+// floats of round outputs (none for 1 or 2 rounds), the gathered rows (8 MiB, or one head's 2·R·N·D floats
+// when more), and a few ints and floats per (batch, head, round, position); nothing N × N. The large blocks are
+// kept for the next call (a small cache, lsh.cc), so that repeated calls do not fault fresh pages in; an output
+// of 8 MiB or more is prefaulted in one madvise(MADV_POPULATE_WRITE) call where Linux has it.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -36,15 +40,15 @@ constexpr int64_t kLshBq = 64;  // queries per tile (a chunk of 64 is one tile)
 constexpr int64_t kLshBk = 64;  // key slots per step of the online softmax
 
 // Floats of per-thread scratch of one item for head dim d.
-inline int64_t lsh_scratch_floats(int64_t d) { return kLshBk * kLshBq + 2 * kLshBk * d + 2 * d * kLshBq + 3 * kLshBq; }
+inline int64_t lsh_scratch_floats(int64_t d) { return kLshBk * kLshBq + 2 * kLshBk * d + 2 * d * kLshBq + 3 * kLshBq + d; }
 
 struct ChunkAttnParams {
   const float* q = nullptr;  // [B, H, N, D] queries (LSH: the shared query-key vectors)
   const float* k = nullptr;  // [B, H, N, D] keys (LSH: == q)
   const float* v = nullptr;  // [B, H, N, D]
-  float* out = nullptr;      // [B, H, N, D]: the output of round 0
-  float* round_out = nullptr;  // [B, H, R − 1, N, D]: the outputs of rounds 1 .. R − 1 (rounds > 1)
-  float* round_lse = nullptr;  // [B, H, R, N] per-round logsumexp (rounds > 1)
+  float* out = nullptr;      // [B, H, N, D]: the output of round 0, then (last round) the combined output
+  float* round_out = nullptr;  // [B, H, R − 2, N, D]: the outputs of rounds 1 .. R − 2 (rounds > 2)
+  float* round_lse = nullptr;  // [B, H, R, N] per-round logsumexp of rounds 0 .. R − 2 (rounds > 1)
   const float* key_factor = nullptr;  // [B, H, N] factor of each key row, or null: key_scale for all
   float key_scale = 1.0f;
   const int32_t* perm = nullptr;  // [B, H, R·N] position of each sorted slot, or null: identity (R == 1)
@@ -58,13 +62,24 @@ struct ChunkAttnParams {
   const uint8_t* keep = nullptr;  // [B, N] nonzero = attend, or null
   int64_t B = 0, H = 0, N = 0, D = 0;
   int64_t rounds = 1, chunk = 1, before = 0, after = 0;
+  // Items cover chunks c0 .. c0 + cn − 1 of each head (cn = 0: all R·N / chunk of them)
+  int64_t c0 = 0, cn = 0;
   bool causal = false, self_mask = false;
 };
 
+// Chunks per head that the items cover.
+inline int64_t lsh_item_chunks(const ChunkAttnParams& p) { return p.cn ? p.cn : p.rounds * p.N / p.chunk; }
+
 inline int64_t lsh_items(const ChunkAttnParams& p) {
-  const int64_t chunks = p.rounds * p.N / p.chunk, tiles = (p.chunk + kLshBq - 1) / kLshBq;
-  return (p.nbh ? p.nbh : p.B * p.H) * chunks * tiles;
+  const int64_t tiles = (p.chunk + kLshBq - 1) / kLshBq;
+  return (p.nbh ? p.nbh : p.B * p.H) * lsh_item_chunks(p) * tiles;
 }
+
+// Last round of the query at position pos of head bh (rounds > 1): out[bh, pos] = Σ_r e^(lse_r − logsumexp_r
+// lse_r) · o_r in float32 as upstream, where o_0 is out[bh, pos] (round 0's output), o_1 .. o_(R−2) are in
+// round_out, lse_0 .. lse_(R−2) in round_lse, and o_(R−1) = last [D], lse_(R−1) = last_lse. Defined in lsh.cc,
+// built for the baseline ISA whatever level calls it (no contracted multiply-adds: the same bits everywhere).
+void lsh_combine_rounds(const ChunkAttnParams& p, int64_t bh, int64_t pos, const float* last, float last_lse);
 
 namespace cpu {
 
