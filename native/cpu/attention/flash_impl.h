@@ -103,6 +103,15 @@ template <class V, int MR, int NV, bool Acc>
 inline void flash_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
                        int64_t ldb, float* c, int64_t ldc, const float* rs) {
   int64_t i = 0;
+  if constexpr (MR == 3) {  // 3k + 1 rows as 3(k - 1) + 2 + 2: a 1-row tile has too few accumulators to hide
+    if (m >= 4 && m % 3 == 1) {  // the FMA latency (it costs about as much as two rows in 2-row tiles)
+      for (; i + 4 < m; i += 3)
+        flash_rows<V, 3, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+      for (; i < m; i += 2)
+        flash_rows<V, 2, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+      return;
+    }
+  }
   for (; i + MR <= m; i += MR)
     flash_rows<V, MR, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
   if constexpr (MR > 4) {  // tall tiles (narrow query tiles): the rest in tiles of 4 rows first
@@ -243,8 +252,9 @@ constexpr int64_t flash_col_group() {
 
 // One batch of keys for one row tile: the runs[0 .. nrun) (nondecreasing keys, at most kFlashBk in all; K and
 // V rows ldk and ldv floats apart within a run): Sᵀ, masks, online softmax, O update. Flash passes one run (its
-// key tile); block-sparse attention passes the runs of its present key blocks, read in place (its V rows
-// through a table of row pointers), so scattered blocks still make full-width tiles without being copied.
+// key tile); block-sparse attention passes the runs of its present key blocks, read in place (Sᵀ one product
+// per run, O += P·V one product per run), so scattered blocks still make full-width tiles without being
+// copied.
 // Causal / right window: each group of flash_col_group() query columns only computes the prefix of the batch's
 // keys that its last query may see (diagonal tiles and blocks: a staircase instead of the whole square). The
 // keys it skips are masked for all of its queries anyway, so this only drops exact zeros from the sums.
