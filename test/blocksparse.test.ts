@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import { Rng } from '../lib/random';
 import { attention, blockSparseAttention, blockSparseAttentionAsync, type BlockSparseAttentionOptions } from '../lib/ops/attention';
+import { bigbirdLayout, bslongformerLayout } from '../lib/ops/layouts';
 import { Tensor } from '../lib/tensor';
 import { compareAttention, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/blocksparse';
@@ -114,6 +115,31 @@ describe('blockSparseAttention', () => {
       });
     });
   }
+
+  // The benchmark's layouts: runs of consecutive present blocks (window), scattered ones (global column, random
+  // blocks), a global row of every block, and causal diagonal blocks (per-query-group staircase), at every
+  // block size; rows not a multiple of the query tile, in both modes.
+  it('BigBird and BSLongformer layouts at blocks 8..128 match the oracle, causal or not, bitwise on 1 and 3 threads', () => {
+    for (const block of [8, 16, 24, 32, 64, 128]) {
+      const N = block * 6;
+      const H = 2;
+      const q = Tensor.randn([1, H, N, 64], { seed: seed++ });
+      const k = Tensor.randn([1, H, N, 64], { seed: seed++ });
+      const v = Tensor.randn([1, H, N, 64], { seed: seed++ });
+      for (const build of [bigbirdLayout, bslongformerLayout]) {
+        for (const causal of [false, true]) {
+          const layout = build({ numHeads: H, block, seqLen: N, seed: 3, attention: causal ? 'unidirectional' : 'bidirectional' });
+          const what = `${build.name} block ${block}${causal ? ' causal' : ''}`;
+          const got = withThreads(1, () => blockSparseAttention(q, k, v, layout, { block, causal, returnLse: true }));
+          const want = ref.blockSparseAttention(q.data, q.shape, k.data, v.data, k.shape, layout.data, H, { block, causal });
+          const r = compareAttention(got, want);
+          expect([what, r.out <= 1e-5, r.lse <= 1e-5, r.infOk, r.nanFree]).toEqual([what, true, true, true, true]);
+          const many = withThreads(3, () => blockSparseAttention(q, k, v, layout, { block, causal }));
+          expect(sameBytes(got.out.data, many.data), what).toBe(true);
+        }
+      }
+    }
+  });
 
   it('a shared layout ([1, ...] or 2-D) equals the same layout repeated per head', () => {
     const c = { B: 1, Hq: 3, Hkv: 3, Nq: 64, Nk: 64, D: 16 };

@@ -5,9 +5,10 @@
 // The layout reaches the kernel as per-row lists of present key blocks (CSR: for layout head lh and query
 // block row r, cols[row_start[lh * nqb + r] .. row_start[lh * nqb + r + 1]), non-decreasing), so the cost
 // is proportional to the number of present blocks. The keys of a row's present blocks are taken in ascending
-// order, kFlashBk at a time, by flash's own tile code (flash_impl.h: flash_tile_begin, flash_keys / flash_step,
-// flash_tile_end): a batch that is one contiguous range is read in place like a flash key tile, one that spans
-// separate blocks is gathered into scratch first (flash_step's key map), so scattered blocks still fill tiles.
+// order, kFlashBk at a time, by flash's own tile code (flash_impl.h: flash_tile_begin, flash_step,
+// flash_tile_end), as runs of consecutive keys (consecutive present blocks make one run): each run's K and V
+// rows are read in place (no gather), and scattered blocks still fill full-width tiles. Causal: on a diagonal
+// block each group of 8 queries computes only the keys up to its last query (flash_step's staircase).
 //
 // Work: one item per (batch, query head, query block row), computed by one thread in an order fixed by the
 // shapes and the layout only, so results are bitwise independent of the thread count.

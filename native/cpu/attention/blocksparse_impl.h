@@ -8,19 +8,7 @@ namespace tf {
 namespace {
 
 // One work item: the block row qb of query head h of batch b, in up to kFlashGroup row tiles of kFlashBq
-// rows, against the present key blocks of that row.
-// Rows map[0 .. n) of a K or V head (rows ld floats apart) into dst, packed D apart: one copy per run of
-// consecutive rows when the rows are contiguous (a key block is blk · D floats), else row by row.
-inline void blocksparse_gather(float* dst, const float* src, int64_t ld, int64_t D, const int64_t* map, int64_t n) {
-  for (int64_t jj = 0; jj < n;) {
-    int64_t e = jj + 1;
-    if (ld == D)
-      while (e < n && map[e] == map[e - 1] + 1) ++e;
-    std::memcpy(dst + jj * D, src + map[jj] * ld, static_cast<size_t>((e - jj) * D) * sizeof(float));
-    jj = e;
-  }
-}
-
+// rows, against the present key blocks of that row (and the extra keys).
 template <class V>
 void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch) {
   constexpr int64_t BQ = kFlashBq, BK = kFlashBk;
@@ -39,10 +27,8 @@ void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch)
   auto out_row = [&](int64_t r) { return p.out + b * p.o_sb + h * p.o_sh + r * p.o_sn; };
   auto lse_at = [&](int64_t r) { return p.lse ? p.lse + (b * p.Hq + h) * p.Nq + r : nullptr; };
 
-  float* st = scratch;  // the scratch layout of flash_item
-  float* kpack = st + BK * BQ;
-  float* vpack = kpack + BK * D;
-  float* per_tile = vpack + BK * D;
+  float* st = scratch;  // the scratch layout of flash_item (its K and V tiles unused)
+  float* per_tile = st + BK * BQ + 2 * BK * D;
   FlashTile tiles[kFlashGroup];
   const int64_t row0 = qb * blk, rows = std::min(blk, p.Nq - row0), tn = (rows + BQ - 1) / BQ;
   for (int64_t t = 0; t < tn; ++t) {
@@ -63,61 +49,62 @@ void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch)
     flash_tile_begin<V>(p, s, q_row);
   }
 
-  // Extra keys (global keys): every row sees them, with no window and no padding mask, gathered kFlashBk at
-  // a time into the K and V scratch.
+  // Keys are taken kFlashBk at a time as runs of consecutive keys (consecutive present blocks make one run),
+  // read in place by flash_step: scattered blocks still make full-width tiles, and nothing is copied. Batches
+  // depend on the layout only (not on threads).
+  FlashRun runs[BK];
+  int64_t nr = 0, n = 0;
+  auto add = [&](int64_t j, int64_t take) {
+    if (nr > 0 && runs[nr - 1].j + runs[nr - 1].n == j)
+      runs[nr - 1].n += take;
+    else
+      runs[nr++] = FlashRun{j, take, kb + j * p.k_sn, vb + j * p.v_sn};
+    n += take;
+  };
+
+  // Extra keys (global keys): every row sees them, with no window and no padding mask.
   if (bp.extra_start) {
     FlashParams pe = p;
     pe.left = pe.right = kFlashUnbounded;
-    FlashCtx ce = cx;
-    ce.keep = nullptr;
+    FlashCtx cg = cx;
+    cg.keep = nullptr;
     const int32_t* e = bp.extra_keys + bp.extra_start[b];
     const int64_t ne = bp.extra_start[b + 1] - bp.extra_start[b];
-    int64_t emap[BK];
     for (int64_t e0 = 0; e0 < ne; e0 += BK) {
-      const int64_t n = std::min(BK, ne - e0);
-      for (int64_t jj = 0; jj < n; ++jj) emap[jj] = e[e0 + jj];
-      blocksparse_gather(kpack, kb, p.k_sn, D, emap, n);
-      blocksparse_gather(vpack, vb, p.v_sn, D, emap, n);
-      for (int64_t t = 0; t < tn; ++t) flash_step<V>(pe, ce, tiles[t], emap[0], n, kpack, D, vpack, D, st, emap);
+      for (int64_t jj = e0; jj < std::min(ne, e0 + BK); ++jj) add(e[jj], 1);
+      for (int64_t t = 0; t < tn; ++t) flash_step<V>(pe, cg, tiles[t], runs, nr, p.k_sn, p.v_sn, st);
+      nr = n = 0;
     }
   }
 
-  // The present key blocks in ascending order, their keys batched kFlashBk at a time: a batch that is one
-  // contiguous range runs in place like a flash key tile; one that spans separate blocks (random and global
-  // blocks, small block sizes) is gathered into the K and V scratch first, so that scattered blocks still make
-  // full-width tiles. Batches depend on the layout only (not on threads).
+  // The present key blocks in ascending order (a block may repeat: it then counts again), clipped to the keys
+  // this block row may see.
   const int64_t lr = (bp.layout_heads == 1 ? 0 : h) * nqb + qb;
   const int32_t* c = bp.cols + bp.row_start[lr];
   const int32_t* ce = bp.cols + bp.row_start[lr + 1];
   const int64_t jmin = tiles[0].jlo;        // window: no key before it is visible to this block row
   const int64_t jmax = tiles[tn - 1].jhi;  // causal / window: no key past it is visible to this block row
-  int64_t jmap[BK];
-  int64_t n = 0;
   auto flush = [&] {
     if (n == 0) return;
-    bool run = true;  // one contiguous ascending range (blocks may repeat, so check every key)
-    for (int64_t jj = 1; jj < n && run; ++jj) run = jmap[jj] == jmap[0] + jj;
-    if (run) {
-      flash_keys<V>(p, cx, tiles, tn, jmap[0], n, kb, vb, kpack, vpack, st);
-    } else {
-      bool any = cx.keep == nullptr;  // a batch of padding only changes nothing
-      for (int64_t jj = 0; jj < n && !any; ++jj) any = cx.keep[jmap[jj]] != 0;
-      if (any) {
-        blocksparse_gather(kpack, kb, p.k_sn, D, jmap, n);
-        blocksparse_gather(vpack, vb, p.v_sn, D, jmap, n);
-        for (int64_t t = 0; t < tn; ++t) {
-          FlashTile& s = tiles[t];
-          if (s.jhi < jmap[0] || s.jlo > jmap[n - 1]) continue;  // no key of the batch is visible to this tile
-          flash_step<V>(p, cx, s, jmap[0], n, kpack, D, vpack, D, st, jmap);
-        }
+    bool any = cx.keep == nullptr;  // a batch of padding only changes nothing
+    for (int64_t s = 0; s < nr && !any; ++s)
+      for (int64_t jj = 0; jj < runs[s].n && !any; ++jj) any = cx.keep[runs[s].j + jj] != 0;
+    if (any) {
+      const int64_t jf = runs[0].j, jl = runs[nr - 1].j + runs[nr - 1].n - 1;
+      for (int64_t t = 0; t < tn; ++t) {
+        FlashTile& s = tiles[t];
+        if (s.jhi < jf || s.jlo > jl) continue;  // no key of the batch is visible to this tile
+        flash_step<V>(p, cx, s, runs, nr, p.k_sn, p.v_sn, st);
       }
     }
-    n = 0;
+    nr = n = 0;
   };
   for (; c < ce; ++c) {
     const int64_t z = std::min<int64_t>((int64_t{*c} + 1) * blk, jmax + 1);
-    for (int64_t j = std::max<int64_t>(int64_t{*c} * blk, jmin); j < z; ++j) {
-      jmap[n++] = j;
+    for (int64_t j = std::max<int64_t>(int64_t{*c} * blk, jmin); j < z;) {
+      const int64_t take = std::min(z - j, BK - n);
+      add(j, take);
+      j += take;
       if (n == BK) flush();
     }
   }

@@ -14,7 +14,9 @@
 // Work: one item per (batch, key/value head, group of kFlashGroup tiles of kFlashBq (query, query head)
 // rows), run on the pool (query heads that share a key/value head share its tiles); each item is computed
 // by one thread in a fixed order that depends on the shapes only, so results are bitwise independent of the
-// thread count. Key tiles outside the window (causal: above the diagonal) are skipped.
+// thread count. Key tiles outside the window (causal: above the diagonal) are skipped, and on a tile that
+// crosses the right edge of the window (causal: the diagonal) each group of 8 queries (one vector, 16 with
+// AVX-512) computes only the keys up to the last one it may see.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -103,6 +103,15 @@ template <class V, int MR, int NV, bool Acc>
 inline void flash_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
                        int64_t ldb, float* c, int64_t ldc, const float* rs) {
   int64_t i = 0;
+  if constexpr (MR == 3) {  // 3k + 1 rows as 3(k - 1) + 2 + 2: a 1-row tile has too few accumulators to hide
+    if (m >= 4 && m % 3 == 1) {  // the FMA latency (it costs about as much as two rows in 2-row tiles)
+      for (; i + 4 < m; i += 3)
+        flash_rows<V, 3, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+      for (; i < m; i += 2)
+        flash_rows<V, 2, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+      return;
+    }
+  }
   for (; i + MR <= m; i += MR)
     flash_rows<V, MR, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
   if constexpr (MR > 4) {  // tall tiles (narrow query tiles): the rest in tiles of 4 rows first
@@ -228,57 +237,134 @@ inline void flash_online_softmax(float* st, int64_t ld, int64_t jn, int64_t qc, 
   }
 }
 
-// One key tile [j0, j0 + jn) for one row tile: Sᵀ, masks, online softmax, O update. With jmap (block-sparse
-// attention's gathered keys; no bias then), the tile's key jj is key jmap[jj] (ascending) instead of j0 + jj.
+// A run of consecutive keys [j, j + n) of one (batch, key/value head); its K and V rows start at k and v.
+struct FlashRun {  // no default member values: arrays of them are filled as needed, not zeroed first
+  int64_t j, n;
+  const float* k;
+  const float* v;
+};
+
+// Columns (queries) per group that flash_step trims separately: a whole number of vectors, 8 at least.
 template <class V>
-inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, int64_t j0, int64_t jn,
-                       const float* kt, int64_t ldk, const float* vt, int64_t ldv, float* st,
-                       const int64_t* jmap = nullptr) {
-  constexpr int64_t W = V::W, BQ = kFlashBq;
+constexpr int64_t flash_col_group() {
+  return V::W >= 8 ? V::W : 8;
+}
+
+// One batch of keys for one row tile: the runs[0 .. nrun) (nondecreasing keys, at most kFlashBk in all; K and
+// V rows ldk and ldv floats apart within a run): Sᵀ, masks, online softmax, O update. Flash passes one run (its
+// key tile); block-sparse attention passes the runs of its present key blocks, read in place (Sᵀ one product
+// per run, O += P·V one product per run), so scattered blocks still make full-width tiles without being
+// copied.
+// Causal / right window: each group of flash_col_group() query columns only computes the prefix of the batch's
+// keys that its last query may see (diagonal tiles and blocks: a staircase instead of the whole square). The
+// keys it skips are masked for all of its queries anyway, so this only drops exact zeros from the sums.
+template <class V>
+inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, const FlashRun* runs, int64_t nrun,
+                       int64_t ldk, int64_t ldv, float* st) {
+  constexpr int64_t W = V::W, BQ = kFlashBq, BK = kFlashBk, CW = flash_col_group<V>(), NG = BQ / CW;
+  static_assert(BQ % CW == 0, "the query tile must be a whole number of column groups");
   constexpr float inf = std::numeric_limits<float>::infinity();
   const int64_t D = p.D, off = p.Nk - p.Nq, qn = t.qn, g = cx.g;
   const int64_t qc = (qn + W - 1) / W * W;  // columns computed: the tile's rows, whole vectors (decode: 1 vector)
-  // Sᵀ = K_tile · Qt (Q already scaled). A narrow tile (decoding, small block-sparse blocks) has 1 or 2 vectors
-  // of queries: taller register tiles then keep enough independent accumulators (12 keys × 1 vector, 6 × 2)
-  // to hide the FMA latency. Each element's sum over D runs in the same order whatever the tile shape.
-  if (qc <= W)
-    flash_gemm<V, 12, 1, false>(jn, qc, D, kt, ldk, 1, t.qt, BQ, st, BQ, nullptr);
-  else if (qc <= 2 * W)
-    flash_gemm<V, 6, 2, false>(jn, qc, D, kt, ldk, 1, t.qt, BQ, st, BQ, nullptr);
-  else
-    flash_gemm<V, kQkRows, kQkVecs, false>(jn, qc, D, kt, ldk, 1, t.qt, BQ, st, BQ, nullptr);
-  if (cx.bias) {
-    for (int64_t r = 0; r < qn; ++r) {
-      const int64_t rr = t.r0 + r, i = rr / g, h = cx.hk * g + rr % g;
-      const float* br = cx.bias + h * p.bias_sh + i * p.bias_sq + j0 * p.bias_sk;
-      for (int64_t jj = 0; jj < jn; ++jj) st[jj * BQ + r] += br[jj * p.bias_sk];
+  const int64_t ng = (qc + CW - 1) / CW;
+  int64_t jn = 0;
+  for (int64_t s = 0; s < nrun; ++s) jn += runs[s].n;
+  const int64_t jfirst = runs[0].j, jlast = runs[nrun - 1].j + runs[nrun - 1].n - 1;
+  // cn[c]: the keys [0, cn[c]) of the batch that column group c computes (a prefix: keys never decrease)
+  int64_t cn[NG] = {};
+  for (int64_t c = 0; c < ng; ++c) {
+    const int64_t jm = (t.r0 + std::min(qn, (c + 1) * CW) - 1) / g + off + p.right;  // last key the group sees
+    if (jm >= jlast) {
+      cn[c] = jn;
+      continue;
     }
+    int64_t k = 0;
+    for (int64_t s = 0; s < nrun && runs[s].j <= jm; ++s) k += std::min(runs[s].n, jm - runs[s].j + 1);
+    cn[c] = k;
   }
-  if (cx.keep) {
-    for (int64_t jj = 0; jj < jn; ++jj)
-      if (!cx.keep[jmap ? jmap[jj] : j0 + jj])
-        for (int64_t r = 0; r < qc; ++r) st[jj * BQ + r] = -inf;
+  const int64_t jused = cn[ng - 1];  // keys past it are seen by no row of the tile
+  // Sᵀ[ra, rb) × columns [c0, qc) = K rows · Qt, run by run. A narrow product (decoding, small block-sparse
+  // blocks, the last groups of a staircase) has 1 or 2 vectors of queries: taller register tiles then keep
+  // enough independent accumulators (12 keys × 1 vector, 6 × 2) to hide the FMA latency. Each element's sum
+  // over D runs in the same order whatever the tile shape.
+  auto qk = [&](int64_t ra, int64_t rb, int64_t c0) {
+    const int64_t nc = qc - c0;
+    int64_t base = 0;
+    for (int64_t s = 0; s < nrun && base < rb; ++s) {
+      const int64_t a = std::max(ra, base), e = std::min(rb, base + runs[s].n);
+      if (a < e) {
+        const float* kr = runs[s].k + (a - base) * ldk;
+        float* sr = st + a * BQ + c0;
+        if (nc <= W)
+          flash_gemm<V, 12, 1, false>(e - a, nc, D, kr, ldk, 1, t.qt + c0, BQ, sr, BQ, nullptr);
+        else if (nc <= 2 * W)
+          flash_gemm<V, 6, 2, false>(e - a, nc, D, kr, ldk, 1, t.qt + c0, BQ, sr, BQ, nullptr);
+        else
+          flash_gemm<V, kQkRows, kQkVecs, false>(e - a, nc, D, kr, ldk, 1, t.qt + c0, BQ, sr, BQ, nullptr);
+      }
+      base += runs[s].n;
+    }
+  };
+  for (int64_t c = 0, done = 0; c < ng; ++c) {
+    if (cn[c] > done) qk(done, cn[c], c * CW);
+    done = std::max(done, cn[c]);
+  }
+  if (cx.bias) {  // flash only: one run
+    const int64_t j0 = runs[0].j;
+    for (int64_t r = 0; r < qn; ++r) {
+      const int64_t rr = t.r0 + r, i = rr / g, h = cx.hk * g + rr % g, kn = cn[r / CW];
+      const float* br = cx.bias + h * p.bias_sh + i * p.bias_sq + j0 * p.bias_sk;
+      for (int64_t jj = 0; jj < kn; ++jj) st[jj * BQ + r] += br[jj * p.bias_sk];
+    }
   }
   // window / causal: key j is visible to query i iff j - off - right <= i <= j - off + left, i.e. to the rows
   // [ia·g, (ib + 1)·g) (clamped first: the sides may be "unbounded")
-  const int64_t jfirst = jmap ? jmap[0] : j0, jlast = jmap ? jmap[jn - 1] : j0 + jn - 1;
   const bool inside = t.ilast + off - p.left <= jfirst && t.ifirst + off + p.right >= jlast;
-  if (!inside) {
-    for (int64_t jj = 0; jj < jn; ++jj) {
-      const int64_t j = jmap ? jmap[jj] : j0 + jj;
-      const int64_t ia = std::max<int64_t>(-1, std::min<int64_t>(p.Nq, j - off - p.right));
-      const int64_t ib = std::max<int64_t>(-1, std::min<int64_t>(p.Nq, j - off + p.left));
-      const int64_t ra = std::max<int64_t>(0, std::min<int64_t>(qc, ia * g - t.r0));
-      const int64_t rb = std::max<int64_t>(ra, std::min<int64_t>(qc, (ib + 1) * g - t.r0));
-      float* row = st + jj * BQ;
-      for (int64_t r = 0; r < ra; ++r) row[r] = -inf;
-      for (int64_t r = rb; r < qc; ++r) row[r] = -inf;
+  if (cx.keep || !inside) {
+    int64_t jmap[BK];
+    for (int64_t s = 0, jj = 0; s < nrun && jj < jused; ++s)
+      for (int64_t x = 0; x < runs[s].n && jj < jused; ++x) jmap[jj++] = runs[s].j + x;
+    if (cx.keep) {
+      for (int64_t jj = 0; jj < jused; ++jj)
+        if (!cx.keep[jmap[jj]])
+          for (int64_t r = 0; r < qc; ++r) st[jj * BQ + r] = -inf;
+    }
+    if (!inside) {
+      for (int64_t jj = 0; jj < jused; ++jj) {
+        const int64_t j = jmap[jj];
+        const int64_t ia = std::max<int64_t>(-1, std::min<int64_t>(p.Nq, j - off - p.right));
+        const int64_t ib = std::max<int64_t>(-1, std::min<int64_t>(p.Nq, j - off + p.left));
+        const int64_t ra = std::max<int64_t>(0, std::min<int64_t>(qc, ia * g - t.r0));
+        const int64_t rb = std::max<int64_t>(ra, std::min<int64_t>(qc, (ib + 1) * g - t.r0));
+        float* row = st + jj * BQ;
+        for (int64_t r = 0; r < ra; ++r) row[r] = -inf;
+        for (int64_t r = rb; r < qc; ++r) row[r] = -inf;
+      }
     }
   }
-  // online softmax across the rows (W at a time), Pᵀ in place
-  flash_online_softmax<V>(st, BQ, jn, qc, t.m, t.l, t.alpha);
-  // O = alpha · O + Pᵀᵀ · V_tile
-  flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vt, ldv, t.o, t.ldo, t.alpha);
+  // per run of column groups with the same key count: online softmax across the rows (W at a time), Pᵀ in
+  // place, then O = alpha · O + Pᵀᵀ · V, one product per run of keys (each V run read in place; the later
+  // ones add to O with a factor of 1, which continues each sum in the same order as one product would)
+  static constexpr float kOnes[BQ] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  static_assert(BQ == 48, "kOnes holds kFlashBq ones");
+  for (int64_t c = 0; c < ng;) {
+    int64_t e = c + 1;
+    while (e < ng && cn[e] == cn[c]) ++e;
+    const int64_t c0 = c * CW, c1 = std::min(qc, e * CW), r1 = std::min(qn, e * CW), kn = cn[c];
+    if (kn > 0) {  // else nothing changes (alpha = 1, or O = 0 and alpha = 0 before the first visible key)
+      flash_online_softmax<V>(st + c0, BQ, kn, c1 - c0, t.m + c0, t.l + c0, t.alpha + c0);
+      float* o = t.o + c0 * t.ldo;
+      int64_t base = 0;
+      for (int64_t s = 0; s < nrun && base < kn; ++s) {
+        const int64_t k1 = std::min(kn, base + runs[s].n);
+        flash_gemm<V, kPvRows, kPvVecs, true>(r1 - c0, D, k1 - base, st + base * BQ + c0, 1, BQ, runs[s].v, ldv, o,
+                                              t.ldo, base == 0 ? t.alpha + c0 : kOnes);
+        base = k1;
+      }
+    }
+    c = e;
+  }
 }
 
 // Sets up a row tile whose r0 and qn are set: Qt = (scale · Q rows)ᵀ with zero columns past qn up to the
@@ -290,14 +376,34 @@ inline void flash_tile_begin(const FlashParams& p, FlashTile& s, QRow q_row) {
   constexpr int64_t BQ = kFlashBq;
   constexpr float inf = std::numeric_limits<float>::infinity();
   const int64_t D = p.D, qc = (s.qn + V::W - 1) / V::W * V::W;
-  for (int64_t r = 0; r < s.qn; ++r) {
+  int64_t r = 0;
+#if defined(TF_SIMD_X86)
+  if constexpr (V::W >= 8) {  // 8 rows at a time when they are equally spaced: 8 × 8 transposes, scaled below
+    for (; r + 8 <= s.qn; r += 8) {
+      const float* q0 = q_row(s.r0 + r);
+      const int64_t ld = q_row(s.r0 + r + 1) - q0;
+      bool even = true;
+      for (int64_t i = 2; i < 8 && even; ++i) even = q_row(s.r0 + r + i) == q0 + i * ld;
+      if (!even) break;
+      int64_t d = 0;
+      for (; d + 8 <= D; d += 8) simd::transpose_8x8(q0 + d, ld, s.qt + d * BQ + r, BQ);
+      for (; d < D; ++d)
+        for (int64_t i = 0; i < 8; ++i) s.qt[d * BQ + r + i] = q0[i * ld + d];
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      float* row = s.qt + d * BQ;
+      for (int64_t i = 0; i < r; ++i) row[i] *= p.scale;
+    }
+  }
+#endif
+  for (; r < s.qn; ++r) {
     const float* qi = q_row(s.r0 + r);
     for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + r] = qi[d] * p.scale;
-    std::memset(s.o + r * s.ldo, 0, static_cast<size_t>(D) * sizeof(float));
   }
+  for (int64_t i = 0; i < s.qn; ++i) std::memset(s.o + i * s.ldo, 0, static_cast<size_t>(D) * sizeof(float));
   if (qc > s.qn)
     for (int64_t d = 0; d < D; ++d)
-      for (int64_t r = s.qn; r < qc; ++r) s.qt[d * BQ + r] = 0.0f;
+      for (int64_t i = s.qn; i < qc; ++i) s.qt[d * BQ + i] = 0.0f;
   for (int64_t r = 0; r < BQ; ++r) {
     s.m[r] = -inf;
     s.l[r] = 0.0f;
@@ -350,7 +456,8 @@ inline void flash_keys(const FlashParams& p, const FlashCtx& cx, FlashTile* tile
       ldv = D;
     }
     packed = true;
-    flash_step<V>(p, cx, s, j0, jn, kt, ldk, vt, ldv, st);
+    const FlashRun run{j0, jn, kt, vt};
+    flash_step<V>(p, cx, s, &run, 1, ldk, ldv, st);
   }
 }
 
