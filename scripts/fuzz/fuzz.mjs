@@ -125,6 +125,19 @@ function mutate(argv, keyPool) {
   const all = places(argv);
   const tensors = all.filter(([, , v]) => isTensor(v));
   const r = next();
+  // bare typed arrays (e.g. the packed dtype/shape records of the fast step bindings): elements nudged or special
+  const bare = all.filter(([c, , v]) => ArrayBuffer.isView(v) && !isTensor(c));
+  if (r < 0.3 && bare.length && (next() < 0.5 || !tensors.length)) {
+    const [c, k, a] = pick(bare);
+    if (a.length) {
+      const data = a.slice();
+      const i = int(data.length);
+      const x = data[i];
+      data[i] = typeof x === 'bigint' ? x + 1n : next() < 0.5 ? specialElement(data.constructor) : pick([x + 1, x - 1, 0, x * 2, x + 0.5]);
+      c[k] = data;
+      return `${String(k)}: element [${i}] ${x} -> ${data[i]}`;
+    }
+  }
   if (r < 0.3 && tensors.length) {
     // special values in the contents (NaN, infinities, ids and indices out of range, ...)
     const [c, k, t] = pick(tensors);
