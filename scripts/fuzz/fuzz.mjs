@@ -102,9 +102,13 @@ function places(root) {
   return out;
 }
 
+// The tensor with a new shape and its data resized to match (cycled); a shape that earlier mutations made
+// invalid (negative, fractional, not numbers) or too large keeps the old data: a length mismatch.
 function resized(t, shape) {
+  const n = numel(shape);
+  if (!Number.isSafeInteger(n) || n < 0 || n > 1 << 22) return { ...t, shape };
   const C = t.data.constructor;
-  const data = new C(numel(shape));
+  const data = new C(n);
   if (t.data.length) for (let i = 0; i < data.length; ++i) data[i] = t.data[i % t.data.length];
   return { ...t, data, shape };
 }
