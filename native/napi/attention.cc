@@ -11,7 +11,7 @@
 // required; Nq and Nk must be multiples of it. Other opts: layout ('bhnd'/'bnhd'), causal, scale,
 // keyPaddingMask, returnLse, as for attention (no bias, no window).
 //
-// Every op here (and longformerAttention, bigbirdAttention) takes opts.out: an existing f32 tensor of q's shape (the
+// Every op of this file (these two, longformerAttention, bigbirdAttention) takes opts.out: an existing f32 tensor of q's shape (the
 // result's) written in place and returned (the `out` of {out, lse}); it must not share memory with any input.
 #include <algorithm>
 #include <cmath>
