@@ -18,13 +18,17 @@
 // 4 = quadratic) by wall time and by the process's CPU time (steadier on a shared machine), and peak extra memory: each implementation runs once per length in a child process, which
 // reports its peak RSS (Linux VmHWM, reset through /proc/self/clear_refs just before the call) above its RSS
 // with the inputs allocated; that includes the [1, 8, N, 64] output ("out MiB"). NaN where /proc is missing.
+// --reuse-out: every implementation (flash, FAVOR+, Linformer, LSH, local) writes its result into one
+// preallocated [1, 8, N, 64] output per length (opts.out) in the timed calls, so the ratios measure the kernels
+// and not the page faults of a fresh output (the memory children keep fresh outputs). Default: fresh outputs.
+// The header line says which mode ran.
 //
 //   npm run build && node bench/approx-attention.bench.mjs     N = 1024 … 65536 (~2 min on 2 cores)
 //   node bench/approx-attention.bench.mjs --quick               N = 1024 … 16384, fewer rounds (~30 s)
 //   node bench/approx-attention.bench.mjs --flash-max 8192      skip flash above 8192
 //   node bench/approx-attention.bench.mjs --threads 1,2 --no-mem --json bench/results/approx-attention.json
 //   options: --sizes 1024,4096  --rounds 3  --big-rounds 2  --mem-flash-max N (flash memory runs up to N)
-//            --lsh-fixed-buckets 128 (the bucket count of the "lsh fixed nb" rows)
+//            --lsh-fixed-buckets 128 (the bucket count of the "lsh fixed nb" rows)  --reuse-out (opts.out, above)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -46,6 +50,7 @@ const memFlashMax = Math.min(flashMax, Number(option('--mem-flash-max', quick ? 
 const rounds = Number(option('--rounds', quick ? 2 : 3));
 const bigRounds = Math.min(rounds, Number(option('--big-rounds', quick ? 1 : 2)));
 const jsonFile = option('--json', '');
+const reuseOut = flag('--reuse-out') && !flag('--child');
 
 const IMPLS = [
   { id: 'flash', label: 'flash', flash: true },
@@ -83,18 +88,21 @@ function setup(N) {
   const rot = lsh.lshRandomRotations(H, D, LSH_HASHES, nb, { seed: 1 });
   const lshOpts = { numBuckets: nb, numHashes: LSH_HASHES, chunkLength: LSH_CHUNK, numChunksBefore: 1, numChunksAfter: 0 };
   const rotFixed = lsh.lshRandomRotations(H, D, LSH_HASHES, LSH_FIXED_BUCKETS, { seed: 1 });
+  // --reuse-out: one output of this length for every implementation (undefined: a fresh one per call)
+  const out = reuseOut ? binding.alloc('f32', [1, H, N, D]) : undefined;
+  lshOpts.out = out;
   const fixedOpts = { ...lshOpts, numBuckets: LSH_FIXED_BUCKETS };
   const run = {
-    flash: () => binding.attention(x.q, x.k, x.v, { causal: false }),
-    'flash-causal': () => binding.attention(x.q, x.k, x.v, { causal: true }),
-    favor: () => binding.favorAttention(x.q, x.k, x.v, projection, { causal: false }),
-    'favor-causal': () => binding.favorAttention(x.q, x.k, x.v, projection, { causal: true }),
-    linformer: () => binding.linformerAttention(x.q, x.k, x.v, x.projK, x.projV),
+    flash: () => binding.attention(x.q, x.k, x.v, { causal: false, out }),
+    'flash-causal': () => binding.attention(x.q, x.k, x.v, { causal: true, out }),
+    favor: () => binding.favorAttention(x.q, x.k, x.v, projection, { causal: false, out }),
+    'favor-causal': () => binding.favorAttention(x.q, x.k, x.v, projection, { causal: true, out }),
+    linformer: () => binding.linformerAttention(x.q, x.k, x.v, x.projK, x.projV, { out }),
     lsh: () => binding.lshAttention(x.q, x.v, rot, lshOpts),
     'lsh-causal': () => binding.lshAttention(x.q, x.v, rot, { ...lshOpts, causal: true }),
     'lsh-fixed': () => binding.lshAttention(x.q, x.v, rotFixed, fixedOpts),
     'lsh-fixed-causal': () => binding.lshAttention(x.q, x.v, rotFixed, { ...fixedOpts, causal: true }),
-    local: () => binding.localAttention(x.q, x.k, x.v, { chunkLength: LSH_CHUNK, numChunksBefore: 1, numChunksAfter: 0 }),
+    local: () => binding.localAttention(x.q, x.k, x.v, { chunkLength: LSH_CHUNK, numChunksBefore: 1, numChunksAfter: 0, out }),
   };
   return run;
 }
@@ -179,10 +187,10 @@ const info = binding.info();
 const results = {
   date: '',
   machine: { isa: info.isa.active, hardwareThreads: info.threads.hardware },
-  config: { B: 1, H, D, favorFeatures: FEATURES, linformerK: KP, lsh: { hashes: LSH_HASHES, chunk: LSH_CHUNK, before: 1, buckets: Object.fromEntries(sizes.map((N) => [N, lshBuckets(N)])), fixedBuckets: LSH_FIXED_BUCKETS }, sizes, flashMax, rounds, bigRounds },
+  config: { B: 1, H, D, favorFeatures: FEATURES, linformerK: KP, lsh: { hashes: LSH_HASHES, chunk: LSH_CHUNK, before: 1, buckets: Object.fromEntries(sizes.map((N) => [N, lshBuckets(N)])), fixedBuckets: LSH_FIXED_BUCKETS }, sizes, flashMax, rounds, bigRounds, reuseOut },
   threads: {},
 };
-console.log(`turboformer approximate attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}; FAVOR+ ${FEATURES} features, Linformer k = ${KP}, LSH ${LSH_HASHES} hashes × chunks of ${LSH_CHUNK} (1 before; "lsh fixed nb": ${LSH_FIXED_BUCKETS} buckets at every N), local chunks of ${LSH_CHUNK}, vs flash; ${rounds} interleaved rounds (calls over 1 s: ${bigRounds})`);
+console.log(`turboformer approximate attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}; FAVOR+ ${FEATURES} features, Linformer k = ${KP}, LSH ${LSH_HASHES} hashes × chunks of ${LSH_CHUNK} (1 before; "lsh fixed nb": ${LSH_FIXED_BUCKETS} buckets at every N), local chunks of ${LSH_CHUNK}, vs flash; ${rounds} interleaved rounds (calls over 1 s: ${bigRounds}); outputs: ${reuseOut ? 'reused (--reuse-out: opts.out, one per N, for every implementation)' : 'fresh per call (default; --reuse-out to reuse one)'}`);
 for (const t of threadCounts) {
   binding.setNumThreads(t);
   const peaks = [];

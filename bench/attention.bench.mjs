@@ -9,10 +9,16 @@
 // and the machine's FMA peak (probe). Peak memory: each implementation runs once in a child process per
 // shape, which reports its peak RSS (Linux VmHWM, reset just before the run) above its RSS with the inputs
 // allocated and the peer's session created (--no-mem skips this).
+// --reuse-out: the timed calls of flash and of the naive path write their result into a preallocated output
+// (opts.out; the naive path's score and probability matrices stay fresh, they are its algorithm), so the
+// ratios measure the kernels, not the page faults of a fresh output; onnxruntime's session.run cannot take
+// one (it allocates its outputs), so its column keeps that cost. The memory children always use fresh
+// outputs. The header line says which mode ran; the default is fresh outputs.
 //
 //   npm run build && node bench/attention.bench.mjs        (about 4 minutes: N = 8192 and the peer's n×n causal path dominate)
 //   node bench/attention.bench.mjs --sizes 512,2048       (under a minute)
 //   node bench/attention.bench.mjs --sizes 512,2048 --threads 2 --no-ort --no-mem --json out.json
+//   node bench/attention.bench.mjs --sizes 2048 --reuse-out --no-mem
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { freemem } from 'node:os';
@@ -31,6 +37,7 @@ const sizes = option('--sizes', '512,2048,8192').split(',').map(Number);
 const threads = Number(option('--threads', '1'));
 const naiveMax = Number(option('--naive-max', '2048'));
 const jsonFile = option('--json', '');
+const reuseOut = flag('--reuse-out') && !flag('--child');
 
 function mhaModel(N, causal) {
   const io = (name) => ({ name, elemType: DT.float, shape: [1, N, H * D] });
@@ -46,8 +53,9 @@ function mhaModel(N, causal) {
 function inputs(N) {
   return { q: randomTensor([1, N, H, D], 1), k: randomTensor([1, N, H, D], 2), v: randomTensor([1, N, H, D], 3) };
 }
+// x.out / x.naiveOut: the preallocated outputs of --reuse-out (undefined: a fresh output per call)
 function flashRun(x, causal) {
-  return () => binding.attention(x.q, x.k, x.v, { causal, layout: 'bnhd' });
+  return () => binding.attention(x.q, x.k, x.v, { causal, layout: 'bnhd', out: x.out });
 }
 function naiveRun(x, N, causal) {
   // [B, H, N, D] copies (the naive path's matmuls want heads outermost), then scores [1, H, N, N]
@@ -62,7 +70,7 @@ function naiveRun(x, N, causal) {
   return () => {
     const s = binding.matmul(q, k, { transB: true, alpha: 1 / Math.sqrt(D) });
     const p = binding.softmax(s, mask);
-    return binding.matmul(p, v);
+    return binding.matmul(p, v, { out: x.naiveOut });
   };
 }
 async function ortRun(ort, x, N, causal) {
@@ -140,7 +148,7 @@ if (ort) {
 }
 const info = binding.info();
 const peak = Math.max(...[0, 1, 2].map(() => binding.peakProbe(20_000_000, threads).gflops));
-console.log(`turboformer flash attention — isa ${info.isa.active}, ${threads} thread${threads > 1 ? 's' : ''}, B = 1, ${H} heads × ${D}; FMA peak ${peak.toFixed(1)} GFLOP/s`);
+console.log(`turboformer flash attention — isa ${info.isa.active}, ${threads} thread${threads > 1 ? 's' : ''}, B = 1, ${H} heads × ${D}; FMA peak ${peak.toFixed(1)} GFLOP/s; outputs: ${reuseOut ? 'reused (--reuse-out: flash and naive write into a preallocated output; onnxruntime cannot, its outputs stay fresh)' : 'fresh per call (default; --reuse-out to reuse one)'}`);
 
 async function timeIt(fn, flops) {
   await fn(); // warm
@@ -157,6 +165,10 @@ async function timeIt(fn, flops) {
 const rows = [];
 for (const N of sizes) {
   const x = inputs(N);
+  if (reuseOut) {
+    x.out = binding.alloc('f32', [1, N, H, D]);
+    x.naiveOut = binding.alloc('f32', [1, H, N, D]);
+  }
   for (const causal of [false, true]) {
     const flops = 4 * H * N * N * D * (causal ? 0.5 : 1);
     const row = { N, causal };
@@ -209,6 +221,6 @@ if (!flag('--no-mem')) {
 
 if (jsonFile) {
   mkdirSync(dirname(jsonFile), { recursive: true });
-  writeFileSync(jsonFile, JSON.stringify({ date: new Date().toISOString(), isa: info.isa.active, threads, peakGflops: peak, rows, memory: mem }, null, 2));
+  writeFileSync(jsonFile, JSON.stringify({ date: new Date().toISOString(), isa: info.isa.active, threads, reuseOut, peakGflops: peak, rows, memory: mem }, null, 2));
   console.log(`wrote ${jsonFile}`);
 }

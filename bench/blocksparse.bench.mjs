@@ -16,12 +16,15 @@
 // the same for every kernel (page faults, unless the allocator reuses pages still mapped, which happens now
 // and then): the "output floor" line measures that cost with a plain copy of the same size. It matters for
 // the small, fast block-sparse calls (at N = 4096, measured around 10 ms with faults, 1.5 ms without, next
-// to 20-30 ms for a block-16 call) and not for dense flash.
+// to 20-30 ms for a block-16 call) and not for dense flash. With --reuse-out every kernel (flash and
+// block-sparse) writes into one preallocated output per N (opts.out), so the ratios measure the kernels only;
+// the default stays a fresh output per call. The header line says which mode ran.
 //
 //   npm run build && node bench/blocksparse.bench.mjs     block 64, N = 1024 … 8192, 1 thread (~30-60 s on 2 cores)
 //   node bench/blocksparse.bench.mjs --quick               N ≤ 4096, fewer rounds (~10 s)
 //   node bench/blocksparse.bench.mjs --all                 also blocks 32 and 16
 //   node bench/blocksparse.bench.mjs --threads 1,2         one table per thread count (1 thread first)
+//   node bench/blocksparse.bench.mjs --reuse-out           every call writes into a preallocated output (opts.out)
 //   node bench/blocksparse.bench.mjs --sizes 1024,4096 --rounds 5 --json bench/results/blocksparse.json
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -39,6 +42,7 @@ const rounds = Number(option('--rounds', quick ? 2 : 3));
 // cases whose single call takes over a second (dense flash at large N) get fewer rounds
 const bigRounds = Math.min(rounds, Number(option('--big-rounds', quick ? 1 : 2)));
 const jsonFile = option('--json', '');
+const reuseOut = flag('--reuse-out');
 
 // Present blocks of a [H, nb, nb] layout, and the flops of the (query, key) pairs they let through (causal: a
 // diagonal block block(block+1)/2 pairs, a block above the diagonal none).
@@ -64,10 +68,11 @@ for (const N of sizes) {
   const q = randomTensor([1, H, N, D], 1);
   const k = randomTensor([1, H, N, D], 2);
   const v = randomTensor([1, H, N, D], 3);
+  const out = reuseOut ? binding.alloc('f32', [1, H, N, D]) : undefined; // --reuse-out: one output for every kernel at this N
   floors.push({ N, times: [], est: 0, run: () => binding.permute(q, [0, 1, 2, 3]) });
   for (const causal of [false, true]) {
     const flops = 4 * H * D * (causal ? (N * (N + 1)) / 2 : N * N);
-    const opts = { causal };
+    const opts = { causal, out };
     cases.push({ N, causal, pattern: 'dense flash', block: '', fraction: causal ? 0.5 + 0.5 / N : 1, flops, run: () => binding.attention(q, k, v, opts) });
   }
   for (const block of blocks) {
@@ -75,7 +80,7 @@ for (const N of sizes) {
       for (const causal of [false, true]) {
         const layout = build({ numHeads: H, block, seqLen: N, seed: 1, attention: causal ? 'unidirectional' : 'bidirectional' });
         const { fraction, flops } = layoutCost(layout, block, causal);
-        const opts = { block, causal };
+        const opts = { block, causal, out };
         cases.push({ N, causal, pattern, block, fraction, flops, run: () => binding.blockSparseAttention(q, k, v, layout, opts) });
       }
     }
@@ -103,8 +108,8 @@ function sample(c, round) {
 }
 
 const info = binding.info();
-const results = { date: '', machine: { isa: info.isa.active, hardwareThreads: info.threads.hardware }, config: { H, D, B: 1, sizes, blocks, rounds, bigRounds }, threads: {} };
-console.log(`turboformer block-sparse attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}, blocks ${blocks.join('/')}, ${rounds} interleaved rounds (best of), layouts DeepSpeed defaults (window 3, 1 global, BigBird 1 random)`);
+const results = { date: '', machine: { isa: info.isa.active, hardwareThreads: info.threads.hardware }, config: { H, D, B: 1, sizes, blocks, rounds, bigRounds, reuseOut }, threads: {} };
+console.log(`turboformer block-sparse attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}, blocks ${blocks.join('/')}, ${rounds} interleaved rounds (best of), layouts DeepSpeed defaults (window 3, 1 global, BigBird 1 random), outputs: ${reuseOut ? 'reused (--reuse-out: opts.out, one per N, for every kernel)' : 'fresh per call (default; --reuse-out to reuse one)'}`);
 for (const t of threadCounts) {
   binding.setNumThreads(t);
   for (const c of [...cases, ...floors]) {

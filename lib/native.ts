@@ -225,13 +225,13 @@ export interface Binding {
   qlinearAsync(x: RawTensor<'f32'>, qweight: RawQuantized, bias?: RawTensor<'f32'> | null): Promise<RawTensor<'f32'>>;
 
   // Performer FAVOR+ (lib/ops/favor.ts): q, k, v [B, H, N, D], projection [m, D]; features [B, H, N, m]
-  favorAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projection: RawTensor<'f32'>, opts?: { causal?: boolean; kernel?: 'softmax' | 'relu'; eps?: number; causalEps?: number; normalizeData?: boolean } | null): RawTensor<'f32'>;
-  favorAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projection: RawTensor<'f32'>, opts?: { causal?: boolean; kernel?: 'softmax' | 'relu'; eps?: number; causalEps?: number; normalizeData?: boolean } | null): Promise<RawTensor<'f32'>>;
+  favorAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projection: RawTensor<'f32'>, opts?: { causal?: boolean; kernel?: 'softmax' | 'relu'; eps?: number; causalEps?: number; normalizeData?: boolean; out?: RawTensor<'f32'> | null } | null): RawTensor<'f32'>;
+  favorAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projection: RawTensor<'f32'>, opts?: { causal?: boolean; kernel?: 'softmax' | 'relu'; eps?: number; causalEps?: number; normalizeData?: boolean; out?: RawTensor<'f32'> | null } | null): Promise<RawTensor<'f32'>>;
   favorFeatures(x: RawTensor<'f32'>, projection: RawTensor<'f32'>, opts?: { isQuery?: boolean; kernel?: 'softmax' | 'relu'; eps?: number; normalizeData?: boolean } | null): RawTensor<'f32'>;
   favorFeaturesAsync(x: RawTensor<'f32'>, projection: RawTensor<'f32'>, opts?: { isQuery?: boolean; kernel?: 'softmax' | 'relu'; eps?: number; normalizeData?: boolean } | null): Promise<RawTensor<'f32'>>;
   // Linformer (lib/ops/linformer.ts): q [B, H, Nq, D], k and v [B, Hkv, Nk, D], projK/projV [nMax, kp]
-  linformerAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projK: RawTensor<'f32'>, projV?: RawTensor<'f32'> | null, opts?: { scale?: number } | null): RawTensor<'f32'>;
-  linformerAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projK: RawTensor<'f32'>, projV?: RawTensor<'f32'> | null, opts?: { scale?: number } | null): Promise<RawTensor<'f32'>>;
+  linformerAttention(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projK: RawTensor<'f32'>, projV?: RawTensor<'f32'> | null, opts?: { scale?: number; out?: RawTensor<'f32'> | null } | null): RawTensor<'f32'>;
+  linformerAttentionAsync(q: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, projK: RawTensor<'f32'>, projV?: RawTensor<'f32'> | null, opts?: { scale?: number; out?: RawTensor<'f32'> | null } | null): Promise<RawTensor<'f32'>>;
   // Reformer LSH / local attention (lib/ops/lsh.ts): qk, v [B, H, N, D], rotations [H, D, numHashes, Σ numBuckets / 2]
   lshAttention(qk: RawTensor<'f32'>, v: RawTensor<'f32'>, rotations: RawTensor<'f32'> | null, opts?: RawLshOptions | null): RawLshResult;
   lshAttentionAsync(qk: RawTensor<'f32'>, v: RawTensor<'f32'>, rotations: RawTensor<'f32'> | null, opts?: RawLshOptions | null): Promise<RawLshResult>;
@@ -307,6 +307,7 @@ export interface RawAttentionOptions {
   bias?: RawTensor<'f32'> | null;
   window?: readonly [number, number] | null;
   returnLse?: boolean;
+  out?: RawTensor<'f32'> | null;
 }
 /** Options of the raw block-sparse attention (see lib/ops/attention.ts). */
 export interface RawBlockSparseOptions {
@@ -316,6 +317,7 @@ export interface RawBlockSparseOptions {
   scale?: number;
   keyPaddingMask?: RawTensor | null;
   returnLse?: boolean;
+  out?: RawTensor<'f32'> | null;
 }
 /** Options of the raw Longformer attention (see lib/ops/attention.ts). */
 export interface RawLongformerOptions {
@@ -327,6 +329,7 @@ export interface RawLongformerOptions {
   globalQ?: RawTensor<'f32'> | null;
   globalK?: RawTensor<'f32'> | null;
   globalV?: RawTensor<'f32'> | null;
+  out?: RawTensor<'f32'> | null;
 }
 /** Options of the raw BigBird attention (see lib/ops/attention.ts). */
 export interface RawBigBirdOptions {
@@ -336,6 +339,7 @@ export interface RawBigBirdOptions {
   layout?: 'bhnd' | 'bnhd';
   scale?: number;
   attentionMask?: RawTensor | null;
+  out?: RawTensor<'f32'> | null;
 }
 /** What the raw attention returns when `returnLse` is set. */
 export interface RawAttentionResult {
@@ -405,6 +409,7 @@ export interface RawLocalOptions {
   numChunksAfter?: number;
   causal?: boolean;
   attentionMask?: RawTensor | null;
+  out?: RawTensor<'f32'> | null;
 }
 /** Reformer LSH attention options (lib/ops/lsh.ts). */
 export interface RawLshOptions extends RawLocalOptions {

@@ -4,7 +4,7 @@ import { binding } from '../lib/native';
 import { attention, attentionAsync, type AttentionOptions } from '../lib/ops/attention';
 import { permute } from '../lib/ops/layout';
 import { Tensor } from '../lib/tensor';
-import { compareAttention, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { compareAttention, expectOutErrors, expectOutReuse, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/attention';
 
 interface Case {
@@ -239,6 +239,38 @@ describe('attention (flash) against the float64 oracle', () => {
     expect(sameBytes(asy.out.data, sync.out.data)).toBe(true);
     expect(sameBytes(asy.lse.data, sync.lse.data)).toBe(true);
     expect(sameBytes((await attentionAsync(q, k, v)).data, attention(q, k, v).data)).toBe(true);
+  });
+
+  it('writes into opts.out (prefilled with NaN: the same bits as a fresh output, the same tensor back), async too', async () => {
+    const empty: Case[] = [{ B: 1, Hq: 2, Hkv: 1, Nq: 3, Nk: 0, D: 4 }, { B: 1, Hq: 2, Hkv: 2, Nq: 0, Nk: 5, D: 4 }];
+    for (const c of [...oracleCases, ...optionCases, ...empty]) {
+      const { q, k, v, opts } = inputs(c);
+      await expectOutReuse(label(c), q.shape, (out) => attention(q, k, v, { ...opts, out }));
+      await expectOutReuse(`${label(c)} lse`, q.shape, (out) => attention(q, k, v, { ...opts, returnLse: true, out }));
+      await expectOutReuse(`${label(c)} async`, q.shape, (out) => attentionAsync(q, k, v, { ...opts, returnLse: true, out }));
+    }
+  });
+
+  it('refuses an opts.out of the wrong shape or dtype, or sharing memory with any input', async () => {
+    const q = Tensor.randn([1, 4, 5, 8], { seed: 31 });
+    const k = Tensor.randn([1, 2, 6, 8], { seed: 32 });
+    const v = Tensor.randn([1, 2, 6, 8], { seed: 33 });
+    const bias = Tensor.randn([1, 4, 5, 6], { seed: 34 });
+    const keyPaddingMask = Tensor.full([1, 6], 1, 'u8');
+    for (const layout of ['bhnd', 'bnhd'] as const) {
+      const [qs, ks, vs] = layout === 'bhnd' ? [q, k, v] : [q.reshape([1, 5, 4, 8]), k.reshape([1, 6, 2, 8]), v.reshape([1, 6, 2, 8])];
+      expectOutErrors(qs.shape, { q: qs, k: ks, v: vs, bias, keyPaddingMask }, (out, x) =>
+        attention(x.q as Tensor<'f32'>, x.k as Tensor<'f32'>, x.v as Tensor<'f32'>, {
+          layout,
+          bias: x.bias as Tensor<'f32'>,
+          keyPaddingMask: x.keyPaddingMask as Tensor<'u8'>,
+          returnLse: true,
+          out: out as Tensor<'f32'>,
+        }),
+      );
+    }
+    await expect(attentionAsync(q, k, v, { out: Tensor.zeros([1, 4, 5, 7]) })).rejects.toThrow(/opts\.out must have shape/);
+    await expect(attentionAsync(q, k, v, { out: q })).rejects.toThrow(/opts\.out must not share memory with an input/);
   });
 
   it('rejects bad arguments with TypeError/RangeError naming them', () => {

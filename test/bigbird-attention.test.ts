@@ -4,7 +4,7 @@ import { Rng } from '../lib/random';
 import { attention, bigbirdAttention, bigbirdAttentionAsync, type BigBirdAttentionOptions } from '../lib/ops/attention';
 import { bigbirdRandomTable } from '../lib/ops/layouts';
 import { Tensor } from '../lib/tensor';
-import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { expectOutErrors, expectOutReuse, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import { encoderLayer, fixture, worstExcess } from './encoder-layer';
 import * as ref from './reference/bigbird-attention';
 
@@ -140,6 +140,29 @@ describe('bigbirdAttention', () => {
     expect(sameBytes(one.data, many.data)).toBe(true);
     const asy = await bigbirdAttentionAsync(q, k, v, opts);
     expect(sameBytes(asy.data, one.data)).toBe(true);
+  });
+
+  it('writes into opts.out (prefilled with NaN: padded rows too; the same bits, the same tensor back), async too', async () => {
+    for (const c of cases) {
+      const { q, k, v, shape, opts } = inputs(c);
+      const what = `B${c.B} H${c.H} nb${c.nb} block${c.block} D${c.D} r${c.r} ${c.table}${c.layout ? ' ' + c.layout : ''}${c.pad ? ' pad' : ''}`;
+      await expectOutReuse(what, shape, (out) => bigbirdAttention(q, k, v, { ...opts, out }));
+      await expectOutReuse(`${what} async`, shape, (out) => bigbirdAttentionAsync(q, k, v, { ...opts, out }));
+    }
+  });
+
+  it('refuses an opts.out of the wrong shape or dtype, or sharing memory with any input (mask, random table)', async () => {
+    const { q, k, v, shape, opts } = inputs({ B: 2, H: 2, nb: 5, block: 4, D: 8, r: 2, table: 'random', pad: [0, 3] });
+    const { attentionMask, randomTable } = opts;
+    expectOutErrors(shape, { q, k, v, attentionMask: attentionMask!, randomTable: randomTable! }, (out, x) =>
+      bigbirdAttention(x.q as Tensor<'f32'>, x.k as Tensor<'f32'>, x.v as Tensor<'f32'>, {
+        block: 4,
+        attentionMask: x.attentionMask as Tensor<'i32'>,
+        randomTable: x.randomTable as Tensor<'i64'>,
+        out: out as Tensor<'f32'>,
+      }),
+    );
+    await expect(bigbirdAttentionAsync(q, k, v, { ...opts, out: q })).rejects.toThrow(/opts\.out must not share memory/);
   });
 
   it('rejects bad inputs with errors naming the argument', () => {

@@ -4,7 +4,7 @@ import { Rng } from '../lib/random';
 import { attention, blockSparseAttention, blockSparseAttentionAsync, type BlockSparseAttentionOptions } from '../lib/ops/attention';
 import { bigbirdLayout, bslongformerLayout } from '../lib/ops/layouts';
 import { Tensor } from '../lib/tensor';
-import { compareAttention, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { compareAttention, expectOutErrors, expectOutReuse, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/blocksparse';
 
 interface Case {
@@ -167,6 +167,36 @@ describe('blockSparseAttention', () => {
     const syn = blockSparseAttention(q, k, v, layout, { ...opts, returnLse: true });
     expect(sameBytes(asy.out.data, syn.out.data)).toBe(true);
     expect(sameBytes(asy.lse.data, syn.lse.data)).toBe(true);
+  });
+
+  it('writes into opts.out (prefilled with NaN: the same bits as a fresh output, the same tensor back), async too', async () => {
+    for (const c of cases) {
+      const { q, k, v, layout, opts } = inputs(c);
+      await expectOutReuse(label(c), q.shape, (out) => blockSparseAttention(q, k, v, layout, { ...opts, out }));
+      await expectOutReuse(`${label(c)} lse`, q.shape, (out) => blockSparseAttention(q, k, v, layout, { ...opts, returnLse: true, out }));
+      await expectOutReuse(`${label(c)} async`, q.shape, (out) => blockSparseAttentionAsync(q, k, v, layout, { ...opts, returnLse: true, out }));
+    }
+    // an empty layout (every row zeros) and an empty sequence
+    const q = Tensor.randn([1, 2, 32, 8], { seed: 5 });
+    await expectOutReuse('empty layout', q.shape, (out) => blockSparseAttention(q, q, q, Tensor.zeros([2, 2, 2], 'u8'), { block: 16, out }));
+    const e = Tensor.zeros([1, 2, 0, 8]);
+    await expectOutReuse('empty sequence', e.shape, (out) => blockSparseAttention(e, e, e, Tensor.zeros([2, 0, 0], 'u8'), { block: 16, out }));
+  });
+
+  it('refuses an opts.out of the wrong shape or dtype, or sharing memory with any input (layout and mask too)', async () => {
+    const q = Tensor.randn([1, 2, 32, 8], { seed: 6 });
+    const k = Tensor.randn([1, 2, 32, 8], { seed: 7 });
+    const v = Tensor.randn([1, 2, 32, 8], { seed: 8 });
+    const layout = Tensor.full([2, 2, 2], 1, 'u8');
+    const keyPaddingMask = Tensor.full([1, 32], 1, 'u8');
+    expectOutErrors(q.shape, { q, k, v, layout, keyPaddingMask }, (out, x) =>
+      blockSparseAttention(x.q as Tensor<'f32'>, x.k as Tensor<'f32'>, x.v as Tensor<'f32'>, x.layout as Tensor<'u8'>, {
+        block: 16,
+        keyPaddingMask: x.keyPaddingMask as Tensor<'u8'>,
+        out: out as Tensor<'f32'>,
+      }),
+    );
+    await expect(blockSparseAttentionAsync(q, k, v, layout, { block: 16, out: k })).rejects.toThrow(/opts\.out must not share memory/);
   });
 
   it('an empty layout gives zeros and lse -Infinity', () => {

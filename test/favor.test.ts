@@ -6,7 +6,7 @@ import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
 import { favorAttention, favorAttentionAsync, favorFeatures, favorFeaturesAsync, gaussianOrthogonalRandomMatrix, type FavorOptions } from '../lib/ops/favor';
 import { Tensor } from '../lib/tensor';
-import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { expectOutErrors, expectOutReuse, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/favor';
 
 const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'performer_favor.safetensors');
@@ -108,6 +108,30 @@ describe('favorAttention (Performer FAVOR+)', () => {
     // a projection spec draws the same matrix as the builder
     const spec = favorAttention(q, k, v, { nbFeatures: 50, seed: 8 });
     expect(sameBytes(spec.data, favorAttention(q, k, v, P).data)).toBe(true);
+  });
+
+  it('writes into opts.out (prefilled with NaN: the same bits, the same tensor back), causal and async too', async () => {
+    const q = Tensor.randn([2, 3, 200, 24], { seed: 15 });
+    const k = Tensor.randn([2, 3, 200, 24], { seed: 16 });
+    const v = Tensor.randn([2, 3, 200, 24], { seed: 17 });
+    const P = gaussianOrthogonalRandomMatrix(50, 24, { seed: 18 });
+    for (const opts of [{}, { causal: true }, { kernel: 'relu' as const }, { kernel: 'relu' as const, causal: true }]) {
+      await expectOutReuse(JSON.stringify(opts), q.shape, (out) => favorAttention(q, k, v, P, { ...opts, out }));
+      await expectOutReuse(`${JSON.stringify(opts)} async`, q.shape, (out) => favorAttentionAsync(q, k, v, P, { ...opts, out }));
+    }
+    const e = Tensor.zeros([1, 2, 0, 24]);
+    await expectOutReuse('empty', e.shape, (out) => favorAttention(e, e, e, P, { out }));
+  });
+
+  it('refuses an opts.out of the wrong shape or dtype, or sharing memory with any input (the projection too)', async () => {
+    const q = Tensor.randn([1, 2, 20, 8], { seed: 21 });
+    const k = Tensor.randn([1, 2, 20, 8], { seed: 22 });
+    const v = Tensor.randn([1, 2, 20, 8], { seed: 23 });
+    const projection = gaussianOrthogonalRandomMatrix(16, 8, { seed: 24 });
+    expectOutErrors(q.shape, { q, k, v, projection }, (out, x) =>
+      favorAttention(x.q as Tensor<'f32'>, x.k as Tensor<'f32'>, x.v as Tensor<'f32'>, x.projection as Tensor<'f32'>, { causal: true, out: out as Tensor<'f32'> }),
+    );
+    await expect(favorAttentionAsync(q, k, v, projection, { out: q })).rejects.toThrow(/opts\.out must not share memory with an input/);
   });
 
   it('builds seeded Gaussian orthogonal random matrices', () => {

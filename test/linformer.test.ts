@@ -8,7 +8,7 @@ import { linear } from '../lib/ops/gemm';
 import { permute } from '../lib/ops/layout';
 import { linformerAttention, linformerAttentionAsync } from '../lib/ops/linformer';
 import { Tensor } from '../lib/tensor';
-import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { expectOutErrors, expectOutReuse, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/linformer';
 
 const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'linformer.safetensors');
@@ -91,6 +91,32 @@ describe('linformerAttention (Linformer)', () => {
     const q2 = fx.q, k2 = fx.k, v2 = fx.v;
     const a = await linformerAttentionAsync(q2, k2, v2, g('base.param.proj_k'), g('base.param.proj_v'));
     expect(sameBytes(a.data, linformerAttention(q2, k2, v2, g('base.param.proj_k'), g('base.param.proj_v')).data)).toBe(true);
+  });
+
+  it('writes into opts.out (prefilled with NaN: the same bits, the same tensor back), async too', async () => {
+    const q = Tensor.randn([2, 4, 300, 32], { seed: 15 });
+    const k = Tensor.randn([2, 2, 300, 32], { seed: 16 });
+    const v = Tensor.randn([2, 2, 300, 32], { seed: 17 });
+    const pk = Tensor.randn([512, 64], { seed: 18, std: 0.1 });
+    const pv = Tensor.randn([512, 64], { seed: 19, std: 0.1 });
+    await expectOutReuse('projV', q.shape, (out) => linformerAttention(q, k, v, pk, pv, { out }));
+    await expectOutReuse('shared', q.shape, (out) => linformerAttention(q, k, v, pk, null, { scale: 0.2, out }));
+    await expectOutReuse('async', q.shape, (out) => linformerAttentionAsync(q, k, v, pk, pv, { out }));
+    const e = Tensor.zeros([1, 2, 3, 32]);
+    const ke = Tensor.zeros([1, 2, 0, 32]);
+    await expectOutReuse('empty keys', e.shape, (out) => linformerAttention(e, ke, ke, pk, pv, { out }));
+  });
+
+  it('refuses an opts.out of the wrong shape or dtype, or sharing memory with any input (projections too)', async () => {
+    const q = Tensor.randn([1, 2, 20, 8], { seed: 21 });
+    const k = Tensor.randn([1, 1, 24, 8], { seed: 22 });
+    const v = Tensor.randn([1, 1, 24, 8], { seed: 23 });
+    const projK = Tensor.randn([32, 6], { seed: 24 });
+    const projV = Tensor.randn([32, 6], { seed: 25 });
+    expectOutErrors(q.shape, { q, k, v, projK, projV }, (out, x) =>
+      linformerAttention(x.q as Tensor<'f32'>, x.k as Tensor<'f32'>, x.v as Tensor<'f32'>, x.projK as Tensor<'f32'>, x.projV as Tensor<'f32'>, { out: out as Tensor<'f32'> }),
+    );
+    await expect(linformerAttentionAsync(q, k, v, projK, projV, { out: q })).rejects.toThrow(/opts\.out must not share memory with an input/);
   });
 
   it('rejects bad inputs with errors naming the argument', () => {

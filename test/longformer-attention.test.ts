@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '../lib/random';
 import { attention, longformerAttention, longformerAttentionAsync, type LongformerAttentionOptions } from '../lib/ops/attention';
 import { Tensor } from '../lib/tensor';
-import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { expectOutErrors, expectOutReuse, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import { encoderLayer, fixture, worstExcess } from './encoder-layer';
 import * as ref from './reference/longformer-attention';
 
@@ -109,6 +109,31 @@ describe('longformerAttention', () => {
     expect(sameBytes(one.data, many.data)).toBe(true);
     const asy = await longformerAttentionAsync(q, k, v, opts);
     expect(sameBytes(asy.data, one.data)).toBe(true);
+  });
+
+  it('writes into opts.out (prefilled with NaN: padded and global rows too; the same bits, the same tensor back), async too', async () => {
+    for (const c of cases) {
+      const { q, k, v, shape, opts } = inputs(c);
+      await expectOutReuse(label(c), shape, (out) => longformerAttention(q, k, v, { ...opts, out }));
+      await expectOutReuse(`${label(c)} async`, shape, (out) => longformerAttentionAsync(q, k, v, { ...opts, out }));
+    }
+  });
+
+  it('refuses an opts.out of the wrong shape or dtype, or sharing memory with any input (masks, global projections)', async () => {
+    const { q, k, v, shape, opts } = inputs({ B: 2, H: 2, N: 22, D: 16, window: 4, pad: [0, 5], globals: [2, 1] });
+    const { attentionMask, globalAttentionMask, globalQ, globalK, globalV } = opts;
+    expectOutErrors(shape, { q, k, v, attentionMask: attentionMask!, globalAttentionMask: globalAttentionMask!, globalQ: globalQ!, globalK: globalK!, globalV: globalV! }, (out, x) =>
+      longformerAttention(x.q as Tensor<'f32'>, x.k as Tensor<'f32'>, x.v as Tensor<'f32'>, {
+        window: 4,
+        attentionMask: x.attentionMask as Tensor<'i64'>,
+        globalAttentionMask: x.globalAttentionMask as Tensor<'u8'>,
+        globalQ: x.globalQ as Tensor<'f32'>,
+        globalK: x.globalK as Tensor<'f32'>,
+        globalV: x.globalV as Tensor<'f32'>,
+        out: out as Tensor<'f32'>,
+      }),
+    );
+    await expect(longformerAttentionAsync(q, k, v, { ...opts, out: globalV })).rejects.toThrow(/opts\.out must not share memory/);
   });
 
   it('rejects bad inputs with errors naming the argument', () => {

@@ -10,7 +10,7 @@ import { concat, permute } from '../lib/ops/layout';
 import { layerNorm } from '../lib/ops/norm';
 import { localAttention, localAttentionAsync, lshAttention, lshAttentionAsync, lshRandomRotations } from '../lib/ops/lsh';
 import { Tensor } from '../lib/tensor';
-import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { expectOutErrors, expectOutReuse, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/lsh';
 
 // A padding mask [B, N]: row b has its last pad[b] positions padded.
@@ -295,6 +295,30 @@ describe('lshAttention (Reformer LSHSelfAttention)', () => {
     expect(() => raw.lshAttention(qk, qk, null, { numBuckets: 2 ** 24, numHashes: 1000, chunkLength: 4 })).toThrow(/below 2\^31/);
   });
 
+  it('writes into opts.out (prefilled with NaN: every round and padded row; the same bits, the same tensor back), async too', async () => {
+    let seed = 700;
+    for (const c of lshCases) {
+      const { qk, v, opts } = runLshCase(c, seed);
+      seed += 3;
+      await expectOutReuse(`${c}`, qk.shape, (out) => lshAttention(qk, v, { ...opts, returnBuckets: true, out }));
+      await expectOutReuse(`${c} plain`, qk.shape, (out) => lshAttention(qk, v, { ...opts, out }));
+      await expectOutReuse(`${c} async`, qk.shape, (out) => lshAttentionAsync(qk, v, { ...opts, returnBuckets: true, out }));
+    }
+  });
+
+  it('refuses an opts.out of the wrong shape or dtype, or sharing memory with any input (rotations and mask too)', async () => {
+    const { qk, v, rotations, mask, opts } = runLshCase([2, 3, 48, 13, 8, 1, 1, 3, 6, false, [0, 5]], 1);
+    expectOutErrors(qk.shape, { qk, v, rotations, attentionMask: mask! }, (out, x) =>
+      lshAttention(x.qk as Tensor<'f32'>, x.v as Tensor<'f32'>, {
+        ...opts,
+        rotations: x.rotations as Tensor<'f32'>,
+        attentionMask: x.attentionMask,
+        out: out as Tensor<'f32'>,
+      }),
+    );
+    await expect(lshAttentionAsync(qk, v, { ...opts, out: v })).rejects.toThrow(/opts\.out must not share memory with an input/);
+  });
+
   it('handles empty inputs', () => {
     expect(lshAttention(Tensor.zeros([0, 2, 8, 4]), Tensor.zeros([0, 2, 8, 4]), { numBuckets: 2, chunkLength: 4 }).shape).toEqual([0, 2, 8, 4]);
     expect(lshAttention(Tensor.zeros([1, 2, 0, 4]), Tensor.zeros([1, 2, 0, 4]), { chunkLength: 4 }).shape).toEqual([1, 2, 0, 4]);
@@ -336,6 +360,29 @@ describe('localAttention (Reformer LocalSelfAttention)', () => {
       });
     });
   }
+
+  it('writes into opts.out (prefilled with NaN: the same bits, the same tensor back), async too', async () => {
+    let seed = 800;
+    for (const c of localCases) {
+      const [B, H, N, D, C, before, after, causal, pad] = c;
+      const q = Tensor.randn([B, H, N, D], { seed: seed++ });
+      const k = Tensor.randn([B, H, N, D], { seed: seed++ });
+      const v = Tensor.randn([B, H, N, D], { seed: seed++ });
+      const opts = { chunkLength: C, numChunksBefore: before, numChunksAfter: after, causal, attentionMask: pad ? padMask(B, N, pad) : null };
+      await expectOutReuse(`${c}`, q.shape, (out) => localAttention(q, k, v, { ...opts, out }));
+      await expectOutReuse(`${c} async`, q.shape, (out) => localAttentionAsync(q, k, v, { ...opts, out }));
+    }
+  });
+
+  it('refuses an opts.out of the wrong shape or dtype, or sharing memory with any input (mask too)', async () => {
+    const q = Tensor.randn([2, 2, 16, 8], { seed: 1 });
+    const k = Tensor.randn([2, 2, 16, 8], { seed: 2 });
+    const v = Tensor.randn([2, 2, 16, 8], { seed: 3 });
+    expectOutErrors(q.shape, { q, k, v, attentionMask: padMask(2, 16, [0, 3]) }, (out, x) =>
+      localAttention(x.q as Tensor<'f32'>, x.k as Tensor<'f32'>, x.v as Tensor<'f32'>, { chunkLength: 8, attentionMask: x.attentionMask, out: out as Tensor<'f32'> }),
+    );
+    await expect(localAttentionAsync(q, k, v, { chunkLength: 8, out: k })).rejects.toThrow(/opts\.out must not share memory with an input/);
+  });
 
   it('chunk 0 looks back at the last chunk when non-causal; a row with every key masked sums the values', () => {
     const [N, D] = [8, 3];

@@ -50,6 +50,8 @@ export interface AttentionOptions {
   window?: readonly [number, number] | null;
   /** Also return the log-sum-exp of each row's scaled, biased scores, [B, Hq, Nq] (−Infinity for rows with no visible key). */
   returnLse?: boolean;
+  /** An existing f32 tensor of the result's shape (q's shape and layout) to write the result into (returned as is); it must not share memory with an input. */
+  out?: Tensor<'f32'> | null;
 }
 
 export interface AttentionWithLse {
@@ -59,9 +61,10 @@ export interface AttentionWithLse {
   lse: Tensor<'f32'>;
 }
 
-function wrap(raw: RawTensor<'f32'> | RawAttentionResult): Tensor<'f32'> | AttentionWithLse {
-  if ('lse' in raw) return { out: Tensor.fromNative(raw.out), lse: Tensor.fromNative(raw.lse) };
-  return Tensor.fromNative(raw);
+// opts.out, when given, is the returned output itself (the binding wrote into it)
+function wrap(raw: RawTensor<'f32'> | RawAttentionResult, out: Tensor<'f32'> | null | undefined): Tensor<'f32'> | AttentionWithLse {
+  if ('lse' in raw) return { out: out ?? Tensor.fromNative(raw.out), lse: Tensor.fromNative(raw.lse) };
+  return out ?? Tensor.fromNative(raw);
 }
 
 /**
@@ -79,14 +82,14 @@ function wrap(raw: RawTensor<'f32'> | RawAttentionResult): Tensor<'f32'> | Atten
 export function attention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts: AttentionOptions & { returnLse: true }): AttentionWithLse;
 export function attention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts?: AttentionOptions): Tensor<'f32'>;
 export function attention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts?: AttentionOptions): Tensor<'f32'> | AttentionWithLse {
-  return wrap(binding.attention(q, k, v, opts satisfies RawAttentionOptions | undefined));
+  return wrap(binding.attention(q, k, v, opts satisfies RawAttentionOptions | undefined), opts?.out);
 }
 
 /** attention() computed off the main thread; inputs must not be disposed or written until it settles. */
 export async function attentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts: AttentionOptions & { returnLse: true }): Promise<AttentionWithLse>;
 export async function attentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts?: AttentionOptions): Promise<Tensor<'f32'>>;
 export async function attentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts?: AttentionOptions): Promise<Tensor<'f32'> | AttentionWithLse> {
-  return wrap(await binding.attentionAsync(q, k, v, opts satisfies RawAttentionOptions | undefined));
+  return wrap(await binding.attentionAsync(q, k, v, opts satisfies RawAttentionOptions | undefined), opts?.out);
 }
 
 export interface BlockSparseAttentionOptions {
@@ -105,6 +108,8 @@ export interface BlockSparseAttentionOptions {
   keyPaddingMask?: Tensor<'u8' | 'i8' | 'i32' | 'i64'> | null;
   /** Also return the log-sum-exp of each row, [B, Hq, Nq] (−Infinity for rows with no visible key). */
   returnLse?: boolean;
+  /** An existing f32 tensor of the result's shape (q's shape and layout) to write the result into (returned as is); it must not share memory with an input. */
+  out?: Tensor<'f32'> | null;
 }
 
 /** A block layout: [H, Nq/block, Nk/block] (one per query head), [1, Nq/block, Nk/block] or [Nq/block, Nk/block] (shared). */
@@ -124,14 +129,14 @@ export type BlockLayout = Tensor<'u8' | 'i8' | 'i32' | 'i64'>;
 export function blockSparseAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions & { returnLse: true }): AttentionWithLse;
 export function blockSparseAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions): Tensor<'f32'>;
 export function blockSparseAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions): Tensor<'f32'> | AttentionWithLse {
-  return wrap(binding.blockSparseAttention(q, k, v, layout, opts satisfies RawBlockSparseOptions));
+  return wrap(binding.blockSparseAttention(q, k, v, layout, opts satisfies RawBlockSparseOptions), opts?.out);
 }
 
 /** blockSparseAttention() computed off the main thread; inputs must not be disposed or written until it settles. */
 export async function blockSparseAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions & { returnLse: true }): Promise<AttentionWithLse>;
 export async function blockSparseAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions): Promise<Tensor<'f32'>>;
 export async function blockSparseAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, layout: BlockLayout, opts: BlockSparseAttentionOptions): Promise<Tensor<'f32'> | AttentionWithLse> {
-  return wrap(await binding.blockSparseAttentionAsync(q, k, v, layout, opts satisfies RawBlockSparseOptions));
+  return wrap(await binding.blockSparseAttentionAsync(q, k, v, layout, opts satisfies RawBlockSparseOptions), opts?.out);
 }
 
 /** An integer [B, N] mask, Hugging Face convention (nonzero = on). */
@@ -159,6 +164,8 @@ export interface LongformerAttentionOptions {
   globalQ?: Tensor<'f32'> | null;
   globalK?: Tensor<'f32'> | null;
   globalV?: Tensor<'f32'> | null;
+  /** An existing f32 tensor of the result's shape (q's shape and layout) to write the result into (returned as is); it must not share memory with an input. */
+  out?: Tensor<'f32'> | null;
 }
 
 /**
@@ -180,12 +187,14 @@ export interface LongformerAttentionOptions {
  * @example const out = longformerAttention(q, k, v, { window: 512, attentionMask, globalAttentionMask, globalQ, globalK, globalV });
  */
 export function longformerAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts: LongformerAttentionOptions): Tensor<'f32'> {
-  return Tensor.fromNative(binding.longformerAttention(q, k, v, opts satisfies RawLongformerOptions));
+  const raw = binding.longformerAttention(q, k, v, opts satisfies RawLongformerOptions);
+  return opts?.out ?? Tensor.fromNative(raw);
 }
 
 /** longformerAttention() computed off the main thread; inputs must not be disposed or written until it settles. */
 export async function longformerAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts: LongformerAttentionOptions): Promise<Tensor<'f32'>> {
-  return Tensor.fromNative(await binding.longformerAttentionAsync(q, k, v, opts satisfies RawLongformerOptions));
+  const raw = await binding.longformerAttentionAsync(q, k, v, opts satisfies RawLongformerOptions);
+  return opts?.out ?? Tensor.fromNative(raw);
 }
 
 export interface BigBirdAttentionOptions {
@@ -209,6 +218,8 @@ export interface BigBirdAttentionOptions {
   scale?: number;
   /** [B, N], nonzero = token, 0 = padding (Hugging Face attention_mask). Padded queries give zero rows. */
   attentionMask?: TokenMask | null;
+  /** An existing f32 tensor of the result's shape (q's shape and layout) to write the result into (returned as is); it must not share memory with an input. */
+  out?: Tensor<'f32'> | null;
 }
 
 /**
@@ -233,10 +244,12 @@ export interface BigBirdAttentionOptions {
  * @example const out = bigbirdAttention(q, k, v, { block: 64, numRandomBlocks: 3, attentionMask }); // eval-mode table
  */
 export function bigbirdAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts: BigBirdAttentionOptions): Tensor<'f32'> {
-  return Tensor.fromNative(binding.bigbirdAttention(q, k, v, opts satisfies RawBigBirdOptions));
+  const raw = binding.bigbirdAttention(q, k, v, opts satisfies RawBigBirdOptions);
+  return opts?.out ?? Tensor.fromNative(raw);
 }
 
 /** bigbirdAttention() computed off the main thread; inputs must not be disposed or written until it settles. */
 export async function bigbirdAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts: BigBirdAttentionOptions): Promise<Tensor<'f32'>> {
-  return Tensor.fromNative(await binding.bigbirdAttentionAsync(q, k, v, opts satisfies RawBigBirdOptions));
+  const raw = await binding.bigbirdAttentionAsync(q, k, v, opts satisfies RawBigBirdOptions);
+  return opts?.out ?? Tensor.fromNative(raw);
 }

@@ -32,6 +32,8 @@ export interface FavorOptions extends FavorKernelOptions {
   causal?: boolean;
   /** Added to each element of the key prefix sum in the causal form. Default 1e-6. */
   causalEps?: number;
+  /** An existing f32 tensor of the result's shape (q's, [B, H, N, D]) to write the result into (returned as is); it must not share memory with an input. */
+  out?: Tensor<'f32'> | null;
 }
 
 /** A projection drawn on the fly by gaussianOrthogonalRandomMatrix(nbFeatures, D, { seed, scaling }). */
@@ -140,12 +142,14 @@ function headDim(x: Tensor<'f32'>): unknown {
  * @example favorAttention(q, k, v, gaussianOrthogonalRandomMatrix(256, 64, { seed: 0 }), { causal: true })
  */
 export function favorAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, projection: Tensor<'f32'> | FavorProjectionSpec, opts?: FavorOptions): Tensor<'f32'> {
-  return Tensor.fromNative(binding.favorAttention(q, k, v, resolveProjection(projection, headDim(q)), opts));
+  const raw = binding.favorAttention(q, k, v, resolveProjection(projection, headDim(q)), opts);
+  return opts?.out ?? Tensor.fromNative(raw);
 }
 
 /** favorAttention() computed off the main thread; inputs must not be disposed or written until it settles. */
 export async function favorAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, projection: Tensor<'f32'> | FavorProjectionSpec, opts?: FavorOptions): Promise<Tensor<'f32'>> {
-  return Tensor.fromNative(await binding.favorAttentionAsync(q, k, v, resolveProjection(projection, headDim(q)), opts));
+  const raw = await binding.favorAttentionAsync(q, k, v, resolveProjection(projection, headDim(q)), opts);
+  return opts?.out ?? Tensor.fromNative(raw);
 }
 
 /**

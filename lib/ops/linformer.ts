@@ -11,6 +11,8 @@ import { Tensor } from '../tensor';
 export interface LinformerOptions {
   /** Multiplies QK'ᵀ before the softmax. Default 1/√D (upstream dim_head^-0.5). */
   scale?: number;
+  /** An existing f32 tensor of the result's shape (q's, [B, H, Nq, D]) to write the result into (returned as is); it must not share memory with an input. */
+  out?: Tensor<'f32'> | null;
 }
 
 /**
@@ -21,10 +23,12 @@ export interface LinformerOptions {
  * @example linformerAttention(q, k, v, projK, projV) // projK, projV [seqLen, 256]
  */
 export function linformerAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, projK: Tensor<'f32'>, projV?: Tensor<'f32'> | null, opts?: LinformerOptions): Tensor<'f32'> {
-  return Tensor.fromNative(binding.linformerAttention(q, k, v, projK, projV, opts));
+  const raw = binding.linformerAttention(q, k, v, projK, projV, opts);
+  return opts?.out ?? Tensor.fromNative(raw);
 }
 
 /** linformerAttention() computed off the main thread; inputs must not be disposed or written until it settles. */
 export async function linformerAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, projK: Tensor<'f32'>, projV?: Tensor<'f32'> | null, opts?: LinformerOptions): Promise<Tensor<'f32'>> {
-  return Tensor.fromNative(await binding.linformerAttentionAsync(q, k, v, projK, projV, opts));
+  const raw = await binding.linformerAttentionAsync(q, k, v, projK, projV, opts);
+  return opts?.out ?? Tensor.fromNative(raw);
 }

@@ -46,6 +46,8 @@ export interface LocalAttentionOptions {
   causal?: boolean;
   /** Padding mask [B, N] (u8/i8/i32/i64), nonzero = attend (Hugging Face's attention_mask). */
   attentionMask?: Tensor | null;
+  /** An existing f32 tensor of the result's shape ([B, H, N, D]) to write the result into (returned as is); it must not share memory with an input. */
+  out?: Tensor<'f32'> | null;
 }
 
 /** Options of lshAttention (LSHSelfAttention). */
@@ -126,7 +128,7 @@ export function lshAttention(qk: Tensor<'f32'>, v: Tensor<'f32'>, opts: LshAtten
 export function lshAttention(qk: Tensor<'f32'>, v: Tensor<'f32'>, opts?: LshAttentionOptions & { returnBuckets?: false }): Tensor<'f32'>;
 export function lshAttention(qk: Tensor<'f32'>, v: Tensor<'f32'>, opts?: LshAttentionOptions & { returnBuckets?: boolean }): Tensor<'f32'> | LshAttentionResult {
   const r = binding.lshAttention(qk, v, resolveRotations(qk, opts), rawOpts(opts));
-  return wrap(r, opts?.returnBuckets === true);
+  return wrap(r, opts?.returnBuckets === true, opts?.out);
 }
 
 /** lshAttention() computed off the main thread; inputs must not be disposed or written until it settles. */
@@ -134,11 +136,11 @@ export async function lshAttentionAsync(qk: Tensor<'f32'>, v: Tensor<'f32'>, opt
 export async function lshAttentionAsync(qk: Tensor<'f32'>, v: Tensor<'f32'>, opts?: LshAttentionOptions & { returnBuckets?: false }): Promise<Tensor<'f32'>>;
 export async function lshAttentionAsync(qk: Tensor<'f32'>, v: Tensor<'f32'>, opts?: LshAttentionOptions & { returnBuckets?: boolean }): Promise<Tensor<'f32'> | LshAttentionResult> {
   const r = await binding.lshAttentionAsync(qk, v, resolveRotations(qk, opts), rawOpts(opts));
-  return wrap(r, opts?.returnBuckets === true);
+  return wrap(r, opts?.returnBuckets === true, opts?.out);
 }
 
-function wrap(r: RawLshResult, withBuckets: boolean): Tensor<'f32'> | LshAttentionResult {
-  const out = Tensor.fromNative(r.out);
+function wrap(r: RawLshResult, withBuckets: boolean, given: Tensor<'f32'> | null | undefined): Tensor<'f32'> | LshAttentionResult {
+  const out = given ?? Tensor.fromNative(r.out); // opts.out itself when given
   if (!withBuckets) return out;
   return { out, buckets: r.buckets ? Tensor.fromNative(r.buckets) : null };
 }
@@ -148,10 +150,12 @@ function wrap(r: RawLshResult, withBuckets: boolean): Tensor<'f32'> | LshAttenti
  * @example localAttention(q, k, v, { chunkLength: 64, numChunksBefore: 1 })
  */
 export function localAttention(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts?: LocalAttentionOptions): Tensor<'f32'> {
-  return Tensor.fromNative(binding.localAttention(q, k, v, opts));
+  const raw = binding.localAttention(q, k, v, opts);
+  return opts?.out ?? Tensor.fromNative(raw);
 }
 
 /** localAttention() computed off the main thread. */
 export async function localAttentionAsync(q: Tensor<'f32'>, k: Tensor<'f32'>, v: Tensor<'f32'>, opts?: LocalAttentionOptions): Promise<Tensor<'f32'>> {
-  return Tensor.fromNative(await binding.localAttentionAsync(q, k, v, opts));
+  const raw = await binding.localAttentionAsync(q, k, v, opts);
+  return opts?.out ?? Tensor.fromNative(raw);
 }

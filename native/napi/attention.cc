@@ -10,6 +10,9 @@
 // all query heads) or Hq, or [Nq/block, Nk/block]; nonzero = block present. opts.block (integer 8..128) is
 // required; Nq and Nk must be multiples of it. Other opts: layout ('bhnd'/'bnhd'), causal, scale,
 // keyPaddingMask, returnLse, as for attention (no bias, no window).
+//
+// Every op of this file (these two, longformerAttention, bigbirdAttention) takes opts.out: an existing f32 tensor of q's shape (the
+// result's) written in place and returned (the `out` of {out, lse}); it must not share memory with any input.
 #include <algorithm>
 #include <cmath>
 #include <memory>
@@ -42,7 +45,14 @@ struct AttnArgs {
   bool bnhd = false, causal = false;
   std::shared_ptr<std::vector<uint8_t>> keep = std::make_shared<std::vector<uint8_t>>();
   Napi::Value maskv, result, out_obj, lse_obj;
+  TensorView out;  // opts.out when given, else the fresh output
 };
+
+// opts.out must not share memory with the inputs the common part does not see (bias, layout, tables, projections).
+static void check_out_disjoint(Napi::Env env, const TensorView& out, std::initializer_list<TensorView> inputs) {
+  for (const TensorView& in : inputs)
+    if (overlaps(out, in)) throw_range(env, "opts.out must not share memory with an input");
+}
 
 static AttnArgs get_attn_args(const Napi::CallbackInfo& info, Napi::Object opts, const std::string& pre,
                               const std::string& mask_name = "keyPaddingMask") {
@@ -98,9 +108,18 @@ static AttnArgs get_attn_args(const Napi::CallbackInfo& info, Napi::Object opts,
   }
   const bool want_lse = get_bool(env, opts.Get("returnLse"), pre + "returnLse", false);
   a.maskv = opts.Get(mask_name);
-  if (!is_absent(a.maskv)) *a.keep = read_mask(env, a.maskv, mask_name, B, Nk, "nonzero = attend, 0 = padding", "[B, Nk]");
-  NewTensor out = new_tensor(env, DType::F32, q.shape.data(), 4);
-  a.result = a.out_obj = out.object;
+  TensorView mt;
+  if (!is_absent(a.maskv)) {
+    *a.keep = read_mask(env, a.maskv, mask_name, B, Nk, "nonzero = attend, 0 = padding", "[B, Nk]");
+    mt = get_tensor(env, a.maskv, mask_name);
+  }
+  a.out_obj = opts.Get("out");
+  if (!optional_out(env, a.out_obj, q.shape.data(), 4, {q, k, v, mt}, &a.out)) {
+    NewTensor out = new_tensor(env, DType::F32, q.shape.data(), 4);
+    a.out_obj = out.object;
+    a.out = out.view;
+  }
+  a.result = a.out_obj;
   a.lse_obj = env.Undefined();
   if (want_lse) {
     const int64_t ls[3] = {B, Hq, Nq};
@@ -108,14 +127,14 @@ static AttnArgs get_attn_args(const Napi::CallbackInfo& info, Napi::Object opts,
     p.lse = lse.view.ptr<float>();
     a.lse_obj = lse.object;
     Napi::Object r = Napi::Object::New(env);
-    r.Set("out", out.object);
+    r.Set("out", a.out_obj);
     r.Set("lse", lse.object);
     a.result = r;
   }
   p.q = q.ptr<float>();
   p.k = k.ptr<float>();
   p.v = v.ptr<float>();
-  p.out = out.view.ptr<float>();
+  p.out = a.out.ptr<float>();
   if (!a.keep->empty()) p.key_keep = a.keep->data();
   return a;
 }
@@ -161,6 +180,7 @@ static Napi::Value Attention(const Napi::CallbackInfo& info) {
       acc *= d;
     }
     p.bias = bt.ptr<float>();
+    check_out_disjoint(env, a.out, {bt});
     p.bias_sb = st[0], p.bias_sh = st[1], p.bias_sq = st[2], p.bias_sk = st[3];
   }
   // Empty inputs: q or k with a zero dim have a null data pointer; nothing is read then, but out and lse
@@ -194,6 +214,7 @@ static Napi::Value BlockSparseAttention(const Napi::CallbackInfo& info) {
   if (blockv.IsUndefined()) throw_type(env, "opts.block (the block size, an integer in [8, 128]) is required");
   const int64_t block = get_int(env, blockv, "opts.block", kBlockSparseMinBlock, kBlockSparseMaxBlock);
   AttnArgs a = get_attn_args(info, opts, "opts.");
+  check_out_disjoint(env, a.out, {lt});
   BlockSparseParams bp;
   bp.f = a.p;
   if (a.causal) bp.f.right = 0;
@@ -290,7 +311,10 @@ static Napi::Value LongformerAttention(const Napi::CallbackInfo& info) {
   // global tokens: upstream merges the masks (attention_mask · (global + 1)), so a padded token is never global
   Napi::Value gmv = opts.Get("globalAttentionMask");
   std::vector<uint8_t> glob(static_cast<size_t>(B * N), 0);
-  if (!is_absent(gmv)) glob = read_mask(env, gmv, "opts.globalAttentionMask", B, N, "nonzero = global token");
+  if (!is_absent(gmv)) {
+    glob = read_mask(env, gmv, "opts.globalAttentionMask", B, N, "nonzero = global token");
+    check_out_disjoint(env, a.out, {get_tensor(env, gmv, "opts.globalAttentionMask")});
+  }
   auto gstart = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(B + 1), 0);
   auto gkeys = std::make_shared<std::vector<int32_t>>();
   int64_t gmax = 0;
@@ -321,6 +345,7 @@ static Napi::Value LongformerAttention(const Napi::CallbackInfo& info) {
     if (!same)
       throw_range(env, std::string("opts.") + gnames[i] + " must have the shape of " + (i == 0 ? "q " : "k ") +
                            shape_string(*like[i]) + ", got " + shape_string(gt[i]));
+    check_out_disjoint(env, a.out, {gt[i]});
   }
   // the local band: block rows of kLongformerBlock queries, each with the key blocks that cover its windows; the
   // window (w/2 each side) masks per query; padded and global keys are left out of the band (upstream adds
@@ -414,6 +439,7 @@ static Napi::Value BigBirdAttention(const Napi::CallbackInfo& info) {
       throw_type(env, std::string("opts.randomTable must have dtype i32 or i64, got ") + dtype_name(tt.dtype));
   }
   AttnArgs a = get_attn_args(info, opts, "opts.", "attentionMask");
+  if (has_table) check_out_disjoint(env, a.out, {tt});
   const FlashParams& p = a.p;
   if (p.Nq != p.Nk)
     throw_range(env, "q and k must have the same sequence length (self-attention), got Nq = " + std::to_string(p.Nq) +

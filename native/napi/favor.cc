@@ -5,6 +5,8 @@
 // (false), kernel ('softmax' | 'relu'), eps (softmax kernel 1e-4, relu kernel_epsilon 1e-3), causalEps (1e-6),
 // normalizeData (true: inputs scaled by D^-1/4). favorFeatures: x [B, H, N, D] -> φ(x) [B, H, N, m], with
 // opts.isQuery (true: per-row stabiliser; false: per (batch, head) over all positions and features).
+// favorAttention takes opts.out: an existing f32 [B, H, N, D] tensor written in place and returned; it must not
+// share memory with q, k, v or the projection.
 #include <cmath>
 #include <string>
 
@@ -61,11 +63,17 @@ static Napi::Value FavorAttention(const Napi::CallbackInfo& info) {
   p.causal = get_bool(env, opts.Get("causal"), "causal", false);
   if (Napi::Value ev = opts.Get("causalEps"); !ev.IsUndefined())
     p.causal_eps = static_cast<float>(get_positive(env, ev, "causalEps"));
-  NewTensor out = new_tensor(env, DType::F32, q.shape.data(), 4);
-  p.q = q.ptr<float>(), p.k = k.ptr<float>(), p.v = v.ptr<float>(), p.out = out.view.ptr<float>();
+  TensorView out;
+  Napi::Value out_obj = opts.Get("out");
+  if (!optional_out(env, out_obj, q.shape.data(), 4, {q, k, v, proj}, &out)) {
+    NewTensor t = new_tensor(env, DType::F32, q.shape.data(), 4);
+    out = t.view;
+    out_obj = t.object;
+  }
+  p.q = q.ptr<float>(), p.k = k.ptr<float>(), p.v = v.ptr<float>(), p.out = out.ptr<float>();
   auto work = [p] { cpu::favor_attention_f32(p); };
-  return finish_op<Async>(env, "turboformer.favorAttention", {info[0], info[1], info[2], info[3], out.object},
-                          out.object, work);
+  return finish_op<Async>(env, "turboformer.favorAttention", {info[0], info[1], info[2], info[3], out_obj},
+                          out_obj, work);
 }
 
 template <bool Async>

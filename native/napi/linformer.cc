@@ -3,7 +3,8 @@
 //
 // q [B, H, Nq, D]; k, v [B, Hkv, Nk, D] with H a multiple of Hkv (Hkv = 1: one key/value head); projK [n_max, kp]
 // with n_max >= Nk (its first Nk rows are used); projV the same shape, or null/undefined to share projK.
-// opts (optional): scale (default D^-1/2). Returns [B, H, Nq, D].
+// opts (optional): scale (default D^-1/2), out (an existing f32 [B, H, Nq, D] tensor written in place and returned;
+// it must not share memory with any input). Returns [B, H, Nq, D].
 #include <cmath>
 #include <string>
 
@@ -39,7 +40,7 @@ static Napi::Value LinformerAttention(const Napi::CallbackInfo& info) {
   if (p.Hkv == 0 ? p.H != 0 : p.H % p.Hkv != 0)
     throw_range(env, "q's heads (" + std::to_string(p.H) + ") must be a multiple of k's and v's heads (" +
                          std::to_string(p.Hkv) + ")");
-  TensorView pk = get_tensor(env, info[3], "projK", DType::F32);
+  TensorView pk = get_tensor(env, info[3], "projK", DType::F32), pv;
   if (pk.ndim != 2) throw_range(env, "projK must have 2 dimensions [maxSeqLen, k], got shape " + shape_string(pk));
   if (pk.shape[1] < 1) throw_range(env, "projK must project to at least one position, got shape " + shape_string(pk));
   if (pk.shape[0] < p.Nk)
@@ -48,7 +49,7 @@ static Napi::Value LinformerAttention(const Napi::CallbackInfo& info) {
   p.Kp = pk.shape[1];
   p.proj_k = pk.ptr<float>();
   if (!is_absent(info[4])) {
-    TensorView pv = get_tensor(env, info[4], "projV", DType::F32);
+    pv = get_tensor(env, info[4], "projV", DType::F32);
     check_same_shape(env, pk, "projK", pv, "projV");
     p.proj_v = pv.ptr<float>();
   }
@@ -60,11 +61,17 @@ static Napi::Value LinformerAttention(const Napi::CallbackInfo& info) {
     if (!std::isfinite(s)) throw_range(env, "scale must be finite");
     p.scale = static_cast<float>(s);
   }
-  NewTensor out = new_tensor(env, DType::F32, q.shape.data(), 4);
-  p.q = q.ptr<float>(), p.k = k.ptr<float>(), p.v = v.ptr<float>(), p.out = out.view.ptr<float>();
+  TensorView out;
+  Napi::Value out_obj = opts.Get("out");
+  if (!optional_out(env, out_obj, q.shape.data(), 4, {q, k, v, pk, pv}, &out)) {
+    NewTensor t = new_tensor(env, DType::F32, q.shape.data(), 4);
+    out = t.view;
+    out_obj = t.object;
+  }
+  p.q = q.ptr<float>(), p.k = k.ptr<float>(), p.v = v.ptr<float>(), p.out = out.ptr<float>();
   auto work = [p] { cpu::linformer_attention_f32(p); };
   return finish_op<Async>(env, "turboformer.linformerAttention",
-                          {info[0], info[1], info[2], info[3], info[4], out.object}, out.object, work);
+                          {info[0], info[1], info[2], info[3], info[4], out_obj}, out_obj, work);
 }
 
 void register_linformer(Napi::Env env, Napi::Object exports) {

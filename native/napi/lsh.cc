@@ -9,6 +9,8 @@
 // localAttention: q, k, v [B, H, N, D]; opts: chunkLength (64), numChunksBefore (1), numChunksAfter (0), causal,
 // attentionMask. Returns out [B, H, N, D].
 // N must be a multiple of chunkLength when it is longer (upstream reshapes the sequence into chunks).
+// Both take opts.out: an existing f32 [B, H, N, D] tensor written in place and returned (as `out` of lshAttention's
+// result); it must not share memory with any input (rotations and attentionMask included).
 #include <memory>
 #include <string>
 #include <vector>
@@ -54,6 +56,21 @@ static std::shared_ptr<std::vector<uint8_t>> read_keep(Napi::Env env, Napi::Valu
   auto keep = std::make_shared<std::vector<uint8_t>>();
   if (!is_absent(mv)) *keep = read_mask(env, mv, "attentionMask", B, N, "nonzero = attend, 0 = padding");
   return keep;
+}
+
+// The output: opts.out (checked: x's shape, no memory shared with `inputs` nor the attentionMask) or a fresh tensor.
+static Napi::Value get_out(Napi::Env env, Napi::Object opts, const TensorView& x, std::initializer_list<TensorView> inputs,
+                           TensorView* out) {
+  Napi::Value ov = opts.Get("out");
+  if (optional_out(env, ov, x.shape.data(), 4, inputs, out)) {
+    Napi::Value mv = opts.Get("attentionMask");
+    if (!is_absent(mv) && overlaps(*out, get_tensor(env, mv, "attentionMask")))
+      throw_range(env, "opts.out must not share memory with an input");
+    return ov;
+  }
+  NewTensor t = new_tensor(env, DType::F32, x.shape.data(), 4);
+  *out = t.view;
+  return t.object;
 }
 
 // numBuckets: a count (even, or 1) or an array of even factors.
@@ -126,9 +143,10 @@ static Napi::Value LshAttention(const Napi::CallbackInfo& info) {
   }
   auto keep = read_keep(env, opts.Get("attentionMask"), p.B, p.N);
   const bool want_buckets = get_bool(env, opts.Get("returnBuckets"), "returnBuckets", false);
-  NewTensor out = new_tensor(env, DType::F32, qk.shape.data(), 4);
+  TensorView out;
+  Napi::Value out_obj = get_out(env, opts, qk, {qk, v, rot}, &out);
   Napi::Object result = Napi::Object::New(env);
-  result.Set("out", out.object);
+  result.Set("out", out_obj);
   result.Set("buckets", env.Null());
   Napi::Value bucket_obj = env.Null();
   if (want_buckets && hashing) {
@@ -138,10 +156,10 @@ static Napi::Value LshAttention(const Napi::CallbackInfo& info) {
     result.Set("buckets", bk.object);
     bucket_obj = bk.object;
   }
-  p.qk = qk.ptr<float>(), p.v = v.ptr<float>(), p.out = out.view.ptr<float>();
+  p.qk = qk.ptr<float>(), p.v = v.ptr<float>(), p.out = out.ptr<float>();
   if (!keep->empty()) p.keep = keep->data();
   auto work = [p, keep] { cpu::lsh_attention_f32(p); };
-  return finish_op<Async>(env, "turboformer.lshAttention", {info[0], info[1], info[2], opts.Get("attentionMask"), out.object, bucket_obj},
+  return finish_op<Async>(env, "turboformer.lshAttention", {info[0], info[1], info[2], opts.Get("attentionMask"), out_obj, bucket_obj},
                           result, work);
 }
 
@@ -160,12 +178,13 @@ static Napi::Value LocalAttention(const Napi::CallbackInfo& info) {
   const ChunkOpts c = read_chunking(env, opts, p.N);
   p.chunk = c.chunk, p.before = c.before, p.after = c.after, p.causal = c.causal;
   auto keep = read_keep(env, opts.Get("attentionMask"), p.B, p.N);
-  NewTensor out = new_tensor(env, DType::F32, q.shape.data(), 4);
-  p.q = q.ptr<float>(), p.k = k.ptr<float>(), p.v = v.ptr<float>(), p.out = out.view.ptr<float>();
+  TensorView out;
+  Napi::Value out_obj = get_out(env, opts, q, {q, k, v}, &out);
+  p.q = q.ptr<float>(), p.k = k.ptr<float>(), p.v = v.ptr<float>(), p.out = out.ptr<float>();
   if (!keep->empty()) p.keep = keep->data();
   auto work = [p, keep] { cpu::local_attention_f32(p); };
-  return finish_op<Async>(env, "turboformer.localAttention", {info[0], info[1], info[2], opts.Get("attentionMask"), out.object},
-                          out.object, work);
+  return finish_op<Async>(env, "turboformer.localAttention", {info[0], info[1], info[2], opts.Get("attentionMask"), out_obj},
+                          out_obj, work);
 }
 
 void register_lsh(Napi::Env env, Napi::Object exports) {
