@@ -9,8 +9,8 @@
 // "lsh fixed nb" (and causal): the same LSH attention with a fixed bucket count (--lsh-fixed-buckets, 128) at
 // every length, so that its growth is that of the O(N·chunk) attention alone (upstream's rule hashes into
 // more buckets as N grows: O(N^1.5) hashing).
-// Per length, the implementations run side by side in interleaved rounds (best of); a call over a second
-// gets fewer rounds (the machine is shared). Flash is skipped above --flash-max (its cost is quadratic).
+// The implementations and the lengths run side by side in interleaved rounds (best of; every round visits
+// every length); a call over a second gets fewer rounds (the machine is shared). Flash is skipped above --flash-max (its cost is quadratic).
 //
 // Reported: time per call, the speed-up over flash in the same mode (Linformer has no causal form: it is
 // compared with non-causal flash), the crossover length where each approximation becomes faster than flash
@@ -29,6 +29,7 @@
 //   node bench/approx-attention.bench.mjs --threads 1,2 --no-mem --json bench/results/approx-attention.json
 //   options: --sizes 1024,4096  --rounds 3  --big-rounds 2  --mem-flash-max N (flash memory runs up to N)
 //            --lsh-fixed-buckets 128 (the bucket count of the "lsh fixed nb" rows)  --reuse-out (opts.out, above)
+//            --cold (64 MiB read before each timed call: every length starts with its inputs out of cache)
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -143,7 +144,12 @@ const cpuNow = () => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
 };
+// --cold: before each timed call, read 64 MiB (twice the L3 here) so that every length starts with its inputs
+// in memory, not in cache: repeated calls otherwise keep the inputs of the small lengths in L3 (8 heads x 4096
+// x 64 is 8 MiB a tensor) and not those of the large ones, which bends the growth figures at the small end
+const cold = flag('--cold');
 function timed(c) {
+  if (cold) binding.bandwidthProbe(64, 1, 1);
   const t0 = now();
   const c0 = cpuNow();
   c.run();
@@ -190,7 +196,7 @@ const results = {
   config: { B: 1, H, D, favorFeatures: FEATURES, linformerK: KP, lsh: { hashes: LSH_HASHES, chunk: LSH_CHUNK, before: 1, buckets: Object.fromEntries(sizes.map((N) => [N, lshBuckets(N)])), fixedBuckets: LSH_FIXED_BUCKETS }, sizes, flashMax, rounds, bigRounds, reuseOut },
   threads: {},
 };
-console.log(`turboformer approximate attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}; FAVOR+ ${FEATURES} features, Linformer k = ${KP}, LSH ${LSH_HASHES} hashes × chunks of ${LSH_CHUNK} (1 before; "lsh fixed nb": ${LSH_FIXED_BUCKETS} buckets at every N), local chunks of ${LSH_CHUNK}, vs flash; ${rounds} interleaved rounds (calls over 1 s: ${bigRounds}); outputs: ${reuseOut ? 'reused (--reuse-out: opts.out, one per N, for every implementation)' : 'fresh per call (default; --reuse-out to reuse one)'}`);
+console.log(`turboformer approximate attention — isa ${info.isa.active}, B = 1, ${H} heads × ${D}; FAVOR+ ${FEATURES} features, Linformer k = ${KP}, LSH ${LSH_HASHES} hashes × chunks of ${LSH_CHUNK} (1 before; "lsh fixed nb": ${LSH_FIXED_BUCKETS} buckets at every N), local chunks of ${LSH_CHUNK}, vs flash; ${rounds} interleaved rounds (calls over 1 s: ${bigRounds}); outputs: ${reuseOut ? 'reused (--reuse-out: opts.out, one per N, for every implementation)' : 'fresh per call (default; --reuse-out to reuse one)'}; caches: ${cold ? 'flushed before each call (--cold)' : 'warm (default; --cold flushes them before each call)'}`);
 for (const t of threadCounts) {
   binding.setNumThreads(t);
   const peaks = [];
@@ -199,16 +205,21 @@ for (const t of threadCounts) {
   const cpuTime = {}; // cpuTime[impl][N] = best CPU seconds
   for (const impl of IMPLS) time[impl.id] = {};
   for (const impl of IMPLS) cpuTime[impl.id] = {};
-  for (const N of sizes) {
+  // Every length's inputs first, then rounds over all lengths (and within a length over the implementations):
+  // a slow spell of the machine then costs one round of every length, not every round of one length, which
+  // would bend the growth figures.
+  const perN = sizes.map((N) => {
     const run = setup(N);
-    const cases = IMPLS.filter((im) => !im.flash || N <= flashMax).map((im) => ({ id: im.id, run: run[im.id], times: [], cpu: [], est: 0 }));
-    for (let r = 0; r < rounds; r++) {
-      if (r < bigRounds) {
-        peaks.push(binding.peakProbe(20_000_000, t).gflops);
-        bws.push(binding.bandwidthProbe(256, t, 2).gbps);
-      }
-      for (const c of cases) sample(c, r);
+    return { N, cases: IMPLS.filter((im) => !im.flash || N <= flashMax).map((im) => ({ id: im.id, run: run[im.id], times: [], cpu: [], est: 0 })) };
+  });
+  for (let r = 0; r < rounds; r++) {
+    if (r < bigRounds) {
+      peaks.push(binding.peakProbe(20_000_000, t).gflops);
+      bws.push(binding.bandwidthProbe(256, t, 2).gbps);
     }
+    for (const { cases } of perN) for (const c of cases) sample(c, r);
+  }
+  for (const { N, cases } of perN) {
     for (const c of cases) {
       time[c.id][N] = Math.min(...c.times);
       cpuTime[c.id][N] = Math.min(...c.cpu);
