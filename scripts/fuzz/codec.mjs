@@ -1,5 +1,5 @@
-// Encoding of recorded binding arguments as JSON (typed arrays as base64, bigints and non-finite numbers
-// tagged), shared by the recorder and the fuzzer.
+// Encoding of recorded binding arguments as JSON (typed arrays as base64, except large Float32Arrays, kept
+// as a length and regenerated; bigints and non-finite numbers tagged), shared by the recorder and the fuzzer.
 const TYPED = {
   Float32Array, Float64Array, Int8Array, Uint8Array, Int16Array, Uint16Array, Int32Array, Uint32Array,
   BigInt64Array, BigUint64Array,
@@ -9,6 +9,11 @@ const TYPED = {
 export function encodeValue(v, maxBytes) {
   let budget = maxBytes;
   const enc = (x) => {
+    if (x instanceof Float32Array && x.length > 64) {
+      // large f32 contents (activations, weights) are stored as their length only and regenerated: their
+      // values do not steer validation, and their bytes would make the corpus megabytes
+      return { $f32: x.length };
+    }
     if (ArrayBuffer.isView(x)) {
       budget -= x.byteLength;
       if (budget < 0) throw new RangeError('too large');
@@ -46,6 +51,16 @@ export function decodeValue(x) {
       const ab = new ArrayBuffer(buf.length);
       new Uint8Array(ab).set(buf);
       return new C(ab, 0, buf.length / C.BYTES_PER_ELEMENT);
+    }
+    if ('$f32' in x) {
+      // deterministic values in [-1, 1) (an LCG seeded by the length)
+      const a = new Float32Array(x.$f32);
+      let st = (x.$f32 * 2654435761) >>> 0;
+      for (let i = 0; i < a.length; ++i) {
+        st = (Math.imul(st, 1664525) + 1013904223) >>> 0;
+        a[i] = st / 2147483648 - 1;
+      }
+      return a;
     }
     if ('$bigint' in x) return BigInt(x.$bigint);
     if ('$num' in x) return Number(x.$num);
