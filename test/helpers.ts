@@ -56,6 +56,16 @@ export function relError(out: ArrayLike<number>, ref: ArrayLike<number>): number
 }
 
 /** Bitwise equality of two typed arrays (fast, unlike toEqual on millions of elements). */
+/** What `fn` throws, as "ErrorClass: message" ("no error" when it returns): compares two paths' errors. */
+export function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    return `${(e as Error).constructor.name}: ${(e as Error).message}`;
+  }
+  return 'no error';
+}
+
 export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }

@@ -6,7 +6,7 @@ import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
 import { retention, retentionAsync, type RetentionState } from '../lib/ops/retention';
 import { Tensor } from '../lib/tensor';
-import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { errorOf, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/retention';
 
 const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'retnet_retention.safetensors');
@@ -245,14 +245,6 @@ describe('retention (torchscale MultiScaleRetention)', () => {
     const good = (): Args => {
       const st = retention(...tok(0), { form: 'recurrent' }).state!;
       return [...tok(1), { form: 'recurrent', state: st, updateState: true, out: Tensor.zeros([2, 1, 3, 6]) }];
-    };
-    const errorOf = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (e) {
-        return `${(e as Error).constructor.name}: ${(e as Error).message}`;
-      }
-      return 'no error';
     };
     const detached = Tensor.alloc([3], 'f32');
     detached.dispose();

@@ -14,7 +14,7 @@ import {
   type SelectiveScanOptions,
 } from '../lib/ops/ssm';
 import { Tensor } from '../lib/tensor';
-import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { errorOf, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/ssm';
 
 const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'mamba_selective_scan.safetensors');
@@ -321,14 +321,6 @@ describe('selectiveScanStep packed fast path (lib/packed.ts)', () => {
   const good = (): Args => [Tensor.zeros([2, 12, 16]), u, delta, c.A, B, C, { D: c.D, z, deltaBias: c.deltaBias, deltaSoftplus: true }];
   const viaLib = (a: Args) => (selectiveScanStep as (...x: unknown[]) => Tensor<'f32'>)(...a);
   const viaObjects = (a: Args) => (binding.selectiveScanStep as (...x: unknown[]) => unknown)(...a);
-  const errorOf = (fn: () => unknown) => {
-    try {
-      fn();
-    } catch (e) {
-      return `${(e as Error).constructor.name}: ${(e as Error).message}`;
-    }
-    return 'no error';
-  };
 
   it('is taken for plain tensors and gives the bits of the object form (state and output), with and without options', () => {
     const spy = vi.spyOn(binding, 'selectiveScanStepPacked');

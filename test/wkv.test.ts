@@ -6,7 +6,7 @@ import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
 import { wkv, wkvAsync, type WkvState } from '../lib/ops/wkv';
 import { Tensor } from '../lib/tensor';
-import { levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { errorOf, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/wkv';
 
 const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'rwkv4_wkv.safetensors');
@@ -259,14 +259,6 @@ describe('wkv (RWKV-4 time mixing)', () => {
     const good = (): Args => {
       const st = wkv(decay, first, kt(0), vt(0)).state;
       return [decay, first, kt(1), vt(1), st, { updateState: true, out: Tensor.zeros([2, 1, 21]) }];
-    };
-    const errorOf = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (e) {
-        return `${(e as Error).constructor.name}: ${(e as Error).message}`;
-      }
-      return 'no error';
     };
     const detached = Tensor.alloc([21], 'f32');
     detached.dispose();
