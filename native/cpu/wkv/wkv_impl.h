@@ -53,12 +53,27 @@ template <class V>
 void wkv_channels(const float* w, const float* u, const float* k, const float* v, float* out, int64_t T, int64_t ldc,
                   int64_t nc, float* num, float* den, float* mx) {
   constexpr int64_t W = V::W;
-  const int64_t body = nc - nc % W;
+  constexpr int64_t kLine = 16;  // floats per cache line, a multiple of every W
+  constexpr int64_t kAhead = 2;  // tokens prefetched ahead
+  const int64_t body = nc - nc % W, lines = nc - nc % kLine;
   for (int64_t t = 0; t < T; ++t) {
     const float* kt = k + t * ldc;
     const float* vt = v + t * ldc;
     float* ot = out + t * ldc;
-    for (int64_t c = 0; c < body; c += W)
+    // A block's run of a token is a few KB at a stride of C floats: each run starts a new page, where the hardware
+    // prefetcher has to pick the stream up again. The lines of token t + kAhead are fetched by hand (out for writing).
+    const bool pf = t + kAhead < T;
+    int64_t c = 0;
+    for (; c < lines; c += kLine) {
+      if (pf) {
+        __builtin_prefetch(kt + kAhead * ldc + c);
+        __builtin_prefetch(vt + kAhead * ldc + c);
+        __builtin_prefetch(ot + kAhead * ldc + c, 1);
+      }
+      for (int64_t cc = c; cc < c + kLine; cc += W)
+        wkv_step<V, false>(w + cc, u + cc, kt + cc, vt + cc, ot + cc, num + cc, den + cc, mx + cc, 0);
+    }
+    for (; c < body; c += W)
       wkv_step<V, false>(w + c, u + c, kt + c, vt + c, ot + c, num + c, den + c, mx + c, 0);
     if (body < nc)
       wkv_step<V, true>(w + body, u + body, kt + body, vt + body, ot + body, num + body, den + body, mx + body,
