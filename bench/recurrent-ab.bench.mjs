@@ -10,13 +10,22 @@
 //
 //   node bench/recurrent-ab.bench.mjs --threads 1 /path/to/main /path/to/worktree
 //   node bench/recurrent-ab.bench.mjs --threads 1 --rounds 101 --only step /path/to/main /path/to/worktree
+//
+// --per-call: the per-token cases time every call on its own and report its 10th, 50th and 90th percentiles, next to
+// a reference case of pure compute (expProbe of 20 passes, about 20k exps: no arguments, no allocation, no thread
+// pool). On the shared build VM the Mamba step's calls fall in two modes, ~19 and ~27 µs at one thread, in stretches
+// of hundreds of calls, and the reference slows by the same factor (~1.35x) in the same stretches (20000 calls: 8425
+// both slow, 925 only the step, 306 only the reference; 4 GCs): the machine (another VM's load on the core), not the
+// op. A median of rounds then depends on how much of the run the slow mode took.
+//   node bench/recurrent-ab.bench.mjs --threads 1 --rounds 41 --only step --per-call /path/to/main /path/to/worktree
 import { resolve } from 'node:path';
-import { args, option, randomTensor, require, root } from './common.mjs';
+import { args, flag, option, randomTensor, require, root } from './common.mjs';
 
 const threads = Number(option('--threads', '1'));
 const rounds = Number(option('--rounds', '9'));
 const only = option('--only', ''); // run only the cases whose name contains this (e.g. 'step': the per-token cases)
-const dirs = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--')));
+const perCall = flag('--per-call');
+const dirs = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--') && args[i - 1] !== '--per-call'));
 if (dirs.length === 0) dirs.push(root);
 const builds = dirs.map((d) => require(resolve(d, 'build/Release/turboformer.node')));
 // The lib wrappers of each build where its dist/ is compiled (the step's lib form may take a faster path than the raw
@@ -84,21 +93,35 @@ builds.forEach((b, i) => {
   }
 });
 if (only) cases.splice(0, cases.length, ...cases.filter((c) => c[1].toLowerCase().includes(only.toLowerCase())));
+if (perCall) cases.push([0, 'reference: expProbe(20), pure compute', () => builds[0].expProbe(20), 400, 1e3, 'µs']);
 const times = cases.map(() => []);
 for (let r = 0; r < rounds; r++) {
   cases.forEach(([, , fn, reps, div], c) => {
     fn();
+    if (perCall && reps > 1) {
+      for (let j = 0; j < reps; j++) {
+        const t0 = process.hrtime.bigint();
+        fn();
+        times[c].push(Number(process.hrtime.bigint() - t0) / div);
+      }
+      return;
+    }
     const t0 = process.hrtime.bigint();
     for (let j = 0; j < reps; j++) fn();
     times[c].push(Number(process.hrtime.bigint() - t0) / div / reps);
   });
 }
-console.log(`threads ${threads}, ${rounds} interleaved rounds`);
+console.log(`threads ${threads}, ${rounds} interleaved rounds${perCall ? ' (per-token cases: percentiles of single calls)' : ''}`);
 const names = [...new Set(cases.map((c) => c[1]))];
 for (const name of names) {
   const row = cases.map((c, i) => [c, times[i]]).filter(([c]) => c[1] === name);
   for (const [[i, , , , , unit], t] of row) {
     const s = [...t].sort((a, b) => a - b);
+    if (perCall && s.length > rounds) {
+      const q = (p) => s[Math.floor(p * (s.length - 1))].toFixed(2).padStart(8);
+      console.log(`${name.padEnd(36)} ${(i === 0 && name.startsWith('reference') ? '' : dirs[i]).padEnd(24)} p10 ${q(0.1)} ${unit}  p50 ${q(0.5)} ${unit}  p90 ${q(0.9)} ${unit}`);
+      continue;
+    }
     console.log(`${name.padEnd(36)} ${dirs[i].padEnd(24)} best ${s[0].toFixed(2).padStart(8)} ${unit}  median ${s[Math.floor(s.length / 2)].toFixed(2).padStart(8)} ${unit}`);
   }
 }
