@@ -201,6 +201,43 @@ describe('selectiveScan (mamba_ssm selective_scan_ref)', () => {
     }
   });
 
+  it('groups of steps whose exponents leave the ordinary range (spikes, an infinite A lane, negative steps) give the bits of the step form and the oracle', () => {
+    // The scan tests the exponents dt A of a group of 8 steps at once: a group with one step out of [-87, 87.9] (a
+    // spike of dt against A = -3; a lane of A at -inf) must take the checked exp, as the step form does per vector.
+    const [batch, dim, L, N] = [1, 3, 41, 16];
+    const c = makeCase(batch, dim, L, N, 'variable', 'variable', 11);
+    for (const n of [2, 9, 15]) c.A.data[n] = -3; // channel 0
+    c.A.data[N + 5] = -Infinity; // channel 1
+    for (const l of [3, 17, 18, 30, 40]) c.delta.data[l] = 40; // channel 0: dt ~ 40, dt A = -120 on three lanes
+    for (const softplus of [true, false]) {
+      // without softplus: channel 1's steps positive (its -inf lane gives exp(-inf) = 0), channel 2's negative near
+      // -0.1 (dt A > 0, in range; the state grows but stays finite over the 41 steps)
+      if (!softplus)
+        for (let l = 0; l < L; l++) {
+          c.delta.data[L + l] = 0.1 + Math.abs(c.delta.data[L + l]) - c.deltaBias.data[1];
+          c.delta.data[2 * L + l] = -0.1 - 0.02 * Math.abs(c.delta.data[2 * L + l]) - c.deltaBias.data[2];
+        }
+      const opts = { D: c.D, deltaBias: c.deltaBias, deltaSoftplus: softplus };
+      for (const level of levels) {
+        withIsa(level, () => {
+          const whole = selectiveScan(c.u, c.delta, c.A, c.B, c.C, { ...opts, z: c.z, returnLastState: true });
+          const state = Tensor.zeros([batch, dim, N]);
+          const outs: Tensor<'f32'>[] = [];
+          for (let l = 0; l < L; l++)
+            outs.push(selectiveScanStep(state, atL(c.u, l), atL(c.delta, l), c.A, atL(c.B, l), atL(c.C, l), { ...opts, z: atL(c.z, l) }).reshape([batch, dim, 1]));
+          expect(sameBytes(concatL(outs), whole.out.data)).toBe(true);
+          expect(sameBytes(state.data, whole.lastState!.data)).toBe(true);
+          expect(allFinite(whole.out.data)).toBe(true);
+          const w = ref.selectiveScan({
+            u: c.u.data, delta: c.delta.data, A: c.A.data, B: c.B.data, C: c.C.data, bGroups: 1, cGroups: 1,
+            batch, dim, L, N, D: c.D.data, z: c.z.data, deltaBias: c.deltaBias.data, deltaSoftplus: softplus,
+          });
+          expect(relError(whole.out.data, w.out)).toBeLessThan(1e-5);
+        });
+      }
+    }
+  });
+
   it('the step over many channels (blocks, full vectors and tails, groups across blocks, every N path) equals the scan bit for bit, on 1 and 3 threads', () => {
     // dim 300: two blocks of the step (256 + 44 channels), full groups of 8 channels plus a tail of 4; 3 groups of
     // 100 channels, so one group spans the block boundary. N 8, 16, 32: state in registers; 48: the general row path.

@@ -191,6 +191,24 @@ inline typename V::reg softplus(typename V::reg x) {
   return V::select(V::gt(x, V::set1(20.0f)), x, sp);
 }
 
+// exp<V>(x), bit for bit, for a vector the caller knows to be all in [-87, 87.9] (no NaN): AVX2 skips the clamps
+// (exp_ordinary below, without its lane test: the selective scan tests a group of 8 steps' arguments at once, WKV
+// only the lower bound of its two exps' arguments -|d|). Other levels: exp<V>.
+template <class V>
+inline typename V::reg exp_in_range(typename V::reg x) {
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, Avx2>) {
+    const __m256 n = V::round(V::mul(x, V::set1(kLog2e)));
+    __m256 r = V::fma(n, V::set1(-kLn2Hi), x);  // as exp<V>
+    r = V::fma(n, V::set1(-kLn2Lo), r);
+    const __m256 p = V::fma(V::mul(r, r), horner<V>(r, kExpQ), V::add(r, V::set1(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return V::mul(p, _mm256_castsi256_ps(e));
+  }
+#endif
+  return exp<V>(x);
+}
+
 // exp, bit for bit exp<V> above, for kernels whose arguments are nearly always ordinary (the scan's exp(dt A), WKV's
 // exp(-|d|)). AVX2: when every lane is in [-87, 87.9] (n = round(x / ln2) in [-126, 127]), the clamps are no-ops and
 // 2^n is one float, so p 2^n rounds once exactly as ldexp's two half-steps do: 3 instructions for the scaling instead
@@ -202,14 +220,7 @@ inline typename V::reg exp_ordinary(typename V::reg x) {
   if constexpr (std::is_same_v<V, Avx2>) {
     const __m256 in = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ),
                                     _mm256_cmp_ps(x, _mm256_set1_ps(87.9f), _CMP_LE_OQ));
-    if (__builtin_expect(_mm256_movemask_ps(in) == 0xff, 1)) {
-      const __m256 n = V::round(V::mul(x, V::set1(kLog2e)));
-      __m256 r = V::fma(n, V::set1(-kLn2Hi), x);  // as exp<V>
-      r = V::fma(n, V::set1(-kLn2Lo), r);
-      const __m256 p = V::fma(V::mul(r, r), horner<V>(r, kExpQ), V::add(r, V::set1(1.0f)));
-      const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-      return V::mul(p, _mm256_castsi256_ps(e));
-    }
+    if (__builtin_expect(_mm256_movemask_ps(in) == 0xff, 1)) return exp_in_range<V>(x);
   }
 #endif
   return exp<V>(x);

@@ -78,15 +78,28 @@ void ssm_scan_regs(const float* dt, const float* u, const float* A, const float*
     a[j] = V::load(A + j * W);
     xs[j] = V::load(x + j * W);
   }
-  // step l: the state update and the read-out's vector (its lanes still to be summed)
-  auto step = [&](int64_t l) {
+  // The smallest and largest lane of the row's A (padding included), for the range test of a group of steps; a NaN
+  // lane disables it (every step then tests its own arguments).
+  float amin = 0.0f, amax = 0.0f;
+  bool anan = false;
+  for (int64_t i = 0; i < K * W; ++i) {
+    const float ai = A[i];
+    anan |= ai != ai;
+    amin = std::min(amin, ai);
+    amax = std::max(amax, ai);
+  }
+  [[maybe_unused]] const R vamin = V::set1(amin), vamax = V::set1(amax);
+  // step l: the state update and the read-out's vector (its lanes still to be summed); InRange: every dt A of the
+  // step is known to be in exp_in_range's domain
+  auto step = [&](int64_t l, auto in_range) {
     const float d = dt[l];
     const R vdt = V::set1(d), du = V::set1(d * u[l]);
     const float* b = B + l * sB;
     const float* c = C + l * sC;
     R acc = V::zero();
     for (int j = 0; j < K; ++j) {
-      const R dA = simd::exp_ordinary<V>(V::mul(vdt, a[j]));
+      const R arg = V::mul(vdt, a[j]);
+      const R dA = decltype(in_range)::value ? simd::exp_in_range<V>(arg) : simd::exp_ordinary<V>(arg);
       xs[j] = V::fma(dA, xs[j], V::mul(du, V::load(b + j * W)));
       acc = V::fma(xs[j], V::load(c + j * W), acc);
     }
@@ -94,13 +107,28 @@ void ssm_scan_regs(const float* dt, const float* u, const float* A, const float*
   };
   int64_t l = 0;
   // W steps at a time, their W read-outs summed together (simd::hsum_lanes: V::hsum's bits, fewer shuffles); y may
-  // alias dt: the group's dt were read before its y are stored
+  // alias dt: the group's dt were read before its y are stored. The group's arguments d a are tested at once: a
+  // rounded product is monotone in a, so each step's lie between d amin and d amax (either sign of d; a NaN or
+  // infinite product fails the test and the group tests per vector, as exp_ordinary does).
   for (; l + W <= L; l += W) {
     R accs[W];
-    for (int s = 0; s < W; ++s) accs[s] = step(l + s);
+    bool in_range = false;  // only AVX2 has a faster exp for it (elsewhere exp_in_range is exp_ordinary's exp<V>)
+#if defined(TF_SIMD_X86)
+    if constexpr (std::is_same_v<V, simd::Avx2>) {
+      const R vd = V::load(dt + l);
+      const R p = V::mul(vd, vamin), q = V::mul(vd, vamax);
+      const R lo = V::set1(-87.0f), hi = V::set1(87.9f);
+      in_range = !anan && _mm256_movemask_ps(_mm256_and_ps(_mm256_and_ps(V::ge(p, lo), V::ge(q, lo)),
+                                                           _mm256_and_ps(V::le(p, hi), V::le(q, hi)))) == 0xff;
+    }
+#endif
+    if (in_range)
+      for (int s = 0; s < W; ++s) accs[s] = step(l + s, std::true_type{});
+    else
+      for (int s = 0; s < W; ++s) accs[s] = step(l + s, std::false_type{});
     V::store(y + l, simd::hsum_lanes<V>(accs));
   }
-  for (int s = 0, rest = static_cast<int>(L - l); s < rest; ++s) y[l + s] = V::hsum(step(l + s));  // rest < W
+  for (int s = 0, rest = static_cast<int>(L - l); s < rest; ++s) y[l + s] = V::hsum(step(l + s, std::false_type{}));  // rest < W
   for (int j = 0; j < K; ++j) V::store(x + j * W, xs[j]);
 }
 

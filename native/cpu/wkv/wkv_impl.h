@@ -6,6 +6,8 @@
 #include "../../core/simd_math.h"
 #include "wkv.h"
 
+#include <type_traits>
+
 namespace tf {
 namespace {
 
@@ -30,14 +32,30 @@ inline void wkv_step(const float* w, const float* u, const float* k, const float
   const R one = V::set1(1.0f);
   const R ku = V::add(kk, ld(u));
   const R da = V::sub(sm, ku);
-  const R ea = simd::exp_ordinary<V>(V::neg(V::abs(da)));
+  const R mw = V::add(sm, ld(w));
+  const R db = V::sub(mw, kk);
+  // Both exponents are -|d| <= 0 (or NaN): one test of their lower bound for the two (exp_ordinary tests each
+  // against both bounds); a vector that fails it takes exp_ordinary, whose values exp_in_range's are bit for bit.
+  const R xa = V::neg(V::abs(da)), xb = V::neg(V::abs(db));
+  R ea, eb;
+  bool in_range = false;
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, simd::Avx2>) {
+    const R lo = V::set1(-87.0f);
+    in_range = _mm256_movemask_ps(_mm256_and_ps(V::ge(xa, lo), V::ge(xb, lo))) == 0xff;
+  }
+#endif
+  if (__builtin_expect(in_range, 1)) {
+    ea = simd::exp_in_range<V>(xa);
+    eb = simd::exp_in_range<V>(xb);
+  } else {
+    ea = simd::exp_ordinary<V>(xa);
+    eb = simd::exp_ordinary<V>(xb);
+  }
   const auto a_state = V::ge(da, V::zero());  // max >= k + u: m = max
   const R a1 = V::select(a_state, one, ea), a2 = V::select(a_state, ea, one);
   st(out, V::div(V::add(V::mul(a1, sn), V::mul(a2, vv)), V::add(V::mul(a1, sd), a2)));
-  const R mw = V::add(sm, ld(w));
   const R ms = V::max(mw, kk);
-  const R db = V::sub(mw, kk);
-  const R eb = simd::exp_ordinary<V>(V::neg(V::abs(db)));
   const auto b_state = V::ge(db, V::zero());
   const R b1 = V::select(b_state, one, eb), b2 = V::select(b_state, eb, one);
   st(num, V::add(V::mul(b1, sn), V::mul(b2, vv)));
