@@ -4,8 +4,9 @@
 // (so every call reads its weights from DRAM), against our fp32 linear and onnxruntime-node's MatMulNBits (4-bit,
 // block 32, accuracy_level 4), DynamicQuantizeMatMul and DynamicQuantizeLinear + MatMulInteger (int8, per column)
 // in the same interleaved rounds. Reports ms, GFLOP/s (2·M·N·K), GB/s of weight bytes against the read bandwidth
-// measured by bandwidthProbe in the same run, the speed-up over our fp32 linear and over the ORT peer of the
-// same width, and each ORT peer's output distance from ours.
+// measured by bandwidthProbe at the same thread count in the same rounds (the best probe; bytes: the whole quantized
+// weight, codes, scales and zero points, which each call reads once), the speed-up over our fp32 linear and over
+// the ORT peer of the same width, and each ORT peer's output distance from ours.
 //
 //   npm run build && node bench/quant.bench.mjs           one thread (a few minutes on 2 cores)
 //   node bench/quant.bench.mjs --threads 2 --quick         fewer rounds, another thread count
@@ -184,8 +185,13 @@ for (const { M, K, N, rotate } of shapes) {
     }
   }
   const times = new Map(cases.map(([n]) => [n, []]));
-  for (let r = 0; r < rounds; r++) for (const [n, fn] of cases) times.get(n).push(await timeIt(fn));
-  const bw = binding.bandwidthProbe(256, threads, 1).gbps;
+  // the read bandwidth at the same thread count, probed once per round between the cases: the best probe is the
+  // floor's reference (the best round of each case against the best the memory gave in the same minutes)
+  let bw = 0;
+  for (let r = 0; r < rounds; r++) {
+    bw = Math.max(bw, binding.bandwidthProbe(256, threads, 1).gbps);
+    for (const [n, fn] of cases) times.get(n).push(await timeIt(fn));
+  }
   for (const [n, , bytes, sets] of cases) {
     const ts = times.get(n).sort((a, b) => a - b);
     const t = ts[0]; // the best round: the machine is shared, slower rounds are other load
@@ -193,7 +199,7 @@ for (const { M, K, N, rotate } of shapes) {
   }
   const get = (n) => rows.find((r) => r.M === M && r.N === N && r.case === n);
   const best = (...names) => names.map(get).filter(Boolean).sort((a, b) => a.ms - b.ms)[0];
-  console.log(`\nM ${M}, K ${K}, N ${N}${rotate ? ' (weights rotated: each case cycles through copies exceeding 2x L3)' : ''} (bandwidth now ${bw.toFixed(1)} GB/s)`);
+  console.log(`\nM ${M}, K ${K}, N ${N}${rotate ? ' (weights rotated: each case cycles through copies exceeding 2x L3)' : ''} (read bandwidth, best of ${rounds} probes at ${threads} thread${threads > 1 ? 's' : ''}: ${bw.toFixed(1)} GB/s)`);
   console.log('case                      best ms  median   GFLOP/s  weight GB/s  of bw  sets  vs fp32  note');
   for (const [n] of cases) {
     const r = get(n);

@@ -265,6 +265,54 @@ describe('qlinear', () => {
     }
   });
 
+  it('4-bit formats, M <= 8: eight-block steps, pairs and single blocks in one row, and a thread split', () => {
+    // q4_0 k = 19 blocks: two steps of eight, a pair and a single block; int4 k = 384 (12 blocks): one step of eight
+    // and two pairs, so that g64 and g128 (whose eight-block steps span 4 and 2 groups) are covered too; n = 23 leaves
+    // rows past the 4-, 3- and 2-row tiles; m up to 8 covers every activation tile (4, 3, 2, 1 and 4 + 4)
+    for (const c of FORMATS.filter((f) => activationBits(f.format) === 8)) {
+      const k = c.format === 'q4_0' ? 19 * 32 : 384;
+      const n = 23;
+      const qw = quantize(randn([n, k], 81, 0.3), c.format, { group: c.group });
+      const wd = dequantizeRef(qw.data, n, k, c.format, c.group);
+      for (const m of [1, 2, 3, 4, 5, 7, 8]) {
+        const x = randn([m, k], 82 + m);
+        const refq = linearRef64(quantizeActivationsRef(x.data, m, k, 8), wd, m, n, k);
+        for (const level of levels) {
+          const y = withIsa(level, () => qlinear(x, qw)).data;
+          expect(linError(y, refq, x.data, wd, m, n, k), `${label(c)} ${level} m=${m}`).toBeLessThan(2e-6);
+          expect(sameBytes(withThreads(many, () => withIsa(level, () => qlinear(x, qw))).data, y), `${label(c)} ${level} m=${m} threads`).toBe(true);
+        }
+      }
+    }
+  });
+
+  it('4-bit formats: exact integer block sums at the extremes (nibbles 0 and 15, activation codes ±127)', () => {
+    // each block's 32 products are ±15·127 (or 0·127): the int16 partial sums of the eight-block step reach 16·15·127 =
+    // 30480 in magnitude, just inside int16. Weight rows: q4_0 row 0 one -1 and the rest 0.875 (nibbles 15, d = 1/8),
+    // row 1 one +1 and the rest -1 (nibbles 0); int4 all 1 (codes 15, zero 0) and all -1 (codes 0, zero 15)
+    for (const c of FORMATS.filter((f) => activationBits(f.format) === 8)) {
+      const k = 512;
+      const n = 6;
+      const w = new Float32Array(n * k);
+      for (let r = 0; r < n; r++)
+        for (let j = 0; j < k; j++) {
+          const s = r % 2 ? -1 : 1;
+          w[r * k + j] = c.format === 'q4_0' ? (j % 32 === 5 ? -s : s * 0.875 ** (r % 2 ? 0 : 1)) : s;
+        }
+      const qw = quantize(new Tensor(w, [n, k], 'f32'), c.format, { group: c.group });
+      const wd = dequantizeRef(qw.data, n, k, c.format, c.group);
+      for (const m of [1, 3, 4]) {
+        const x = new Float32Array(m * k);
+        for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) x[i * k + j] = (j >> 6) % 2 === i % 2 ? 1 : -1;
+        const refq = linearRef64(quantizeActivationsRef(x, m, k, 8), wd, m, n, k);
+        for (const level of levels) {
+          const y = withIsa(level, () => qlinear(new Tensor(x, [m, k], 'f32'), qw)).data;
+          for (let i = 0; i < m * n; i++) expect(Math.abs(y[i] - refq[i]), `${label(c)} ${level} m=${m} ${i}`).toBeLessThanOrEqual(Math.abs(refq[i]) * 1e-6 + 1e-3);
+        }
+      }
+    }
+  });
+
   it('int8 with 8 < M <= 48: a row with an outlier channel (peak > 32 rms) sends the call to the fp32 path', () => {
     const k = 4096; // one outlier of 1e4 among Gaussian values: peak ≈ 64 rms
     const n = 20;

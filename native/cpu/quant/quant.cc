@@ -335,6 +335,24 @@ void pair_activations(QuantFormat f, const ActBlock* act, int64_t m, int64_t kb,
     }
 }
 
+// act [m, kb] -> octs [m, kb / 8] (quant.h ActOct) for a 4-bit format.
+void oct_activations(const ActBlock* act, int64_t m, int64_t kb, ActOct* octs) {
+  static constexpr int kLaneBlock[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+  const int64_t no = kb / 8;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t o = 0; o < no; ++o) {
+      ActOct& out = octs[i * no + o];
+      for (int l = 0; l < 8; ++l) {
+        const ActBlock& x = act[i * kb + 8 * o + kLaneBlock[l]];
+        int32_t sum = 0;
+        for (int j = 0; j < 32; ++j) sum += x.q[j];
+        out.dx[l] = x.d;
+        out.c[l] = x.d * static_cast<float>(8 * sum);
+        out.off[l] = static_cast<int32_t>(static_cast<uint16_t>(static_cast<int16_t>(sum)));
+      }
+    }
+}
+
 // x[m, k] -> int16 codes [m, ldx] (zero past k) with one scale per row, amax/32767 (NaN for a row holding a NaN).
 // Returns false, leaving the codes unfinished, when some row's amax exceeds kQuantRowPeak times its rms: one
 // scale for such a row (an outlier channel) would round the rest of it coarsely, so qlinear takes the fp32 path.
@@ -462,10 +480,14 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
     quantize_activations(x, m, k, a.kb, quant_int16_acts(w.format), act.data());
     a.act = act.data();
     std::vector<ActPair> pairs;
+    std::vector<ActOct> octs;
     if (!quant_int16_acts(w.format)) {
       pairs.resize(static_cast<size_t>(m * (a.kb / 2)));
       pair_activations(w.format, act.data(), m, a.kb, pairs.data());
       a.pairs = pairs.data();
+      octs.resize(static_cast<size_t>(m * (a.kb / 8)));
+      oct_activations(act.data(), m, a.kb, octs.data());
+      a.octs = octs.data();
     }
     a.m = m;
     a.bias = bias;
