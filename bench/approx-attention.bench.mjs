@@ -30,8 +30,14 @@
 //   options: --sizes 1024,4096  --rounds 3  --big-rounds 2  --mem-flash-max N (flash memory runs up to N)
 //            --lsh-fixed-buckets 128 (the bucket count of the "lsh fixed nb" rows)  --reuse-out (opts.out, above)
 //            --cold (64 MiB read before each timed call: every length starts with its inputs out of cache)
+//            --only lsh,favor (time only these implementations: ids flash, flash-causal, favor, favor-causal,
+//            linformer, lsh, lsh-causal, local, lsh-fixed, lsh-fixed-causal)
+// Growth is reported three ways: the ratio of the best times, the ratio of the best CPU times, and per round
+// (t_r(2N)/t_r(N) with both lengths timed in the same round r): best / median over the rounds, wall and CPU;
+// more rounds (--rounds 7 --big-rounds 5) make the median steadier. The load average is printed with them.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { flag, loadDist, option, randomTensor } from './common.mjs';
@@ -65,6 +71,8 @@ const IMPLS = [
   { id: 'lsh-fixed', label: 'lsh fixed nb', ref: 'flash' },
   { id: 'lsh-fixed-causal', label: 'lsh fixed nb causal', ref: 'flash-causal' },
 ];
+// --only lsh,favor: time only these implementations (ids as in IMPLS; the others' columns stay empty)
+const only = option('--only', '').split(',').filter(Boolean);
 const LSH_CHUNK = 64;
 const LSH_HASHES = 2;
 // upstream ReformerConfig num_buckets=None: 2^⌊log2(2N/chunk)⌋, split into two factors when above the limit
@@ -156,18 +164,35 @@ function timed(c) {
   c.cpu.push(cpuNow() - c0);
   return now() - t0;
 }
+// c.byRound[r] / c.cpuByRound[r]: the best wall / CPU time of round r (for the per-round growth figures)
 function sample(c, round) {
+  const keep = (t) => {
+    c.times.push(t);
+    c.byRound[round] = Math.min(c.byRound[round] ?? Infinity, t);
+    c.cpuByRound[round] = Math.min(c.cpuByRound[round] ?? Infinity, c.cpu[c.cpu.length - 1]);
+  };
   if (round === 0) {
     c.est = timed(c); // warm; counted as a sample when it is over a second
     if (c.est > 1) {
-      c.times.push(c.est);
+      keep(c.est);
       return;
     }
     c.cpu.pop();
   }
   if (round >= (c.est > 1 ? bigRounds : rounds)) return;
   const reps = Math.max(1, Math.min(10, Math.round((quick ? 0.1 : 0.2) / c.est)));
-  for (let r = 0; r < reps; r++) c.times.push(timed(c));
+  for (let r = 0; r < reps; r++) keep(timed(c));
+}
+
+// Growth t(2N)/t(N) within each round (both lengths measured in the same round, so a slow spell of the shared
+// machine that spans a round bends neither side alone): {best, median} over the rounds that measured both.
+function roundGrowth(a, b) {
+  const g = [];
+  for (let r = 0; r < Math.min(a.length, b.length); r++) if (Number.isFinite(a[r]) && Number.isFinite(b[r])) g.push(b[r] / a[r]);
+  if (!g.length) return { best: NaN, median: NaN, n: 0 };
+  g.sort((x, y) => x - y);
+  const m = g.length >> 1;
+  return { best: g[0], median: g.length % 2 ? g[m] : (g[m - 1] + g[m]) / 2, n: g.length };
 }
 
 // Where t_approx / t_flash crosses 1, interpolated log-log between the measured lengths around it.
@@ -202,16 +227,21 @@ for (const t of threadCounts) {
   const peaks = [];
   const bws = [];
   const time = {}; // time[impl][N] = best seconds
+  const byRound = {}; // byRound[impl][N] = [best seconds of each round], cpuByRound the same in CPU seconds
+  const cpuByRound = {};
   const cpuTime = {}; // cpuTime[impl][N] = best CPU seconds
   for (const impl of IMPLS) time[impl.id] = {};
   for (const impl of IMPLS) cpuTime[impl.id] = {};
+  for (const impl of IMPLS) byRound[impl.id] = {};
+  for (const impl of IMPLS) cpuByRound[impl.id] = {};
   // Every length's inputs first, then rounds over all lengths (and within a length over the implementations):
   // a slow spell of the machine then costs one round of every length, not every round of one length, which
   // would bend the growth figures.
   const perN = sizes.map((N) => {
     const run = setup(N);
-    return { N, cases: IMPLS.filter((im) => !im.flash || N <= flashMax).map((im) => ({ id: im.id, run: run[im.id], times: [], cpu: [], est: 0 })) };
+    return { N, cases: IMPLS.filter((im) => (!im.flash || N <= flashMax) && (!only.length || only.includes(im.id))).map((im) => ({ id: im.id, run: run[im.id], times: [], cpu: [], byRound: [], cpuByRound: [], est: 0 })) };
   });
+  const load0 = loadavg();
   for (let r = 0; r < rounds; r++) {
     if (r < bigRounds) {
       peaks.push(binding.peakProbe(20_000_000, t).gflops);
@@ -223,12 +253,16 @@ for (const t of threadCounts) {
     for (const c of cases) {
       time[c.id][N] = Math.min(...c.times);
       cpuTime[c.id][N] = Math.min(...c.cpu);
+      byRound[c.id][N] = c.byRound;
+      cpuByRound[c.id][N] = c.cpuByRound;
     }
     const line = IMPLS.map((im) => `${im.label} ${Number.isFinite(time[im.id][N]) ? `${(time[im.id][N] * 1e3).toFixed(1)} ms` : 'skipped'}`).join(', ');
     console.log(`N = ${N}: ${line}`);
   }
   const peak = Math.max(...peaks);
   const bw = Math.max(...bws);
+  const load1 = loadavg();
+  console.log(`load average (1, 5, 15 min) before the rounds ${load0.map((x) => x.toFixed(2)).join(', ')}, after ${load1.map((x) => x.toFixed(2)).join(', ')} (${info.threads.hardware} hardware threads)`);
   console.log(`\n${t} thread${t > 1 ? 's' : ''}: FMA peak ${peak.toFixed(1)} GFLOP/s (${(peak / t).toFixed(1)} per thread), read bandwidth ${bw.toFixed(1)} GB/s (probes, best of the rounds); time per call in ms (best of):`);
   const T = (id, N) => time[id][N] ?? NaN;
   const timeRows = sizes.map((N) => {
@@ -255,6 +289,25 @@ for (const t of threadCounts) {
     return row;
   });
   console.table(cpuGrowthRows);
+  // per-round growth: best / median of t_r(2N)/t_r(N) over the rounds r (wall and CPU time)
+  const roundRows = (src) =>
+    sizes.filter((N) => sizes.includes(2 * N)).map((N) => {
+      const row = { N, '2N': 2 * N };
+      for (const im of IMPLS) {
+        const g = roundGrowth(src[im.id][N] ?? [], src[im.id][2 * N] ?? []);
+        row[im.label] = g.n ? `${g.best.toFixed(2)} / ${g.median.toFixed(2)}` : '';
+        row[`${im.label} best`] = fmt(g.best, 3);
+        row[`${im.label} median`] = fmt(g.median, 3);
+      }
+      return row;
+    });
+  const shown = (rows) => rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !/ (best|median)$/.test(k))));
+  const roundGrowthRows = roundRows(byRound);
+  const cpuRoundGrowthRows = roundRows(cpuByRound);
+  console.log('growth within each round, best / median over the rounds (wall time):');
+  console.table(shown(roundGrowthRows));
+  console.log('growth within each round, best / median over the rounds (CPU time):');
+  console.table(shown(cpuRoundGrowthRows));
   const cross = {};
   console.log('crossover (the length from which the approximation is faster than flash in the same mode):');
   for (const im of IMPLS.filter((x) => x.ref)) {
@@ -267,7 +320,9 @@ for (const t of threadCounts) {
     const g = growthRows.filter((r) => r.N >= 4096).map((r) => r[im.label]).filter((x) => typeof x === 'number');
     const gc = cpuGrowthRows.filter((r) => r.N >= 4096).map((r) => r[im.label]).filter((x) => typeof x === 'number');
     const s = T(im.ref, 16384) / T(im.id, 16384);
-    console.log(`  ${im.label.padEnd(14)} max t(2N)/t(N) from 4096: ${g.length ? Math.max(...g).toFixed(2) : 'n/a'} wall, ${gc.length ? Math.max(...gc).toFixed(2) : 'n/a'} CPU (target ≤ 2.2); speed-up at 16384: ${Number.isFinite(s) ? `${s.toFixed(1)}×` : 'n/a'} (target ≥ 4×)`);
+    const big = (rows, k) => rows.filter((r) => r.N >= 4096).map((r) => r[`${im.label} ${k}`]).filter((x) => typeof x === 'number');
+    const mx = (a) => (a.length ? Math.max(...a).toFixed(2) : 'n/a');
+    console.log(`  ${im.label.padEnd(14)} max t(2N)/t(N) from 4096: ${g.length ? Math.max(...g).toFixed(2) : 'n/a'} wall, ${gc.length ? Math.max(...gc).toFixed(2) : 'n/a'} CPU; per round best / median ${mx(big(roundGrowthRows, 'best'))} / ${mx(big(roundGrowthRows, 'median'))} wall, ${mx(big(cpuRoundGrowthRows, 'best'))} / ${mx(big(cpuRoundGrowthRows, 'median'))} CPU (target ≤ 2.2); speed-up at 16384: ${Number.isFinite(s) ? `${s.toFixed(1)}×` : 'n/a'} (target ≥ 4×)`);
   }
   let memRows = [];
   if (!flag('--no-mem')) {
@@ -279,7 +334,7 @@ for (const t of threadCounts) {
     });
     console.table(memRows);
   }
-  results.threads[t] = { peakGflops: peak, readGBps: bw, timeMs: timeRows, growth: growthRows, cpuGrowth: cpuGrowthRows, crossover: cross, memoryMiB: memRows };
+  results.threads[t] = { peakGflops: peak, readGBps: bw, timeMs: timeRows, growth: growthRows, cpuGrowth: cpuGrowthRows, roundGrowth: roundGrowthRows, cpuRoundGrowth: cpuRoundGrowthRows, loadAvg: { before: load0, after: load1 }, crossover: cross, memoryMiB: memRows };
 }
 binding.setNumThreads(info.threads.count);
 

@@ -186,7 +186,11 @@ describe('lshAttention (Reformer LSHSelfAttention)', () => {
     const cases: { N: number; D: number; C: number; R: number; nb: number | number[]; before: number; after: number; causal: boolean; pad: number }[] = [
       { N: 4096, D: 8, C: 8, R: 3, nb: [4, 8], before: 2, after: 1, causal: false, pad: 37 },
       { N: 4096, D: 6, C: 16, R: 4, nb: 16, before: 1, after: 3, causal: true, pad: 0 },
-      // 2 × 4160 slots in 130 chunks of 64: just over two segments
+      // ring mode (these two and the two above): only the chunks of the last segments are kept, besides the first
+      // `after` and last `before` ones, and the window wraps around the ring several times
+      { N: 8192, D: 8, C: 64, R: 2, nb: [8, 16], before: 1, after: 1, causal: true, pad: 11 },
+      { N: 8192, D: 5, C: 32, R: 3, nb: 32, before: 3, after: 2, causal: false, pad: 0 },
+      // 2 × 4160 slots in 130 chunks of 64: just over two segments (no ring: the neighbourhoods are too wide)
       { N: 4160, D: 4, C: 64, R: 2, nb: 8, before: 130, after: 0, causal: false, pad: 0 }, // before ≥ chunks
       { N: 4160, D: 4, C: 64, R: 2, nb: 8, before: 0, after: 129, causal: true, pad: 5 },
       { N: 4160, D: 4, C: 64, R: 2, nb: 8, before: 100, after: 7, causal: false, pad: 0 },

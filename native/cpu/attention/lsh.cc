@@ -367,25 +367,44 @@ void lsh_attention_f32(const LshParams& p) {
   const int64_t last_chunk = (R - 1) * N / p.chunk, tiles = (p.chunk + kLshBq - 1) / kLshBq;
   // Gather the rows in slot order, a group of heads at a time (at most kSortedFloats floats of copies, at least
   // one head): the items then read contiguous chunks, not rows scattered over the whole head by the hash
-  const int64_t RN = R * N, per_head = 2 * RN * D + RN;
+  const int64_t RN = R * N, per_head = 2 * RN * D + RN, nch = RN / p.chunk;
   const int64_t group = std::max<int64_t>(1, std::min<int64_t>(B * H, kSortedFloats / per_head));
-  auto sorted = buffer<float>(group * per_head);
+  // One head too large for the caches (segmented): chunks per segment, at least a few items per thread
+  const int64_t seg = std::max<int64_t>({1, kSegmentSlots / p.chunk, (4 * num_threads() + tiles - 1) / tiles});
+  const bool segmented = group == 1 && nch > 2 * seg;
+  const int64_t bw = std::min(p.before, nch), af = std::min(p.after, nch - 1);
+  // Ring mode (segmented, neighbourhoods well inside the head): only the last seg + after + before chunks
+  // gathered stay, in a ring, besides the first `after` and the last `before` chunks (for the wrap-around):
+  // the gathered rows are written over the same few MiB again and again, not over 2·R·N·D fresh floats
+  const int64_t ringc = seg + af + bw;
+  const bool ring = segmented && 2 * (af + bw) + seg < nch && ringc + af + bw < nch;
+  if (ring) cp.ring_chunks = ringc, cp.head_chunks = af, cp.tail_chunk = nch - bw;
+  const int64_t rows = ring ? (ringc + af + bw) * p.chunk : group * RN;  // sorted rows per buffer
+  auto sorted = buffer<float>(rows * (2 * D + 1));
   for (int64_t bh0 = 0; bh0 < B * H; bh0 += group) {
     const int64_t nbh = std::min(group, B * H - bh0);
     float* sq = sorted.get();
-    float* sv = sq + nbh * RN * D;
-    float* skf = sv + nbh * RN * D;
-    // slots [s, e) of the group (slot i of head bh0 + i / RN), reading the rows a few slots ahead
+    float* sv = sq + rows * D;
+    float* skf = sv + rows * D;
+    // slots [s, e) of the group (slot i of head bh0 + i / RN) to their sorted rows (slot i in row i, or in ring
+    // mode lsh_chunk_row), reading the rows a few slots ahead
     const auto gather = [&](int64_t from, int64_t to) {
       parallel_for(from, to, 256, [&](int64_t s, int64_t e) {
-        for (int64_t i = s; i < e;) {  // one head at a time: slots [i, end) of head bh
-          const int64_t local = i / RN, bh = bh0 + local, end = std::min(e, (local + 1) * RN);
+        for (int64_t i = s; i < e;) {  // one head and one chunk at a time: slots [i, end) of head bh
+          const int64_t local = i / RN, bh = bh0 + local;
+          int64_t end = std::min(e, (local + 1) * RN), row = i;
+          if (ring) {
+            const int64_t cc = i / p.chunk;
+            end = std::min(e, (cc + 1) * p.chunk);
+            row = lsh_chunk_row(cp, cc, nch) + i % p.chunk;
+          }
           const int32_t* pm = perm.get() + bh0 * RN;  // pm[i] = position of slot i
           const float* qh = p.qk + bh * N * D;
           const float* vh = p.v + bh * N * D;
           const float* kh = kf.get() + bh * N;
-          for (; i < end; ++i) {
-            if (i + kGatherAhead < end) {
+          const int64_t ahead_end = std::min(e, (local + 1) * RN);
+          for (; i < end; ++i, ++row) {
+            if (i + kGatherAhead < ahead_end) {
               const char* qa = reinterpret_cast<const char*>(qh + pm[i + kGatherAhead] * D);
               const char* va = reinterpret_cast<const char*>(vh + pm[i + kGatherAhead] * D);
               for (int64_t o = 0; o < D * static_cast<int64_t>(sizeof(float)); o += 64) {
@@ -394,17 +413,15 @@ void lsh_attention_f32(const LshParams& p) {
               }
             }
             const int64_t pos = pm[i];
-            std::memcpy(sq + i * D, qh + pos * D, static_cast<size_t>(D) * sizeof(float));
-            std::memcpy(sv + i * D, vh + pos * D, static_cast<size_t>(D) * sizeof(float));
-            skf[i] = kh[pos];
+            std::memcpy(sq + row * D, qh + pos * D, static_cast<size_t>(D) * sizeof(float));
+            std::memcpy(sv + row * D, vh + pos * D, static_cast<size_t>(D) * sizeof(float));
+            skf[row] = kh[pos];
           }
         }
       });
     };
     cp.sq = sq, cp.sv = sv, cp.skf = skf, cp.bh0 = bh0, cp.nbh = nbh;
-    const int64_t nch = RN / p.chunk;
-    const int64_t seg = std::max<int64_t>(1, kSegmentSlots / p.chunk);  // chunks per segment
-    if (nbh > 1 || nch <= 2 * seg) {
+    if (!segmented) {
       gather(0, nbh * RN);
       if (last_chunk > 0) {  // rounds 0 .. R − 2 of every head of the group
         cp.c0 = 0, cp.cn = last_chunk;
@@ -420,13 +437,16 @@ void lsh_attention_f32(const LshParams& p) {
       run_items(cp, ib, mid);
       run_items(cp, mid, ie);
     };
-    // One head too large for the caches: gather a segment of chunks, then run the items whose neighbourhoods
-    // (chunks c − before .. c + after) are all gathered by then, so that they read rows still in cache. The
-    // last `before` chunks go first, for the wrap-around of chunk 0 (items and their results are unchanged).
-    const int64_t bw = std::min(p.before, nch), af = std::min(p.after, nch - 1);
+    // Gather a segment of chunks, then run the items whose neighbourhoods (chunks c − before .. c + after) are
+    // all gathered by then, so that they read rows still in cache. The last `before` chunks go first, for the
+    // wrap-around of chunk 0 (items and their results are unchanged); in ring mode also the first `after` chunks,
+    // for the wrap-around of the last ones, and the segments then start past them (the ring holds chunks
+    // done − before .. g1 − 1 when the items of chunks [done, ready) run: at most seg + after + before).
+    const int64_t hc = ring ? af : 0;
     gather((nch - bw) * p.chunk, RN);
+    if (hc > 0) gather(0, hc * p.chunk);
     int64_t done = 0;  // items run for chunks [0, done)
-    for (int64_t g0 = 0; g0 < nch - bw; g0 += seg) {
+    for (int64_t g0 = hc; g0 < nch - bw; g0 += seg) {
       const int64_t g1 = std::min(nch - bw, g0 + seg);
       gather(g0 * p.chunk, g1 * p.chunk);
       const int64_t ready = g1 == nch - bw ? nch : std::max(done, g1 - af);

@@ -22,12 +22,13 @@
 //
 // Work: hashing per (batch, head, block of rows) (the rotations through lsh_rotate_f32: no packing), sorting per (batch, head, round), gathering the rows in slot
 // order (a group of heads at a time; one head past 8 MiB of copies in segments of 4096 slots, each followed by
-// the items it completes, so that they read rows still in cache), then one item per (batch, head, chunk of the R·N slots, tile of kLshBq
+// the items it completes, so that they read rows still in cache, and kept in a ring of the last few segments'
+// chunks plus the first `after` and last `before` chunks when the neighbourhoods allow it), then one item per (batch, head, chunk of the R·N slots, tile of kLshBq
 // queries of the chunk): first those of rounds 0 .. R − 2, then those of the last round, which also combine
 // the rounds of their queries' positions: every output element is computed by one thread in an order fixed by
 // the shapes, so results are bitwise independent of the thread count. Memory beyond the output: (R − 2)·N·D
 // floats of round outputs (none for 1 or 2 rounds), the gathered rows (8 MiB, or one head's 2·R·N·D floats
-// when more), and a few ints and floats per (batch, head, round, position); nothing N × N. The large blocks are
+// when more, or in ring mode (segments + 2·(before + after)) chunks of rows: about 2 MiB for chunks of 64), and a few ints and floats per (batch, head, round, position); nothing N × N. The large blocks are
 // kept for the next call (a small cache, lsh.cc), so that repeated calls do not fault fresh pages in; an output
 // of 8 MiB or more is prefaulted in one madvise(MADV_POPULATE_WRITE) call where Linux has it.
 #pragma once
@@ -59,6 +60,11 @@ struct ChunkAttnParams {
   const float* sv = nullptr;
   const float* skf = nullptr;
   int64_t bh0 = 0, nbh = 0;
+  // Ring mode (one head, nbh = 1, ring_chunks > 0): the sorted rows are not all kept, only a window of them.
+  // Chunk cc of the head sits at rows (chunk row) of sq / sv / skf: cc < head_chunks -> cc (the first chunks,
+  // for the wrap-around of the last ones), cc >= tail_chunk -> head_chunks + cc - tail_chunk (the last chunks,
+  // for the wrap-around of the first ones), else head_chunks + (nch - tail_chunk) + cc % ring_chunks.
+  int64_t ring_chunks = 0, head_chunks = 0, tail_chunk = 0;
   const uint8_t* keep = nullptr;  // [B, N] nonzero = attend, or null
   int64_t B = 0, H = 0, N = 0, D = 0;
   int64_t rounds = 1, chunk = 1, before = 0, after = 0;
@@ -66,6 +72,14 @@ struct ChunkAttnParams {
   int64_t c0 = 0, cn = 0;
   bool causal = false, self_mask = false;
 };
+
+// Row (of sq / sv / skf, in sorted mode) of the first slot of chunk cc of a head.
+inline int64_t lsh_chunk_row(const ChunkAttnParams& p, int64_t cc, int64_t nch) {
+  if (!p.ring_chunks) return cc * p.chunk;
+  if (cc < p.head_chunks) return cc * p.chunk;
+  if (cc >= p.tail_chunk) return (p.head_chunks + cc - p.tail_chunk) * p.chunk;
+  return (p.head_chunks + (nch - p.tail_chunk) + cc % p.ring_chunks) * p.chunk;
+}
 
 // Chunks per head that the items cover.
 inline int64_t lsh_item_chunks(const ChunkAttnParams& p) { return p.cn ? p.cn : p.rounds * p.N / p.chunk; }

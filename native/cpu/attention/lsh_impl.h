@@ -33,7 +33,7 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   const int32_t* perm = p.perm ? p.perm + bh * RN : nullptr;
   const uint8_t* keep = p.keep ? p.keep + b * N : nullptr;
   const bool sorted = p.nbh > 0;
-  // row r of qb / kb / vb (and kf) is slot r in sorted mode, position r otherwise
+  // row r of qb / kb / vb (and kf) is slot r in sorted mode (ring mode: lsh_chunk_row), position r otherwise
   const float* qb = sorted ? p.sq + local * RN * D : p.q + bh * N * D;
   const float* kb = sorted ? qb : p.k + bh * N * D;
   const float* vb = sorted ? p.sv + local * RN * D : p.v + bh * N * D;
@@ -54,10 +54,11 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   int64_t qpos[BQ];
   alignas(64) float qposf[BQ];  // positions as floats (exact below 2^24) for the vectorized masks
   for (int64_t r = qn; r < BQ; ++r) qposf[r] = -1.0f;
+  const int64_t qrow0 = sorted ? lsh_chunk_row(p, c, nch) + t * BQ : 0;  // sorted row of slot s0
   for (int64_t r = 0; r < qn; ++r) {
     qpos[r] = perm ? perm[s0 + r] : s0 + r;
     qposf[r] = static_cast<float>(qpos[r]);
-    const float* qi = qb + (sorted ? s0 + r : qpos[r]) * D;
+    const float* qi = qb + (sorted ? qrow0 + r : qpos[r]) * D;
     for (int64_t d = 0; d < D; ++d) qt[d * BQ + r] = qi[d];
   }
   for (int64_t r = qn; r < BQ; ++r)
@@ -84,6 +85,7 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
   // In slot order (the gathered rows, or local attention's identity order) the V rows of a step are read in
   // place: a step of BK keys lies within one chunk when C is a multiple of BK, so its rows are contiguous
   const bool v_inplace = (sorted || !perm) && C % BK == 0;
+  int64_t last_cc = -1, cc_row = 0;  // sorted row of the first slot of chunk last_cc
   for (int64_t k0 = 0; k0 < K; k0 += BK) {
     const int64_t jn = std::min(BK, K - k0);
     const float* vstep = vpack;
@@ -92,7 +94,11 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
       // torch.cat of slices [i:] and [:i]: a shift of a whole number of chunks or more is no shift
       const int64_t sh = (off >= nch || -off >= nch) ? 0 : off;
       const int64_t cc = ((c + sh) % nch + nch) % nch, slot = cc * C + kk % C;
-      const int64_t pos = perm ? perm[slot] : slot, row = sorted ? slot : pos;
+      if (sorted && cc != last_cc) {
+        last_cc = cc;
+        cc_row = lsh_chunk_row(p, cc, nch);
+      }
+      const int64_t pos = perm ? perm[slot] : slot, row = sorted ? cc_row + kk % C : pos;
       kpos[jj] = pos;
       const float f = kf ? kf[row] : p.key_scale;
       const float* kr = kb + row * D;
