@@ -26,11 +26,20 @@
 namespace tf {
 namespace {
 
-// C[MR × NV·W] (=, or scaled by rs[i] then +=) A · B over depth k, A(i, p) at a[i * rsa + p * csa], B row p
-// at b + p * ldb (contiguous), C row i at c + i * ldc. Tail: the last vector holds only `tail` columns.
+// Rows of B taken in turn: n rows from b, ldb floats apart (block-sparse attention's PV product reads the V rows
+// of several runs of keys in place, one segment per run).
+struct FlashSeg {
+  const float* b;
+  int64_t n;
+};
+
+// C[MR × NV·W] (=, or scaled by rs[i] then +=) A · B over depth k = the segments' rows in turn, A(i, p) at
+// a[i * rsa + p * csa], B row p (contiguous) at column col of its segment's row, C row i at c + i * ldc. Tail:
+// the last vector holds only `tail` columns. The accumulators stay in registers across segments: each sum
+// runs over p in order, as with one segment of all the rows.
 template <class V, int MR, int NV, bool Acc, bool Tail>
-inline void flash_tile(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c,
-                       int64_t ldc, const float* rs, size_t tail) {
+inline void flash_tile(const FlashSeg* seg, int64_t nseg, int64_t col, const float* a, int64_t rsa, int64_t csa,
+                       int64_t ldb, float* c, int64_t ldc, const float* rs, size_t tail) {
   using R = typename V::reg;
   constexpr int W = V::W;
   R acc[MR][NV];
@@ -45,14 +54,18 @@ inline void flash_tile(int64_t k, const float* a, int64_t rsa, int64_t csa, cons
       }
     }
   }
-  for (int64_t p = 0; p < k; ++p) {
-    const float* bp = b + p * ldb;
-    R bv[NV];
-    for (int v = 0; v < NV; ++v) bv[v] = (Tail && v == NV - 1) ? V::load_tail(bp + v * W, tail) : V::load(bp + v * W);
-    const float* ap = a + p * csa;
-    for (int i = 0; i < MR; ++i) {
-      const R av = V::set1(ap[i * rsa]);
-      for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(av, bv[v], acc[i][v]);
+  const float* ap = a;
+  for (int64_t s = 0; s < nseg; ++s) {
+    const float* b = seg[s].b + col;
+    const int64_t k = seg[s].n;
+    for (int64_t p = 0; p < k; ++p, ap += csa) {
+      const float* bp = b + p * ldb;
+      R bv[NV];
+      for (int v = 0; v < NV; ++v) bv[v] = (Tail && v == NV - 1) ? V::load_tail(bp + v * W, tail) : V::load(bp + v * W);
+      for (int i = 0; i < MR; ++i) {
+        const R av = V::set1(ap[i * rsa]);
+        for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(av, bv[v], acc[i][v]);
+      }
     }
   }
   for (int i = 0; i < MR; ++i) {
@@ -67,68 +80,76 @@ inline void flash_tile(int64_t k, const float* a, int64_t rsa, int64_t csa, cons
 }
 
 template <class V, int MR, int NV, bool Acc>
-inline void flash_cols_rest(int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb, float* c,
-                            int64_t ldc, const float* rs, size_t tail) {
+inline void flash_cols_rest(const FlashSeg* seg, int64_t nseg, int64_t col, const float* a, int64_t rsa, int64_t csa,
+                            int64_t ldb, float* c, int64_t ldc, const float* rs, size_t tail) {
   if (tail)
-    flash_tile<V, MR, NV, Acc, true>(k, a, rsa, csa, b, ldb, c, ldc, rs, tail);
+    flash_tile<V, MR, NV, Acc, true>(seg, nseg, col, a, rsa, csa, ldb, c, ldc, rs, tail);
   else
-    flash_tile<V, MR, NV, Acc, false>(k, a, rsa, csa, b, ldb, c, ldc, rs, 0);
+    flash_tile<V, MR, NV, Acc, false>(seg, nseg, col, a, rsa, csa, ldb, c, ldc, rs, 0);
 }
 
 // MR rows of C, n columns: blocks of NV vectors, then one block of 1 to NV vectors (the last maybe partial).
 template <class V, int MR, int NV, bool Acc>
-inline void flash_rows(int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b, int64_t ldb,
-                       float* c, int64_t ldc, const float* rs) {
+inline void flash_rows(int64_t n, const FlashSeg* seg, int64_t nseg, const float* a, int64_t rsa, int64_t csa,
+                       int64_t ldb, float* c, int64_t ldc, const float* rs) {
   constexpr int64_t W = V::W;
   int64_t j = 0;
-  for (; j + NV * W <= n; j += NV * W) flash_tile<V, MR, NV, Acc, false>(k, a, rsa, csa, b + j, ldb, c + j, ldc, rs, 0);
+  for (; j + NV * W <= n; j += NV * W)
+    flash_tile<V, MR, NV, Acc, false>(seg, nseg, j, a, rsa, csa, ldb, c + j, ldc, rs, 0);
   const int64_t r = n - j;
   if (r == 0) return;
   const size_t tail = static_cast<size_t>(r % W);
   const int64_t nv = r / W + (tail ? 1 : 0);
-  b += j;
   c += j;
-  if (nv == 1) return flash_cols_rest<V, MR, 1, Acc>(k, a, rsa, csa, b, ldb, c, ldc, rs, tail);
+  if (nv == 1) return flash_cols_rest<V, MR, 1, Acc>(seg, nseg, j, a, rsa, csa, ldb, c, ldc, rs, tail);
   if constexpr (NV > 2) {
-    if (nv == 2) return flash_cols_rest<V, MR, 2, Acc>(k, a, rsa, csa, b, ldb, c, ldc, rs, tail);
+    if (nv == 2) return flash_cols_rest<V, MR, 2, Acc>(seg, nseg, j, a, rsa, csa, ldb, c, ldc, rs, tail);
   }
   if constexpr (NV > 3) {
-    if (nv == 3) return flash_cols_rest<V, MR, 3, Acc>(k, a, rsa, csa, b, ldb, c, ldc, rs, tail);
+    if (nv == 3) return flash_cols_rest<V, MR, 3, Acc>(seg, nseg, j, a, rsa, csa, ldb, c, ldc, rs, tail);
   }
-  flash_cols_rest<V, MR, NV, Acc>(k, a, rsa, csa, b, ldb, c, ldc, rs, tail);  // nv == NV with a partial last vector
+  flash_cols_rest<V, MR, NV, Acc>(seg, nseg, j, a, rsa, csa, ldb, c, ldc, rs, tail);  // nv == NV, partial last vector
 }
 
-// C[m × n] (=, or row-scaled +=) A · B, in register tiles of MR rows × NV vectors.
+// C[m × n] (=, or row-scaled +=) A · B, B's rows given by segments, in register tiles of MR rows × NV vectors.
 template <class V, int MR, int NV, bool Acc>
-inline void flash_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
-                       int64_t ldb, float* c, int64_t ldc, const float* rs) {
+inline void flash_gemm_seg(int64_t m, int64_t n, const FlashSeg* seg, int64_t nseg, const float* a, int64_t rsa,
+                           int64_t csa, int64_t ldb, float* c, int64_t ldc, const float* rs) {
   int64_t i = 0;
   if constexpr (MR == 3) {  // 3k + 1 rows as 3(k - 1) + 2 + 2: a 1-row tile has too few accumulators to hide
     if (m >= 4 && m % 3 == 1) {  // the FMA latency (it costs about as much as two rows in 2-row tiles)
       for (; i + 4 < m; i += 3)
-        flash_rows<V, 3, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+        flash_rows<V, 3, NV, Acc>(n, seg, nseg, a + i * rsa, rsa, csa, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
       for (; i < m; i += 2)
-        flash_rows<V, 2, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+        flash_rows<V, 2, NV, Acc>(n, seg, nseg, a + i * rsa, rsa, csa, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
       return;
     }
   }
   for (; i + MR <= m; i += MR)
-    flash_rows<V, MR, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+    flash_rows<V, MR, NV, Acc>(n, seg, nseg, a + i * rsa, rsa, csa, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
   if constexpr (MR > 4) {  // tall tiles (narrow query tiles): the rest in tiles of 4 rows first
     for (; i + 4 <= m; i += 4)
-      flash_rows<V, 4, NV, Acc>(n, k, a + i * rsa, rsa, csa, b, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+      flash_rows<V, 4, NV, Acc>(n, seg, nseg, a + i * rsa, rsa, csa, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
   }
   const float* ai = a + i * rsa;
   float* ci = c + i * ldc;
   const float* ri = Acc ? rs + i : nullptr;
   const int64_t rest = m - i;
-  if (rest == 1) return flash_rows<V, 1, NV, Acc>(n, k, ai, rsa, csa, b, ldb, ci, ldc, ri);
+  if (rest == 1) return flash_rows<V, 1, NV, Acc>(n, seg, nseg, ai, rsa, csa, ldb, ci, ldc, ri);
   if constexpr (MR > 2) {
-    if (rest == 2) return flash_rows<V, 2, NV, Acc>(n, k, ai, rsa, csa, b, ldb, ci, ldc, ri);
+    if (rest == 2) return flash_rows<V, 2, NV, Acc>(n, seg, nseg, ai, rsa, csa, ldb, ci, ldc, ri);
   }
   if constexpr (MR > 3) {
-    if (rest == 3) return flash_rows<V, 3, NV, Acc>(n, k, ai, rsa, csa, b, ldb, ci, ldc, ri);
+    if (rest == 3) return flash_rows<V, 3, NV, Acc>(n, seg, nseg, ai, rsa, csa, ldb, ci, ldc, ri);
   }
+}
+
+// C[m × n] (=, or row-scaled +=) A · B over depth k, B row p at b + p * ldb.
+template <class V, int MR, int NV, bool Acc>
+inline void flash_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t rsa, int64_t csa, const float* b,
+                       int64_t ldb, float* c, int64_t ldc, const float* rs) {
+  const FlashSeg one{b, k};
+  flash_gemm_seg<V, MR, NV, Acc>(m, n, &one, 1, a, rsa, csa, ldb, c, ldc, rs);
 }
 
 // Register tiles: Sᵀ = K · Qt has Bq columns (a whole number of vectors), 4 keys × 3 vectors; O += P · V runs
@@ -253,8 +274,8 @@ constexpr int64_t flash_col_group() {
 // One batch of keys for one row tile: the runs[0 .. nrun) (nondecreasing keys, at most kFlashBk in all; K and
 // V rows ldk and ldv floats apart within a run): Sᵀ, masks, online softmax, O update. Flash passes one run (its
 // key tile); block-sparse attention passes the runs of its present key blocks, read in place (Sᵀ one product
-// per run, O += P·V one product per run), so scattered blocks still make full-width tiles without being
-// copied.
+// per run; O += P·V one product whose depth walks the runs, flash_gemm_seg), so scattered blocks still make
+// full-width tiles without being copied.
 // Causal / right window: each group of flash_col_group() query columns only computes the prefix of the batch's
 // keys that its last query may see (diagonal tiles and blocks: a staircase instead of the whole square). The
 // keys it skips are masked for all of its queries anyway, so this only drops exact zeros from the sums.
@@ -285,8 +306,9 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, c
   const int64_t jused = cn[ng - 1];  // keys past it are seen by no row of the tile
   // Sᵀ[ra, rb) × columns [c0, qc) = K rows · Qt, run by run. A narrow product (decoding, small block-sparse
   // blocks, the last groups of a staircase) has 1 or 2 vectors of queries: taller register tiles then keep
-  // enough independent accumulators (12 keys × 1 vector, 6 × 2) to hide the FMA latency. Each element's sum
-  // over D runs in the same order whatever the tile shape.
+  // enough independent accumulators (12 keys × 1 vector, 6 × 2) to hide the FMA latency; 4 vectors (block 32,
+  // staircase groups) are two 6 × 2 column blocks, not 4 × 3 plus a 4 × 1 remainder of 4 accumulators. Each
+  // element's sum over D runs in the same order whatever the tile shape.
   auto qk = [&](int64_t ra, int64_t rb, int64_t c0) {
     const int64_t nc = qc - c0;
     int64_t base = 0;
@@ -297,7 +319,7 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, c
         float* sr = st + a * BQ + c0;
         if (nc <= W)
           flash_gemm<V, 12, 1, false>(e - a, nc, D, kr, ldk, 1, t.qt + c0, BQ, sr, BQ, nullptr);
-        else if (nc <= 2 * W)
+        else if (nc <= 2 * W || nc == 4 * W)
           flash_gemm<V, 6, 2, false>(e - a, nc, D, kr, ldk, 1, t.qt + c0, BQ, sr, BQ, nullptr);
         else
           flash_gemm<V, kQkRows, kQkVecs, false>(e - a, nc, D, kr, ldk, 1, t.qt + c0, BQ, sr, BQ, nullptr);
@@ -343,25 +365,20 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, c
     }
   }
   // per run of column groups with the same key count: online softmax across the rows (W at a time), Pᵀ in
-  // place, then O = alpha · O + Pᵀᵀ · V, one product per run of keys (each V run read in place; the later
-  // ones add to O with a factor of 1, which continues each sum in the same order as one product would)
-  static constexpr float kOnes[BQ] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-                                      1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-  static_assert(BQ == 48, "kOnes holds kFlashBq ones");
+  // place, then O = alpha · O + Pᵀᵀ · V in one product whose depth runs over the runs of keys in turn (each V
+  // run read in place, the sums kept in registers from one run to the next)
   for (int64_t c = 0; c < ng;) {
     int64_t e = c + 1;
     while (e < ng && cn[e] == cn[c]) ++e;
     const int64_t c0 = c * CW, c1 = std::min(qc, e * CW), r1 = std::min(qn, e * CW), kn = cn[c];
     if (kn > 0) {  // else nothing changes (alpha = 1, or O = 0 and alpha = 0 before the first visible key)
       flash_online_softmax<V>(st + c0, BQ, kn, c1 - c0, t.m + c0, t.l + c0, t.alpha + c0);
-      float* o = t.o + c0 * t.ldo;
-      int64_t base = 0;
-      for (int64_t s = 0; s < nrun && base < kn; ++s) {
-        const int64_t k1 = std::min(kn, base + runs[s].n);
-        flash_gemm<V, kPvRows, kPvVecs, true>(r1 - c0, D, k1 - base, st + base * BQ + c0, 1, BQ, runs[s].v, ldv, o,
-                                              t.ldo, base == 0 ? t.alpha + c0 : kOnes);
-        base = k1;
-      }
+      FlashSeg seg[BK];
+      int64_t nseg = 0;
+      for (int64_t s = 0, base = 0; s < nrun && base < kn; base += runs[s].n, ++s)
+        seg[nseg++] = FlashSeg{runs[s].v, std::min(runs[s].n, kn - base)};
+      flash_gemm_seg<V, kPvRows, kPvVecs, true>(r1 - c0, D, seg, nseg, st + c0, 1, BQ, ldv, t.o + c0 * t.ldo, t.ldo,
+                                                t.alpha + c0);
     }
     c = e;
   }
