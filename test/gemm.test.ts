@@ -327,6 +327,34 @@ describe('packLinear (a weight packed once)', () => {
     });
   }
 
+  // 1-8 rows take the few-row path (each packed panel over its whole depth): in across KC blocks and not a
+  // multiple of any KC (300, 600), tiny (5); out not a multiple of the panel width, and past the NC block
+  // (3100: several column blocks, the panel ranges of a thread crossing them).
+  for (const level of levels) {
+    it(`few rows (1-8) equal the float64 oracle, with and without bias, 1 vs N threads bitwise (${level})`, () => {
+      withIsa(level, () => {
+        let seed = 1200;
+        for (const [k, n] of [[600, 53], [300, 3100], [5, 7]] as [number, number][]) {
+          const w = randn([n, k], (seed += 7));
+          const bias = randn([n], seed + 1);
+          const pw = packLinear(w);
+          for (let m = 1; m <= 8; m++) {
+            const x = randn([m, k], seed + 10 + m);
+            const y = withThreads(1, () => linear(x, pw, bias));
+            const scale = norm(linearRef(abs(x), abs(w), abs(bias).data).data) / Math.sqrt(k);
+            expect(gemmError(y.data, linearRef(x, w, bias.data).data, scale)).toBeLessThanOrEqual(TOL);
+            expect(sameBytes(y.data, withThreads(many, () => linear(x, pw, bias)).data)).toBe(true);
+            const y0 = withThreads(1, () => linear(x, pw));
+            const scale0 = norm(linearRef(abs(x), abs(w)).data) / Math.sqrt(k);
+            expect(gemmError(y0.data, linearRef(x, w).data, scale0)).toBeLessThanOrEqual(TOL);
+            expect(sameBytes(y0.data, withThreads(2, () => linear(x, pw)).data)).toBe(true);
+          }
+          pw.dispose();
+        }
+      });
+    });
+  }
+
   it('is thread-independent, takes leading dims, async equals sync, in = 0 gives the bias', async () => {
     const x = randn([2, 5, 700], 1);
     const pw = packLinear(randn([900, 700], 2));

@@ -293,7 +293,22 @@ void sgemm_prepacked(int64_t m, int64_t n, int64_t k, float alpha, const float* 
     scale_c(m, n, beta, c, ldc, 1);
     return;
   }
-  blocked_path(*kernels().sgemm, m, n, k, alpha, a, lda, 1, nullptr, 0, 0, beta, c, ldc, bp);
+  const SgemmKernel& kr = *kernels().sgemm;
+  if (m <= kSgemmSmallM) {
+    // Few rows (decode): the packed weight streamed once, each panel for its whole depth (no A packing, no
+    // per-KC-block pass over C); panels split over the pool in contiguous ranges, at least ~64K
+    // multiply-adds per range so that tiny products stay on one thread.
+    int64_t panels = 0;
+    for (int64_t jc = 0; jc < n; jc += kr.nc) panels += ceil_div(std::min<int64_t>(kr.nc, n - jc), kr.nr);
+    int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, kr.nr * k * m));
+    grain = std::max(grain, ceil_div(panels, num_threads()));
+    auto fn = kr.packed_few;
+    parallel_for(0, panels, grain, [&](int64_t g0, int64_t g1) {
+      fn(m, g0, g1, n, k, kr.kc, kr.nc, a, lda, bp, c, ldc, alpha, beta);
+    });
+    return;
+  }
+  blocked_path(kr, m, n, k, alpha, a, lda, 1, nullptr, 0, 0, beta, c, ldc, bp);
 }
 
 const char* sgemm_kernel_name() { return kernels().sgemm->name; }

@@ -24,8 +24,10 @@ void sgemm_batched(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, 
                    int64_t ldc, int64_t stride_c, int64_t batch);
 
 // Weights packed once (e.g. a linear layer's [out, in] weight, used by every call): op(B) is laid out as
-// the blocked path of the ACTIVE level reads it, so products with it skip packing B and always take the
-// blocked path (the same bits as sgemm() wherever sgemm() takes the blocked path too). The layout is only
+// the blocked path of the ACTIVE level reads it, so products with it skip packing B: from 9 rows
+// up they take the blocked path (the same bits as sgemm() wherever sgemm() takes the blocked path too);
+// up to 8 rows (kSgemmSmallM) a few-row path that streams each packed panel once for its whole depth (one FMA
+// chain per element over all of K; not bitwise equal to sgemm()'s small-M path). The layout is only
 // valid for the kernel that was active when it was packed (sgemm_kernel_name() names it).
 // Floats of the packed form of a K x N op(B) (N rounded up to the micro-tile width).
 int64_t sgemm_packed_b_floats(int64_t k, int64_t n);

@@ -34,6 +34,13 @@ struct SgemmKernel {
   void (*small_m)(int64_t m, int64_t n0, int64_t n1, int64_t k, const float* a, int64_t lda, const float* b,
                   int64_t rsb, int64_t csb, float* c, int64_t rsc, int64_t csc, float alpha, float beta,
                   float* scratch);
+  // The few-row path over a whole prepacked op(B) (sgemm_pack_b_all's layout of a K x N op(B) for this
+  // table's nr and the kc, nc passed): C = alpha * A . op(B) + beta * C for m <= kSgemmSmallM rows of A (row
+  // i contiguous at a + i * lda) and the columns of panels [g0, g1), panels numbered across the column
+  // blocks (nc / nr per block). Each element is one chain of FMAs over the whole depth in order, then the
+  // epilogue: the result depends on neither [g0, g1) nor on how panels and rows are grouped.
+  void (*packed_few)(int64_t m, int64_t g0, int64_t g1, int64_t n, int64_t k, int64_t kc, int64_t nc, const float* a,
+                     int64_t lda, const float* bp, float* c, int64_t ldc, float alpha, float beta);
   // Runs `iters` rounds of independent register FMAs; returns the flop count done (2 per lane per FMA).
   double (*peak_probe)(int64_t iters);
   // Reads p[0:n] (n a multiple of 64) as eight concurrent sequential streams; returns a sum of squares.

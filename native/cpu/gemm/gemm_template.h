@@ -24,6 +24,8 @@
 //  - small-M "stream" path (op(B) rows contiguous): a chain of FMAs over k per element (vector lanes and
 //    scalar tail columns round the same way);
 //  - small-M "dot" path (op(B) columns contiguous): W lane-wise chains over k, hsum, then the k tail;
+//  - few-row path over a prepacked B (up to kSgemmSmallM rows): one chain of FMAs over the whole k per
+//    element (KC blocks continue the same chain), then the epilogue once;
 // none of which depends on how columns or rows are split among threads, so 1 and N threads agree bitwise.
 #ifndef TF_GEMM_TARGET
 #error "define TF_GEMM_TARGET (and the vector traits) before including gemm_template.h"
@@ -448,6 +450,147 @@ TF_GEMM_TARGET void sgemm_small_m(int64_t m, int64_t n0, int64_t n1, int64_t k, 
   }
 }
 
+// ---- few-row path over a prepacked B (decode through a packed weight) -------------------------------
+
+// One depth p of sgemm_few_block: P panels x NV vectors of B, MT rows of A.
+template <class V, int NV, int MT, int P>
+TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_few_step(typename V::reg (&acc)[MT][P][NV], const float* TF_GEMM_RESTRICT a,
+                                                         int64_t lda, const float* TF_GEMM_RESTRICT b, int64_t bstride,
+                                                         int64_t p) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  constexpr int NR = NV * W;
+  if constexpr (MT <= 2) {
+    // the MT broadcasts first, then one B vector at a time: MT * P * NV + MT + 1 registers (15 for 2 x 2 x 3:
+    // loading all of a panel's B vectors first would spill an accumulator, whose chain then runs through
+    // memory at a multiple of the FMA latency)
+    R av[MT];
+    TF_GEMM_UNROLL for (int i = 0; i < MT; ++i) av[i] = V::bcast(a + i * lda + p);
+    TF_GEMM_UNROLL for (int q = 0; q < P; ++q) {
+      TF_GEMM_UNROLL for (int j = 0; j < NV; ++j) {
+        const R bv = V::load(b + q * bstride + p * NR + j * W);
+        TF_GEMM_UNROLL for (int i = 0; i < MT; ++i) acc[i][q][j] = V::fma(av[i], bv, acc[i][q][j]);
+      }
+    }
+  } else {
+    // the micro-kernel's order: NV B vectors, then one broadcast at a time (MT * P * NV + NV + 1 registers)
+    TF_GEMM_UNROLL for (int q = 0; q < P; ++q) {
+      R bv[NV];
+      TF_GEMM_UNROLL for (int j = 0; j < NV; ++j) bv[j] = V::load(b + q * bstride + p * NR + j * W);
+      TF_GEMM_UNROLL for (int i = 0; i < MT; ++i) {
+        const R av = V::bcast(a + i * lda + p);
+        TF_GEMM_UNROLL for (int j = 0; j < NV; ++j) acc[i][q][j] = V::fma(av, bv[j], acc[i][q][j]);
+      }
+    }
+  }
+}
+
+// One KC block of MT rows against P panels of one column block: the MT x P x NR partial sums continue from
+// st (zero when `first`) through one FMA chain per element over the block's kc depths, and go back to st
+// (an exact round trip, so splitting the depth in blocks does not change the chain). The P panels are P
+// streams of the packed block (bstride = NR * kc apart): more loads in flight than one panel at a time,
+// and for one row P x NV independent chains instead of NV.
+template <class V, int NV, int MT, int P>
+TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_few_block(int64_t kc, const float* TF_GEMM_RESTRICT a, int64_t lda,
+                                                          const float* TF_GEMM_RESTRICT b, int64_t bstride,
+                                                          float* TF_GEMM_RESTRICT st, bool first) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  constexpr int NR = NV * W;
+  R acc[MT][P][NV];
+  TF_GEMM_UNROLL for (int i = 0; i < MT; ++i) {
+    TF_GEMM_UNROLL for (int q = 0; q < P; ++q) {
+      TF_GEMM_UNROLL for (int j = 0; j < NV; ++j) acc[i][q][j] = first ? V::zero() : V::load(st + (i * P + q) * NR + j * W);
+    }
+  }
+  TF_GEMM_UNROLL4 for (int64_t p = 0; p < kc; ++p) sgemm_few_step<V, NV, MT, P>(acc, a, lda, b, bstride, p);
+  TF_GEMM_UNROLL for (int i = 0; i < MT; ++i) {
+    TF_GEMM_UNROLL for (int q = 0; q < P; ++q) {
+      TF_GEMM_UNROLL for (int j = 0; j < NV; ++j) V::store(st + (i * P + q) * NR + j * W, acc[i][q][j]);
+    }
+  }
+}
+
+// P panels (local index p0.. of the column block at cb with npan panels; nn columns in all from the first
+// one's column 0, at c) over the whole depth, rows in groups of MT (then the remainder), then the epilogue.
+template <class V, int NV, int MT, int P>
+TF_GEMM_TARGET void sgemm_few_panels(int64_t m, int64_t p0, int64_t npan, int64_t nn, int64_t k, int64_t KC,
+                                     const float* a, int64_t lda, const float* cb, float* c, int64_t ldc, float alpha,
+                                     float beta) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  constexpr int NR = NV * W;
+  alignas(64) float st[kSgemmSmallM * P * NR];
+  // With several row groups, the depths of a KC block go in slices of 64 so that the P panels' slice stays
+  // in L1 for every group (the slicing does not change the chains: st carries them exactly).
+  const int64_t slice = m > MT ? 64 : KC;
+  for (int64_t pc = 0; pc < k; pc += KC) {
+    const int64_t kc = std::min(KC, k - pc);
+    const float* blk = cb + pc * npan * NR + p0 * NR * kc;
+    for (int64_t s0 = 0; s0 < kc; s0 += slice) {
+      const int64_t ks = std::min(slice, kc - s0);
+      const bool first = pc == 0 && s0 == 0;
+      const float* bs = blk + s0 * NR;
+      int64_t i = 0;
+      for (; i + MT <= m; i += MT)
+        sgemm_few_block<V, NV, MT, P>(ks, a + i * lda + pc + s0, lda, bs, NR * kc, st + i * P * NR, first);
+      const int64_t r = m - i;
+      const float* ai = a + i * lda + pc + s0;
+      float* si = st + i * P * NR;
+      if constexpr (MT > 3) {
+        if (r == 3) sgemm_few_block<V, NV, 3, P>(ks, ai, lda, bs, NR * kc, si, first);
+      }
+      if constexpr (MT > 2) {
+        if (r == 2) sgemm_few_block<V, NV, 2, P>(ks, ai, lda, bs, NR * kc, si, first);
+      }
+      if constexpr (MT > 1) {
+        if (r == 1) sgemm_few_block<V, NV, 1, P>(ks, ai, lda, bs, NR * kc, si, first);
+      }
+    }
+  }
+  // C = alpha * acc + beta * C, the rounding of the micro-kernel's epilogue; st row i holds P * NR columns
+  const int64_t nv = nn / W * W;
+  const R va = V::set1(alpha), vb = V::set1(beta);
+  for (int64_t i = 0; i < m; ++i) {
+    const float* s = st + i * P * NR;
+    float* ci = c + i * ldc;
+    int64_t j = 0;
+    if (beta == 0.0f) {
+      for (; j < nv; j += W) V::store(ci + j, V::mul(va, V::load(s + j)));
+    } else {
+      for (; j < nv; j += W) V::store(ci + j, V::fma(vb, V::load(ci + j), V::mul(va, V::load(s + j))));
+    }
+    for (; j < nn; ++j) sgemm_store1<V>(ci + j, s[j], alpha, beta);
+  }
+}
+
+// The few-row path's entry (SgemmKernel::packed_few). One or two rows: four panels at a time, one row at a
+// time (four streams of the weight, 4 x NV chains); three or more: two panels, rows in pairs (2 x 2 x NV
+// chains; one stream measured slower from memory, 1 x 4 slower in cache). The last panels of a range go in
+// smaller groups. Grouping never changes a result (see sgemm_few_block). Measured on Zen 3 (AVX2), 1 thread.
+template <class V, int NV>
+TF_GEMM_TARGET void sgemm_packed_few(int64_t m, int64_t g0, int64_t g1, int64_t n, int64_t k, int64_t KC, int64_t NC,
+                                     const float* a, int64_t lda, const float* bp, float* c, int64_t ldc, float alpha,
+                                     float beta) {
+  constexpr int NR = NV * V::W;
+  const int64_t per_block = NC / NR;
+  for (int64_t g = g0; g < g1;) {
+    const int64_t jb = g / per_block, jc = jb * NC;
+    const int64_t nc = std::min(NC, n - jc), npan = (nc + NR - 1) / NR;
+    const int64_t p = g - jb * per_block;
+    const int64_t left = std::min(g1 - g, npan - p);  // panels of this range in this column block
+    const int64_t want = m <= 2 ? 4 : 2;
+    const int64_t take = std::min<int64_t>(want, left) >= 4 ? 4 : std::min<int64_t>(want, left) >= 2 ? 2 : 1;
+    const int64_t j0 = p * NR, nn = std::min(nc, (p + take) * NR) - j0;
+    const float* cb = bp + jc * k;
+    float* cp = c + jc + j0;
+    if (take == 4) sgemm_few_panels<V, NV, 1, 4>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
+    else if (take == 2) sgemm_few_panels<V, NV, 2, 2>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
+    else sgemm_few_panels<V, NV, 4, 1>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
+    g += take;
+  }
+}
+
 // ---- FMA peak probe -----------------------------------------------------------------------------------
 
 // CH independent accumulator chains of acc = acc * x + y (converges, never overflows or goes subnormal).
@@ -500,6 +643,7 @@ SgemmKernel make_sgemm_kernel(const char* name, int mc, int kc, int nc) {
   t.pack_b = &sgemm_pack_b<V, NR>;
   t.macro = &sgemm_macro<V, MR, NV>;
   t.small_m = &sgemm_small_m<V>;
+  t.packed_few = &sgemm_packed_few<V, NV>;
   t.peak_probe = &sgemm_peak_probe<V, PROBE_CHAINS>;
   t.read_probe = &sgemm_read_probe<V>;
   return t;
