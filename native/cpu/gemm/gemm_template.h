@@ -25,7 +25,8 @@
 //    scalar tail columns round the same way);
 //  - small-M "dot" path (op(B) columns contiguous): W lane-wise chains over k, hsum, then the k tail;
 //  - few-row path over a prepacked B (up to kSgemmSmallM rows): one chain of FMAs over the whole k per
-//    element (KC blocks continue the same chain), then the epilogue once;
+//    element (KC blocks continue the same chain; for 2-3 rows each KC block in two interleaved halves),
+//    then the epilogue once;
 // none of which depends on how columns or rows are split among threads, so 1 and N threads agree bitwise.
 #ifndef TF_GEMM_TARGET
 #error "define TF_GEMM_TARGET (and the vector traits) before including gemm_template.h"
@@ -489,8 +490,10 @@ TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_few_step(typename V::reg (&acc)[
 // st (zero when `first`) through one FMA chain per element over the block's kc depths, and go back to st
 // (an exact round trip, so splitting the depth in blocks does not change the chain). The P panels are P
 // streams of the packed block (bstride = NR * kc apart): more loads in flight than one panel at a time,
-// and for one row P x NV independent chains instead of NV.
-template <class V, int NV, int MT, int P>
+// and for one row P x NV independent chains instead of NV. H = 2 reads the block as two halves at once
+// (two streams per panel), depths p and kc/2 + p in turn in the same chain (then the odd last depth): a
+// fixed order that depends on kc only.
+template <class V, int NV, int MT, int P, int H = 1>
 TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_few_block(int64_t kc, const float* TF_GEMM_RESTRICT a, int64_t lda,
                                                           const float* TF_GEMM_RESTRICT b, int64_t bstride,
                                                           float* TF_GEMM_RESTRICT st, bool first) {
@@ -503,7 +506,15 @@ TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_few_block(int64_t kc, const floa
       TF_GEMM_UNROLL for (int j = 0; j < NV; ++j) acc[i][q][j] = first ? V::zero() : V::load(st + (i * P + q) * NR + j * W);
     }
   }
-  TF_GEMM_UNROLL4 for (int64_t p = 0; p < kc; ++p) sgemm_few_step<V, NV, MT, P>(acc, a, lda, b, bstride, p);
+  if constexpr (H > 1) {
+    const int64_t len = kc / H;
+    TF_GEMM_UNROLL4 for (int64_t p = 0; p < len; ++p) {
+      TF_GEMM_UNROLL for (int h = 0; h < H; ++h) sgemm_few_step<V, NV, MT, P>(acc, a, lda, b, bstride, p + h * len);
+    }
+    for (int64_t p = H * len; p < kc; ++p) sgemm_few_step<V, NV, MT, P>(acc, a, lda, b, bstride, p);
+  } else {
+    TF_GEMM_UNROLL4 for (int64_t p = 0; p < kc; ++p) sgemm_few_step<V, NV, MT, P>(acc, a, lda, b, bstride, p);
+  }
   TF_GEMM_UNROLL for (int i = 0; i < MT; ++i) {
     TF_GEMM_UNROLL for (int q = 0; q < P; ++q) {
       TF_GEMM_UNROLL for (int j = 0; j < NV; ++j) V::store(st + (i * P + q) * NR + j * W, acc[i][q][j]);
@@ -513,7 +524,7 @@ TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_few_block(int64_t kc, const floa
 
 // P panels (local index p0.. of the column block at cb with npan panels; nn columns in all from the first
 // one's column 0, at c) over the whole depth, rows in groups of MT (then the remainder), then the epilogue.
-template <class V, int NV, int MT, int P>
+template <class V, int NV, int MT, int P, int H = 1>
 TF_GEMM_TARGET void sgemm_few_panels(int64_t m, int64_t p0, int64_t npan, int64_t nn, int64_t k, int64_t KC,
                                      const float* a, int64_t lda, const float* cb, float* c, int64_t ldc, float alpha,
                                      float beta) {
@@ -522,8 +533,9 @@ TF_GEMM_TARGET void sgemm_few_panels(int64_t m, int64_t p0, int64_t npan, int64_
   constexpr int NR = NV * W;
   alignas(64) float st[kSgemmSmallM * P * NR];
   // With several row groups, the depths of a KC block go in slices of 64 so that the P panels' slice stays
-  // in L1 for every group (the slicing does not change the chains: st carries them exactly).
-  const int64_t slice = m > MT ? 64 : KC;
+  // in L1 for every group (the slicing does not change the chains: st carries them exactly). Not with
+  // halves (H > 1), whose split point would move.
+  const int64_t slice = m > MT && H == 1 ? 64 : KC;
   for (int64_t pc = 0; pc < k; pc += KC) {
     const int64_t kc = std::min(KC, k - pc);
     const float* blk = cb + pc * npan * NR + p0 * NR * kc;
@@ -533,18 +545,18 @@ TF_GEMM_TARGET void sgemm_few_panels(int64_t m, int64_t p0, int64_t npan, int64_
       const float* bs = blk + s0 * NR;
       int64_t i = 0;
       for (; i + MT <= m; i += MT)
-        sgemm_few_block<V, NV, MT, P>(ks, a + i * lda + pc + s0, lda, bs, NR * kc, st + i * P * NR, first);
+        sgemm_few_block<V, NV, MT, P, H>(ks, a + i * lda + pc + s0, lda, bs, NR * kc, st + i * P * NR, first);
       const int64_t r = m - i;
       const float* ai = a + i * lda + pc + s0;
       float* si = st + i * P * NR;
       if constexpr (MT > 3) {
-        if (r == 3) sgemm_few_block<V, NV, 3, P>(ks, ai, lda, bs, NR * kc, si, first);
+        if (r == 3) sgemm_few_block<V, NV, 3, P, H>(ks, ai, lda, bs, NR * kc, si, first);
       }
       if constexpr (MT > 2) {
-        if (r == 2) sgemm_few_block<V, NV, 2, P>(ks, ai, lda, bs, NR * kc, si, first);
+        if (r == 2) sgemm_few_block<V, NV, 2, P, H>(ks, ai, lda, bs, NR * kc, si, first);
       }
       if constexpr (MT > 1) {
-        if (r == 1) sgemm_few_block<V, NV, 1, P>(ks, ai, lda, bs, NR * kc, si, first);
+        if (r == 1) sgemm_few_block<V, NV, 1, P, H>(ks, ai, lda, bs, NR * kc, si, first);
       }
     }
   }
@@ -564,10 +576,12 @@ TF_GEMM_TARGET void sgemm_few_panels(int64_t m, int64_t p0, int64_t npan, int64_
   }
 }
 
-// The few-row path's entry (SgemmKernel::packed_few). One or two rows: four panels at a time, one row at a
-// time (four streams of the weight, 4 x NV chains); three or more: two panels, rows in pairs (2 x 2 x NV
-// chains; one stream measured slower from memory, 1 x 4 slower in cache). The last panels of a range go in
-// smaller groups. Grouping never changes a result (see sgemm_few_block). Measured on Zen 3 (AVX2), 1 thread.
+// The few-row path's entry (SgemmKernel::packed_few), per row count (chosen by measuring on Zen 3, AVX2,
+// 1 thread, a weight in L3 and one streamed from memory; one stream of the weight at a time was the slow
+// case from memory): 1 row: four panels at a time (four streams, 4 x NV chains); 2 rows: two panels, each
+// KC block in two halves (four streams, 2 x 2 x NV chains); 3 rows: one panel in halves; 4-8: two panels,
+// rows in pairs. The last panels of a range go in smaller groups, with the same halves: grouping never
+// changes a result (see sgemm_few_block).
 template <class V, int NV>
 TF_GEMM_TARGET void sgemm_packed_few(int64_t m, int64_t g0, int64_t g1, int64_t n, int64_t k, int64_t KC, int64_t NC,
                                      const float* a, int64_t lda, const float* bp, float* c, int64_t ldc, float alpha,
@@ -579,14 +593,23 @@ TF_GEMM_TARGET void sgemm_packed_few(int64_t m, int64_t g0, int64_t g1, int64_t 
     const int64_t nc = std::min(NC, n - jc), npan = (nc + NR - 1) / NR;
     const int64_t p = g - jb * per_block;
     const int64_t left = std::min(g1 - g, npan - p);  // panels of this range in this column block
-    const int64_t want = m <= 2 ? 4 : 2;
-    const int64_t take = std::min<int64_t>(want, left) >= 4 ? 4 : std::min<int64_t>(want, left) >= 2 ? 2 : 1;
+    const int64_t want = m == 1 ? 4 : m == 3 ? 1 : 2;
+    const int64_t take = std::min(want, left) >= 4 ? 4 : std::min(want, left) >= 2 ? 2 : 1;
     const int64_t j0 = p * NR, nn = std::min(nc, (p + take) * NR) - j0;
     const float* cb = bp + jc * k;
     float* cp = c + jc + j0;
-    if (take == 4) sgemm_few_panels<V, NV, 1, 4>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
-    else if (take == 2) sgemm_few_panels<V, NV, 2, 2>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
-    else sgemm_few_panels<V, NV, 4, 1>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
+    if (m == 2) {  // halves: every group of two rows must take them (the chains' order)
+      if (take == 2) sgemm_few_panels<V, NV, 2, 2, 2>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
+      else sgemm_few_panels<V, NV, 2, 1, 2>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
+    } else if (m == 3) {
+      sgemm_few_panels<V, NV, 3, 1, 2>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
+    } else if (take == 4) {
+      sgemm_few_panels<V, NV, 1, 4>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
+    } else if (take == 2) {
+      sgemm_few_panels<V, NV, 2, 2>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
+    } else {
+      sgemm_few_panels<V, NV, 4, 1>(m, p, npan, nn, k, KC, a, lda, cb, cp, ldc, alpha, beta);
+    }
     g += take;
   }
 }
