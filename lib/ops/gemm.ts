@@ -129,10 +129,11 @@ export class PackedLinearWeight {
  * Packs a [out, in] weight once for linear(): every later product skips the packing of the weight that
  * an ordinary linear() does on each call, which is most of the time of a few-row product (tens of tokens
  * through a BERT-sized layer). Results are the same bits as linear() with the unpacked weight whenever that
- * takes the blocked path (more than 8 rows of x); with 1–8 rows the packed weight is read by the blocked
- * path too (the unpacked one by dot products), so results agree to rounding. For the decode shape (1–4
- * rows, weights streamed from memory) the unpacked weight is the faster one: its dot-product path reads
- * several rows of the weight at once, the packed panels are one stream. Repack after setIsa().
+ * takes the blocked path (more than 8 rows of x); with 1–8 rows the packed weight has a few-row path of its
+ * own (each packed panel read once for its whole depth, several panels at a time) and the unpacked one
+ * takes dot products, so results agree to rounding (each is deterministic and the same on any thread
+ * count). For decode (1–2 rows) both read a weight streamed from memory at about the read bandwidth; at
+ * 3–4 rows from memory the unpacked weight is still somewhat faster. Repack after setIsa().
  *
  * @example
  * const w = Tensor.randn([3072, 768], { seed: 2 });
