@@ -114,11 +114,7 @@ static AttnArgs get_attn_args(const Napi::CallbackInfo& info, Napi::Object opts,
     mt = get_tensor(env, a.maskv, mask_name);
   }
   a.out_obj = opts.Get("out");
-  if (!optional_out(env, a.out_obj, q.shape.data(), 4, {q, k, v, mt}, &a.out)) {
-    NewTensor out = new_tensor(env, DType::F32, q.shape.data(), 4);
-    a.out_obj = out.object;
-    a.out = out.view;
-  }
+  a.out_obj = out_or_new(env, a.out_obj, q.shape.data(), 4, {q, k, v, mt}, &a.out);
   a.result = a.out_obj;
   a.lse_obj = env.Undefined();
   if (want_lse) {

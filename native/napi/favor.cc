@@ -65,11 +65,7 @@ static Napi::Value FavorAttention(const Napi::CallbackInfo& info) {
     p.causal_eps = static_cast<float>(get_positive(env, ev, "causalEps"));
   TensorView out;
   Napi::Value out_obj = opts.Get("out");
-  if (!optional_out(env, out_obj, q.shape.data(), 4, {q, k, v, proj}, &out)) {
-    NewTensor t = new_tensor(env, DType::F32, q.shape.data(), 4);
-    out = t.view;
-    out_obj = t.object;
-  }
+  out_obj = out_or_new(env, out_obj, q.shape.data(), 4, {q, k, v, proj}, &out);
   p.q = q.ptr<float>(), p.k = k.ptr<float>(), p.v = v.ptr<float>(), p.out = out.ptr<float>();
   auto work = [p] { cpu::favor_attention_f32(p); };
   return finish_op<Async>(env, "turboformer.favorAttention", {info[0], info[1], info[2], info[3], out_obj},

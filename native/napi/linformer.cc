@@ -63,11 +63,7 @@ static Napi::Value LinformerAttention(const Napi::CallbackInfo& info) {
   }
   TensorView out;
   Napi::Value out_obj = opts.Get("out");
-  if (!optional_out(env, out_obj, q.shape.data(), 4, {q, k, v, pk, pv}, &out)) {
-    NewTensor t = new_tensor(env, DType::F32, q.shape.data(), 4);
-    out = t.view;
-    out_obj = t.object;
-  }
+  out_obj = out_or_new(env, out_obj, q.shape.data(), 4, {q, k, v, pk, pv}, &out);
   p.q = q.ptr<float>(), p.k = k.ptr<float>(), p.v = v.ptr<float>(), p.out = out.ptr<float>();
   auto work = [p] { cpu::linformer_attention_f32(p); };
   return finish_op<Async>(env, "turboformer.linformerAttention",

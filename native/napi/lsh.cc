@@ -62,15 +62,13 @@ static std::shared_ptr<std::vector<uint8_t>> read_keep(Napi::Env env, Napi::Valu
 static Napi::Value get_out(Napi::Env env, Napi::Object opts, const TensorView& x, std::initializer_list<TensorView> inputs,
                            TensorView* out) {
   Napi::Value ov = opts.Get("out");
-  if (optional_out(env, ov, x.shape.data(), 4, inputs, out)) {
+  Napi::Value result = out_or_new(env, ov, x.shape.data(), 4, inputs, out);
+  if (!is_absent(ov)) {
     Napi::Value mv = opts.Get("attentionMask");
     if (!is_absent(mv) && overlaps(*out, get_tensor(env, mv, "attentionMask")))
       throw_range(env, "opts.out must not share memory with an input");
-    return ov;
   }
-  NewTensor t = new_tensor(env, DType::F32, x.shape.data(), 4);
-  *out = t.view;
-  return t.object;
+  return result;
 }
 
 // numBuckets: a count (even, or 1) or an array of even factors.

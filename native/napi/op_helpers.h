@@ -46,7 +46,7 @@ inline bool overlaps(const TensorView& x, const TensorView& y) {
   return x0 < y0 + y.nbytes() && y0 < x0 + x.nbytes();
 }
 
-// The checks of optional_out on an f32 tensor already read (e.g. from the packed form): the shape, no shared memory.
+// The checks of out_or_new on an f32 tensor already read (e.g. from the packed form): the shape, no shared memory.
 inline void check_out(Napi::Env env, const TensorView& t, const int64_t* shape, int nd, std::initializer_list<TensorView> inputs) {
   bool ok = t.ndim == nd;
   for (int i = 0; ok && i < nd; ++i) ok = t.shape[i] == shape[i];
@@ -55,14 +55,19 @@ inline void check_out(Napi::Env env, const TensorView& t, const int64_t* shape, 
     if (overlaps(t, in)) throw_range(env, "opts.out must not share memory with an input");
 }
 
-// opts.out: an existing f32 tensor of the result's shape that receives the result (callers that reuse their buffers
-// skip the page faults of a fresh output); it must not share memory with an input. Returns false when absent.
-inline bool optional_out(Napi::Env env, Napi::Value v, const int64_t* shape, int nd, std::initializer_list<TensorView> inputs,
-                      TensorView* out) {
-  if (is_absent(v)) return false;
-  *out = get_tensor(env, v, "opts.out", DType::F32);
-  check_out(env, *out, shape, nd, inputs);
-  return true;
+// The output of an op. opts.out, when given, is an existing f32 tensor of the result's shape that receives the
+// result (callers that reuse their buffers skip the page faults of a fresh output) and must not share memory with
+// an input; otherwise a fresh f32 tensor of `shape`. Returns the JS object to hand back; *out views its memory.
+inline Napi::Value out_or_new(Napi::Env env, Napi::Value v, const int64_t* shape, int nd,
+                              std::initializer_list<TensorView> inputs, TensorView* out) {
+  if (!is_absent(v)) {
+    *out = get_tensor(env, v, "opts.out", DType::F32);
+    check_out(env, *out, shape, nd, inputs);
+    return v;
+  }
+  NewTensor t = new_tensor(env, DType::F32, shape, nd);
+  *out = t.view;
+  return t.object;
 }
 
 // A per-head tensor [B, H, N, D] with a head dim D in [1, max_d].

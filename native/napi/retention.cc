@@ -113,11 +113,7 @@ static Napi::Value Retention(const Napi::CallbackInfo& info) {
   const int64_t oshape[4] = {batch, T, heads, dv};
   TensorView outv;
   Napi::Value out_obj = o.Get("out");
-  if (!optional_out(env, out_obj, oshape, 4, {q, k, v, decay}, &outv)) {
-    NewTensor out = new_tensor(env, DType::F32, oshape, 4);
-    outv = out.view;
-    out_obj = out.object;
-  }
+  out_obj = out_or_new(env, out_obj, oshape, 4, {q, k, v, decay}, &outv);
   if (a.kv_in && (overlaps(outv, kv_view) || overlaps(outv, scale_view)))
     throw_range(env, "opts.out must not share memory with opts.state");
   keep.push_back(out_obj);

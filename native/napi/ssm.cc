@@ -123,11 +123,7 @@ static Napi::Value SelectiveScan(const Napi::CallbackInfo& info) {
   const bool ret_state = get_bool(env, o.Get("returnLastState"), "opts.returnLastState", false);
   TensorView outv;
   Napi::Value out_obj = o.Get("out");
-  if (!optional_out(env, out_obj, u.shape.data(), 3, {u, delta, A, B, C}, &outv)) {
-    NewTensor out = new_tensor(env, DType::F32, u.shape.data(), 3);
-    outv = out.view;
-    out_obj = out.object;
-  }
+  out_obj = out_or_new(env, out_obj, u.shape.data(), 3, {u, delta, A, B, C}, &outv);
   keep.push_back(out_obj);
   Napi::Object result = Napi::Object::New(env);
   result.Set("out", out_obj);
@@ -296,11 +292,7 @@ static Napi::Value CausalConv1d(const Napi::CallbackInfo& info) {
   }
   TensorView outv;
   Napi::Value out_obj = o.Get("out");
-  if (!optional_out(env, out_obj, x.shape.data(), 3, {x, w}, &outv)) {
-    NewTensor out = new_tensor(env, DType::F32, x.shape.data(), 3);
-    outv = out.view;
-    out_obj = out.object;
-  }
+  out_obj = out_or_new(env, out_obj, x.shape.data(), 3, {x, w}, &outv);
   const int64_t sshape[3] = {batch, dim, k - 1};
   NewTensor st = new_tensor(env, DType::F32, sshape, 3);  // written in full by the kernel (every row's k - 1 values)
   keep.push_back(out_obj);

@@ -77,11 +77,7 @@ static Napi::Value WkvInPlace(Napi::Env env, const Napi::CallbackInfo& info, con
   }, st);
   TensorView outv;
   Napi::Value out_obj = opts.Get("out");
-  if (!optional_out(env, out_obj, k.shape.data(), 3, {decay, first, k, v, st[0], st[1], st[2]}, &outv)) {
-    NewTensor out = new_tensor(env, DType::F32, k.shape.data(), 3);
-    outv = out.view;
-    out_obj = out.object;
-  }
+  out_obj = out_or_new(env, out_obj, k.shape.data(), 3, {decay, first, k, v, st[0], st[1], st[2]}, &outv);
   Napi::Object result = Napi::Object::New(env);
   result.Set("out", out_obj);
   result.Set("state", s);
@@ -161,11 +157,7 @@ static Napi::Value Wkv(const Napi::CallbackInfo& info) {
   }
   TensorView outv;
   Napi::Value out_obj = opts.IsEmpty() ? env.Undefined() : opts.Get("out");
-  if (!optional_out(env, out_obj, k.shape.data(), 3, {decay, first, k, v}, &outv)) {
-    NewTensor out = new_tensor(env, DType::F32, k.shape.data(), 3);
-    outv = out.view;
-    out_obj = out.object;
-  }
+  out_obj = out_or_new(env, out_obj, k.shape.data(), 3, {decay, first, k, v}, &outv);
   Napi::Object state = Napi::Object::New(env);
   state.Set("num", num.object);
   state.Set("den", den.object);

@@ -576,7 +576,7 @@ TF_GEMM_TARGET void sgemm_few_panels(int64_t m, int64_t p0, int64_t npan, int64_
   }
 }
 
-// The few-row path's entry (SgemmKernel::packed_few), per row count (chosen by measuring on Zen 3, AVX2,
+// The few-row path's entry (SgemmKernel::packed_few), per row count (chosen by measuring on the AVX2 build machine,
 // 1 thread, a weight in L3 and one streamed from memory; one stream of the weight at a time was the slow
 // case from memory): 1 row: four panels at a time (four streams, 4 x NV chains); 2 rows: two panels, each
 // KC block in two halves (four streams, 2 x 2 x NV chains); 3 rows: one panel in halves; 4-8: two panels,
