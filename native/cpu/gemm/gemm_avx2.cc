@@ -7,6 +7,12 @@
 // the FMA peak, 6x16 91-94%; both about 98% with everything in L1.
 // Blocks: KC = 256 (a 24 KiB B micro-panel in a 32 KiB L1, the 4 KiB A micro-panel streaming past it),
 // MC = 192 (a 192 KiB packed A block in a 512 KiB L2), NC = 3072 (a 3 MiB B block in L3).
+// Re-measured on the Zen 3 build machine (32 KiB L1d, 512 KiB L2 per core; 1 thread, 1024^3, CPU time, best of
+// 21 interleaved rounds, load 9-11): KC/MC 256/192 stayed best against 192/192, 320/128, 384/128, 256/288 and
+// 256/96 (1-4% slower), and 6x16 (MC 144) was 2-5% slower; a prefetch of the A micro-panel inside the
+// micro-kernel gained nothing. Where 1024^3 goes: the micro-kernel alone on L1-resident panels reaches 96-97%
+// of the FMA peak, the macro-kernel (A block in L2, B panels from L3) 93-95%, and packing A and B takes 5-6%
+// of the time (both read their source from L3 or memory).
 #if defined(__x86_64__) || defined(_M_X64)
 #include "../../core/dispatch.h"
 #include "../../core/simd.h"
@@ -25,6 +31,20 @@ struct VecAvx2 : simd::Avx2 {
   static constexpr int TW = 8;
   TF_VEC void transpose_block(const float* src, int64_t lds, float* dst, int64_t ldd) {
     simd::transpose_8x8(src, lds, dst, ldd);
+  }
+  // Packing a 4-row A panel (rows contiguous along k): 8 depths of the 4 rows through a 4 x 8 register
+  // transpose, out[kk * 4 + i] = rows[i][p + kk] (four 32-byte stores instead of 32 scalar ones).
+  TF_VEC void pack_a4(const float* const* rows, int64_t p, float* out) {
+    const __m256 r0 = _mm256_loadu_ps(rows[0] + p), r1 = _mm256_loadu_ps(rows[1] + p);
+    const __m256 r2 = _mm256_loadu_ps(rows[2] + p), r3 = _mm256_loadu_ps(rows[3] + p);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);  // depths 0 1 4 5, 2 3 6 7
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);  // depths 0|4, 1|5
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);  // depths 2|6, 3|7
+    _mm256_storeu_ps(out, _mm256_permute2f128_ps(u0, u1, 0x20));
+    _mm256_storeu_ps(out + 8, _mm256_permute2f128_ps(u2, u3, 0x20));
+    _mm256_storeu_ps(out + 16, _mm256_permute2f128_ps(u0, u1, 0x31));
+    _mm256_storeu_ps(out + 24, _mm256_permute2f128_ps(u2, u3, 0x31));
   }
 };
 }  // namespace

@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "gemm_kernel.h"
 
@@ -48,7 +49,9 @@ namespace {
 #define TF_GEMM_RESTRICT __restrict__
 #define TF_GEMM_PREFETCH_W(p) __builtin_prefetch((p), 1, 3)
 #define TF_GEMM_PREFETCH_L2(p) __builtin_prefetch((p), 0, 2)
+#define TF_GEMM_PREFETCH_R(p) __builtin_prefetch((p), 0, 3)
 #else
+#define TF_GEMM_PREFETCH_R(p) ((void)(p))
 #define TF_GEMM_PREFETCH_W(p) ((void)(p))
 #define TF_GEMM_PREFETCH_L2(p) ((void)(p))
 #define TF_GEMM_UNROLL
@@ -163,6 +166,13 @@ TF_GEMM_TARGET void sgemm_macro(int64_t m, int64_t n, int64_t k, const float* ap
   }
 }
 
+// Whether the level's traits have pack_a4(rows, p, out): out[kk * 4 + i] = rows[i][p + kk] for kk < 8, i < 4
+// (a 4 x 8 register transpose; then a 4-row panel of contiguous rows packs 32 floats in a few instructions).
+template <class V, class = void>
+struct HasPackA4 : std::false_type {};
+template <class V>
+struct HasPackA4<V, std::void_t<decltype(&V::pack_a4)>> : std::true_type {};
+
 // Packs op(A)[0:m, 0:k] into MR-row panels (k-major inside a panel), zero-padding the last panel.
 template <class V, int MR>
 TF_GEMM_TARGET void sgemm_pack_a(int64_t m, int64_t k, const float* a, int64_t rsa, int64_t csa, float* out) {
@@ -194,7 +204,19 @@ TF_GEMM_TARGET void sgemm_pack_a(int64_t m, int64_t k, const float* a, int64_t r
       // rows contiguous along k: an MR-way interleave
       const float* rows[MR];
       TF_GEMM_UNROLL for (int i = 0; i < MR; ++i) rows[i] = src + i * rsa;
-      for (int64_t p = 0; p < k; ++p) {
+      int64_t p = 0;
+      if constexpr (MR == 4 && HasPackA4<V>::value) {
+        // (the next panel's rows are fetched meanwhile: MR more streams, so the source, read from L3 or
+        // memory, arrives at its bandwidth rather than at the latency of four streams)
+        const bool ahead = i0 + 2 * MR <= m;
+        for (; p + 8 <= k; p += 8) {
+          if (ahead) {
+            TF_GEMM_UNROLL for (int i = 0; i < MR; ++i) TF_GEMM_PREFETCH_R(rows[i] + MR * rsa + p);
+          }
+          V::pack_a4(rows, p, out + p * MR);
+        }
+      }
+      for (; p < k; ++p) {
         TF_GEMM_UNROLL for (int i = 0; i < MR; ++i) out[p * MR + i] = rows[i][p];
       }
     } else {
@@ -220,6 +242,10 @@ TF_GEMM_TARGET void sgemm_pack_b(int64_t k, int64_t n, const float* b, int64_t r
         float* dst = out + j0 * k;
         if (nn == NR) {
           for (int64_t p = p0; p < p1; ++p) {
+            if (p + 16 < k) {  // the same columns of the next chunk's rows (16 streams at once)
+              TF_GEMM_PREFETCH_R(b + (p + 16) * rsb + j0);
+              TF_GEMM_PREFETCH_R(b + (p + 16) * rsb + j0 + NR - 1);
+            }
             TF_GEMM_UNROLL for (int j = 0; j < NV; ++j) V::store(dst + p * NR + j * W, V::load(b + p * rsb + j0 + j * W));
           }
         } else {
@@ -678,6 +704,7 @@ SgemmKernel make_sgemm_kernel(const char* name, int mc, int kc, int nc) {
 #undef TF_GEMM_RESTRICT
 #undef TF_GEMM_PREFETCH_W
 #undef TF_GEMM_PREFETCH_L2
+#undef TF_GEMM_PREFETCH_R
 
 }  // namespace
 }  // namespace tf
