@@ -156,6 +156,9 @@ TF_GEMM_TARGET void sgemm_macro(int64_t m, int64_t n, int64_t k, const float* ap
         sgemm_ukernel<V, MR, NV>(k, apanel, bpanel, ct, ldc, alpha, beta);
       } else if (NV > 1 && mm == MR && nn == V::W) {
         sgemm_ukernel<V, MR, 1, NR>(k, apanel, bpanel, ct, ldc, alpha, beta);  // one-vector edge panel
+      } else if (NV > 2 && mm == MR && nn == 2 * V::W) {
+        // two-vector edge panel (e.g. N = 1024 or 4096 with NR = 24), also straight into C
+        sgemm_ukernel<V, MR, (NV > 2 ? 2 : NV), NR>(k, apanel, bpanel, ct, ldc, alpha, beta);
       } else {
         if (beta != 0.0f)
           for (int64_t r = 0; r < mm; ++r) std::memcpy(tile + r * NR, ct + r * ldc, sizeof(float) * nn);
