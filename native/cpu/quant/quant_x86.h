@@ -76,10 +76,11 @@ struct RowCtx {
   float row_scale = 0.0f;
   int gshift = 0;  // int4: log2(group / 32)
   int64_t k = 0;
-  int64_t pf = 0;  // prefetch distance in bytes (gemv_rows: the same row of the next tile)
+  int64_t r = 0;   // the weight row (its output column)
+  int64_t pf = 0;  // prefetch distance in bytes (gemv_rows: the same place a row or two later in this row's stream)
   int64_t pf_scales = 0;  // int4: the same for the scales (bytes; a quarter of it for the zero points)
   RowCtx() = default;
-  RowCtx(const cpu::QuantGemv& a, int64_t r) : k(a.w.k) {
+  RowCtx(const cpu::QuantGemv& a, int64_t r) : k(a.w.k), r(r) {
     const cpu::QuantWeight& w = a.w;
     if constexpr (F == 0) {
       codes = w.data + r * a.kb * 34;
@@ -228,16 +229,28 @@ inline __m256i wblock_dot(const __m256i* v, const cpu::ActBlock& xb) {
   }
 }
 
-// How far ahead (bytes) each weight row is prefetched. gemv_rows walks a tile of R weight rows (R·rowbytes contiguous
-// code bytes) at a time, so each row prefetches the same offset of its row in the next tile (R·rowbytes ahead): the
-// next tile arrives in the order it is read, one tile ahead. With 3 KiB ahead in its own row instead, the rows of
-// a tile prefetched into each other's (already fetched) bytes, and the DRAM-bound shape (K 4096, N 11008, M 1) ran
-// 15-30% slower. Tiles over kQuantPrefetchMax (long rows, which L1 would not hold twice) prefetch kQuantPrefetch
-// ahead in their own row. q8_0 prefetches every block (34 bytes: every other block skipped lines; 17 KiB tiles at
-// K = 4096 also fell back to 3 KiB under the former 16 KiB cap), int4 also its scale and zero-point streams: both
-// about 30% faster on the DRAM-bound shape.
+// How the weight is streamed. A thread's rows [n0, n1) are cut into R contiguous slices and a tile takes row i of
+// every slice (quant_streams), so the R rows of a tile are R sequential streams far apart in memory, each reading its
+// slice front to back as the bandwidth probe reads its eighths. (Tiles of R adjacent rows, the former order, read
+// one short stretch of rows after another: at K = 4096 every int8 row is one 4 KiB page, a new stream to the
+// prefetchers each time.) Each row prefetches the same place `ahead` rows later in its own slice (quant_ahead: at least
+// kQuantStreamAhead bytes ahead). Measured on the AVX2 development machine (Zen 3, one thread, K 4096, N 11008, M 1,
+// weights in rotation, a stand-alone copy of the int8 loop, CPU time, best of 6 interleaved, heavily loaded machine):
+// adjacent 4-row tiles 16.4-18.1 GB/s, 4 slices 22.2-24.6 GB/s, against 23.3 GB/s for the probe's eight-stream read;
+// a loop doing nothing but the loads read at the adjacent tiles' speed, so the order, not the arithmetic, was the
+// limit. Rows over kQuantPrefetchMax bytes prefetch kQuantPrefetch ahead in their own row. q8_0 prefetches every
+// block (34 bytes: every other block skipped lines), int4 also its scale and zero-point streams.
 constexpr int64_t kQuantPrefetch = 3072;
 constexpr int64_t kQuantPrefetchMax = 20480;
+constexpr int64_t kQuantStreamAhead = 4096;
+
+// Rows ahead in a stream for rows of `rowbytes` bytes, and the prefetch distance in bytes.
+inline int64_t quant_ahead(int64_t rowbytes) {
+  return rowbytes >= kQuantStreamAhead ? 1 : (kQuantStreamAhead + rowbytes - 1) / rowbytes;
+}
+inline int64_t quant_pf(int64_t rowbytes) {
+  return rowbytes <= kQuantPrefetchMax ? quant_ahead(rowbytes) * rowbytes : kQuantPrefetch;
+}
 
 // The 4-bit formats two blocks at a time (b, b + 1): one 256-bit vector holds the low nibbles of both blocks and
 // another the high nibbles (q4_0: elements 0-15 and 16-31 of each block; int4: even and odd elements), against
@@ -483,7 +496,7 @@ __attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, co
 // output keeps 8 float lanes (its block sums, converted and scaled, added in block order) and is reduced across
 // lanes once at the end, so its arithmetic depends on MR (a function of M) but not on R or the thread split.
 template <int F, bool Vnni, int MR, int R>
-inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0, int64_t i0) {
+inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t i0) {
   __m256 acc[R][MR];
   for (int u = 0; u < R; ++u)
     for (int j = 0; j < MR; ++j) acc[u][j] = _mm256_setzero_ps();
@@ -500,7 +513,7 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0
   for (; b < kfull; ++b) single_step<F, Vnni, MR, R, false>(rows, x, a.kb, b, acc);
   for (; b < a.kb; ++b) single_step<F, Vnni, MR, R, true>(rows, x, a.kb, b, acc);
   for (int u = 0; u < R; ++u) {
-    const int64_t r = r0 + u;
+    const int64_t r = rows[u].r;
     const float bias = a.bias ? a.bias[r] : 0.0f;
     for (int j = 0; j < MR; ++j) {
       float t = hsum8(acc[u][j]);
@@ -510,28 +523,29 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0
   }
 }
 
-// Weight rows [n0, n1) for all activation rows: R weight rows at a time (R·MR accumulators), the leftover rows one
-// by one.
+// Weight rows [n0, n1) for all activation rows: R weight rows at a time (R·MR accumulators), row i of each of R
+// slices of the range (R streams, see kQuantStreamAhead), then the rows the slices leave over one by one.
 template <int F, bool Vnni, int MR>
 inline void gemv_rows(const cpu::QuantGemv& a, int64_t n0, int64_t n1, int64_t i0) {
   constexpr int R = MR == 1 ? 4 : MR == 2 ? 3 : 2;
   const int64_t rowbytes = F == 0 ? a.kb * 34 : F == 1 ? a.kb * 18 : F == 2 ? a.w.k : a.w.k / 2;
-  const int64_t pf = R * rowbytes <= kQuantPrefetchMax ? R * rowbytes : kQuantPrefetch;
-  int64_t r = n0;
-  for (; r + R <= n1; r += R) {
-    RowCtx<F> rows[R] = {RowCtx<F>(a, r)};
-    for (int u = 1; u < R; ++u) rows[u] = RowCtx<F>(a, r + u);
+  const int64_t pf = quant_pf(rowbytes);
+  const int64_t pfs = F == 3 ? quant_ahead(rowbytes) * (a.w.k / a.w.group) * 4 : 0;
+  const int64_t s = (n1 - n0) / R;  // rows per slice
+  for (int64_t i = 0; i < s; ++i) {
+    RowCtx<F> rows[R];
     for (int u = 0; u < R; ++u) {
+      rows[u] = RowCtx<F>(a, n0 + u * s + i);
       rows[u].pf = pf;
-      if constexpr (F == 3) rows[u].pf_scales = R * (a.w.k / a.w.group) * 4;
+      rows[u].pf_scales = pfs;
     }
-    gemv_tile<F, Vnni, MR, R>(a, rows, r, i0);
+    gemv_tile<F, Vnni, MR, R>(a, rows, i0);
   }
-  for (; r < n1; ++r) {
+  for (int64_t r = n0 + R * s; r < n1; ++r) {
     RowCtx<F> row(a, r);
-    row.pf = rowbytes <= kQuantPrefetchMax ? rowbytes : kQuantPrefetch;
-    if constexpr (F == 3) row.pf_scales = (a.w.k / a.w.group) * 4;
-    gemv_tile<F, Vnni, MR, 1>(a, &row, r, i0);
+    row.pf = pf;
+    row.pf_scales = pfs;
+    gemv_tile<F, Vnni, MR, 1>(a, &row, i0);
   }
 }
 
@@ -573,12 +587,13 @@ inline int32_t hsum_epi32(__m256i v) {
 // Activation rows i0 .. i0+MR-1 × weight rows r0 .. r0+NR-1 over k in [c0, c1) (one chunk): MR·NR int32
 // accumulators, 16 k per step (each weight vector sign-extended once for the MR rows); the exact chunk sums go to
 // y as float32 (set on the first chunk, added after).
+// Weight rows r0 + u·rs (rs > 1: the decode path's slices); pf: the prefetch distance in bytes.
 template <bool Vnni, int MR, int NR>
-__attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a, int64_t i0, int64_t r0, int64_t c0,
-                                                        int64_t c1) {
+__attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a, int64_t i0, int64_t r0, int64_t rs,
+                                                        int64_t pf, int64_t c0, int64_t c1) {
   const int64_t k = a.w.k;
   const int8_t* wp[NR];
-  for (int u = 0; u < NR; ++u) wp[u] = reinterpret_cast<const int8_t*>(a.w.data) + (r0 + u) * k;
+  for (int u = 0; u < NR; ++u) wp[u] = reinterpret_cast<const int8_t*>(a.w.data) + (r0 + u * rs) * k;
   const int16_t* xp[MR];
   for (int j = 0; j < MR; ++j) xp[j] = a.xq + (i0 + j) * a.ldx;
   __m256i acc[MR][NR];
@@ -586,7 +601,6 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
     for (int u = 0; u < NR; ++u) acc[j][u] = _mm256_setzero_si256();
   const int64_t cfull = c0 + (c1 - c0) / 16 * 16;
   int64_t kk = c0;
-  const int64_t pf = NR * k <= kQuantPrefetchMax ? NR * k : kQuantPrefetch;  // the next tile's rows (gemv_rows)
   for (; kk < cfull; kk += 16) {
     __m256i wv[NR];
     if ((kk & 63) == 0)
@@ -617,11 +631,13 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
     const __m256i h = _mm256_hadd_epi32(h01, h23);  // per 128-bit half: the 4 rows' partial sums
     const __m128 sum = _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
     float* yo = a.y + i0 * a.ldy + r0;
-    _mm_storeu_ps(yo, c0 == 0 ? sum : _mm_add_ps(_mm_loadu_ps(yo), sum));
+    alignas(16) float t[4];
+    _mm_store_ps(t, sum);
+    for (int u = 0; u < 4; ++u) yo[u * rs] = c0 == 0 ? t[u] : yo[u * rs] + t[u];
   } else {
     for (int j = 0; j < MR; ++j)
       for (int u = 0; u < NR; ++u) {
-        float* yo = a.y + (i0 + j) * a.ldy + r0 + u;
+        float* yo = a.y + (i0 + j) * a.ldy + r0 + u * rs;
         const float sum = static_cast<float>(hsum_epi32(acc[j][u]));
         *yo = c0 == 0 ? sum : *yo + sum;
       }
@@ -630,12 +646,13 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
 
 template <bool Vnni, int NR>
 inline void gemm_i8_rows(const cpu::QuantGemv& a, int64_t r0, int64_t c0, int64_t c1) {
+  const int64_t pf = NR * a.w.k <= kQuantPrefetchMax ? NR * a.w.k : kQuantPrefetch;  // the next pair of rows
   int64_t i = 0;
-  for (; i + 4 <= a.m; i += 4) gemm_i8_tile<Vnni, 4, NR>(a, i, r0, c0, c1);
+  for (; i + 4 <= a.m; i += 4) gemm_i8_tile<Vnni, 4, NR>(a, i, r0, 1, pf, c0, c1);
   switch (a.m - i) {
-    case 3: gemm_i8_tile<Vnni, 3, NR>(a, i, r0, c0, c1); break;
-    case 2: gemm_i8_tile<Vnni, 2, NR>(a, i, r0, c0, c1); break;
-    case 1: gemm_i8_tile<Vnni, 1, NR>(a, i, r0, c0, c1); break;
+    case 3: gemm_i8_tile<Vnni, 3, NR>(a, i, r0, 1, pf, c0, c1); break;
+    case 2: gemm_i8_tile<Vnni, 2, NR>(a, i, r0, 1, pf, c0, c1); break;
+    case 1: gemm_i8_tile<Vnni, 1, NR>(a, i, r0, 1, pf, c0, c1); break;
     default: break;
   }
 }
@@ -648,14 +665,15 @@ void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   const int64_t k = a.w.k;
   if (a.m == 1) {
     // decode: the activation row (2·k bytes) stays in L1, so the weight is streamed once, row tile by row tile
-    // (4 rows, their chunks in order; the same sums as the chunk-outer order below)
-    int64_t r = n0;
-    for (; r + 4 <= n1; r += 4)
+    // (row i of 4 slices of the range: 4 streams as in gemv_rows; their chunks in order; the same sums as the
+    // chunk-outer order below), then the rows the slices leave over
+    const int64_t s = (n1 - n0) / 4, pf = quant_pf(k);
+    for (int64_t i = 0; i < s; ++i)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
-        gemm_i8_tile<Vnni, 1, 4>(a, 0, r, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
-    for (; r < n1; ++r)
+        gemm_i8_tile<Vnni, 1, 4>(a, 0, n0 + i, s, pf, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
+    for (int64_t r = n0 + 4 * s; r < n1; ++r)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
-        gemm_i8_tile<Vnni, 1, 1>(a, 0, r, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
+        gemm_i8_tile<Vnni, 1, 1>(a, 0, r, 1, pf, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
   } else if (a.m <= cpu::kQuantSmallM) {  // rows outer too (x, m·2·k bytes, stays in L1 / L2)
     for (int64_t r = n0; r < n1; r += 2)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
