@@ -76,9 +76,7 @@ struct RowCtx {
   float row_scale = 0.0f;
   int gshift = 0;  // int4: log2(group / 32)
   int64_t k = 0;
-  int64_t r = 0;   // the weight row (its output column)
-  int64_t pf = 0;  // prefetch distance in bytes (gemv_rows: the same place a row or two later in this row's stream)
-  int64_t pf_scales = 0;  // int4: the same for the scales (bytes; a quarter of it for the zero points)
+  int64_t r = 0;  // the weight row (its output column)
   RowCtx() = default;
   RowCtx(const cpu::QuantGemv& a, int64_t r) : k(a.w.k), r(r) {
     const cpu::QuantWeight& w = a.w;
@@ -229,28 +227,22 @@ inline __m256i wblock_dot(const __m256i* v, const cpu::ActBlock& xb) {
   }
 }
 
-// How the weight is streamed. A thread's rows [n0, n1) are cut into R contiguous slices and a tile takes row i of
-// every slice (quant_streams), so the R rows of a tile are R sequential streams far apart in memory, each reading its
-// slice front to back as the bandwidth probe reads its eighths. (Tiles of R adjacent rows, the former order, read
-// one short stretch of rows after another: at K = 4096 every int8 row is one 4 KiB page, a new stream to the
-// prefetchers each time.) Each row prefetches the same place `ahead` rows later in its own slice (quant_ahead: at least
-// kQuantStreamAhead bytes ahead). Measured on the AVX2 development machine (Zen 3, one thread, K 4096, N 11008, M 1,
-// weights in rotation, a stand-alone copy of the int8 loop, CPU time, best of 6 interleaved, heavily loaded machine):
-// adjacent 4-row tiles 16.4-18.1 GB/s, 4 slices 22.2-24.6 GB/s, against 23.3 GB/s for the probe's eight-stream read;
-// a loop doing nothing but the loads read at the adjacent tiles' speed, so the order, not the arithmetic, was the
-// limit. Rows over kQuantPrefetchMax bytes prefetch kQuantPrefetch ahead in their own row. q8_0 prefetches every
-// block (34 bytes: every other block skipped lines), int4 also its scale and zero-point streams.
+// How the weight is streamed at M <= 8 (gemv_rows) and in int8 decode (quant_gemm_i8_x86, M = 1). A thread's rows
+// [n0, n1) are cut into R contiguous slices and a tile takes row i of every slice, so the R rows of a tile are R
+// sequential streams far apart in memory, each reading its slice front to back as the bandwidth probe reads its
+// eighths; the hardware prefetchers follow them, and these paths issue no software prefetches. (Tiles of R adjacent
+// rows, the former order, read one short stretch after another: at K = 4096 every int8 row is one 4 KiB page, a new
+// stream to the prefetchers each time; they prefetched the next tile's rows in software.) Measured on the AVX2
+// development machine (Zen 3, one thread, K 4096, N 11008, M 1, weights in rotation; CPU time, heavily loaded
+// shared machine): a stand-alone copy of the int8 loop read 16.4-18.1 GB/s with adjacent 4-row tiles, 22.2-24.6 GB/s
+// with 4 slices, against 23.3 GB/s for the probe's eight-stream read, and a loop doing nothing but those loads read
+// at the adjacent tiles' speed (the order, not the arithmetic, was the limit); in the kernels, dropping the
+// software prefetches once the rows were sliced raised the median of 60 interleaved rounds for every format (int8
+// 15.6 -> 16.3, q8_0 12.5 -> 14.7, q4_0 12.5 -> 13.2, int4/g32 12.1 -> 12.8 GB/s; fp32 linear 18.1-20.7) and did
+// not lower it at K = N = 4096 (L3). The int8 GEMM at 1 < M <= 48 (adjacent row pairs) still prefetches the next pair
+// kQuantPrefetch..kQuantPrefetchMax bytes ahead.
 constexpr int64_t kQuantPrefetch = 3072;
 constexpr int64_t kQuantPrefetchMax = 20480;
-constexpr int64_t kQuantStreamAhead = 4096;
-
-// Rows ahead in a stream for rows of `rowbytes` bytes, and the prefetch distance in bytes.
-inline int64_t quant_ahead(int64_t rowbytes) {
-  return rowbytes >= kQuantStreamAhead ? 1 : (kQuantStreamAhead + rowbytes - 1) / rowbytes;
-}
-inline int64_t quant_pf(int64_t rowbytes) {
-  return rowbytes <= kQuantPrefetchMax ? quant_ahead(rowbytes) * rowbytes : kQuantPrefetch;
-}
 
 // The 4-bit formats two blocks at a time (b, b + 1): one 256-bit vector holds the low nibbles of both blocks and
 // another the high nibbles (q4_0: elements 0-15 and 16-31 of each block; int4: even and odd elements), against
@@ -284,7 +276,6 @@ __attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, cons
   for (int u = 0; u < R; ++u) {
     const RowCtx<F>& row = rows[u];
     const uint8_t* p = row.codes + b * bbytes;
-    _mm_prefetch(reinterpret_cast<const char*>(p + row.pf), _MM_HINT_T0);
     __m256i v;
     __m256 ws;
     __m256i zv = _mm256_setzero_si256();
@@ -299,10 +290,6 @@ __attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, cons
       ws = _mm256_cvtph_ps(h2);
     } else {
       v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-      if ((b & 14) == 0) {  // every 16 blocks: this row's scales and zero points in the next tile (their own streams)
-        _mm_prefetch(reinterpret_cast<const char*>(row.scales + row.pf_scales + ((b >> row.gshift) << 2)), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(row.zeros + (row.pf_scales >> 2) + (b >> row.gshift)), _MM_HINT_T0);
-      }
       if (row.gshift == 0) {
         const float* sp = reinterpret_cast<const float*>(row.scales + b * 4);
         ws = _mm256_blend_ps(_mm256_broadcast_ss(sp), _mm256_broadcast_ss(sp + 1), 0xF0);
@@ -371,9 +358,6 @@ __attribute__((always_inline)) inline void oct_step(const RowCtx<F>* rows, const
   for (int u = 0; u < R; ++u) {
     const RowCtx<F>& row = rows[u];
     const uint8_t* p = row.codes + b * bbytes;
-    _mm_prefetch(reinterpret_cast<const char*>(p + row.pf), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p + row.pf + 64), _MM_HINT_T0);
-    if constexpr (F == 1) _mm_prefetch(reinterpret_cast<const char*>(p + row.pf + 128), _MM_HINT_T0);
     __m256 ws;
     __m256i zv = _mm256_setzero_si256();
     if constexpr (F == 1) {
@@ -387,10 +371,6 @@ __attribute__((always_inline)) inline void oct_step(const RowCtx<F>* rows, const
       h = _mm_insert_epi16(h, cpu::load_u16(p + 7 * 18), 7);
       ws = _mm256_cvtph_ps(h);
     } else {
-      if ((b & 8) == 0) {  // every 16 blocks: this row's scales and zero points in the next tile (their own streams)
-        _mm_prefetch(reinterpret_cast<const char*>(row.scales + row.pf_scales + ((b >> row.gshift) << 2)), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(row.zeros + (row.pf_scales >> 2) + (b >> row.gshift)), _MM_HINT_T0);
-      }
       const int64_t g = b >> row.gshift;
       const uint8_t* sp = row.scales + g * 4;
       const uint8_t* zp = row.zeros + g;
@@ -472,11 +452,8 @@ __attribute__((always_inline)) inline void oct_step(const RowCtx<F>* rows, const
 template <int F, bool Vnni, int MR, int R, bool Partial>
 __attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, const cpu::ActBlock* x, int64_t kb,
                                                        int64_t b, __m256 (*acc)[MR]) {
-  constexpr int64_t bbytes = F == 0 ? 34 : F == 1 ? 18 : F == 2 ? 32 : 16;  // code bytes per block of 32
 #pragma GCC unroll 4
   for (int u = 0; u < R; ++u) {
-    if (F == 0 || (b & 1) == 0)  // q8_0: every block (34 bytes), or some lines would be missed
-      _mm_prefetch(reinterpret_cast<const char*>(rows[u].codes + b * bbytes + rows[u].pf), _MM_HINT_T0);
     __m256i v[2];
     __m256 wsv;
     decode_wblock<F, Partial>(rows[u], b, v, &wsv);
@@ -528,23 +505,14 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t i0
 template <int F, bool Vnni, int MR>
 inline void gemv_rows(const cpu::QuantGemv& a, int64_t n0, int64_t n1, int64_t i0) {
   constexpr int R = MR == 1 ? 4 : MR == 2 ? 3 : 2;
-  const int64_t rowbytes = F == 0 ? a.kb * 34 : F == 1 ? a.kb * 18 : F == 2 ? a.w.k : a.w.k / 2;
-  const int64_t pf = quant_pf(rowbytes);
-  const int64_t pfs = F == 3 ? quant_ahead(rowbytes) * (a.w.k / a.w.group) * 4 : 0;
   const int64_t s = (n1 - n0) / R;  // rows per slice
   for (int64_t i = 0; i < s; ++i) {
     RowCtx<F> rows[R];
-    for (int u = 0; u < R; ++u) {
-      rows[u] = RowCtx<F>(a, n0 + u * s + i);
-      rows[u].pf = pf;
-      rows[u].pf_scales = pfs;
-    }
+    for (int u = 0; u < R; ++u) rows[u] = RowCtx<F>(a, n0 + u * s + i);
     gemv_tile<F, Vnni, MR, R>(a, rows, i0);
   }
   for (int64_t r = n0 + R * s; r < n1; ++r) {
-    RowCtx<F> row(a, r);
-    row.pf = pf;
-    row.pf_scales = pfs;
+    const RowCtx<F> row(a, r);
     gemv_tile<F, Vnni, MR, 1>(a, &row, i0);
   }
 }
@@ -587,8 +555,8 @@ inline int32_t hsum_epi32(__m256i v) {
 // Activation rows i0 .. i0+MR-1 × weight rows r0 .. r0+NR-1 over k in [c0, c1) (one chunk): MR·NR int32
 // accumulators, 16 k per step (each weight vector sign-extended once for the MR rows); the exact chunk sums go to
 // y as float32 (set on the first chunk, added after).
-// Weight rows r0 + u·rs (rs > 1: the decode path's slices); pf: the prefetch distance in bytes.
-template <bool Vnni, int MR, int NR>
+// Weight rows r0 + u·rs (rs > 1: the decode path's slices); Pf: prefetch each row pf bytes ahead (1 < M <= 48).
+template <bool Vnni, int MR, int NR, bool Pf>
 __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a, int64_t i0, int64_t r0, int64_t rs,
                                                         int64_t pf, int64_t c0, int64_t c1) {
   const int64_t k = a.w.k;
@@ -603,7 +571,7 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
   int64_t kk = c0;
   for (; kk < cfull; kk += 16) {
     __m256i wv[NR];
-    if ((kk & 63) == 0)
+    if (Pf && (kk & 63) == 0)
       for (int u = 0; u < NR; ++u) _mm_prefetch(reinterpret_cast<const char*>(wp[u] + kk + pf), _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int u = 0; u < NR; ++u) wv[u] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[u] + kk)));
@@ -648,11 +616,11 @@ template <bool Vnni, int NR>
 inline void gemm_i8_rows(const cpu::QuantGemv& a, int64_t r0, int64_t c0, int64_t c1) {
   const int64_t pf = NR * a.w.k <= kQuantPrefetchMax ? NR * a.w.k : kQuantPrefetch;  // the next pair of rows
   int64_t i = 0;
-  for (; i + 4 <= a.m; i += 4) gemm_i8_tile<Vnni, 4, NR>(a, i, r0, 1, pf, c0, c1);
+  for (; i + 4 <= a.m; i += 4) gemm_i8_tile<Vnni, 4, NR, true>(a, i, r0, 1, pf, c0, c1);
   switch (a.m - i) {
-    case 3: gemm_i8_tile<Vnni, 3, NR>(a, i, r0, 1, pf, c0, c1); break;
-    case 2: gemm_i8_tile<Vnni, 2, NR>(a, i, r0, 1, pf, c0, c1); break;
-    case 1: gemm_i8_tile<Vnni, 1, NR>(a, i, r0, 1, pf, c0, c1); break;
+    case 3: gemm_i8_tile<Vnni, 3, NR, true>(a, i, r0, 1, pf, c0, c1); break;
+    case 2: gemm_i8_tile<Vnni, 2, NR, true>(a, i, r0, 1, pf, c0, c1); break;
+    case 1: gemm_i8_tile<Vnni, 1, NR, true>(a, i, r0, 1, pf, c0, c1); break;
     default: break;
   }
 }
@@ -665,15 +633,15 @@ void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   const int64_t k = a.w.k;
   if (a.m == 1) {
     // decode: the activation row (2·k bytes) stays in L1, so the weight is streamed once, row tile by row tile
-    // (row i of 4 slices of the range: 4 streams as in gemv_rows; their chunks in order; the same sums as the
-    // chunk-outer order below), then the rows the slices leave over
-    const int64_t s = (n1 - n0) / 4, pf = quant_pf(k);
+    // (row i of 4 slices of the range: 4 streams as in gemv_rows, no software prefetch; their chunks in order; the
+    // same sums as the chunk-outer order below), then the rows the slices leave over
+    const int64_t s = (n1 - n0) / 4;
     for (int64_t i = 0; i < s; ++i)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
-        gemm_i8_tile<Vnni, 1, 4>(a, 0, n0 + i, s, pf, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
+        gemm_i8_tile<Vnni, 1, 4, false>(a, 0, n0 + i, s, 0, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
     for (int64_t r = n0 + 4 * s; r < n1; ++r)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
-        gemm_i8_tile<Vnni, 1, 1>(a, 0, r, 1, pf, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
+        gemm_i8_tile<Vnni, 1, 1, false>(a, 0, r, 1, 0, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
   } else if (a.m <= cpu::kQuantSmallM) {  // rows outer too (x, m·2·k bytes, stays in L1 / L2)
     for (int64_t r = n0; r < n1; r += 2)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
