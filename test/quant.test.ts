@@ -286,6 +286,34 @@ describe('qlinear', () => {
     }
   });
 
+  it('M <= 8: each output equals the one of its weight row alone (rows taken from R slices of the range, leftovers, threads)', () => {
+    // a row's output depends on x and that row only (the arithmetic depends on M, not on which rows share a tile),
+    // so weights of n = 4·s + 3 rows (4, 3 and 2 slices and leftover rows for M = 1, 2, 3+; uneven thread chunks)
+    // must give, column by column, the bits of the same row quantized and multiplied alone
+    for (const c of FORMATS) {
+      const k = c.format === 'int8' ? 200 : c.format === 'int4' ? 2 * c.group! : 96;
+      const n = 43;
+      const w = randn([n, k], 91, 0.4);
+      const qw = quantize(w, c.format, { group: c.group });
+      const bias = randn([n], 92);
+      const rows = Array.from({ length: n }, (_, r) =>
+        quantize(new Tensor(w.data.slice(r * k, (r + 1) * k), [1, k], 'f32'), c.format, { group: c.group }),
+      );
+      for (const m of [1, 2, 3, 5]) {
+        const x = randn([m, k], 93 + m);
+        for (const level of levels) {
+          const y = withIsa(level, () => qlinear(x, qw, bias)).data;
+          const yt = withThreads(many, () => withIsa(level, () => qlinear(x, qw, bias))).data;
+          expect(sameBytes(yt, y), `${label(c)} ${level} m=${m} threads`).toBe(true);
+          for (let r = 0; r < n; r++) {
+            const yr = withIsa(level, () => qlinear(x, rows[r], new Tensor(bias.data.slice(r, r + 1), [1], 'f32'))).data;
+            for (let i = 0; i < m; i++) expect(y[i * n + r], `${label(c)} ${level} m=${m} row ${r}`).toBe(yr[i]);
+          }
+        }
+      }
+    }
+  });
+
   it('4-bit formats: exact integer block sums at the extremes (nibbles 0 and 15, activation codes ±127)', () => {
     // each block's 32 products are ±15·127 (or 0·127): the int16 partial sums of the eight-block step reach 16·15·127 =
     // 30480 in magnitude, just inside int16. Weight rows: q4_0 row 0 one -1 and the rest 0.875 (nibbles 15, d = 1/8),

@@ -76,10 +76,9 @@ struct RowCtx {
   float row_scale = 0.0f;
   int gshift = 0;  // int4: log2(group / 32)
   int64_t k = 0;
-  int64_t pf = 0;  // prefetch distance in bytes (gemv_rows: the same row of the next tile)
-  int64_t pf_scales = 0;  // int4: the same for the scales (bytes; a quarter of it for the zero points)
+  int64_t r = 0;  // the weight row (its output column)
   RowCtx() = default;
-  RowCtx(const cpu::QuantGemv& a, int64_t r) : k(a.w.k) {
+  RowCtx(const cpu::QuantGemv& a, int64_t r) : k(a.w.k), r(r) {
     const cpu::QuantWeight& w = a.w;
     if constexpr (F == 0) {
       codes = w.data + r * a.kb * 34;
@@ -228,14 +227,20 @@ inline __m256i wblock_dot(const __m256i* v, const cpu::ActBlock& xb) {
   }
 }
 
-// How far ahead (bytes) each weight row is prefetched. gemv_rows walks a tile of R weight rows (R·rowbytes contiguous
-// code bytes) at a time, so each row prefetches the same offset of its row in the next tile (R·rowbytes ahead): the
-// next tile arrives in the order it is read, one tile ahead. With 3 KiB ahead in its own row instead, the rows of
-// a tile prefetched into each other's (already fetched) bytes, and the DRAM-bound shape (K 4096, N 11008, M 1) ran
-// 15-30% slower. Tiles over kQuantPrefetchMax (long rows, which L1 would not hold twice) prefetch kQuantPrefetch
-// ahead in their own row. q8_0 prefetches every block (34 bytes: every other block skipped lines; 17 KiB tiles at
-// K = 4096 also fell back to 3 KiB under the former 16 KiB cap), int4 also its scale and zero-point streams: both
-// about 30% faster on the DRAM-bound shape.
+// How the weight is streamed at M <= 8 (gemv_rows) and in int8 decode (quant_gemm_i8_x86, M = 1). A thread's rows
+// [n0, n1) are cut into R contiguous slices and a tile takes row i of every slice, so the R rows of a tile are R
+// sequential streams far apart in memory, each reading its slice front to back as the bandwidth probe reads its
+// eighths; the hardware prefetchers follow them, and these paths issue no software prefetches. (Tiles of R adjacent
+// rows, the former order, read one short stretch after another: at K = 4096 every int8 row is one 4 KiB page, a new
+// stream to the prefetchers each time; they prefetched the next tile's rows in software.) Measured on the AVX2
+// development machine (Zen 3, one thread, K 4096, N 11008, M 1, weights in rotation; CPU time, heavily loaded
+// shared machine): a stand-alone copy of the int8 loop read 16.4-18.1 GB/s with adjacent 4-row tiles, 22.2-24.6 GB/s
+// with 4 slices, against 23.3 GB/s for the probe's eight-stream read, and a loop doing nothing but those loads read
+// at the adjacent tiles' speed (the order, not the arithmetic, was the limit); in the kernels, dropping the
+// software prefetches once the rows were sliced raised the median of 60 interleaved rounds for every format (int8
+// 15.6 -> 16.3, q8_0 12.5 -> 14.7, q4_0 12.5 -> 13.2, int4/g32 12.1 -> 12.8 GB/s; fp32 linear 18.1-20.7) and did
+// not lower it at K = N = 4096 (L3). The int8 GEMM at 1 < M <= 48 (adjacent row pairs) still prefetches the next pair
+// kQuantPrefetch..kQuantPrefetchMax bytes ahead.
 constexpr int64_t kQuantPrefetch = 3072;
 constexpr int64_t kQuantPrefetchMax = 20480;
 
@@ -271,7 +276,6 @@ __attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, cons
   for (int u = 0; u < R; ++u) {
     const RowCtx<F>& row = rows[u];
     const uint8_t* p = row.codes + b * bbytes;
-    _mm_prefetch(reinterpret_cast<const char*>(p + row.pf), _MM_HINT_T0);
     __m256i v;
     __m256 ws;
     __m256i zv = _mm256_setzero_si256();
@@ -286,10 +290,6 @@ __attribute__((always_inline)) inline void pair_step(const RowCtx<F>* rows, cons
       ws = _mm256_cvtph_ps(h2);
     } else {
       v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-      if ((b & 14) == 0) {  // every 16 blocks: this row's scales and zero points in the next tile (their own streams)
-        _mm_prefetch(reinterpret_cast<const char*>(row.scales + row.pf_scales + ((b >> row.gshift) << 2)), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(row.zeros + (row.pf_scales >> 2) + (b >> row.gshift)), _MM_HINT_T0);
-      }
       if (row.gshift == 0) {
         const float* sp = reinterpret_cast<const float*>(row.scales + b * 4);
         ws = _mm256_blend_ps(_mm256_broadcast_ss(sp), _mm256_broadcast_ss(sp + 1), 0xF0);
@@ -358,9 +358,6 @@ __attribute__((always_inline)) inline void oct_step(const RowCtx<F>* rows, const
   for (int u = 0; u < R; ++u) {
     const RowCtx<F>& row = rows[u];
     const uint8_t* p = row.codes + b * bbytes;
-    _mm_prefetch(reinterpret_cast<const char*>(p + row.pf), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(p + row.pf + 64), _MM_HINT_T0);
-    if constexpr (F == 1) _mm_prefetch(reinterpret_cast<const char*>(p + row.pf + 128), _MM_HINT_T0);
     __m256 ws;
     __m256i zv = _mm256_setzero_si256();
     if constexpr (F == 1) {
@@ -374,10 +371,6 @@ __attribute__((always_inline)) inline void oct_step(const RowCtx<F>* rows, const
       h = _mm_insert_epi16(h, cpu::load_u16(p + 7 * 18), 7);
       ws = _mm256_cvtph_ps(h);
     } else {
-      if ((b & 8) == 0) {  // every 16 blocks: this row's scales and zero points in the next tile (their own streams)
-        _mm_prefetch(reinterpret_cast<const char*>(row.scales + row.pf_scales + ((b >> row.gshift) << 2)), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(row.zeros + (row.pf_scales >> 2) + (b >> row.gshift)), _MM_HINT_T0);
-      }
       const int64_t g = b >> row.gshift;
       const uint8_t* sp = row.scales + g * 4;
       const uint8_t* zp = row.zeros + g;
@@ -459,11 +452,8 @@ __attribute__((always_inline)) inline void oct_step(const RowCtx<F>* rows, const
 template <int F, bool Vnni, int MR, int R, bool Partial>
 __attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, const cpu::ActBlock* x, int64_t kb,
                                                        int64_t b, __m256 (*acc)[MR]) {
-  constexpr int64_t bbytes = F == 0 ? 34 : F == 1 ? 18 : F == 2 ? 32 : 16;  // code bytes per block of 32
 #pragma GCC unroll 4
   for (int u = 0; u < R; ++u) {
-    if (F == 0 || (b & 1) == 0)  // q8_0: every block (34 bytes), or some lines would be missed
-      _mm_prefetch(reinterpret_cast<const char*>(rows[u].codes + b * bbytes + rows[u].pf), _MM_HINT_T0);
     __m256i v[2];
     __m256 wsv;
     decode_wblock<F, Partial>(rows[u], b, v, &wsv);
@@ -483,7 +473,7 @@ __attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, co
 // output keeps 8 float lanes (its block sums, converted and scaled, added in block order) and is reduced across
 // lanes once at the end, so its arithmetic depends on MR (a function of M) but not on R or the thread split.
 template <int F, bool Vnni, int MR, int R>
-inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0, int64_t i0) {
+inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t i0) {
   __m256 acc[R][MR];
   for (int u = 0; u < R; ++u)
     for (int j = 0; j < MR; ++j) acc[u][j] = _mm256_setzero_ps();
@@ -500,7 +490,7 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0
   for (; b < kfull; ++b) single_step<F, Vnni, MR, R, false>(rows, x, a.kb, b, acc);
   for (; b < a.kb; ++b) single_step<F, Vnni, MR, R, true>(rows, x, a.kb, b, acc);
   for (int u = 0; u < R; ++u) {
-    const int64_t r = r0 + u;
+    const int64_t r = rows[u].r;
     const float bias = a.bias ? a.bias[r] : 0.0f;
     for (int j = 0; j < MR; ++j) {
       float t = hsum8(acc[u][j]);
@@ -510,28 +500,20 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t r0
   }
 }
 
-// Weight rows [n0, n1) for all activation rows: R weight rows at a time (R·MR accumulators), the leftover rows one
-// by one.
+// Weight rows [n0, n1) for all activation rows: R weight rows at a time (R·MR accumulators), row i of each of R
+// slices of the range (R streams, see kQuantStreamAhead), then the rows the slices leave over one by one.
 template <int F, bool Vnni, int MR>
 inline void gemv_rows(const cpu::QuantGemv& a, int64_t n0, int64_t n1, int64_t i0) {
   constexpr int R = MR == 1 ? 4 : MR == 2 ? 3 : 2;
-  const int64_t rowbytes = F == 0 ? a.kb * 34 : F == 1 ? a.kb * 18 : F == 2 ? a.w.k : a.w.k / 2;
-  const int64_t pf = R * rowbytes <= kQuantPrefetchMax ? R * rowbytes : kQuantPrefetch;
-  int64_t r = n0;
-  for (; r + R <= n1; r += R) {
-    RowCtx<F> rows[R] = {RowCtx<F>(a, r)};
-    for (int u = 1; u < R; ++u) rows[u] = RowCtx<F>(a, r + u);
-    for (int u = 0; u < R; ++u) {
-      rows[u].pf = pf;
-      if constexpr (F == 3) rows[u].pf_scales = R * (a.w.k / a.w.group) * 4;
-    }
-    gemv_tile<F, Vnni, MR, R>(a, rows, r, i0);
+  const int64_t s = (n1 - n0) / R;  // rows per slice
+  for (int64_t i = 0; i < s; ++i) {
+    RowCtx<F> rows[R];
+    for (int u = 0; u < R; ++u) rows[u] = RowCtx<F>(a, n0 + u * s + i);
+    gemv_tile<F, Vnni, MR, R>(a, rows, i0);
   }
-  for (; r < n1; ++r) {
-    RowCtx<F> row(a, r);
-    row.pf = rowbytes <= kQuantPrefetchMax ? rowbytes : kQuantPrefetch;
-    if constexpr (F == 3) row.pf_scales = (a.w.k / a.w.group) * 4;
-    gemv_tile<F, Vnni, MR, 1>(a, &row, r, i0);
+  for (int64_t r = n0 + R * s; r < n1; ++r) {
+    const RowCtx<F> row(a, r);
+    gemv_tile<F, Vnni, MR, 1>(a, &row, i0);
   }
 }
 
@@ -573,12 +555,13 @@ inline int32_t hsum_epi32(__m256i v) {
 // Activation rows i0 .. i0+MR-1 × weight rows r0 .. r0+NR-1 over k in [c0, c1) (one chunk): MR·NR int32
 // accumulators, 16 k per step (each weight vector sign-extended once for the MR rows); the exact chunk sums go to
 // y as float32 (set on the first chunk, added after).
-template <bool Vnni, int MR, int NR>
-__attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a, int64_t i0, int64_t r0, int64_t c0,
-                                                        int64_t c1) {
+// Weight rows r0 + u·rs (rs > 1: the decode path's slices); Pf: prefetch each row pf bytes ahead (1 < M <= 48).
+template <bool Vnni, int MR, int NR, bool Pf>
+__attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a, int64_t i0, int64_t r0, int64_t rs,
+                                                        int64_t pf, int64_t c0, int64_t c1) {
   const int64_t k = a.w.k;
   const int8_t* wp[NR];
-  for (int u = 0; u < NR; ++u) wp[u] = reinterpret_cast<const int8_t*>(a.w.data) + (r0 + u) * k;
+  for (int u = 0; u < NR; ++u) wp[u] = reinterpret_cast<const int8_t*>(a.w.data) + (r0 + u * rs) * k;
   const int16_t* xp[MR];
   for (int j = 0; j < MR; ++j) xp[j] = a.xq + (i0 + j) * a.ldx;
   __m256i acc[MR][NR];
@@ -586,10 +569,9 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
     for (int u = 0; u < NR; ++u) acc[j][u] = _mm256_setzero_si256();
   const int64_t cfull = c0 + (c1 - c0) / 16 * 16;
   int64_t kk = c0;
-  const int64_t pf = NR * k <= kQuantPrefetchMax ? NR * k : kQuantPrefetch;  // the next tile's rows (gemv_rows)
   for (; kk < cfull; kk += 16) {
     __m256i wv[NR];
-    if ((kk & 63) == 0)
+    if (Pf && (kk & 63) == 0)
       for (int u = 0; u < NR; ++u) _mm_prefetch(reinterpret_cast<const char*>(wp[u] + kk + pf), _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int u = 0; u < NR; ++u) wv[u] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[u] + kk)));
@@ -617,11 +599,13 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
     const __m256i h = _mm256_hadd_epi32(h01, h23);  // per 128-bit half: the 4 rows' partial sums
     const __m128 sum = _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
     float* yo = a.y + i0 * a.ldy + r0;
-    _mm_storeu_ps(yo, c0 == 0 ? sum : _mm_add_ps(_mm_loadu_ps(yo), sum));
+    alignas(16) float t[4];
+    _mm_store_ps(t, sum);
+    for (int u = 0; u < 4; ++u) yo[u * rs] = c0 == 0 ? t[u] : yo[u * rs] + t[u];
   } else {
     for (int j = 0; j < MR; ++j)
       for (int u = 0; u < NR; ++u) {
-        float* yo = a.y + (i0 + j) * a.ldy + r0 + u;
+        float* yo = a.y + (i0 + j) * a.ldy + r0 + u * rs;
         const float sum = static_cast<float>(hsum_epi32(acc[j][u]));
         *yo = c0 == 0 ? sum : *yo + sum;
       }
@@ -630,12 +614,13 @@ __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a,
 
 template <bool Vnni, int NR>
 inline void gemm_i8_rows(const cpu::QuantGemv& a, int64_t r0, int64_t c0, int64_t c1) {
+  const int64_t pf = NR * a.w.k <= kQuantPrefetchMax ? NR * a.w.k : kQuantPrefetch;  // the next pair of rows
   int64_t i = 0;
-  for (; i + 4 <= a.m; i += 4) gemm_i8_tile<Vnni, 4, NR>(a, i, r0, c0, c1);
+  for (; i + 4 <= a.m; i += 4) gemm_i8_tile<Vnni, 4, NR, true>(a, i, r0, 1, pf, c0, c1);
   switch (a.m - i) {
-    case 3: gemm_i8_tile<Vnni, 3, NR>(a, i, r0, c0, c1); break;
-    case 2: gemm_i8_tile<Vnni, 2, NR>(a, i, r0, c0, c1); break;
-    case 1: gemm_i8_tile<Vnni, 1, NR>(a, i, r0, c0, c1); break;
+    case 3: gemm_i8_tile<Vnni, 3, NR, true>(a, i, r0, 1, pf, c0, c1); break;
+    case 2: gemm_i8_tile<Vnni, 2, NR, true>(a, i, r0, 1, pf, c0, c1); break;
+    case 1: gemm_i8_tile<Vnni, 1, NR, true>(a, i, r0, 1, pf, c0, c1); break;
     default: break;
   }
 }
@@ -648,14 +633,15 @@ void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   const int64_t k = a.w.k;
   if (a.m == 1) {
     // decode: the activation row (2·k bytes) stays in L1, so the weight is streamed once, row tile by row tile
-    // (4 rows, their chunks in order; the same sums as the chunk-outer order below)
-    int64_t r = n0;
-    for (; r + 4 <= n1; r += 4)
+    // (row i of 4 slices of the range: 4 streams as in gemv_rows, no software prefetch; their chunks in order; the
+    // same sums as the chunk-outer order below), then the rows the slices leave over
+    const int64_t s = (n1 - n0) / 4;
+    for (int64_t i = 0; i < s; ++i)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
-        gemm_i8_tile<Vnni, 1, 4>(a, 0, r, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
-    for (; r < n1; ++r)
+        gemm_i8_tile<Vnni, 1, 4, false>(a, 0, n0 + i, s, 0, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
+    for (int64_t r = n0 + 4 * s; r < n1; ++r)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
-        gemm_i8_tile<Vnni, 1, 1>(a, 0, r, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
+        gemm_i8_tile<Vnni, 1, 1, false>(a, 0, r, 1, 0, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
   } else if (a.m <= cpu::kQuantSmallM) {  // rows outer too (x, m·2·k bytes, stays in L1 / L2)
     for (int64_t r = n0; r < n1; r += 2)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
