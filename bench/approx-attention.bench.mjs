@@ -33,7 +33,7 @@
 //            --only lsh,favor (time only these implementations: ids flash, flash-causal, favor, favor-causal,
 //            linformer, lsh, lsh-causal, local, lsh-fixed, lsh-fixed-causal)
 // Growth is reported three ways: the ratio of the best times, the ratio of the best CPU times, and per round
-// (t_r(2N)/t_r(N) with both lengths timed in the same round r): best / median over the rounds, wall and CPU;
+// (t_r(2N)/t_r(N) with both lengths timed in the same round r, t_r the mean of its calls there): best / median over the rounds, wall and CPU;
 // more rounds (--rounds 7 --big-rounds 5) make the median steadier. The load average is printed with them.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -164,12 +164,17 @@ function timed(c) {
   c.cpu.push(cpuNow() - c0);
   return now() - t0;
 }
-// c.byRound[r] / c.cpuByRound[r]: the best wall / CPU time of round r (for the per-round growth figures)
+// c.byRound[r] / c.cpuByRound[r]: the mean wall / CPU time of the calls of round r (for the per-round growth
+// figures). The mean, not the best: a short call runs several times a round and a long one once, and the best of
+// 3 calls sat 6-9% below a single call on the loaded 2-core machine (LSH at N = 4096, 30 rounds), which made
+// t_r(2N)/t_r(N) read that much too high wherever the number of calls per round changes (4096 -> 8192 -> 16384)
 function sample(c, round) {
   const keep = (t) => {
     c.times.push(t);
-    c.byRound[round] = Math.min(c.byRound[round] ?? Infinity, t);
-    c.cpuByRound[round] = Math.min(c.cpuByRound[round] ?? Infinity, c.cpu[c.cpu.length - 1]);
+    const n = (c.inRound[round] ?? 0) + 1;
+    c.inRound[round] = n;
+    c.byRound[round] = ((c.byRound[round] ?? 0) * (n - 1) + t) / n;
+    c.cpuByRound[round] = ((c.cpuByRound[round] ?? 0) * (n - 1) + c.cpu[c.cpu.length - 1]) / n;
   };
   if (round === 0) {
     c.est = timed(c); // warm; counted as a sample when it is over a second
@@ -239,7 +244,7 @@ for (const t of threadCounts) {
   // would bend the growth figures.
   const perN = sizes.map((N) => {
     const run = setup(N);
-    return { N, cases: IMPLS.filter((im) => (!im.flash || N <= flashMax) && (!only.length || only.includes(im.id))).map((im) => ({ id: im.id, run: run[im.id], times: [], cpu: [], byRound: [], cpuByRound: [], est: 0 })) };
+    return { N, cases: IMPLS.filter((im) => (!im.flash || N <= flashMax) && (!only.length || only.includes(im.id))).map((im) => ({ id: im.id, run: run[im.id], times: [], cpu: [], byRound: [], cpuByRound: [], inRound: [], est: 0 })) };
   });
   const load0 = loadavg();
   for (let r = 0; r < rounds; r++) {
