@@ -166,6 +166,10 @@ struct RetMM {
   int64_t ldc;
   float beta;
   bool beta_on;
+  // rows to prefetch, one per tile while the product runs (the next chunk's values, spread over the FMAs instead of
+  // a burst that waits for free miss buffers): pf_rows rows of pf_len floats, pf_stride apart (pf null: none)
+  const float* pf = nullptr;
+  int64_t pf_stride = 0, pf_rows = 0, pf_len = 0;
 };
 
 template <class V, int MR, int NV, bool FULL>
@@ -238,10 +242,15 @@ inline void ret_tile_any(const RetMM& p, int64_t i0, int64_t j0, int64_t nn, int
 template <class V>
 inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
   constexpr int64_t MR = 6, NR = 2 * V::W;
+  int64_t pr = 0;  // rows prefetched
   for (int64_t j0 = 0; j0 < n; j0 += NR) {
     for (int64_t i0 = 0; i0 < m; i0 += MR) {
       const int64_t mm = std::min(MR, m - i0), lim = i0 + mm;
       if (tri == 1 && j0 >= lim) continue;
+      if (p.pf && pr < p.pf_rows) {
+        for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(p.pf + pr * p.pf_stride + e);
+        ++pr;
+      }
       const int64_t nn = std::min(NR, (tri == 1 ? std::min(n, lim) : n) - j0), kb = tri == 2 ? std::min(k1, lim) : k1;
       switch (mm) {
         case 1: ret_tile_any<V, 1>(p, i0, j0, nn, kb); break;
@@ -253,6 +262,8 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
       }
     }
   }
+  for (; p.pf && pr < p.pf_rows; ++pr)  // a product of fewer tiles than rows
+    for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(p.pf + pr * p.pf_stride + e);
 }
 
 // scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) dv (chunk values and state) + B*B (mask)
@@ -360,9 +371,6 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     const float* kc = k + c * B * dk;
     const float* vc = v + c * B * vstride;
     float* oc = out + c * B * vstride;
-    if (c + 1 < nchunks)  // the next chunk's value rows (strided by heads * dv: the prefetcher misses them)
-      for (int64_t j = 0; j < B; ++j)
-        for (int64_t e = 0; e < dv; e += 16) __builtin_prefetch(vc + (B + j) * vstride + e);
     for (int64_t j = 0; j < B; ++j) std::copy(vc + j * vstride, vc + j * vstride + dv, comb + j * dv);
     // inner part: S = (Qc Kc^T) * mask; inner scale of row i: clamp(sum_j |s_ij|, min 1)
     // K^T (in ks's room until the state's keys): its rows are the product's B rows. Eight rows of K at a time, each
@@ -398,7 +406,10 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       const float f = qid[i] * inv;
       for (int64_t d = 0; d < dk; ++d) si[B + d] = qc[i * dk + d] * f;
     }
-    ret_mm<V>(RetMM{A2, K2, 1, comb, dv, A2 + B, K2, 1, kvs, dv, dk, oc, vstride, 0.0f, false}, B, dv, B, 2);
+    // (the next chunk's value rows are prefetched during it: strided by heads * dv, the prefetcher misses them)
+    ret_mm<V>(RetMM{A2, K2, 1, comb, dv, A2 + B, K2, 1, kvs, dv, dk, oc, vstride, 0.0f, false,
+                    c + 1 < nchunks ? vc + B * vstride : nullptr, vstride, B, dv},
+              B, dv, B, 2);
     // the state: kvs = kvs cross + (Kc vid)^T Vc; then its scale (the largest column sum of |kvs|)
     for (int64_t j = 0; j < B; ++j)
       for (int64_t d = 0; d < dk; ++d) ks[j * dk + d] = kc[j * dk + d] * vid[j];
