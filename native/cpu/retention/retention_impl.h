@@ -7,6 +7,8 @@
 #include "../../core/simd_math.h"
 #include "retention.h"
 
+#include <type_traits>
+
 namespace tf {
 namespace {
 
@@ -148,6 +150,28 @@ inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk,
   }
 }
 
+#if defined(TF_SIMD_X86)
+// dst[c * ldd + r] = src[r * lds + c] for an 8 x 8 block (AVX2; only called from the AVX2 instantiation)
+__attribute__((target("avx2,fma"))) inline void ret_transpose8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+  }
+}
+#endif
+
 // The chunkwise form's products, in registers over the chunk's own row-major buffers (no packing, no general GEMM
 // setup): C[i, j] = sum_k A(i, k) B[k, j] over one or two depth segments (A(i, k) at a[i rsa + k csa], row k of B
 // contiguous at b + k ldb), then C = that (beta_on false) or C beta + that. Tiles of MR rows x NV vectors: MR x NV
@@ -170,6 +194,9 @@ struct RetMM {
   // a burst that waits for free miss buffers): pf_rows rows of pf_len floats, pf_stride apart (pf null: none)
   const float* pf = nullptr;
   int64_t pf_stride = 0, pf_rows = 0, pf_len = 0;
+  // non-null: colsum[j] += |C[i, j]| in double as each row of C is stored (the row blocks of a column panel run in
+  // order, so each column's sum runs over i = 0, 1, ... in order)
+  double* colsum = nullptr;
 };
 
 template <class V, int MR, int NV, bool FULL>
@@ -218,6 +245,16 @@ inline void ret_tile(const RetMM& p, int64_t i0, int64_t j0, int64_t k1, size_t 
         V::store_tail(c + j * W, r, tail);
       else
         V::store(c + j * W, r);
+      if (p.colsum) {
+        double* cs = p.colsum + j0 + j * W;
+        if (!part) {
+          V::add_to_f64(cs, V::abs(r));
+        } else {
+          alignas(64) float lanes[W];
+          V::store(lanes, r);
+          for (size_t l = 0; l < tail; ++l) cs[l] += std::fabs(static_cast<double>(lanes[l]));
+        }
+      }
     }
   }
 }
@@ -375,7 +412,17 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     // inner part: S = (Qc Kc^T) * mask; inner scale of row i: clamp(sum_j |s_ij|, min 1)
     // K^T (in ks's room until the state's keys): its rows are the product's B rows. Eight rows of K at a time, each
     // read along (the chunk's first touch of K: sequential streams for the prefetcher), eight floats stored per d.
-    for (int64_t j0 = 0; j0 < B; j0 += 8) {
+    bool transposed = false;
+#if defined(TF_SIMD_X86)
+    if constexpr (std::is_same_v<V, simd::Avx2>) {
+      if (B % 8 == 0 && dk % 8 == 0) {  // 8 x 8 blocks in registers
+        for (int64_t j0 = 0; j0 < B; j0 += 8)
+          for (int64_t d0 = 0; d0 < dk; d0 += 8) ret_transpose8(kc + j0 * dk + d0, dk, ks + d0 * B + j0, B);
+        transposed = true;
+      }
+    }
+#endif
+    for (int64_t j0 = 0; !transposed && j0 < B; j0 += 8) {
       const int64_t jn = std::min<int64_t>(8, B - j0);
       for (int64_t d = 0; d < dk; ++d)
         for (int64_t j = 0; j < jn; ++j) ks[d * B + j0 + j] = kc[(j0 + j) * dk + d];
@@ -413,11 +460,10 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     // the state: kvs = kvs cross + (Kc vid)^T Vc; then its scale (the largest column sum of |kvs|)
     for (int64_t j = 0; j < B; ++j)
       for (int64_t d = 0; d < dk; ++d) ks[j * dk + d] = kc[j * dk + d] * vid[j];
-    ret_mm<V>(RetMM{ks, 1, dk, comb, dv, nullptr, 0, 0, nullptr, 0, 0, kvs, dv, cross, true}, dk, dv, B, 0);
-    // column sums over d, row by row (independent sums per column; each in order d = 0, 1, ...)
+    // with the column sums of |kvs| over d (each in order d = 0, 1, ...), accumulated as the tiles store the rows
     std::fill(colsum, colsum + dv, 0.0);
-    for (int64_t d = 0; d < dk; ++d)
-      for (int64_t e = 0; e < dv; ++e) colsum[e] += std::fabs(static_cast<double>(kvs[d * dv + e]));
+    ret_mm<V>(RetMM{ks, 1, dk, comb, dv, nullptr, 0, 0, nullptr, 0, 0, kvs, dv, cross, true, nullptr, 0, 0, 0, colsum},
+              dk, dv, B, 0);
     double mx = 0.0;
     for (int64_t e = 0; e < dv; ++e) mx = std::max(mx, colsum[e]);
     kv_scale = static_cast<float>(std::max(mx, 1.0));
