@@ -303,7 +303,7 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
     for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(p.pf + pr * p.pf_stride + e);
 }
 
-// scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) dv (chunk values and state) + B*B (mask)
+// scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) (dv + 16) (chunk values and state) + B*B (mask)
 // + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums); the recurrent form uses 2 T
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
@@ -380,9 +380,13 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   // all), so they share one product: O = [S | Q'] [Vc ; state] / all, with K = B + dk.
   const int64_t B = a.chunk, nchunks = T / B, K2 = B + dk;
   if (nchunks == 0) return;
-  float* comb = acc + dv;       // [B + dk, dv]: this chunk's values, then the state [dk, dv]
-  float* kvs = comb + B * dv;
-  float* mask = comb + K2 * dv;  // [B, B] inner mask (normalised)
+  // [B + dk, ldv]: this chunk's values, then the state [dk, dv]. Rows dv + 16 floats apart: at 512 bytes (dv 128) a
+  // two-vector column panel of its 128 rows would fall in 8 of L1's 64 sets and not stay there while the row blocks
+  // of the products pass; one line more per row spreads it over all of them.
+  const int64_t ldv = dv + 16;
+  float* comb = acc + dv;
+  float* kvs = comb + B * ldv;
+  float* mask = comb + K2 * ldv;  // [B, B] inner mask (normalised)
   float* qid = mask + B * B;     // [B] query inner decay
   float* vid = qid + B;          // [B] value inner decay
   float* isc = vid + B;          // [B] inner scales of the chunk's rows
@@ -399,7 +403,7 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     vid[i] = static_cast<float>(pw[B - 1 - i] / last);
   }
   const float cross = static_cast<float>(std::exp(decay * static_cast<double>(B)));
-  std::fill(kvs, kvs + dk * dv, 0.0f);
+  std::fill(kvs, kvs + dk * ldv, 0.0f);
   float kv_scale = 1.0f;
   // [dv] doubles after ks (the scratch has 2 dv + 2 floats there: room to align to 8 bytes)
   double* colsum = reinterpret_cast<double*>((reinterpret_cast<uintptr_t>(ks + B * dk) + 7) & ~uintptr_t{7});
@@ -408,7 +412,7 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     const float* kc = k + c * B * dk;
     const float* vc = v + c * B * vstride;
     float* oc = out + c * B * vstride;
-    for (int64_t j = 0; j < B; ++j) std::copy(vc + j * vstride, vc + j * vstride + dv, comb + j * dv);
+    for (int64_t j = 0; j < B; ++j) std::copy(vc + j * vstride, vc + j * vstride + dv, comb + j * ldv);
     // inner part: S = (Qc Kc^T) * mask; inner scale of row i: clamp(sum_j |s_ij|, min 1)
     // K^T (in ks's room until the state's keys): its rows are the product's B rows. Eight rows of K at a time, each
     // read along (the chunk's first touch of K: sequential streams for the prefetcher), eight floats stored per d.
@@ -454,7 +458,7 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       for (int64_t d = 0; d < dk; ++d) si[B + d] = qc[i * dk + d] * f;
     }
     // (the next chunk's value rows are prefetched during it: strided by heads * dv, the prefetcher misses them)
-    ret_mm<V>(RetMM{A2, K2, 1, comb, dv, A2 + B, K2, 1, kvs, dv, dk, oc, vstride, 0.0f, false,
+    ret_mm<V>(RetMM{A2, K2, 1, comb, ldv, A2 + B, K2, 1, kvs, ldv, dk, oc, vstride, 0.0f, false,
                     c + 1 < nchunks ? vc + B * vstride : nullptr, vstride, B, dv},
               B, dv, B, 2);
     // the state: kvs = kvs cross + (Kc vid)^T Vc; then its scale (the largest column sum of |kvs|)
@@ -462,7 +466,7 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       for (int64_t d = 0; d < dk; ++d) ks[j * dk + d] = kc[j * dk + d] * vid[j];
     // with the column sums of |kvs| over d (each in order d = 0, 1, ...), accumulated as the tiles store the rows
     std::fill(colsum, colsum + dv, 0.0);
-    ret_mm<V>(RetMM{ks, 1, dk, comb, dv, nullptr, 0, 0, nullptr, 0, 0, kvs, dv, cross, true, nullptr, 0, 0, 0, colsum},
+    ret_mm<V>(RetMM{ks, 1, dk, comb, ldv, nullptr, 0, 0, nullptr, 0, 0, kvs, ldv, cross, true, nullptr, 0, 0, 0, colsum},
               dk, dv, B, 0);
     double mx = 0.0;
     for (int64_t e = 0; e < dv; ++e) mx = std::max(mx, colsum[e]);
