@@ -10,6 +10,7 @@
 //
 //   node bench/recurrent-ab.bench.mjs --threads 1 /path/to/main /path/to/worktree
 //   node bench/recurrent-ab.bench.mjs --threads 1 --rounds 101 --only step /path/to/main /path/to/worktree
+//   node bench/recurrent-ab.bench.mjs --threads 1 --rounds 21 --cpu-time --only chunkwise /path/to/main /path/to/worktree
 //
 // --per-call: the per-token cases time every call on its own and report its 10th, 50th and 90th percentiles, next to
 // a reference case of pure compute (expProbe of 20 passes, about 20k exps: no arguments, no allocation, no thread
@@ -25,7 +26,11 @@ const threads = Number(option('--threads', '1'));
 const rounds = Number(option('--rounds', '9'));
 const only = option('--only', ''); // run only the cases whose name contains this (e.g. 'step': the per-token cases)
 const perCall = flag('--per-call');
-const dirs = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--') && args[i - 1] !== '--per-call'));
+// --cpu-time: a round's time is this process's CPU time (user + system) instead of wall time: on a shared machine the
+// stretches where another process runs instead of this one drop out (one thread: the pool's workers are not timed)
+const cpuTime = flag('--cpu-time');
+const boolFlags = ['--per-call', '--cpu-time'];
+const dirs = args.filter((a, i) => !a.startsWith('--') && !(i > 0 && args[i - 1].startsWith('--') && !boolFlags.includes(args[i - 1])));
 if (dirs.length === 0) dirs.push(root);
 const builds = dirs.map((d) => require(resolve(d, 'build/Release/turboformer.node')));
 // The lib wrappers of each build where its dist/ is compiled (the step's lib form may take a faster path than the raw
@@ -106,12 +111,19 @@ for (let r = 0; r < rounds; r++) {
       }
       return;
     }
+    if (cpuTime) {
+      const c0 = process.cpuUsage();
+      for (let j = 0; j < reps; j++) fn();
+      const d = process.cpuUsage(c0);
+      times[c].push(((d.user + d.system) * 1e3) / div / reps);
+      return;
+    }
     const t0 = process.hrtime.bigint();
     for (let j = 0; j < reps; j++) fn();
     times[c].push(Number(process.hrtime.bigint() - t0) / div / reps);
   });
 }
-console.log(`threads ${threads}, ${rounds} interleaved rounds${perCall ? ' (per-token cases: percentiles of single calls)' : ''}`);
+console.log(`threads ${threads}, ${rounds} interleaved rounds${perCall ? ' (per-token cases: percentiles of single calls)' : ''}${cpuTime ? ', CPU time' : ''}`);
 const names = [...new Set(cases.map((c) => c[1]))];
 for (const name of names) {
   const row = cases.map((c, i) => [c, times[i]]).filter(([c]) => c[1] === name);

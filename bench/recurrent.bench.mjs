@@ -42,8 +42,9 @@
 //       then two FMAs), so by construction the kernel reaches at most 2/3 (67%) of this floor; folding the keep
 //       factor into a running product would cut it to 2 but change the bits with the split point of a sequence.
 //     chunkwise (chunk B) B (dk + dv) (the causal halves of Q K^T and S V inside the chunk) + 4 dk dv (cross part
-//       q . state, chunk kv K^T V) + 2 dk dv / B (state decay, once per chunk). The GEMMs compute the full B x B
-//       squares (2 B (dk + dv)), so at most 45312 / 57600 = 79% of this floor for B 64, dk 64, dv 128.
+//       q . state, chunk kv K^T V) + 2 dk dv / B (state decay, once per chunk). The kernel's products skip the tiles
+//       above the diagonal (6 rows x 16 columns of Q K^T, 6 rows by their causal depth of S V): 46544 flops per token
+//       for B 64, dk 64, dv 128, so at most 97% of this floor (79% while they were full B x B GEMMs).
 // Shared machines are noisy: cases and probes are interleaved in rounds and the median round is reported.
 // Outputs go into preallocated tensors (opts.out: the steady state of a model that reuses its buffers). A fresh
 // output of tens of MB costs a page fault per 4 KiB page, which on the build VM took longer than the kernels

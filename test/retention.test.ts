@@ -94,6 +94,18 @@ describe('retention (torchscale MultiScaleRetention)', () => {
       });
     });
 
+    it(`chunkwise: chunks wider than the kernel's register tiles (several column panels and row blocks, the causal tiles skipped, partial tiles) match the float64 oracle (${level})`, () => {
+      withIsa(level, () => {
+        let seed = 40;
+        for (const [batch, heads, T, dk, dv, chunk] of [[1, 2, 80, 20, 40, 40], [1, 1, 128, 64, 128, 64], [2, 1, 51, 9, 17, 17], [1, 1, 66, 33, 70, 22]]) {
+          const c = makeCase(batch, heads, T, dk, dv, seed);
+          seed += 3;
+          const ch = retention(c.q, c.k, c.v, c.decay, { form: 'chunkwise', chunkSize: chunk });
+          expect([batch, heads, T, dk, dv, chunk, relError(ch.out.data, ref.chunkwise(c.input, chunk)) < 1e-5]).toEqual([batch, heads, T, dk, dv, chunk, true]);
+        }
+      });
+    });
+
     it(`recurrent: a run split through the state, and token by token, equals one run bit for bit (${level})`, () => {
       withIsa(level, () => {
         const c = makeCase(2, 3, 11, 8, 12, 40);

@@ -6,7 +6,8 @@
 #include "../../core/simd.h"
 #include "../../core/simd_math.h"
 #include "retention.h"
-#include "../gemm/gemm.h"
+
+#include <type_traits>
 
 namespace tf {
 namespace {
@@ -149,7 +150,160 @@ inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk,
   }
 }
 
-// scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) dv (chunk values and state) + B*B (mask)
+#if defined(TF_SIMD_X86)
+// dst[c * ldd + r] = src[r * lds + c] for an 8 x 8 block (AVX2; only called from the AVX2 instantiation)
+__attribute__((target("avx2,fma"))) inline void ret_transpose8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r[8], t[8], u[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+  }
+}
+#endif
+
+// The chunkwise form's products, in registers over the chunk's own row-major buffers (no packing, no general GEMM
+// setup): C[i, j] = sum_k A(i, k) B[k, j] over one or two depth segments (A(i, k) at a[i rsa + k csa], row k of B
+// contiguous at b + k ldb), then C = that (beta_on false) or C beta + that. Tiles of MR rows x NV vectors: MR x NV
+// accumulators live over the whole depth, each element one chain of FMAs in depth order (segment 1, then 2), so the
+// result depends on neither the tiling nor the thread count. `tail`: lanes of the last vector (W when full).
+struct RetMM {
+  const float* a1;
+  int64_t rsa1, csa1;
+  const float* b1;
+  int64_t ldb1;
+  const float* a2;  // the second segment (k2 = 0: none)
+  int64_t rsa2, csa2;
+  const float* b2;
+  int64_t ldb2, k2;
+  float* c;
+  int64_t ldc;
+  float beta;
+  bool beta_on;
+  // rows to prefetch, one per tile while the product runs (the next chunk's values, spread over the FMAs instead of
+  // a burst that waits for free miss buffers): pf_rows rows of pf_len floats, pf_stride apart (pf null: none)
+  const float* pf = nullptr;
+  int64_t pf_stride = 0, pf_rows = 0, pf_len = 0;
+  // non-null: colsum[j] += |C[i, j]| in double as each row of C is stored (the row blocks of a column panel run in
+  // order, so each column's sum runs over i = 0, 1, ... in order)
+  double* colsum = nullptr;
+};
+
+template <class V, int MR, int NV, bool FULL>
+inline void ret_tile(const RetMM& p, int64_t i0, int64_t j0, int64_t k1, size_t tail) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  auto ldv = [&](const float* b, int j) -> R {
+    if (!FULL && j == NV - 1) return V::load_tail(b + j * W, tail);
+    return V::load(b + j * W);
+  };
+  R acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+  {
+    const float* a = p.a1 + i0 * p.rsa1;
+    const float* b = p.b1 + j0;
+    for (int64_t kk = 0; kk < k1; ++kk, a += p.csa1, b += p.ldb1) {
+      R bv[NV];
+      for (int j = 0; j < NV; ++j) bv[j] = ldv(b, j);
+      for (int i = 0; i < MR; ++i) {
+        const R av = V::set1(a[i * p.rsa1]);
+        for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(av, bv[j], acc[i][j]);
+      }
+    }
+  }
+  if (p.k2 > 0) {
+    const float* a = p.a2 + i0 * p.rsa2;
+    const float* b = p.b2 + j0;
+    for (int64_t kk = 0; kk < p.k2; ++kk, a += p.csa2, b += p.ldb2) {
+      R bv[NV];
+      for (int j = 0; j < NV; ++j) bv[j] = ldv(b, j);
+      for (int i = 0; i < MR; ++i) {
+        const R av = V::set1(a[i * p.rsa2]);
+        for (int j = 0; j < NV; ++j) acc[i][j] = V::fma(av, bv[j], acc[i][j]);
+      }
+    }
+  }
+  const R vb = V::set1(p.beta);
+  for (int i = 0; i < MR; ++i) {
+    float* c = p.c + (i0 + i) * p.ldc + j0;
+    for (int j = 0; j < NV; ++j) {
+      const bool part = !FULL && j == NV - 1;
+      R r = acc[i][j];
+      if (p.beta_on) r = V::fma(part ? V::load_tail(c + j * W, tail) : V::load(c + j * W), vb, r);
+      if (part)
+        V::store_tail(c + j * W, r, tail);
+      else
+        V::store(c + j * W, r);
+      if (p.colsum) {
+        double* cs = p.colsum + j0 + j * W;
+        if (!part) {
+          V::add_to_f64(cs, V::abs(r));
+        } else {
+          alignas(64) float lanes[W];
+          V::store(lanes, r);
+          for (size_t l = 0; l < tail; ++l) cs[l] += std::fabs(static_cast<double>(lanes[l]));
+        }
+      }
+    }
+  }
+}
+
+// One tile: MR rows from i0, nn columns from j0 (at most two vectors), depth k1 for the first segment.
+template <class V, int MR>
+inline void ret_tile_any(const RetMM& p, int64_t i0, int64_t j0, int64_t nn, int64_t k1) {
+  constexpr int64_t W = V::W;
+  if (nn == 2 * W)
+    ret_tile<V, MR, 2, true>(p, i0, j0, k1, W);
+  else if (nn > W)
+    ret_tile<V, MR, 2, false>(p, i0, j0, k1, static_cast<size_t>(nn - W));
+  else if (nn == W)
+    ret_tile<V, MR, 1, true>(p, i0, j0, k1, W);
+  else
+    ret_tile<V, MR, 1, false>(p, i0, j0, k1, static_cast<size_t>(nn));
+}
+
+// C[0:m, 0:n], column panels of two vectors outer (a panel of B, 2 W floats by the depth, stays in L1 while the row
+// blocks of A pass), blocks of 6 rows inner; `tri`: a causal product, where rows [i0, i0 + 6) need only the columns
+// (tri 1) or the first segment's depth (tri 2) below i0 + 6 (the rest is zero or masked to zero).
+template <class V>
+inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
+  constexpr int64_t MR = 6, NR = 2 * V::W;
+  int64_t pr = 0;  // rows prefetched
+  for (int64_t j0 = 0; j0 < n; j0 += NR) {
+    for (int64_t i0 = 0; i0 < m; i0 += MR) {
+      const int64_t mm = std::min(MR, m - i0), lim = i0 + mm;
+      if (tri == 1 && j0 >= lim) continue;
+      if (p.pf && pr < p.pf_rows) {
+        for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(p.pf + pr * p.pf_stride + e);
+        ++pr;
+      }
+      const int64_t nn = std::min(NR, (tri == 1 ? std::min(n, lim) : n) - j0), kb = tri == 2 ? std::min(k1, lim) : k1;
+      switch (mm) {
+        case 1: ret_tile_any<V, 1>(p, i0, j0, nn, kb); break;
+        case 2: ret_tile_any<V, 2>(p, i0, j0, nn, kb); break;
+        case 3: ret_tile_any<V, 3>(p, i0, j0, nn, kb); break;
+        case 4: ret_tile_any<V, 4>(p, i0, j0, nn, kb); break;
+        case 5: ret_tile_any<V, 5>(p, i0, j0, nn, kb); break;
+        default: ret_tile_any<V, 6>(p, i0, j0, nn, kb); break;
+      }
+    }
+  }
+  for (; p.pf && pr < p.pf_rows; ++pr)  // a product of fewer tiles than rows
+    for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(p.pf + pr * p.pf_stride + e);
+}
+
+// scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) (dv + 16) (chunk values and state) + B*B (mask)
 // + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums); the recurrent form uses 2 T
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
@@ -219,15 +373,20 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     return;
   }
 
-  // chunkwise, each chunk's products through the fp32 GEMM (sgemm picks its path from the shape alone: the same
-  // bits at any thread count; called from a pool task it runs inline). Both parts of an output row are divided by
+  // chunkwise, each chunk's products through ret_mm (register tiles over the chunk's buffers, which stay in L1/L2:
+  // the general GEMM's setup and packing cost more than the products at these sizes; the causal products skip the
+  // tiles above the diagonal). Both parts of an output row are divided by
   // all = max(inner scale, state scale) (upstream's rescaling to the larger scale: a_in * inner = a_cross * kv =
   // all), so they share one product: O = [S | Q'] [Vc ; state] / all, with K = B + dk.
   const int64_t B = a.chunk, nchunks = T / B, K2 = B + dk;
   if (nchunks == 0) return;
-  float* comb = acc + dv;       // [B + dk, dv]: this chunk's values, then the state [dk, dv]
-  float* kvs = comb + B * dv;
-  float* mask = comb + K2 * dv;  // [B, B] inner mask (normalised)
+  // [B + dk, ldv]: this chunk's values, then the state [dk, dv]. Rows dv + 16 floats apart: at 512 bytes (dv 128) a
+  // two-vector column panel of its 128 rows would fall in 8 of L1's 64 sets and not stay there while the row blocks
+  // of the products pass; one line more per row spreads it over all of them.
+  const int64_t ldv = dv + 16;
+  float* comb = acc + dv;
+  float* kvs = comb + B * ldv;
+  float* mask = comb + K2 * ldv;  // [B, B] inner mask (normalised)
   float* qid = mask + B * B;     // [B] query inner decay
   float* vid = qid + B;          // [B] value inner decay
   float* isc = vid + B;          // [B] inner scales of the chunk's rows
@@ -244,7 +403,7 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     vid[i] = static_cast<float>(pw[B - 1 - i] / last);
   }
   const float cross = static_cast<float>(std::exp(decay * static_cast<double>(B)));
-  std::fill(kvs, kvs + dk * dv, 0.0f);
+  std::fill(kvs, kvs + dk * ldv, 0.0f);
   float kv_scale = 1.0f;
   // [dv] doubles after ks (the scratch has 2 dv + 2 floats there: room to align to 8 bytes)
   double* colsum = reinterpret_cast<double*>((reinterpret_cast<uintptr_t>(ks + B * dk) + 7) & ~uintptr_t{7});
@@ -253,12 +412,26 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     const float* kc = k + c * B * dk;
     const float* vc = v + c * B * vstride;
     float* oc = out + c * B * vstride;
-    if (c + 1 < nchunks)  // the next chunk's value rows (strided by heads * dv: the prefetcher misses them)
-      for (int64_t j = 0; j < B; ++j)
-        for (int64_t e = 0; e < dv; e += 16) __builtin_prefetch(vc + (B + j) * vstride + e);
-    for (int64_t j = 0; j < B; ++j) std::copy(vc + j * vstride, vc + j * vstride + dv, comb + j * dv);
+    for (int64_t j = 0; j < B; ++j) std::copy(vc + j * vstride, vc + j * vstride + dv, comb + j * ldv);
     // inner part: S = (Qc Kc^T) * mask; inner scale of row i: clamp(sum_j |s_ij|, min 1)
-    cpu::sgemm(false, true, B, B, dk, 1.0f, qc, dk, kc, dk, 0.0f, A2, K2);
+    // K^T (in ks's room until the state's keys): its rows are the product's B rows. Eight rows of K at a time, each
+    // read along (the chunk's first touch of K: sequential streams for the prefetcher), eight floats stored per d.
+    bool transposed = false;
+#if defined(TF_SIMD_X86)
+    if constexpr (std::is_same_v<V, simd::Avx2>) {
+      if (B % 8 == 0 && dk % 8 == 0) {  // 8 x 8 blocks in registers
+        for (int64_t j0 = 0; j0 < B; j0 += 8)
+          for (int64_t d0 = 0; d0 < dk; d0 += 8) ret_transpose8(kc + j0 * dk + d0, dk, ks + d0 * B + j0, B);
+        transposed = true;
+      }
+    }
+#endif
+    for (int64_t j0 = 0; !transposed && j0 < B; j0 += 8) {
+      const int64_t jn = std::min<int64_t>(8, B - j0);
+      for (int64_t d = 0; d < dk; ++d)
+        for (int64_t j = 0; j < jn; ++j) ks[d * B + j0 + j] = kc[(j0 + j) * dk + d];
+    }
+    ret_mm<V>(RetMM{qc, dk, 1, ks, B, nullptr, 0, 0, nullptr, 0, 0, A2, K2, 0.0f, false}, B, B, dk, 1);
     for (int64_t i = 0; i < B; ++i) {
       float* si = A2 + i * K2;
       const float* mi = mask + i * B;
@@ -284,15 +457,17 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       const float f = qid[i] * inv;
       for (int64_t d = 0; d < dk; ++d) si[B + d] = qc[i * dk + d] * f;
     }
-    cpu::sgemm(false, false, B, dv, K2, 1.0f, A2, K2, comb, dv, 0.0f, oc, vstride);
+    // (the next chunk's value rows are prefetched during it: strided by heads * dv, the prefetcher misses them)
+    ret_mm<V>(RetMM{A2, K2, 1, comb, ldv, A2 + B, K2, 1, kvs, ldv, dk, oc, vstride, 0.0f, false,
+                    c + 1 < nchunks ? vc + B * vstride : nullptr, vstride, B, dv},
+              B, dv, B, 2);
     // the state: kvs = kvs cross + (Kc vid)^T Vc; then its scale (the largest column sum of |kvs|)
     for (int64_t j = 0; j < B; ++j)
       for (int64_t d = 0; d < dk; ++d) ks[j * dk + d] = kc[j * dk + d] * vid[j];
-    cpu::sgemm(true, false, dk, dv, B, 1.0f, ks, dk, comb, dv, cross, kvs, dv);
-    // column sums over d, row by row (independent sums per column; each in order d = 0, 1, ...)
+    // with the column sums of |kvs| over d (each in order d = 0, 1, ...), accumulated as the tiles store the rows
     std::fill(colsum, colsum + dv, 0.0);
-    for (int64_t d = 0; d < dk; ++d)
-      for (int64_t e = 0; e < dv; ++e) colsum[e] += std::fabs(static_cast<double>(kvs[d * dv + e]));
+    ret_mm<V>(RetMM{ks, 1, dk, comb, ldv, nullptr, 0, 0, nullptr, 0, 0, kvs, ldv, cross, true, nullptr, 0, 0, 0, colsum},
+              dk, dv, B, 0);
     double mx = 0.0;
     for (int64_t e = 0; e < dv; ++e) mx = std::max(mx, colsum[e]);
     kv_scale = static_cast<float>(std::max(mx, 1.0));
