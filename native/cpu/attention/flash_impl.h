@@ -154,8 +154,34 @@ inline void flash_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t 
 
 // Register tiles: Sᵀ = K · Qt has Bq columns (a whole number of vectors), 4 keys × 3 vectors; O += P · V runs
 // along D, 3 queries × 4 vectors (12 accumulators; the fourth vector of B is read from memory by the FMA
-// where registers run out), so D = 64 is two full tiles in AVX2.
+// where registers run out), so D = 64 is two full tiles in AVX2 (flash_step's O update takes other tiles on
+// AVX2: flash_pv below).
 constexpr int kQkRows = 4, kQkVecs = 3, kPvRows = 3, kPvVecs = 4;
+
+// O[m × n] = rs[i] · O + Pᵀᵀ · V (the PV product of flash_step). With 16 vector registers (AVX2) a 3 × 4 tile
+// re-reads its fourth vector of V from memory for every row (9 loads per 12 FMAs); when n is whole vectors the
+// columns are instead taken as 4 × 3 tiles (7 loads per 12 FMAs) and a last block of 2 (or 4) vectors in
+// 6 × 2 tiles (8 loads). Each element's sum runs over p in the same order whatever the tile, so the result is
+// bitwise that of the 3 × 4 tiles.
+template <class V>
+inline void flash_pv(int64_t m, int64_t n, const FlashSeg* seg, int64_t nseg, const float* a, int64_t rsa,
+                     int64_t csa, int64_t ldb, float* c, int64_t ldc, const float* rs) {
+  constexpr int64_t W = V::W;
+  if constexpr (W == 8) {
+    if (n % W == 0 && n >= 2 * W) {
+      const int64_t nv = n / W, r = nv % 3;
+      const int64_t n3 = (r == 1 ? nv - 4 : nv - r) * W;  // columns in 4 × 3 tiles; the rest (0, 2 or 4 vectors) 6 × 2
+      if (n3 > 0) flash_gemm_seg<V, 4, 3, true>(m, n3, seg, nseg, a, rsa, csa, ldb, c, ldc, rs);
+      if (n3 < n) {  // B's columns from n3 on: the same segments, shifted
+        FlashSeg sh[kFlashBk];
+        for (int64_t s = 0; s < nseg; ++s) sh[s] = FlashSeg{seg[s].b + n3, seg[s].n};
+        flash_gemm_seg<V, 6, 2, true>(m, n - n3, sh, nseg, a, rsa, csa, ldb, c + n3, ldc, rs);
+      }
+      return;
+    }
+  }
+  flash_gemm_seg<V, kPvRows, kPvVecs, true>(m, n, seg, nseg, a, rsa, csa, ldb, c, ldc, rs);
+}
 
 // x[0:n] *= s
 template <class V>
@@ -377,8 +403,7 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, c
       int64_t nseg = 0;
       for (int64_t s = 0, base = 0; s < nrun && base < kn; base += runs[s].n, ++s)
         seg[nseg++] = FlashSeg{runs[s].v, std::min(runs[s].n, kn - base)};
-      flash_gemm_seg<V, kPvRows, kPvVecs, true>(r1 - c0, D, seg, nseg, st + c0, 1, BQ, ldv, t.o + c0 * t.ldo, t.ldo,
-                                                t.alpha + c0);
+      flash_pv<V>(r1 - c0, D, seg, nseg, st + c0, 1, BQ, ldv, t.o + c0 * t.ldo, t.ldo, t.alpha + c0);
     }
     c = e;
   }
