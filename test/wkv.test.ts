@@ -161,6 +161,22 @@ describe('wkv (RWKV-4 time mixing)', () => {
     expect(sameBytes(as2.out.data, wkv(decay, first, k, v, one.state).out.data)).toBe(true);
   });
 
+  it('gives the same bits for every thread count and batch (the channel blocks follow both), long and short sequences', () => {
+    // one thread: one block of all C per sequence; N threads: lcm(batch, N) blocks of whole 16-channel groups
+    for (const [B, T, C] of [[1, 37, 203], [2, 9, 100], [3, 3, 53], [1, 64, 16], [2, 4, 7]]) {
+      const { decay, first, k, v } = inputs(B, T, C, B * 1000 + T + C, 2);
+      const one = withThreads(1, () => wkv(decay, first, k, v));
+      const w = ref.wkv(decay.data, first.data, k.data, v.data, B, T, C);
+      expect([B, T, C, relError(one.out.data, w.out) < 1e-5]).toEqual([B, T, C, true]);
+      expect(relError(one.state.num.data, w.state.num)).toBeLessThan(1e-5);
+      for (const n of [2, 3, 4, 5]) {
+        const r = withThreads(n, () => wkv(decay, first, k, v, undefined));
+        const same = [r.out, r.state.num, r.state.den, r.state.max].map((x, i) => sameBytes(x.data, [one.out, one.state.num, one.state.den, one.state.max][i].data));
+        expect([B, T, C, n, ...same]).toEqual([B, T, C, n, true, true, true, true]);
+      }
+    }
+  });
+
   it('follows a time_decay changed in place between calls (the decay weights kept from the last call are only reused for the same values)', () => {
     const { decay, first, k, v } = inputs(2, 5, 37, 4);
     const a = wkv(decay, first, k, v);

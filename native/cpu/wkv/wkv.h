@@ -9,6 +9,7 @@
 // Channels are independent: SIMD runs over channels, the thread pool over (batch, channel block). Each channel
 // is computed by exactly one thread in one fixed order, so results do not depend on the thread count.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 
 namespace tf::cpu {
@@ -20,5 +21,10 @@ constexpr float kWkvInitialMax = -1e38f;
 // num, den, max: [batch, C], read as the initial state and overwritten with the state after the last token.
 void wkv_f32(const float* time_decay, const float* time_first, const float* k, const float* v, float* out,
              int64_t batch, int64_t T, int64_t C, float* num, float* den, float* max);
+
+// The calling thread's scratch buffer of at least n floats, 64-byte aligned (the kernel's repacked per-channel data;
+// defined in wkv.cc, outside the ISA target regions, so no standard-library code is compiled for an ISA). Valid until
+// the thread's next call.
+float* wkv_scratch(size_t n);
 
 }  // namespace tf::cpu
