@@ -12,6 +12,16 @@
 namespace tf {
 namespace {
 
+// -|x|, bit for bit V::neg(V::abs(x)) (NaN included): AVX2 sets the sign bit with one OR instead of clearing and
+// flipping it.
+template <class V>
+__attribute__((always_inline)) inline typename V::reg neg_abs(typename V::reg x) {
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, simd::Avx2>) return _mm256_or_ps(x, _mm256_set1_ps(-0.0f));
+#endif
+  return V::neg(V::abs(x));
+}
+
 // One token for one vector of channels, the state (num, den, max) in registers, updated in place; returns out.
 template <class V>
 __attribute__((always_inline)) inline typename V::reg wkv_update(typename V::reg w, typename V::reg u, typename V::reg kk, typename V::reg vv,
@@ -27,7 +37,7 @@ __attribute__((always_inline)) inline typename V::reg wkv_update(typename V::reg
   const R db = V::sub(mw, kk);
   // Both exponents are -|d| <= 0 (or NaN): one test of their lower bound for the two (exp_ordinary tests each
   // against both bounds); a vector that fails it takes exp_ordinary, whose values exp_in_range's are bit for bit.
-  const R xa = V::neg(V::abs(da)), xb = V::neg(V::abs(db));
+  const R xa = neg_abs<V>(da), xb = neg_abs<V>(db);
   R ea, eb;
   bool in_range = false;
 #if defined(TF_SIMD_X86)
