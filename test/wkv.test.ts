@@ -171,7 +171,8 @@ describe('wkv (RWKV-4 time mixing)', () => {
       expect(relError(one.state.num.data, w.state.num)).toBeLessThan(1e-5);
       for (const n of [2, 3, 4, 5]) {
         const r = withThreads(n, () => wkv(decay, first, k, v, undefined));
-        const same = [r.out, r.state.num, r.state.den, r.state.max].map((x, i) => sameBytes(x.data, [one.out, one.state.num, one.state.den, one.state.max][i].data));
+        const mine = [r.out, r.state.num, r.state.den, r.state.max];
+        const same = [one.out, one.state.num, one.state.den, one.state.max].map((x, i) => sameBytes(mine[i].data, x.data));
         expect([B, T, C, n, ...same]).toEqual([B, T, C, n, true, true, true, true]);
       }
     }

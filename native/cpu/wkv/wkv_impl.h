@@ -24,8 +24,9 @@ __attribute__((always_inline)) inline typename V::reg neg_abs(typename V::reg x)
 
 // One token for one vector of channels, the state (num, den, max) in registers, updated in place; returns out.
 template <class V>
-__attribute__((always_inline)) inline typename V::reg wkv_update(typename V::reg w, typename V::reg u, typename V::reg kk, typename V::reg vv,
-                                  typename V::reg& sn, typename V::reg& sd, typename V::reg& sm) {
+__attribute__((always_inline)) inline typename V::reg wkv_update(typename V::reg w, typename V::reg u, typename V::reg kk,
+                                                                typename V::reg vv, typename V::reg& sn,
+                                                                typename V::reg& sd, typename V::reg& sm) {
   using R = typename V::reg;
   // Upstream computes e1 = exp(max - m) and e2 = exp(k + u - m) with m = max(max, k + u): one of the two is
   // exp(0) = 1 and the other exp(-|max - (k + u)|) (float subtraction is exactly antisymmetric), so two exps per
@@ -96,9 +97,9 @@ inline void wkv_step(const float* w, const float* u, const float* k, const float
 // out in DRAM). The hardware prefetchers follow k, v and out along a row, but a block narrower than C (the op gives
 // a thread whole rows where it can) starts each token's run at a new place, often a new page, where they have to
 // pick the stream up again: the first 4 lines of the next token's run of each are fetched by hand (build VM, two
-// blocks of 1024 or 384 channels: 10-20% less time; no change for whole rows; prefetching every line, or two
-// tokens ahead, measured slower). Short calls (the per-token step) skip the repacking, which would cost as much
-// as the tokens.
+// blocks of 1024 or 384 channels: 10-20% less time; not done for whole rows, where it measured no faster;
+// prefetching every line, or two tokens ahead, measured slower). Short calls (the per-token step) skip the
+// repacking, which would cost as much as the tokens.
 template <class V>
 void wkv_channels(const float* w, const float* u, const float* k, const float* v, float* out, int64_t T, int64_t ldc,
                   int64_t nc, float* num, float* den, float* mx) {
@@ -127,7 +128,7 @@ void wkv_channels(const float* w, const float* u, const float* k, const float* v
     V::store(q + 3 * W, V::load(den + c));
     V::store(q + 4 * W, V::load(mx + c));
   }
-  const int64_t head = body < 4 * 16 ? body : 4 * 16;
+  const int64_t head = ldc == nc ? 0 : body < 4 * 16 ? body : 4 * 16;  // whole rows: one stream, nothing to restart
   for (int64_t t = 0; t < T; ++t) {
     const float* kt = k + t * ldc;
     const float* vt = v + t * ldc;
