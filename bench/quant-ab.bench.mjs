@@ -4,8 +4,7 @@
 // includes its stalls. Each argument ending in .node is an addon to load (e.g. a copy of /work/main's build and this
 // worktree's); without one, this worktree's build alone. Shapes: `l3` K = N = 4096 (one weight, cache-resident after
 // the first call) and `dram` K = 4096, N = 11008 (copies of the weight in rotation, together over 64 MiB, so every
-// call reads DRAM), and on request (--shapes l2) K = 1024, N = 256 (a weight of 136-288 KiB, L2-resident: the
-// kernels' instruction cost rather than the memory's); cases: fp32 linear (the streaming reference) and the four formats. Reports per build the best and
+// call reads DRAM); cases: fp32 linear (the streaming reference) and the four formats. Reports per build the best and
 // median of --rounds rounds of GB/s of weight bytes per CPU second, and the output's relative distance from the first
 // build's (0 when the builds agree bitwise).
 //
@@ -22,7 +21,7 @@ const threads = Number(option('--threads', '1'));
 const rounds = Number(option('--rounds', '15'));
 const formats = option('--formats', 'fp32,int8,q8_0,q4_0,int4').split(',');
 const shapes = option('--shapes', 'l3,dram').split(',');
-const SHAPES = { l2: { K: 1024, N: 256, rotate: false }, l3: { K: 4096, N: 4096, rotate: false }, dram: { K: 4096, N: 11008, rotate: true } };
+const SHAPES = { l3: { K: 4096, N: 4096, rotate: false }, dram: { K: 4096, N: 11008, rotate: true } };
 for (const b of bins) b.setNumThreads(threads);
 console.log(`threads ${threads}, ${rounds} rounds, builds: ${(files.length ? files : ['this worktree']).map((f, i) => `[${i}] ${f}`).join(' ')}`);
 

@@ -286,9 +286,9 @@ describe('qlinear', () => {
     }
   });
 
-  it('q8_0, M <= 8: eight-block steps and single blocks in one row, every activation tile, a thread split', () => {
-    // k = 19 blocks: two eight-block steps (their int32 block sums reduced together by horizontal adds) and three
-    // single blocks; n = 23 leaves rows past the 4-, 3- and 2-row tiles; m up to 8 covers every activation tile
+  it('q8_0, M <= 8: 19 blocks a row, every activation tile, a thread split, each row as alone', () => {
+    // k = 19 blocks (not a multiple of 2, 4 or 8: any grouping of blocks a kernel uses leaves a tail); n = 23 leaves
+    // rows past the 4-, 3- and 2-row tiles; m up to 8 covers every activation tile
     const k = 19 * 32;
     const n = 23;
     const qw = quantize(randn([n, k], 85, 0.3), 'q8_0');
@@ -309,10 +309,9 @@ describe('qlinear', () => {
     }
   });
 
-  it('q8_0: exact block sums at the extremes (codes 127 and -128, activation codes ±32767) in the eight-block step', () => {
-    // k = 9 blocks (one eight-block step and a single block), d = 1 in every block: row 0 all codes 127, row 1 all
-    // -128, row 2 -128 and 127 by block, row 3 mixed signs; x ±2 by block (codes ±32767), so a block sum reaches
-    // 32·128·32767 and the eight block sums of a step are each far beyond float32's exact integers
+  it('q8_0: exact block sums at the extremes (codes 127 and -128, activation codes ±32767)', () => {
+    // k = 9 blocks, d = 1 in every block: row 0 all codes 127, row 1 all -128, row 2 -128 and 127 by block, row 3
+    // mixed signs; x ±2 by block (codes ±32767), so a block sum reaches 32·128·32767, beyond float32's exact integers
     const kb = 9;
     const k = kb * 32;
     const n = 4;

@@ -335,22 +335,13 @@ void pair_activations(QuantFormat f, const ActBlock* act, int64_t m, int64_t kb,
     }
 }
 
-// act [m, kb] -> octs [m, kb / 8] (quant.h ActOct) for a 4-bit format, or for q8_0 (its int16 activations' d16 in
-// block order; c and off unused).
-void oct_activations(QuantFormat f, const ActBlock* act, int64_t m, int64_t kb, ActOct* octs) {
+// act [m, kb] -> octs [m, kb / 8] (quant.h ActOct) for a 4-bit format.
+void oct_activations(const ActBlock* act, int64_t m, int64_t kb, ActOct* octs) {
   static constexpr int kLaneBlock[8] = {0, 2, 4, 6, 1, 3, 5, 7};
   const int64_t no = kb / 8;
   for (int64_t i = 0; i < m; ++i)
     for (int64_t o = 0; o < no; ++o) {
       ActOct& out = octs[i * no + o];
-      if (f == QuantFormat::Q8_0) {
-        for (int l = 0; l < 8; ++l) {
-          out.dx[l] = act[i * kb + 8 * o + l].d16;
-          out.c[l] = 0.0f;
-          out.off[l] = 0;
-        }
-        continue;
-      }
       for (int l = 0; l < 8; ++l) {
         const ActBlock& x = act[i * kb + 8 * o + kLaneBlock[l]];
         int32_t sum = 0;
@@ -494,10 +485,8 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
       pairs.resize(static_cast<size_t>(m * (a.kb / 2)));
       pair_activations(w.format, act.data(), m, a.kb, pairs.data());
       a.pairs = pairs.data();
-    }
-    if (!quant_int16_acts(w.format) || w.format == QuantFormat::Q8_0) {
       octs.resize(static_cast<size_t>(m * (a.kb / 8)));
-      oct_activations(w.format, act.data(), m, a.kb, octs.data());
+      oct_activations(act.data(), m, a.kb, octs.data());
       a.octs = octs.data();
     }
     a.m = m;

@@ -111,9 +111,8 @@ struct alignas(32) ActPair {
 // integer dot products reduced to one int32 per block (quant_x86.h oct_step) and scaled in one float vector. Their
 // lanes hold the blocks in the order [b, b+2, b+4, b+6, b+1, b+3, b+5, b+7] (what the horizontal adds leave), and
 // these per-block activation terms are stored in that order.
-// q8_0 (quant_x86.h q8_oct_step) takes eight blocks at a time too, in block order [b .. b + 7]: dx holds their d16.
 struct alignas(32) ActOct {
-  float dx[8];     // the blocks' d (q8_0: d16)
+  float dx[8];     // the blocks' d
   float c[8];      // q4_0: d · 8·(the block's code sum), rounded to float32
   int32_t off[8];  // int4: the block's code sum as int16 in the low half, 0 in the high half
 };
@@ -136,7 +135,7 @@ struct QuantGemv {
   const float* xd = nullptr;    // [m] row scales amax/32767 (NaN for a row holding a NaN)
   int64_t ldx = 0;              // k rounded up to 32
   const ActPair* pairs = nullptr;  // 4-bit formats, M ≤ kQuantSmallM: [m, kb / 2], made from act (the x86 pair steps)
-  const ActOct* octs = nullptr;    // 4-bit formats and q8_0, M ≤ kQuantSmallM: [m, kb / 8], made from act (the x86 oct steps)
+  const ActOct* octs = nullptr;    // 4-bit formats, M ≤ kQuantSmallM: [m, kb / 8], made from act (the x86 oct steps)
 };
 
 // The int8 GEMM sums K in chunks of kQuantKc: a chunk's exact integer sum fits int32 even for codes −128 and

@@ -15,9 +15,7 @@
 // by horizontal adds, so that the conversion to float, the offset / zero-point term and the scaling run once per
 // eight blocks: quant.h ActOct), then two blocks per step (pair_step: unsigned nibbles, the zero point or offset 8
 // taken off through the activations' lane sums, against activations pre-arranged per pair: quant.h ActPair); an
-// odd last block takes the one-block route above. q8_0 also goes eight blocks per step (q8_oct_step: the eight blocks'
-// int32 sums reduced into one vector by horizontal adds, then one conversion and one scaling FMA with the eight
-// combined scales), then block by block. Each weight block is decoded once for up to 4 activation rows, and each
+// odd last block takes the one-block route above. Each weight block is decoded once for up to 4 activation rows, and each
 // activation block serves 2 to 4 weight rows (gemv_tile). Each output accumulates its blocks' int32 sums, converted
 // to float and scaled by w_scale·x_scale (q4_0 pairs: (x_scale·sum − c)·w_scale, c the offset term in float), in 8
 // float lanes in a fixed order; one thread computes a whole output, so the result does not depend on the thread
@@ -450,61 +448,6 @@ __attribute__((always_inline)) inline void oct_step(const RowCtx<F>* rows, const
   }
 }
 
-// q8_0 eight blocks at a time (b .. b + 7, b a multiple of 8): each block's 8 int32 lanes (wblock_dot: two madd or
-// vpdpwssd against the int16 activations) are reduced with the other blocks' by a tree of six horizontal adds, which
-// leaves blocks b..b+3 in one vector and b+4..b+7 in another, each block's sum split between the two 128-bit halves
-// ([b(lo), .., b+3(lo) | b(hi), .., b+3(hi)]); two 128-bit permutes and one add then give one int32 per block in block
-// order, so that the conversion to float and the scaling (the eight fp16 weight scales gathered and converted at
-// once, times the activation blocks' d16: ActOct::dx) run once per eight blocks instead of once per block. A block's
-// sum is exact in int32 (|sum| ≤ 32·128·32767 < 2^31); its conversion to float rounds once (relative 6e-8).
-template <bool Vnni, int MR, int R>
-__attribute__((always_inline)) inline void q8_oct_step(const RowCtx<0>* rows, const cpu::ActBlock* x, int64_t kb,
-                                                       const cpu::ActOct* xo, int64_t no, int64_t b,
-                                                       __m256 (*acc)[MR]) {
-  __m256 dx[MR];
-#pragma GCC unroll 4
-  for (int j = 0; j < MR; ++j) dx[j] = _mm256_load_ps(xo[j * no + (b >> 3)].dx);
-#pragma GCC unroll 4
-  for (int u = 0; u < R; ++u) {
-    const uint8_t* p = rows[u].codes + b * 34;
-    __m128i h = _mm_cvtsi32_si128(cpu::load_u16(p));
-    h = _mm_insert_epi16(h, cpu::load_u16(p + 1 * 34), 1);
-    h = _mm_insert_epi16(h, cpu::load_u16(p + 2 * 34), 2);
-    h = _mm_insert_epi16(h, cpu::load_u16(p + 3 * 34), 3);
-    h = _mm_insert_epi16(h, cpu::load_u16(p + 4 * 34), 4);
-    h = _mm_insert_epi16(h, cpu::load_u16(p + 5 * 34), 5);
-    h = _mm_insert_epi16(h, cpu::load_u16(p + 6 * 34), 6);
-    h = _mm_insert_epi16(h, cpu::load_u16(p + 7 * 34), 7);
-    const __m256 ws = _mm256_cvtph_ps(h);
-    __m256i t[MR], h2[MR], h4[MR], h04[MR];
-#pragma GCC unroll 8
-    for (int q = 0; q < 8; ++q) {
-      const uint8_t* pq = p + q * 34;
-      __m256i v[2];
-      v[0] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pq + 2)));
-      v[1] = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(pq + 18)));
-#pragma GCC unroll 4
-      for (int j = 0; j < MR; ++j) {
-        const __m256i d = wblock_dot<0, Vnni>(v, x[j * kb + b + q]);
-        if (q % 2 == 0) {
-          t[j] = d;
-        } else if (q % 4 == 1) {
-          h2[j] = _mm256_hadd_epi32(t[j], d);
-        } else {
-          h4[j] = _mm256_hadd_epi32(h2[j], _mm256_hadd_epi32(t[j], d));
-          if (q == 3) {
-            h04[j] = h4[j];
-          } else {
-            const __m256i s = _mm256_add_epi32(_mm256_permute2x128_si256(h04[j], h4[j], 0x20),
-                                               _mm256_permute2x128_si256(h04[j], h4[j], 0x31));
-            acc[u][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ws, dx[j]), acc[u][j]);
-          }
-        }
-      }
-    }
-  }
-}
-
 // One block b for every (weight row, activation row) of a tile.
 template <int F, bool Vnni, int MR, int R, bool Partial>
 __attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, const cpu::ActBlock* x, int64_t kb,
@@ -542,9 +485,6 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t i0
     const int64_t no = a.kb / 8;
     for (; b + 8 <= a.kb; b += 8) oct_step<F, Vnni, MR, R>(rows, xp, np, a.octs + i0 * no, no, b, acc);
     for (; b + 2 <= a.kb; b += 2) pair_step<F, Vnni, MR, R>(rows, xp, np, b, acc);
-  } else if constexpr (F == 0) {
-    const int64_t no = a.kb / 8;
-    for (; b + 8 <= a.kb; b += 8) q8_oct_step<Vnni, MR, R>(rows, x, a.kb, a.octs + i0 * no, no, b, acc);
   }
   const int64_t kfull = F == 2 ? a.w.k / 32 : a.kb;  // int8: the partial last block of a row apart
   for (; b < kfull; ++b) single_step<F, Vnni, MR, R, false>(rows, x, a.kb, b, acc);
