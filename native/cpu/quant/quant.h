@@ -136,6 +136,10 @@ struct QuantGemv {
   int64_t ldx = 0;              // k rounded up to 32
   const ActPair* pairs = nullptr;  // 4-bit formats, M ≤ kQuantSmallM: [m, kb / 2], made from act (the x86 pair steps)
   const ActOct* octs = nullptr;    // 4-bit formats, M ≤ kQuantSmallM: [m, kb / 8], made from act (the x86 oct steps)
+  // q8_0, M ≤ kQuantSmallM: act's int16 codes and d16 copied compactly ([m, kb·32] and [m, kb]), so that a row's
+  // activations take 2·k bytes of L1 (ActBlock spreads them over 6·k) while the weight streams through it
+  const int16_t* q16 = nullptr;
+  const float* d16 = nullptr;
 };
 
 // The int8 GEMM sums K in chunks of kQuantKc: a chunk's exact integer sum fits int32 even for codes −128 and
