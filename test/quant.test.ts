@@ -286,6 +286,60 @@ describe('qlinear', () => {
     }
   });
 
+  it('q8_0, M <= 8: 19 blocks a row, every activation tile, a thread split, each row as alone', () => {
+    // k = 19 blocks (not a multiple of 2, 4 or 8: any grouping of blocks a kernel uses leaves a tail); n = 23 leaves
+    // rows past the 4-, 3- and 2-row tiles; m up to 8 covers every activation tile
+    const k = 19 * 32;
+    const n = 23;
+    const qw = quantize(randn([n, k], 85, 0.3), 'q8_0');
+    const wd = dequantizeRef(qw.data, n, k, 'q8_0');
+    for (const m of [1, 2, 3, 4, 5, 7, 8]) {
+      const x = randn([m, k], 86 + m);
+      const refq = linearRef64(quantizeActivationsRef(x.data, m, k, 16), wd, m, n, k);
+      for (const level of levels) {
+        const y = withIsa(level, () => qlinear(x, qw)).data;
+        expect(linError(y, refq, x.data, wd, m, n, k), `${level} m=${m}`).toBeLessThan(2e-6);
+        expect(sameBytes(withThreads(many, () => withIsa(level, () => qlinear(x, qw))).data, y), `${level} m=${m} threads`).toBe(true);
+        for (let r = 0; r < n; r += 5) {
+          const row = new QuantizedTensor('q8_0', [1, k], qw.data.slice(r * 19 * 34, (r + 1) * 19 * 34));
+          const yr = withIsa(level, () => qlinear(x, row)).data;
+          for (let i = 0; i < m; i++) expect(y[i * n + r], `${level} m=${m} row ${r} alone`).toBe(yr[i]);
+        }
+      }
+    }
+  });
+
+  it('q8_0: exact block sums at the extremes (codes 127 and -128, activation codes ±32767)', () => {
+    // k = 9 blocks, d = 1 in every block: row 0 all codes 127, row 1 all -128, row 2 -128 and 127 by block, row 3
+    // mixed signs; x ±2 by block (codes ±32767), so a block sum reaches 32·128·32767, beyond float32's exact integers
+    const kb = 9;
+    const k = kb * 32;
+    const n = 4;
+    const bytes = new Uint8Array(n * kb * 34);
+    for (let r = 0; r < n; r++)
+      for (let b = 0; b < kb; b++) {
+        const o = (r * kb + b) * 34;
+        bytes[o] = 0x00;
+        bytes[o + 1] = 0x3c; // fp16 1.0
+        for (let j = 0; j < 32; j++) {
+          const code = r === 0 ? 127 : r === 1 ? -128 : r === 2 ? (b % 2 ? 127 : -128) : (j + b) % 3 ? -128 : 127;
+          bytes[o + 2 + j] = code & 0xff;
+        }
+      }
+    const qw = new QuantizedTensor('q8_0', [n, k], bytes);
+    const wd = dequantizeRef(bytes, n, k, 'q8_0');
+    for (const m of [1, 2, 5]) {
+      const x = new Float32Array(m * k);
+      for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) x[i * k + j] = ((j >> 5) + i) % 3 ? 2 : -2;
+      const ref = linearRef64(quantizeActivationsRef(x, m, k, 16), wd, m, n, k);
+      for (const level of levels) {
+        const y = withIsa(level, () => qlinear(new Tensor(x, [m, k], 'f32'), qw)).data;
+        for (let i = 0; i < m * n; i++) expect(Math.abs(y[i] - ref[i]), `${level} m=${m} ${i}`).toBeLessThanOrEqual(Math.abs(ref[i]) * 1e-6);
+        expect(Math.abs(y[0])).toBeGreaterThan(3 * 32 * 254 * 0.999); // 6 blocks of +127·2·32, 3 of −127·2·32
+      }
+    }
+  });
+
   it('M <= 8: each output equals the one of its weight row alone (rows taken from R slices of the range, leftovers, threads)', () => {
     // a row's output depends on x and that row only (the arithmetic depends on M, not on which rows share a tile),
     // so weights of n = 4·s + 3 rows (4, 3 and 2 slices and leftover rows for M = 1, 2, 3+; uneven thread chunks)

@@ -489,6 +489,18 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
       oct_activations(act.data(), m, a.kb, octs.data());
       a.octs = octs.data();
     }
+    std::vector<int16_t> q16;
+    std::vector<float> d16;
+    if (w.format == QuantFormat::Q8_0) {
+      q16.resize(static_cast<size_t>(m * a.kb * 32));
+      d16.resize(static_cast<size_t>(m * a.kb));
+      for (int64_t i = 0; i < m * a.kb; ++i) {
+        std::memcpy(q16.data() + i * 32, act[i].q16, sizeof(act[i].q16));
+        d16[i] = act[i].d16;
+      }
+      a.q16 = q16.data();
+      a.d16 = d16.data();
+    }
     a.m = m;
     a.bias = bias;
     a.y = y;

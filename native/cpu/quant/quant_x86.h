@@ -450,8 +450,9 @@ __attribute__((always_inline)) inline void oct_step(const RowCtx<F>* rows, const
 
 // One block b for every (weight row, activation row) of a tile.
 template <int F, bool Vnni, int MR, int R, bool Partial>
-__attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, const cpu::ActBlock* x, int64_t kb,
-                                                       int64_t b, __m256 (*acc)[MR]) {
+__attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, const cpu::ActBlock* x,
+                                                       const int16_t* q16, const float* d16, int64_t kb, int64_t b,
+                                                       __m256 (*acc)[MR]) {
 #pragma GCC unroll 4
   for (int u = 0; u < R; ++u) {
     __m256i v[2];
@@ -459,9 +460,27 @@ __attribute__((always_inline)) inline void single_step(const RowCtx<F>* rows, co
     decode_wblock<F, Partial>(rows[u], b, v, &wsv);
 #pragma GCC unroll 4
     for (int j = 0; j < MR; ++j) {
-      const cpu::ActBlock& xb = x[j * kb + b];
-      const __m256i s = wblock_dot<F, Vnni>(v, xb);
-      const __m256 dx = _mm256_broadcast_ss(F == 0 || F == 2 ? &xb.d16 : &xb.d);
+      __m256i s;
+      __m256 dx;
+      if constexpr (F == 0) {  // the compact copy of the int16 activations (QuantGemv::q16)
+        const int16_t* xq = q16 + (j * kb + b) * 32;
+        const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq));
+        const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 16));
+        if constexpr (Vnni) {
+#if defined(TF_QUANT_VNNI)
+          s = _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), v[0], x0), v[1], x1);
+#else
+          s = _mm256_setzero_si256();  // not instantiated
+#endif
+        } else {
+          s = _mm256_add_epi32(_mm256_madd_epi16(v[0], x0), _mm256_madd_epi16(v[1], x1));
+        }
+        dx = _mm256_broadcast_ss(d16 + j * kb + b);
+      } else {
+        const cpu::ActBlock& xb = x[j * kb + b];
+        s = wblock_dot<F, Vnni>(v, xb);
+        dx = _mm256_broadcast_ss(F == 2 ? &xb.d16 : &xb.d);
+      }
       const __m256 sc = F == 2 ? dx : _mm256_mul_ps(wsv, dx);
       acc[u][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), sc, acc[u][j]);
     }
@@ -487,8 +506,10 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t i0
     for (; b + 2 <= a.kb; b += 2) pair_step<F, Vnni, MR, R>(rows, xp, np, b, acc);
   }
   const int64_t kfull = F == 2 ? a.w.k / 32 : a.kb;  // int8: the partial last block of a row apart
-  for (; b < kfull; ++b) single_step<F, Vnni, MR, R, false>(rows, x, a.kb, b, acc);
-  for (; b < a.kb; ++b) single_step<F, Vnni, MR, R, true>(rows, x, a.kb, b, acc);
+  const int16_t* q16 = F == 0 ? a.q16 + i0 * a.kb * 32 : nullptr;
+  const float* d16 = F == 0 ? a.d16 + i0 * a.kb : nullptr;
+  for (; b < kfull; ++b) single_step<F, Vnni, MR, R, false>(rows, x, q16, d16, a.kb, b, acc);
+  for (; b < a.kb; ++b) single_step<F, Vnni, MR, R, true>(rows, x, q16, d16, a.kb, b, acc);
   for (int u = 0; u < R; ++u) {
     const int64_t r = rows[u].r;
     const float bias = a.bias ? a.bias[r] : 0.0f;
