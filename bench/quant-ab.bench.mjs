@@ -1,14 +1,14 @@
 #!/usr/bin/env node
 // A/B of qlinear at M = 1 between builds, interleaved in one process, timed in CPU time (process.cpuUsage): on a
 // shared, loaded machine wall time mostly measures the other processes, while a memory-bound kernel's CPU time still
-// includes its stalls. Each argument ending in .node is an addon to load (e.g. a copy of /work/main's build and this
-// worktree's); without one, this worktree's build alone. Shapes: `l3` K = N = 4096 (one weight, cache-resident after
+// includes its stalls. Each argument ending in .node is an addon to load (e.g. a copy of a baseline build and of the
+// current one); without one, the current checkout's build alone. Shapes: `l3` K = N = 4096 (one weight, cache-resident after
 // the first call) and `dram` K = 4096, N = 11008 (copies of the weight in rotation, together over 64 MiB, so every
 // call reads DRAM); cases: fp32 linear (the streaming reference) and the four formats. Reports per build the best and
 // median of --rounds rounds of GB/s of weight bytes per CPU second, and the output's relative distance from the first
 // build's (0 when the builds agree bitwise).
 //
-//   cp /work/main/build/Release/turboformer.node /tmp/base.node; cp build/Release/turboformer.node /tmp/new.node
+//   cp <baseline checkout>/build/Release/turboformer.node /tmp/base.node; cp build/Release/turboformer.node /tmp/new.node
 //   node bench/quant-ab.bench.mjs /tmp/base.node /tmp/new.node --rounds 60
 //   node bench/quant-ab.bench.mjs /tmp/base.node /tmp/new.node --shapes dram --formats int8,q8_0 --threads 2
 import { join } from 'node:path';
