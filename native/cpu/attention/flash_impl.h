@@ -155,7 +155,7 @@ inline void flash_gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t 
 // Register tiles: Sᵀ = K · Qt has Bq columns (a whole number of vectors), 4 keys × 3 vectors; O += P · V runs
 // along D, 3 queries × 4 vectors (12 accumulators; the fourth vector of B is read from memory by the FMA
 // where registers run out), so D = 64 is two full tiles in AVX2 (flash_step's O update takes other tiles on
-// AVX2: flash_pv below).
+// AVX2: flash_pv below, also used by the LSH and local attention items).
 constexpr int kQkRows = 4, kQkVecs = 3, kPvRows = 3, kPvVecs = 4;
 
 // O[m × n] = rs[i] · O + Pᵀᵀ · V (the PV product of flash_step). With 16 vector registers (AVX2) a 3 × 4 tile

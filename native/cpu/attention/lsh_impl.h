@@ -143,8 +143,9 @@ void lsh_item(const ChunkAttnParams& p, int64_t item, float* scratch) {
     }
     // online softmax across the queries, Pᵀ in place
     flash_online_softmax<V>(st, BQ, jn, qc, m, l, alpha);
-    // O = alpha · O + P · V
-    flash_gemm<V, kPvRows, kPvVecs, true>(qn, D, jn, st, 1, BQ, vstep, D, o, D, alpha);
+    // O = alpha · O + P · V (flash's P·V tiles: the same bits as a plain 3 × 4 tile)
+    const FlashSeg vseg{vstep, jn};
+    flash_pv<V>(qn, D, &vseg, 1, st, 1, BQ, D, o, D, alpha);
   }
 
   // upstream's float32 logsumexp: lse = m + log l rounded to float; probabilities e^(s − lse)
