@@ -522,7 +522,7 @@ inline void gemv_tile(const cpu::QuantGemv& a, const RowCtx<F>* rows, int64_t i0
 }
 
 // Weight rows [n0, n1) for all activation rows: R weight rows at a time (R·MR accumulators), row i of each of R
-// slices of the range (R streams, see kQuantStreamAhead), then the rows the slices leave over one by one.
+// slices of the range (R streams: see the comment above kQuantPrefetch), then the rows the slices leave over one by one.
 template <int F, bool Vnni, int MR>
 inline void gemv_rows(const cpu::QuantGemv& a, int64_t n0, int64_t n1, int64_t i0) {
   constexpr int R = MR == 1 ? 4 : MR == 2 ? 3 : 2;
