@@ -50,7 +50,9 @@ enum class QuantFormat : int { Q8_0 = 0, Q4_0 = 1, Int8 = 2, Int4 = 3 };
 constexpr int kQuantFormats = 4;
 constexpr int64_t kQuantBlock = 32;  // activation block, and the block of q8_0 / q4_0
 constexpr int64_t kQuantSmallM = 8;  // rows of x up to which qlinear uses the integer path
-constexpr int64_t kQuantGemmI8MaxM = 48;  // int8 weights: rows of x up to which the integer GEMM runs (above: fp32)
+// int8 weights: rows of x from which the integer GEMM runs as a packed, register-blocked GEMM (quant_x86.h
+// quant_gemm_i8_packed; below: a gemv-like loop over the unpacked codes)
+constexpr int64_t kQuantGemmI8PackM = 9;
 
 // Parses "q8_0", "q4_0", "int8", "int4"; false for anything else.
 bool quant_format_from_name(const char* s, QuantFormat* out);
@@ -134,6 +136,9 @@ struct QuantGemv {
   const int16_t* xq = nullptr;  // [m, ldx] codes, zero-padded past k
   const float* xd = nullptr;    // [m] row scales amax/32767 (NaN for a row holding a NaN)
   int64_t ldx = 0;              // k rounded up to 32
+  // M ≥ kQuantGemmI8PackM: xq packed for the packed GEMM, [ceil(m / 6), ldx / 2, 6]: per tile of 6 rows, per pair
+  // of k (2p, 2p + 1), the 6 rows' two codes as one int32 (rows past m: 0). Null below (the kernels then read xq).
+  const int32_t* xpk = nullptr;
   const ActPair* pairs = nullptr;  // 4-bit formats, M ≤ kQuantSmallM: [m, kb / 2], made from act (the x86 pair steps)
   const ActOct* octs = nullptr;    // 4-bit formats, M ≤ kQuantSmallM: [m, kb / 8], made from act (the x86 oct steps)
   // q8_0, M ≤ kQuantSmallM: act's int16 codes and d16 copied compactly ([m, kb·32] and [m, kb]), so that a row's

@@ -646,12 +646,173 @@ inline void gemm_i8_rows(const cpu::QuantGemv& a, int64_t r0, int64_t c0, int64_
   }
 }
 
+// ---- int8 weights, M ≥ kQuantGemmI8PackM: the packed integer GEMM ----
+//
+// BLIS-style: a task's weight rows (output columns) in blocks of kI8Nc; per block and chunk of kQuantKc k, the
+// block's int8 codes are widened to int16 once into 16-column panels, k in pairs: panel[p][c] = (w[c][2p], w[c][2p+1])
+// (64 bytes a pair), then every 6-row tile of the activations (QuantGemv::xpk, the int16 codes of x packed the same
+// way: [tile][p][6 rows]) runs against every panel. The 6 × 16 micro-kernel keeps 12 int32 accumulators: per k pair,
+// two weight vectors (8 columns × the pair), and for each of the 6 rows one vpbroadcastd of the row's code pair and
+// two vpmaddwd + vpaddd (AVX512-VNNI: vpdpwssd). At the end of a chunk its exact int32 sums are converted to float32
+// and set (first chunk) or added to y; the scales and the bias come last. Each output is thus the same float steps
+// as the scalar kernel (chunk sums added in order, then × x_scale·w_scale + bias), whatever the tiling or the
+// thread split.
+constexpr int64_t kI8Nc = 192;  // weight rows per packed block: 192 × 512 × 2 bytes = 192 KiB, in L2
+constexpr int64_t kI8Mc = 120;  // activation rows per block, 120 × 1 KiB, in L2 beside the packed weight
+
+// Weight rows [r0, r0 + nr) (nr ≤ 16) of the [n, k] int8 codes, k in [k0, k1) (k0 even), as one panel of
+// (k1 − k0 + 1) / 2 pairs × 16 columns of int16; columns past nr and the odd k past k1 are zero.
+inline void pack_i8_panel(const int8_t* w, int64_t k, int64_t r0, int64_t nr, int64_t k0, int64_t k1, int16_t* dst) {
+  const int64_t np = (k1 - k0 + 1) / 2;
+  int64_t p = 0;
+  if (nr == 16) {
+    // 8 rows × 32 k at a time: a 16-bit 8 × 8 transpose in each 128-bit lane (pairs 0-7 low, 8-15 high), then
+    // each transposed pair (8 columns × 2 codes) sign-extended to 16 int16
+    for (; 2 * p + 32 <= k1 - k0; p += 16)
+      for (int g = 0; g < 2; ++g) {
+        __m256i r[8];
+        for (int i = 0; i < 8; ++i)
+          r[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (r0 + 8 * g + i) * k + k0 + 2 * p));
+        const __m256i t0 = _mm256_unpacklo_epi16(r[0], r[1]), t1 = _mm256_unpackhi_epi16(r[0], r[1]);
+        const __m256i t2 = _mm256_unpacklo_epi16(r[2], r[3]), t3 = _mm256_unpackhi_epi16(r[2], r[3]);
+        const __m256i t4 = _mm256_unpacklo_epi16(r[4], r[5]), t5 = _mm256_unpackhi_epi16(r[4], r[5]);
+        const __m256i t6 = _mm256_unpacklo_epi16(r[6], r[7]), t7 = _mm256_unpackhi_epi16(r[6], r[7]);
+        const __m256i s0 = _mm256_unpacklo_epi32(t0, t2), s1 = _mm256_unpackhi_epi32(t0, t2);
+        const __m256i s2 = _mm256_unpacklo_epi32(t1, t3), s3 = _mm256_unpackhi_epi32(t1, t3);
+        const __m256i s4 = _mm256_unpacklo_epi32(t4, t6), s5 = _mm256_unpackhi_epi32(t4, t6);
+        const __m256i s6 = _mm256_unpacklo_epi32(t5, t7), s7 = _mm256_unpackhi_epi32(t5, t7);
+        __m256i o[8];
+        o[0] = _mm256_unpacklo_epi64(s0, s4);
+        o[1] = _mm256_unpackhi_epi64(s0, s4);
+        o[2] = _mm256_unpacklo_epi64(s1, s5);
+        o[3] = _mm256_unpackhi_epi64(s1, s5);
+        o[4] = _mm256_unpacklo_epi64(s2, s6);
+        o[5] = _mm256_unpackhi_epi64(s2, s6);
+        o[6] = _mm256_unpacklo_epi64(s3, s7);
+        o[7] = _mm256_unpackhi_epi64(s3, s7);
+        for (int q = 0; q < 8; ++q) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (p + q) * 32 + 16 * g),
+                              _mm256_cvtepi8_epi16(_mm256_castsi256_si128(o[q])));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (p + 8 + q) * 32 + 16 * g),
+                              _mm256_cvtepi8_epi16(_mm256_extracti128_si256(o[q], 1)));
+        }
+      }
+  }
+  for (; p < np; ++p)  // the tail of k, and a last panel of fewer than 16 columns
+    for (int64_t c = 0; c < 16; ++c) {
+      const int64_t j = k0 + 2 * p;
+      const int8_t* wr = w + (r0 + c) * k;
+      dst[p * 32 + 2 * c] = c < nr ? wr[j] : 0;
+      dst[p * 32 + 2 * c + 1] = c < nr && j + 1 < k1 ? wr[j + 1] : 0;
+    }
+}
+
+// y[0 .. mr) × [0 .. nr) (row stride ldy) = (first ? 0 : y) + the exact int32 sums of np pairs of the 6-row
+// activation tile ap and the 16-column weight panel bp, as float32.
+template <bool Vnni>
+inline void i8_tile(const int32_t* ap, const int16_t* bp, int64_t np, bool first, float* y, int64_t ldy, int64_t mr,
+                    int64_t nr) {
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t p = 0; p < np; ++p) {
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32 * p));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32 * p + 16));
+    const int32_t* a = ap + 6 * p;
+    __m256i x = _mm256_set1_epi32(a[0]);
+    c00 = madd_acc<Vnni>(c00, b0, x);
+    c01 = madd_acc<Vnni>(c01, b1, x);
+    x = _mm256_set1_epi32(a[1]);
+    c10 = madd_acc<Vnni>(c10, b0, x);
+    c11 = madd_acc<Vnni>(c11, b1, x);
+    x = _mm256_set1_epi32(a[2]);
+    c20 = madd_acc<Vnni>(c20, b0, x);
+    c21 = madd_acc<Vnni>(c21, b1, x);
+    x = _mm256_set1_epi32(a[3]);
+    c30 = madd_acc<Vnni>(c30, b0, x);
+    c31 = madd_acc<Vnni>(c31, b1, x);
+    x = _mm256_set1_epi32(a[4]);
+    c40 = madd_acc<Vnni>(c40, b0, x);
+    c41 = madd_acc<Vnni>(c41, b1, x);
+    x = _mm256_set1_epi32(a[5]);
+    c50 = madd_acc<Vnni>(c50, b0, x);
+    c51 = madd_acc<Vnni>(c51, b1, x);
+  }
+  const __m256i acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  if (mr == 6 && nr == 16) {
+    for (int j = 0; j < 6; ++j) {
+      float* yr = y + j * ldy;
+      __m256 v0 = _mm256_cvtepi32_ps(acc[j][0]), v1 = _mm256_cvtepi32_ps(acc[j][1]);
+      if (!first) {
+        v0 = _mm256_add_ps(_mm256_loadu_ps(yr), v0);
+        v1 = _mm256_add_ps(_mm256_loadu_ps(yr + 8), v1);
+      }
+      _mm256_storeu_ps(yr, v0);
+      _mm256_storeu_ps(yr + 8, v1);
+    }
+    return;
+  }
+  for (int64_t j = 0; j < mr; ++j) {
+    alignas(32) float t[16];
+    _mm256_store_ps(t, _mm256_cvtepi32_ps(acc[j][0]));
+    _mm256_store_ps(t + 8, _mm256_cvtepi32_ps(acc[j][1]));
+    float* yr = y + j * ldy;
+    for (int64_t c = 0; c < nr; ++c) yr[c] = first ? t[c] : yr[c] + t[c];
+  }
+}
+
+// Outputs of weight rows [n0, n1) for every activation row (a.m rows, a.xpk packed): see above.
+template <bool Vnni>
+void quant_gemm_i8_packed(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
+  const int64_t k = a.w.k, m = a.m, ldp = a.ldx / 2;  // ldp: code pairs per activation row
+  const int8_t* w = reinterpret_cast<const int8_t*>(a.w.data);
+  const int64_t ncap = (n1 - n0 < kI8Nc ? (n1 - n0 + 15) / 16 * 16 : kI8Nc);
+  int16_t* raw = new int16_t[static_cast<size_t>(ncap * cpu::kQuantKc + 32)];
+  int16_t* buf = reinterpret_cast<int16_t*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t{63});
+  for (int64_t jc = n0; jc < n1; jc += kI8Nc) {
+    const int64_t nc = n1 - jc < kI8Nc ? n1 - jc : kI8Nc;
+    for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
+      const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
+      const int64_t np = (c1 - c0 + 1) / 2;
+      for (int64_t jr = 0; jr < nc; jr += 16)
+        pack_i8_panel(w, k, jc + jr, nc - jr < 16 ? nc - jr : 16, c0, c1, buf + (jr / 16) * np * 32);
+      for (int64_t ic = 0; ic < m; ic += kI8Mc) {
+        const int64_t ie = ic + kI8Mc < m ? ic + kI8Mc : m;
+        for (int64_t jr = 0; jr < nc; jr += 16) {
+          const int16_t* bp = buf + (jr / 16) * np * 32;
+          for (int64_t i = ic; i < ie; i += 6)
+            i8_tile<Vnni>(a.xpk + ((i / 6) * ldp + c0 / 2) * 6, bp, np, c0 == 0, a.y + i * a.ldy + jc + jr, a.ldy,
+                          m - i < 6 ? m - i : 6, nc - jr < 16 ? nc - jr : 16);
+        }
+      }
+    }
+  }
+  delete[] raw;
+  // y · (x_scale · w_scale) + bias
+  const uint8_t* ws = a.w.data + a.w.n * k;
+  for (int64_t i = 0; i < m; ++i) {
+    float* yr = a.y + i * a.ldy;
+    const __m256 xd = _mm256_set1_ps(a.xd[i]);
+    int64_t r = n0;
+    for (; r + 8 <= n1; r += 8) {
+      const __m256 s = _mm256_mul_ps(xd, _mm256_loadu_ps(reinterpret_cast<const float*>(ws + 4 * r)));
+      const __m256 b = a.bias ? _mm256_loadu_ps(a.bias + r) : _mm256_setzero_ps();
+      _mm256_storeu_ps(yr + r, _mm256_fmadd_ps(_mm256_loadu_ps(yr + r), s, b));
+    }
+    for (; r < n1; ++r)
+      yr[r] = __builtin_fmaf(yr[r], a.xd[i] * cpu::load_f32(ws + 4 * r), a.bias ? a.bias[r] : 0.0f);
+  }
+}
+
 // Outputs of weight rows [n0, n1) for every activation row: chunk by chunk of k (the chunk's activations, m·1 KiB,
 // stay in L2), 2 weight rows at a time (in L1 across the activation tiles; 4 × 2 int32 accumulators, the
 // weight and activation vectors and a product fit the 16 registers); then the scales and the bias.
 template <bool Vnni>
 void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   const int64_t k = a.w.k;
+  if (a.xpk) {
+    quant_gemm_i8_packed<Vnni>(a, n0, n1);
+    return;
+  }
   if (a.m == 1) {
     // decode: the activation row (2·k bytes) stays in L1, so the weight is streamed once, row tile by row tile
     // (row i of 4 slices of the range: 4 streams as in gemv_rows, no software prefetch; their chunks in order; the
