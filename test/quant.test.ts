@@ -271,6 +271,7 @@ describe('qlinear', () => {
     // or 32); N odd, below and past the 16-column panels and the 192-column blocks
     const shapes: [number, number, number][] = [
       [9, 32, 17], [17, 77, 37], [31, 511, 15], [48, 513, 203], [49, 1100, 33], [127, 1025, 19], [130, 600, 197], [121, 33, 1],
+      [130, 1100, 203], // x's codes past 256 KiB: the weight packed per chunk of k in blocks of 192 columns, rows in blocks of 120
     ];
     for (const [m, k, n] of shapes) {
       const qw = quantize(randn([n, k], 101 + k, 0.3), 'int8');
@@ -315,8 +316,7 @@ describe('qlinear', () => {
   });
 
   it('int8 packed integer GEMM: few output columns (rows split across threads too), bitwise 1 vs many threads', () => {
-    for (const [m, n] of [[130, 20], [300, 1], [61, 45]]) {
-      const k = 300;
+    for (const [m, n, k] of [[130, 20, 300], [300, 1, 300], [61, 45, 300], [250, 20, 600], [250, 400, 600]]) {
       const qw = quantize(randn([n, k], 111), 'int8');
       const bias = randn([n], 112);
       const x = randn([m, k], 113);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <vector>
@@ -439,14 +438,6 @@ void dequantize(const QuantWeight& w, float* out) {
 }
 
 namespace {
-// TEMP (measurement only): the packed GEMM's first M from TF_I8PACK_M
-int64_t i8_pack_m() {
-  static const int64_t v = [] {
-    const char* e = std::getenv("TF_I8PACK_M");
-    return e ? static_cast<int64_t>(std::atoll(e)) : kQuantGemmI8PackM;
-  }();
-  return v;
-}
 // int8 weight: the integer GEMM against per-row int16 activations; false (nothing written) when some row of x has
 // an outlier channel (quantize_rows16).
 bool qlinear_gemm_i8(const QuantWeight& w, const float* x, int64_t m, const float* bias, float* y) {
@@ -464,7 +455,7 @@ bool qlinear_gemm_i8(const QuantWeight& w, const float* x, int64_t m, const floa
   a.xq = xq.data();
   a.xd = xd.data();
   auto fn = kernels().quant_gemm_i8;
-  if (m >= i8_pack_m()) {
+  if (m >= kQuantGemmI8PackM) {
     // the packed GEMM: x's codes in tiles of 6 rows × pairs of k (quant.h QuantGemv::xpk), then tasks of up to
     // 192 output columns (a multiple of 16: the kernel's panels); when that leaves fewer than 2 tasks a thread, the
     // rows are split too (tiles of 6). Every output's arithmetic is the same for any split.

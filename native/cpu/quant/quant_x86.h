@@ -662,14 +662,23 @@ constexpr int64_t kI8Mc = 120;  // activation rows per block, 120 × 1 KiB, in L
 
 // Weight rows [r0, r0 + nr) (nr ≤ 16) of the [n, k] int8 codes, k in [k0, k1) (k0 even), as one panel of
 // (k1 − k0 + 1) / 2 pairs × 16 columns of int16; columns past nr and the odd k past k1 are zero.
-inline void pack_i8_panel(const int8_t* w, int64_t k, int64_t r0, int64_t nr, int64_t k0, int64_t k1, int16_t* dst) {
+// pf (whole rows only, k0 = 0 and k1 = k): the next panel's bytes (16·k, contiguous), prefetched 512 bytes per 32 k.
+inline void pack_i8_panel(const int8_t* w, int64_t k, int64_t r0, int64_t nr, int64_t k0, int64_t k1, int16_t* dst,
+                          const int8_t* pf = nullptr) {
   const int64_t np = (k1 - k0 + 1) / 2;
+  // the rows' next chunk, which the next pack of this block reads: prefetched now, because each row is read in
+  // pieces of 512 bytes far apart in time, which the hardware prefetchers do not follow
+  if (k1 < k && !pf)
+    for (int64_t c = 0; c < nr; ++c)
+      for (int64_t j = k1; j < k1 + cpu::kQuantKc && j < k; j += 64) _mm_prefetch(reinterpret_cast<const char*>(w + (r0 + c) * k + j), _MM_HINT_T0);
   int64_t p = 0;
   if (nr == 16) {
     // 8 rows × 32 k at a time: a 16-bit 8 × 8 transpose in each 128-bit lane (pairs 0-7 low, 8-15 high), then
     // each transposed pair (8 columns × 2 codes) sign-extended to 16 int16
     for (; 2 * p + 32 <= k1 - k0; p += 16)
       for (int g = 0; g < 2; ++g) {
+        if (pf)
+          for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(pf + p * 32 + 256 * g + 64 * l), _MM_HINT_T0);
         __m256i r[8];
         for (int i = 0; i < 8; ++i)
           r[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (r0 + 8 * g + i) * k + k0 + 2 * p));
@@ -707,13 +716,88 @@ inline void pack_i8_panel(const int8_t* w, int64_t k, int64_t r0, int64_t nr, in
     }
 }
 
-// y[0 .. mr) × [0 .. nr) (row stride ldy) = (first ? 0 : y) + the exact int32 sums of np pairs of the 6-row
-// activation tile ap and the 16-column weight panel bp, as float32.
-template <bool Vnni>
+// One row of a tile's chunk sums (16 columns, nr ≤ 16 of them stored, none unless `keep`) set or added to y as float32.
+__attribute__((always_inline)) inline void i8_flush(__m256i s0, __m256i s1, bool first, float* y, int64_t nr, bool keep) {
+  if (!keep) return;
+  __m256 v0 = _mm256_cvtepi32_ps(s0), v1 = _mm256_cvtepi32_ps(s1);
+  if (nr == 16) {
+    if (!first) {
+      v0 = _mm256_add_ps(_mm256_loadu_ps(y), v0);
+      v1 = _mm256_add_ps(_mm256_loadu_ps(y + 8), v1);
+    }
+    _mm256_storeu_ps(y, v0);
+    _mm256_storeu_ps(y + 8, v1);
+    return;
+  }
+  alignas(32) float t[16];
+  _mm256_store_ps(t, v0);
+  _mm256_store_ps(t + 8, v1);
+  for (int64_t c = 0; c < nr; ++c) y[c] = first ? t[c] : y[c] + t[c];
+}
+
+// y[0 .. mr) × [0 .. nr) (row stride ldy) = (first ? 0 : y) + the exact int32 sums of np pairs of the activation
+// tile ap (6 rows interleaved; the first MR used, mr ≤ MR of them stored) and the 16-column weight panel bp, as float32.
+template <bool Vnni, int MR>  // MR: 2, 4 or 6
 inline void i8_tile(const int32_t* ap, const int16_t* bp, int64_t np, bool first, float* y, int64_t ldy, int64_t mr,
                     int64_t nr) {
+  // named accumulators, one broadcast at a time (an array and a loop here made GCC hoist all six broadcasts and
+  // spill most accumulators)
   __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#if defined(__GNUC__)
+  if constexpr (MR == 6 && !Vnni) {
+    // GCC (12) scheduled this loop written with intrinsics with all six broadcasts first and spilled half the
+    // accumulators (measured ~30% slower): the AVX2 loop in assembly, register for register what the intrinsics say
+    // (np ≥ 1: k > 0 here). Per pair: 2 weight loads, 6 broadcasts, 12 vpmaddwd, 12 vpaddd.
+    const int32_t* pa = ap;
+    const int16_t* pb = bp;
+    int64_t n = np;
+    __asm__ volatile(
+        ".p2align 4\n"
+        "1:\n\t"
+        "vmovdqu (%[b]), %%ymm12\n\t"
+        "vmovdqu 32(%[b]), %%ymm13\n\t"
+        "vpbroadcastd (%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c00], %[c00]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c01], %[c01]\n\t"
+        "vpbroadcastd 4(%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c10], %[c10]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c11], %[c11]\n\t"
+        "vpbroadcastd 8(%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c20], %[c20]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c21], %[c21]\n\t"
+        "vpbroadcastd 12(%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c30], %[c30]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c31], %[c31]\n\t"
+        "vpbroadcastd 16(%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c40], %[c40]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c41], %[c41]\n\t"
+        "vpbroadcastd 20(%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c50], %[c50]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c51], %[c51]\n\t"
+        "add $24, %[a]\n\t"
+        "add $64, %[b]\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n"
+        : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21),
+          [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51),
+          [a] "+r"(pa), [b] "+r"(pb), [n] "+r"(n)
+        :
+        : "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+  } else
+#endif
   for (int64_t p = 0; p < np; ++p) {
     const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32 * p));
     const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32 * p + 16));
@@ -724,70 +808,38 @@ inline void i8_tile(const int32_t* ap, const int16_t* bp, int64_t np, bool first
     x = _mm256_set1_epi32(a[1]);
     c10 = madd_acc<Vnni>(c10, b0, x);
     c11 = madd_acc<Vnni>(c11, b1, x);
-    x = _mm256_set1_epi32(a[2]);
-    c20 = madd_acc<Vnni>(c20, b0, x);
-    c21 = madd_acc<Vnni>(c21, b1, x);
-    x = _mm256_set1_epi32(a[3]);
-    c30 = madd_acc<Vnni>(c30, b0, x);
-    c31 = madd_acc<Vnni>(c31, b1, x);
-    x = _mm256_set1_epi32(a[4]);
-    c40 = madd_acc<Vnni>(c40, b0, x);
-    c41 = madd_acc<Vnni>(c41, b1, x);
-    x = _mm256_set1_epi32(a[5]);
-    c50 = madd_acc<Vnni>(c50, b0, x);
-    c51 = madd_acc<Vnni>(c51, b1, x);
-  }
-  const __m256i acc[6][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
-  if (mr == 6 && nr == 16) {
-    for (int j = 0; j < 6; ++j) {
-      float* yr = y + j * ldy;
-      __m256 v0 = _mm256_cvtepi32_ps(acc[j][0]), v1 = _mm256_cvtepi32_ps(acc[j][1]);
-      if (!first) {
-        v0 = _mm256_add_ps(_mm256_loadu_ps(yr), v0);
-        v1 = _mm256_add_ps(_mm256_loadu_ps(yr + 8), v1);
-      }
-      _mm256_storeu_ps(yr, v0);
-      _mm256_storeu_ps(yr + 8, v1);
+    if constexpr (MR > 2) {
+      x = _mm256_set1_epi32(a[2]);
+      c20 = madd_acc<Vnni>(c20, b0, x);
+      c21 = madd_acc<Vnni>(c21, b1, x);
+      x = _mm256_set1_epi32(a[3]);
+      c30 = madd_acc<Vnni>(c30, b0, x);
+      c31 = madd_acc<Vnni>(c31, b1, x);
     }
-    return;
+    if constexpr (MR > 4) {
+      x = _mm256_set1_epi32(a[4]);
+      c40 = madd_acc<Vnni>(c40, b0, x);
+      c41 = madd_acc<Vnni>(c41, b1, x);
+      x = _mm256_set1_epi32(a[5]);
+      c50 = madd_acc<Vnni>(c50, b0, x);
+      c51 = madd_acc<Vnni>(c51, b1, x);
+    }
   }
-  for (int64_t j = 0; j < mr; ++j) {
-    alignas(32) float t[16];
-    _mm256_store_ps(t, _mm256_cvtepi32_ps(acc[j][0]));
-    _mm256_store_ps(t + 8, _mm256_cvtepi32_ps(acc[j][1]));
-    float* yr = y + j * ldy;
-    for (int64_t c = 0; c < nr; ++c) yr[c] = first ? t[c] : yr[c] + t[c];
+  i8_flush(c00, c01, first, y, nr, mr > 0);
+  i8_flush(c10, c11, first, y + ldy, nr, mr > 1);
+  if constexpr (MR > 2) {
+    i8_flush(c20, c21, first, y + 2 * ldy, nr, mr > 2);
+    i8_flush(c30, c31, first, y + 3 * ldy, nr, mr > 3);
+  }
+  if constexpr (MR > 4) {
+    i8_flush(c40, c41, first, y + 4 * ldy, nr, mr > 4);
+    i8_flush(c50, c51, first, y + 5 * ldy, nr, mr > 5);
   }
 }
 
-// Outputs of weight rows [n0, n1) for every activation row (a.m rows, a.xpk packed): see above.
-template <bool Vnni>
-void quant_gemm_i8_packed(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
-  const int64_t k = a.w.k, m = a.m, ldp = a.ldx / 2;  // ldp: code pairs per activation row
-  const int8_t* w = reinterpret_cast<const int8_t*>(a.w.data);
-  const int64_t ncap = (n1 - n0 < kI8Nc ? (n1 - n0 + 15) / 16 * 16 : kI8Nc);
-  int16_t* raw = new int16_t[static_cast<size_t>(ncap * cpu::kQuantKc + 32)];
-  int16_t* buf = reinterpret_cast<int16_t*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t{63});
-  for (int64_t jc = n0; jc < n1; jc += kI8Nc) {
-    const int64_t nc = n1 - jc < kI8Nc ? n1 - jc : kI8Nc;
-    for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
-      const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
-      const int64_t np = (c1 - c0 + 1) / 2;
-      for (int64_t jr = 0; jr < nc; jr += 16)
-        pack_i8_panel(w, k, jc + jr, nc - jr < 16 ? nc - jr : 16, c0, c1, buf + (jr / 16) * np * 32);
-      for (int64_t ic = 0; ic < m; ic += kI8Mc) {
-        const int64_t ie = ic + kI8Mc < m ? ic + kI8Mc : m;
-        for (int64_t jr = 0; jr < nc; jr += 16) {
-          const int16_t* bp = buf + (jr / 16) * np * 32;
-          for (int64_t i = ic; i < ie; i += 6)
-            i8_tile<Vnni>(a.xpk + ((i / 6) * ldp + c0 / 2) * 6, bp, np, c0 == 0, a.y + i * a.ldy + jc + jr, a.ldy,
-                          m - i < 6 ? m - i : 6, nc - jr < 16 ? nc - jr : 16);
-        }
-      }
-    }
-  }
-  delete[] raw;
-  // y · (x_scale · w_scale) + bias
+// y · (x_scale · w_scale) + bias over the columns [n0, n1) of every row.
+inline void i8_scale(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
+  const int64_t m = a.m, k = a.w.k;
   const uint8_t* ws = a.w.data + a.w.n * k;
   for (int64_t i = 0; i < m; ++i) {
     float* yr = a.y + i * a.ldy;
@@ -801,6 +853,78 @@ void quant_gemm_i8_packed(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
     for (; r < n1; ++r)
       yr[r] = __builtin_fmaf(yr[r], a.xd[i] * cpu::load_f32(ws + 4 * r), a.bias ? a.bias[r] : 0.0f);
   }
+}
+
+// Outputs of weight rows [n0, n1) for every activation row (a.m rows, a.xpk packed): see above.
+template <bool Vnni>
+void quant_gemm_i8_packed(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
+  const int64_t k = a.w.k, m = a.m, ldp = a.ldx / 2;  // ldp: code pairs per activation row
+  const int8_t* w = reinterpret_cast<const int8_t*>(a.w.data);
+  const int64_t pairs = (k + 1) / 2;
+  if (m * pairs * 4 <= (int64_t{1} << 18)) {
+    // x's codes fit L2 (≤ 256 KiB): one 16-column panel at a time over whole rows (16 rows read front to back, the
+    // next panel's bytes prefetched meanwhile), then every chunk of it against every tile
+    int16_t* raw = new int16_t[static_cast<size_t>(pairs * 32 + 32)];
+    int16_t* buf = reinterpret_cast<int16_t*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t{63});
+    for (int64_t jr = n0; jr < n1; jr += 16) {
+      const int64_t nr = n1 - jr < 16 ? n1 - jr : 16;
+      pack_i8_panel(w, k, jr, nr, 0, k, buf, jr + 32 <= n1 ? w + (jr + 16) * k : nullptr);
+      for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
+        const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
+        const int64_t np = (c1 - c0 + 1) / 2;
+        const int16_t* bp = buf + c0 * 16;
+        float* yb = a.y + jr;
+        int64_t i = 0;
+        for (; i + 6 <= m; i += 6)
+          i8_tile<Vnni, 6>(a.xpk + ((i / 6) * ldp + c0 / 2) * 6, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, 6, nr);
+        if (i < m) {
+          const int32_t* ap = a.xpk + ((i / 6) * ldp + c0 / 2) * 6;
+          if (m - i <= 2)
+            i8_tile<Vnni, 2>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, m - i, nr);
+          else if (m - i <= 4)
+            i8_tile<Vnni, 4>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, m - i, nr);
+          else
+            i8_tile<Vnni, 6>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, m - i, nr);
+        }
+      }
+    }
+    delete[] raw;
+    i8_scale(a, n0, n1);
+    return;
+  }
+  int16_t* raw = new int16_t[static_cast<size_t>(kI8Nc * cpu::kQuantKc + 32)];
+  int16_t* buf = reinterpret_cast<int16_t*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t{63});
+  for (int64_t jc = n0; jc < n1; jc += kI8Nc) {
+    const int64_t nc = n1 - jc < kI8Nc ? n1 - jc : kI8Nc;
+    for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
+      const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
+      const int64_t np = (c1 - c0 + 1) / 2;
+      for (int64_t jr = 0; jr < nc; jr += 16)
+        pack_i8_panel(w, k, jc + jr, nc - jr < 16 ? nc - jr : 16, c0, c1, buf + (jr / 16) * np * 32);
+      for (int64_t ic = 0; ic < m; ic += kI8Mc) {
+        const int64_t ie = ic + kI8Mc < m ? ic + kI8Mc : m;
+        for (int64_t jr = 0; jr < nc; jr += 16) {
+          const int16_t* bp = buf + (jr / 16) * np * 32;
+          const int64_t nr = nc - jr < 16 ? nc - jr : 16;
+          float* yb = a.y + jc + jr;
+          int64_t i = ic;
+          for (; i + 6 <= ie; i += 6)
+            i8_tile<Vnni, 6>(a.xpk + ((i / 6) * ldp + c0 / 2) * 6, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, 6, nr);
+          if (i < ie) {  // the last 1-5 rows (the last tile of x, zero-padded to 6)
+            const int32_t* ap = a.xpk + ((i / 6) * ldp + c0 / 2) * 6;
+            if (ie - i <= 2)
+              i8_tile<Vnni, 2>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, ie - i, nr);
+            else if (ie - i <= 4)
+              i8_tile<Vnni, 4>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, ie - i, nr);
+            else
+              i8_tile<Vnni, 6>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, ie - i, nr);
+          }
+        }
+      }
+    }
+  }
+  delete[] raw;
+  i8_scale(a, n0, n1);
 }
 
 // Outputs of weight rows [n0, n1) for every activation row: chunk by chunk of k (the chunk's activations, m·1 KiB,
