@@ -1,4 +1,4 @@
-// The x86 integer kernels of qlinear's small-M path, the int8 integer GEMM (M ≤ 48) and the SIMD dequantizer
+// The x86 integer kernels of qlinear's small-M path, the int8 integer GEMM (every M) and the SIMD dequantizer
 // of its large-M path, written once and instantiated in quant_avx2.cc (AVX2 + F16C: maddubs + madd) and
 // quant_avx512.cc (AVX512-VNNI: vpdpbusd / vpdpwssd on 256-bit vectors). Included inside a target region: no
 // standard headers here (quant.h and simd.h come first).
@@ -239,7 +239,7 @@ inline __m256i wblock_dot(const __m256i* v, const cpu::ActBlock& xb) {
 // at the adjacent tiles' speed (the order, not the arithmetic, was the limit); in the kernels, dropping the
 // software prefetches once the rows were sliced raised the median of 60 interleaved rounds for every format (int8
 // 15.6 -> 16.3, q8_0 12.5 -> 14.7, q4_0 12.5 -> 13.2, int4/g32 12.1 -> 12.8 GB/s; fp32 linear 18.1-20.7) and did
-// not lower it at K = N = 4096 (L3). The int8 GEMM at 1 < M <= 48 (adjacent row pairs) still prefetches the next pair
+// not lower it at K = N = 4096 (L3). The int8 GEMM at 1 < M <= 8 (adjacent row pairs) still prefetches the next pair
 // kQuantPrefetch..kQuantPrefetchMax bytes ahead.
 constexpr int64_t kQuantPrefetch = 3072;
 constexpr int64_t kQuantPrefetchMax = 20480;
@@ -551,7 +551,8 @@ void quant_gemv_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   }
 }
 
-// ---- int8 weights, M > 8: an integer GEMM against per-row int16 activations ----
+// ---- int8 weights: an integer GEMM against per-row int16 activations (M < kQuantGemmI8PackM: over the codes as
+// they are) ----
 
 template <bool Vnni>
 __attribute__((always_inline)) inline __m256i madd_acc(__m256i acc, __m256i w, __m256i x) {
@@ -576,7 +577,7 @@ inline int32_t hsum_epi32(__m256i v) {
 // Activation rows i0 .. i0+MR-1 × weight rows r0 .. r0+NR-1 over k in [c0, c1) (one chunk): MR·NR int32
 // accumulators, 16 k per step (each weight vector sign-extended once for the MR rows); the exact chunk sums go to
 // y as float32 (set on the first chunk, added after).
-// Weight rows r0 + u·rs (rs > 1: the decode path's slices); Pf: prefetch each row pf bytes ahead (1 < M <= 48).
+// Weight rows r0 + u·rs (rs > 1: the decode path's slices); Pf: prefetch each row pf bytes ahead (1 < M <= 8).
 template <bool Vnni, int MR, int NR, bool Pf>
 __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a, int64_t i0, int64_t r0, int64_t rs,
                                                         int64_t pf, int64_t c0, int64_t c1) {
@@ -927,9 +928,10 @@ void quant_gemm_i8_packed(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   i8_scale(a, n0, n1);
 }
 
-// Outputs of weight rows [n0, n1) for every activation row: chunk by chunk of k (the chunk's activations, m·1 KiB,
-// stay in L2), 2 weight rows at a time (in L1 across the activation tiles; 4 × 2 int32 accumulators, the
-// weight and activation vectors and a product fit the 16 registers); then the scales and the bias.
+// Outputs of weight rows [n0, n1) for every activation row: with a.xpk (M ≥ kQuantGemmI8PackM) the packed GEMM above;
+// else 2 weight rows at a time, chunk by chunk of k, over tiles of up to 4 activation rows (4 × 2 int32 accumulators,
+// the weight and activation vectors and a product fit the 16 registers), or the decode order for M = 1; then the
+// scales and the bias.
 template <bool Vnni>
 void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   const int64_t k = a.w.k;
@@ -948,7 +950,7 @@ void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
     for (int64_t r = n0 + 4 * s; r < n1; ++r)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
         gemm_i8_tile<Vnni, 1, 1, false>(a, 0, r, 1, 0, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
-  } else if (a.m <= cpu::kQuantSmallM) {  // rows outer too (x, m·2·k bytes, stays in L1 / L2)
+  } else {  // 1 < M < kQuantGemmI8PackM: rows outer too (x, m·2·k bytes, stays in L1 / L2)
     for (int64_t r = n0; r < n1; r += 2)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
         const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
@@ -957,13 +959,6 @@ void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
         else
           gemm_i8_rows<Vnni, 1>(a, r, c0, c1);
       }
-  } else {
-    for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
-      const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
-      int64_t r = n0;
-      for (; r + 2 <= n1; r += 2) gemm_i8_rows<Vnni, 2>(a, r, c0, c1);
-      if (r < n1) gemm_i8_rows<Vnni, 1>(a, r, c0, c1);
-    }
   }
   const float* ws = reinterpret_cast<const float*>(a.w.data + a.w.n * k);  // may be unaligned: read with load_f32
   for (int64_t i = 0; i < a.m; ++i)
