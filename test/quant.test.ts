@@ -158,9 +158,9 @@ describe('quantize / dequantize against the float64 oracles', () => {
 
 describe('qlinear', () => {
   // shapes: M <= 8 runs the integer path (per-block activations), larger M the dequantize + fp32 GEMM path, except
-  // int8 weights with M <= 48: the integer GEMM (per-row int16 activations)
+  // int8 weights: the integer GEMM (per-row int16 activations) at every M (packed from M = 9)
   const MS = [1, 3, 8, 9, 21, 70];
-  const gemmI8 = (format: QuantFormat, m: number) => format === 'int8' && m <= 48;
+  const gemmI8 = (format: QuantFormat) => format === 'int8';
   for (const c of FORMATS) {
     it(`${label(c)}: every level, both paths, against the dequantized fp32 product`, () => {
       const k = c.format === 'int8' ? 77 : c.format === 'int4' ? 2 * c.group! : 96;
@@ -178,7 +178,7 @@ describe('qlinear', () => {
         for (const level of levels) {
           const y = withIsa(level, () => qlinear(x, qw, bias));
           expect(y.shape).toEqual([m, n]);
-          if (gemmI8(c.format, m)) {
+          if (gemmI8(c.format)) {
             // the integer GEMM: exactly the product with per-row int16 activations, up to float32 rounding
             const xr = quantizeActivationsRowRef(x.data, m, k);
             const refr = linearRef64(xr, wd, m, n, k, bias.data);
@@ -206,7 +206,7 @@ describe('qlinear', () => {
       const w = randn([64, 256], 21);
       const qw = quantize(w, format);
       const wd = dequantizeRef(qw.data, 64, 256, format);
-      for (const m of [1, 3, 8, 16, 48, 49]) {
+      for (const m of [1, 3, 8, 16, 48, 49, 130]) {
         const x = randn([m, 256], 22 + m);
         const ref = linearRef64(x.data, wd, m, 64, 256);
         for (const level of levels) expect(relError(withIsa(level, () => qlinear(x, qw)).data, ref), `${format} m=${m} ${level}`).toBeLessThan(1e-3);
@@ -245,14 +245,15 @@ describe('qlinear', () => {
   it('int8 integer GEMM: exact chunk sums at the extremes (codes ±127, activations ±32767), k not a multiple of 16', () => {
     // k = 1100: two full chunks of 512 and a tail of 76 (not a multiple of 16); every product is ±127·32767, so a
     // chunk sum reaches 512·127·32767 = 2 130 706 432, just inside int32
-    // m = 1 (decode: 4 weight rows at a time, their chunk sums reduced together), 5 (rows outer), 12 (chunks outer)
+    // m = 1 (decode: 4 weight rows at a time, their chunk sums reduced together), 5 (rows outer), 12, 49 and 130
+    // (the packed GEMM: 6-row tiles, one partial 16-column panel)
     const k = 1100;
     const n = 5;
     const w = new Float32Array(n * k);
     for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) w[r * k + j] = r === 1 ? -1 : r === 2 && j % 3 === 0 ? -1 : 1;
     const qw = quantize(new Tensor(w, [n, k], 'f32'), 'int8');
     const wd = dequantizeRef(qw.data, n, k, 'int8');
-    for (const m of [1, 5, 12]) {
+    for (const m of [1, 5, 12, 49, 130]) {
       const x = new Float32Array(m * k);
       for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) x[i * k + j] = i % 2 ? -2 : 2;
       const ref = linearRef64(quantizeActivationsRowRef(x, m, k), wd, m, n, k);
@@ -262,6 +263,67 @@ describe('qlinear', () => {
         expect(y[0]).toBeCloseTo(2 * k, 1);
         expect(y[1]).toBeCloseTo(-2 * k, 1);
       }
+    }
+  });
+
+  it('int8 packed integer GEMM (M >= 9): tile, panel and chunk edges against the float64 oracle, every level', () => {
+    // M around the 6-row tiles and the 120-row blocks; K below, at and past the 512 chunk (odd, not multiples of 16
+    // or 32); N odd, below and past the 16-column panels and the 192-column blocks
+    const shapes: [number, number, number][] = [
+      [9, 32, 17], [17, 77, 37], [31, 511, 15], [48, 513, 203], [49, 1100, 33], [127, 1025, 19], [130, 600, 197], [121, 33, 1],
+      [130, 1100, 203], // x's codes past 256 KiB: the weight packed per chunk of k in blocks of 192 columns, rows in blocks of 120
+    ];
+    for (const [m, k, n] of shapes) {
+      const qw = quantize(randn([n, k], 101 + k, 0.3), 'int8');
+      const wd = dequantizeRef(qw.data, n, k, 'int8');
+      const bias = randn([n], 102);
+      const x = randn([m, k], 103 + m);
+      const xr = quantizeActivationsRowRef(x.data, m, k);
+      const refr = linearRef64(xr, wd, m, n, k, bias.data); // the integer GEMM's exact product, in float64
+      const mag = linearRef64(Float64Array.from(xr, Math.abs), Float64Array.from(wd, Math.abs), m, n, k);
+      const ref = linearRef64(x.data, wd, m, n, k, bias.data);
+      for (const level of levels) {
+        const y = withIsa(level, () => qlinear(x, qw, bias)).data;
+        // exact integer sums: only the float32 steps (chunk sums, their additions, the scales and the bias) round
+        for (let i = 0; i < m * n; i++)
+          expect(Math.abs(y[i] - refr[i]), `${level} [${m}, ${k}, ${n}] ${i}`).toBeLessThanOrEqual(6e-7 * (mag[i] + Math.abs(bias.data[i % n])));
+        expect(relError(y, ref), `${level} [${m}, ${k}, ${n}]`).toBeLessThan(1e-3);
+      }
+    }
+  });
+
+  it('int8 packed integer GEMM: codes -128 and activations ±32767 fill a chunk to the int32 edge exactly', () => {
+    // raw codes -128 (legal bytes, not what quantize writes) times activation codes ±32767 over a full chunk:
+    // 512·128·32767 = 2 147 418 112, just inside int32; k = 1100 (two chunks and a tail), m = 49 and 130
+    const k = 1100;
+    const n = 17;
+    const bytes = new Uint8Array(n * k + 4 * n);
+    for (let r = 0; r < n; r++) for (let j = 0; j < k; j++) bytes[r * k + j] = r % 2 ? 0x80 : j % 5 ? 0x7f : 0x80;
+    const scales = new Float32Array(n).fill(1 / 128);
+    bytes.set(new Uint8Array(scales.buffer), n * k);
+    const qw = new QuantizedTensor('int8', [n, k], bytes);
+    const wd = dequantizeRef(qw.data, n, k, 'int8');
+    for (const m of [49, 130]) {
+      const x = new Float32Array(m * k);
+      for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) x[i * k + j] = i % 3 === 1 ? -3 : 3;
+      const ref = linearRef64(quantizeActivationsRowRef(x, m, k), wd, m, n, k);
+      for (const level of levels) {
+        const y = withIsa(level, () => qlinear(new Tensor(x, [m, k], 'f32'), qw)).data;
+        for (let i = 0; i < m * n; i++) expect(Math.abs(y[i] - ref[i]), `${level} m=${m} ${i}`).toBeLessThanOrEqual(Math.abs(ref[i]) * 1e-6);
+        expect(y[n + 1]).toBeCloseTo(3 * k, 1); // row 1 (x = -3) times row 1 (all -1)
+      }
+    }
+  });
+
+  it('int8 packed integer GEMM: few output columns (rows split across threads too), bitwise 1 vs many threads', () => {
+    for (const [m, n, k] of [[130, 20, 300], [300, 1, 300], [61, 45, 300], [250, 20, 600], [250, 400, 600]]) {
+      const qw = quantize(randn([n, k], 111), 'int8');
+      const bias = randn([n], 112);
+      const x = randn([m, k], 113);
+      const one = withThreads(1, () => qlinear(x, qw, bias));
+      for (const t of [2, many]) expect(sameBytes(one.data, withThreads(t, () => qlinear(x, qw, bias)).data), `m=${m} n=${n} t=${t}`).toBe(true);
+      const ref = linearRef64(quantizeActivationsRowRef(x.data, m, k), dequantizeRef(qw.data, n, k, 'int8'), m, n, k, bias.data);
+      expect(relError(one.data, ref)).toBeLessThan(1e-6);
     }
   });
 
@@ -395,20 +457,21 @@ describe('qlinear', () => {
     }
   });
 
-  it('int8 with 8 < M <= 48: a row with an outlier channel (peak > 32 rms) sends the call to the fp32 path', () => {
-    const k = 4096; // one outlier of 1e4 among Gaussian values: peak ≈ 64 rms
-    const n = 20;
-    const m = 12;
-    const qw = quantize(randn([n, k], 91), 'int8');
-    const wd = dequantizeRef(qw.data, n, k, 'int8');
-    const x = randn([m, k], 92);
-    x.data[3 * k + 7] = 1e4;
-    const ref = linearRef64(x.data, wd, m, n, k);
-    // one int16 scale for that row would cost far more than the fp32 path's rounding
-    const rowErr = linError(linearRef64(quantizeActivationsRowRef(x.data, m, k), wd, m, n, k), ref, x.data, wd, m, n, k);
-    expect(rowErr).toBeGreaterThan(1e-4);
-    for (const level of levels) expect(linError(withIsa(level, () => qlinear(x, qw)).data, ref, x.data, wd, m, n, k), level).toBeLessThan(1e-5);
-  });
+  for (const m of [12, 60]) {
+    it(`int8 with M = ${m} > 8: a row with an outlier channel (peak > 32 rms) sends the call to the fp32 path`, () => {
+      const k = 4096; // one outlier of 1e4 among Gaussian values: peak ≈ 64 rms
+      const n = 20;
+      const qw = quantize(randn([n, k], 91), 'int8');
+      const wd = dequantizeRef(qw.data, n, k, 'int8');
+      const x = randn([m, k], 92);
+      x.data[3 * k + 7] = 1e4;
+      const ref = linearRef64(x.data, wd, m, n, k);
+      // one int16 scale for that row would cost far more than the fp32 path's rounding
+      const rowErr = linError(linearRef64(quantizeActivationsRowRef(x.data, m, k), wd, m, n, k), ref, x.data, wd, m, n, k);
+      expect(rowErr).toBeGreaterThan(1e-4);
+      for (const level of levels) expect(linError(withIsa(level, () => qlinear(x, qw)).data, ref, x.data, wd, m, n, k), level).toBeLessThan(1e-5);
+    });
+  }
 
   it('int8 with M <= 8: a row with an outlier channel sends the call to the per-block integer path', () => {
     const k = 4096 + 77; // a partial last block too
@@ -461,7 +524,7 @@ describe('qlinear', () => {
     const n = 300;
     for (const c of FORMATS) {
       const qw = quantize(randn([n, k], 41), c.format, { group: c.group });
-      for (const m of [1, 5, 8, 13, 40, 70]) {
+      for (const m of [1, 5, 8, 13, 40, 70, 131]) {
         const x = randn([m, k], 42 + m);
         const one = withThreads(1, () => qlinear(x, qw));
         const lots = withThreads(many, () => qlinear(x, qw));
@@ -477,9 +540,11 @@ describe('qlinear', () => {
       const qa = await quantizeAsync(w, c.format, { group: c.group });
       expect(sameBytes(qa.data, qw.data)).toBe(true);
       expect(sameBytes((await dequantizeAsync(qw)).data, dequantize(qw).data)).toBe(true);
-      for (const m of [2, 12]) {
+      for (const m of [2, 12, 50]) {
         const x = randn([m, 128], 52);
         expect(sameBytes((await qlinearAsync(x, qw)).data, qlinear(x, qw).data)).toBe(true);
+        const bias = randn([40], 53);
+        expect(sameBytes((await qlinearAsync(x, qw, bias)).data, qlinear(x, qw, bias).data)).toBe(true);
       }
     }
   });

@@ -74,7 +74,7 @@ struct Kernels {
   void (*quant_gemv[4])(const cpu::QuantGemv& a, int64_t n0, int64_t n1) = {};
   // weight rows [r0, r1) of a.w dequantized to float32 rows of a.w.k (native/cpu/quant)
   void (*quant_dequant[4])(const cpu::QuantGemv& a, int64_t r0, int64_t r1, float* out) = {};
-  // int8 weight, M <= 48: y[:, n0:n1] from the per-row int16 activations a.xq (exact int32 sums per chunk of
+  // int8 weight: y[:, n0:n1] from the per-row int16 activations a.xq / a.xpk (exact int32 sums per chunk of
   // k, then the scales and bias) (native/cpu/quant)
   void (*quant_gemm_i8)(const cpu::QuantGemv& a, int64_t n0, int64_t n1) = {};
   // FAVOR+ feature row in place (native/cpu/favor): kind 0 x = ratio·(exp(x − shift) + eps), kind 1 x = relu(x) + eps

@@ -180,7 +180,7 @@ export function quantizeActivationsRef(x: ArrayLike<number>, m: number, k: numbe
 }
 
 /**
- * The activations as the int8 weight's integer GEMM (M ≤ 48) sees them: each row quantized to int16 with one
+ * The activations as the int8 weight's integer GEMM (every M) sees them: each row quantized to int16 with one
  * scale amax(row)/32767, returned dequantized.
  */
 export function quantizeActivationsRowRef(x: ArrayLike<number>, m: number, k: number): Float64Array {

@@ -455,6 +455,46 @@ bool qlinear_gemm_i8(const QuantWeight& w, const float* x, int64_t m, const floa
   a.xq = xq.data();
   a.xd = xd.data();
   auto fn = kernels().quant_gemm_i8;
+  if (m >= kQuantGemmI8PackM) {
+    // the packed GEMM: x's codes in tiles of 6 rows × pairs of k (quant.h QuantGemv::xpk), then tasks of up to
+    // 192 output columns (a multiple of 16: the kernel's panels); when that leaves fewer than 2 tasks a thread, the
+    // rows are split too (tiles of 6). Every output's arithmetic is the same for any split.
+    const int64_t ldp = a.ldx / 2, tiles = (m + 5) / 6;
+    std::vector<int32_t> xpk(static_cast<size_t>(tiles * ldp * 6));
+    parallel_for(0, tiles, 1, [&](int64_t s, int64_t e) {
+      for (int64_t t = s; t < e; ++t)
+        for (int j = 0; j < 6; ++j) {
+          int32_t* o = xpk.data() + t * ldp * 6 + j;
+          const int64_t i = 6 * t + j;
+          if (i >= m) {
+            for (int64_t p = 0; p < ldp; ++p) o[p * 6] = 0;
+            continue;
+          }
+          const int16_t* src = xq.data() + i * a.ldx;
+          for (int64_t p = 0; p < ldp; ++p) std::memcpy(o + p * 6, src + 2 * p, 4);
+        }
+    });
+    a.xpk = xpk.data();
+    const int64_t threads = num_threads();
+    int64_t cw = 192;
+    if ((n + cw - 1) / cw < 2 * threads) cw = std::max<int64_t>(16, (n / (2 * threads) + 15) / 16 * 16);
+    const int64_t nt = (n + cw - 1) / cw;
+    const int64_t mparts = std::min<int64_t>(tiles, std::max<int64_t>(1, (2 * threads + nt - 1) / nt));
+    parallel_for(0, nt * mparts, 1, [&](int64_t s, int64_t e) {
+      for (int64_t t = s; t < e; ++t) {
+        const int64_t mi = t / nt, ni = t % nt;
+        const int64_t i0 = 6 * split_begin(tiles, mparts, mi), i1 = std::min(m, 6 * split_begin(tiles, mparts, mi + 1));
+        QuantGemv b = a;
+        b.m = i1 - i0;
+        b.y = y + i0 * n;
+        b.xq = a.xq + i0 * a.ldx;
+        b.xd = a.xd + i0;
+        b.xpk = a.xpk + (i0 / 6) * ldp * 6;
+        fn(b, ni * cw, std::min(n, (ni + 1) * cw));
+      }
+    });
+    return true;
+  }
   // chunks of whole 4-row (M = 1) or 2-row tiles; decode gets the small-M path's grain (2^16 / (m·k) rows)
   const int64_t grain = m <= kQuantSmallM ? std::max<int64_t>(4, (int64_t{1} << 16) / (m * k) / 4 * 4)
                                           : std::max<int64_t>(12, (int64_t{1} << 20) / (m * k) / 12 * 12);
@@ -471,7 +511,7 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
       for (int64_t j = 0; j < n; ++j) y[i * n + j] = bias ? bias[j] : 0.0f;
     return;
   }
-  if (w.format == QuantFormat::Int8 && m <= kQuantGemmI8MaxM && qlinear_gemm_i8(w, x, m, bias, y)) return;
+  if (w.format == QuantFormat::Int8 && qlinear_gemm_i8(w, x, m, bias, y)) return;
   if (m <= kQuantSmallM) {
     QuantGemv a;
     a.w = w;

@@ -26,16 +26,19 @@
 // dot products scaled in float32 (the dispatch table's quant_gemv: AVX2 maddubs/madd, AVX512-VNNI
 // vpdpbusd/vpdpwssd, scalar); larger M: tiles of W are dequantized to float32 and multiplied with the fp32 GEMM
 // (tf::cpu::sgemm).
-// Exception: an int8 weight with M ≤ kQuantGemmI8MaxM runs an integer GEMM instead (quant_gemm_i8):
+// Exception: an int8 weight runs an integer GEMM at every M instead (quant_gemm_i8):
 // each activation row is quantized to int16 with one scale (amax/32767), and each output is its exact integer dot
 // product (summed in chunks of kQuantKc, each chunk converted to float32) times row scale × weight scale, unless some
 // row's peak exceeds 32 times its rms (an outlier channel, which one int16 scale would leave at more than ~3e-4
 // relative rounding): then the call takes the per-block path above (M ≤ kQuantSmallM) or the fp32 path below. At
 // M ≤ kQuantSmallM the per-row scale spares the per-block int→float conversion and scaling of the block path (one
 // int8 weight row costs 2 vpmovsxbw + 2 vpmaddwd + 2 vpaddd per 32 weights; measured ~20% less time at M = 1 with
-// the weight in L2). The choice depends on x, never on threads. On AVX2
-// (one vpmaddwd + vpaddd per 16 products) it beats dequantizing into the fp32 GEMM only up to about M = 48 (measured
-// on a Zen 3: M = 16 1.7x, M = 32 1.2x, M = 64 even, M = 128 slower); with VNNI (vpdpwssd) it would go further.
+// the weight in L2). The choice depends on x, never on threads. Up to M = 8 the kernel loops over the int8 codes as
+// they are (one vpmaddwd + vpaddd per 16 products, the weight widened on the fly for 1-4 rows of x at a time, which
+// beat dequantizing into the fp32 GEMM only up to about M = 48); from M = kQuantGemmI8PackM it is a packed GEMM
+// (quant_x86.h quant_gemm_i8_packed: codes widened once per call into int16 panels, 6 × 16 register blocking). The
+// crossover, measured on the AVX2 development machine (Zen 3, one thread, K = N = 4096, CPU time, interleaved
+// rounds): M = 8 loop 65 / packed 63 GOP/s, M = 9 65 / 66, M = 10 62 / 73, M = 12 68 / 84.
 // Accuracy against the fp32 product of the dequantized weight: the large-M path is an fp32 GEMM (~1e-7
 // relative); the integer path adds the activation rounding, |error| ≤ Σ_k |w_k|·d_x(k)/2 per output (d_x: the
 // scale of x's block): about 4e-3 relative for Gaussian activations with int8 (4-bit formats, whose own weight
@@ -50,7 +53,9 @@ enum class QuantFormat : int { Q8_0 = 0, Q4_0 = 1, Int8 = 2, Int4 = 3 };
 constexpr int kQuantFormats = 4;
 constexpr int64_t kQuantBlock = 32;  // activation block, and the block of q8_0 / q4_0
 constexpr int64_t kQuantSmallM = 8;  // rows of x up to which qlinear uses the integer path
-constexpr int64_t kQuantGemmI8MaxM = 48;  // int8 weights: rows of x up to which the integer GEMM runs (above: fp32)
+// int8 weights: rows of x from which the integer GEMM runs as a packed, register-blocked GEMM (quant_x86.h
+// quant_gemm_i8_packed; below: a gemv-like loop over the unpacked codes)
+constexpr int64_t kQuantGemmI8PackM = 9;
 
 // Parses "q8_0", "q4_0", "int8", "int4"; false for anything else.
 bool quant_format_from_name(const char* s, QuantFormat* out);
@@ -129,11 +134,13 @@ struct QuantGemv {
   const float* bias = nullptr;  // [n] or null
   float* y = nullptr;           // [m, ldy]
   int64_t ldy = 0;
-  // int8 weights with M ≤ kQuantGemmI8MaxM (the dispatch table's quant_gemm_i8): activations
-  // quantized per row to int16
+  // int8 weights (the dispatch table's quant_gemm_i8): activations quantized per row to int16
   const int16_t* xq = nullptr;  // [m, ldx] codes, zero-padded past k
   const float* xd = nullptr;    // [m] row scales amax/32767 (NaN for a row holding a NaN)
   int64_t ldx = 0;              // k rounded up to 32
+  // M ≥ kQuantGemmI8PackM: xq packed for the packed GEMM, [ceil(m / 6), ldx / 2, 6]: per tile of 6 rows, per pair
+  // of k (2p, 2p + 1), the 6 rows' two codes as one int32 (rows past m: 0). Null below (the kernels then read xq).
+  const int32_t* xpk = nullptr;
   const ActPair* pairs = nullptr;  // 4-bit formats, M ≤ kQuantSmallM: [m, kb / 2], made from act (the x86 pair steps)
   const ActOct* octs = nullptr;    // 4-bit formats, M ≤ kQuantSmallM: [m, kb / 8], made from act (the x86 oct steps)
   // q8_0, M ≤ kQuantSmallM: act's int16 codes and d16 copied compactly ([m, kb·32] and [m, kb]), so that a row's

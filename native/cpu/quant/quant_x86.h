@@ -1,4 +1,4 @@
-// The x86 integer kernels of qlinear's small-M path, the int8 integer GEMM (M ≤ 48) and the SIMD dequantizer
+// The x86 integer kernels of qlinear's small-M path, the int8 integer GEMM (every M) and the SIMD dequantizer
 // of its large-M path, written once and instantiated in quant_avx2.cc (AVX2 + F16C: maddubs + madd) and
 // quant_avx512.cc (AVX512-VNNI: vpdpbusd / vpdpwssd on 256-bit vectors). Included inside a target region: no
 // standard headers here (quant.h and simd.h come first).
@@ -239,7 +239,7 @@ inline __m256i wblock_dot(const __m256i* v, const cpu::ActBlock& xb) {
 // at the adjacent tiles' speed (the order, not the arithmetic, was the limit); in the kernels, dropping the
 // software prefetches once the rows were sliced raised the median of 60 interleaved rounds for every format (int8
 // 15.6 -> 16.3, q8_0 12.5 -> 14.7, q4_0 12.5 -> 13.2, int4/g32 12.1 -> 12.8 GB/s; fp32 linear 18.1-20.7) and did
-// not lower it at K = N = 4096 (L3). The int8 GEMM at 1 < M <= 48 (adjacent row pairs) still prefetches the next pair
+// not lower it at K = N = 4096 (L3). The int8 GEMM at 1 < M <= 8 (adjacent row pairs) still prefetches the next pair
 // kQuantPrefetch..kQuantPrefetchMax bytes ahead.
 constexpr int64_t kQuantPrefetch = 3072;
 constexpr int64_t kQuantPrefetchMax = 20480;
@@ -551,7 +551,8 @@ void quant_gemv_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   }
 }
 
-// ---- int8 weights, M > 8: an integer GEMM against per-row int16 activations ----
+// ---- int8 weights: an integer GEMM against per-row int16 activations (M < kQuantGemmI8PackM: over the codes as
+// they are) ----
 
 template <bool Vnni>
 __attribute__((always_inline)) inline __m256i madd_acc(__m256i acc, __m256i w, __m256i x) {
@@ -576,7 +577,7 @@ inline int32_t hsum_epi32(__m256i v) {
 // Activation rows i0 .. i0+MR-1 × weight rows r0 .. r0+NR-1 over k in [c0, c1) (one chunk): MR·NR int32
 // accumulators, 16 k per step (each weight vector sign-extended once for the MR rows); the exact chunk sums go to
 // y as float32 (set on the first chunk, added after).
-// Weight rows r0 + u·rs (rs > 1: the decode path's slices); Pf: prefetch each row pf bytes ahead (1 < M <= 48).
+// Weight rows r0 + u·rs (rs > 1: the decode path's slices); Pf: prefetch each row pf bytes ahead (1 < M <= 8).
 template <bool Vnni, int MR, int NR, bool Pf>
 __attribute__((always_inline)) inline void gemm_i8_tile(const cpu::QuantGemv& a, int64_t i0, int64_t r0, int64_t rs,
                                                         int64_t pf, int64_t c0, int64_t c1) {
@@ -646,12 +647,307 @@ inline void gemm_i8_rows(const cpu::QuantGemv& a, int64_t r0, int64_t c0, int64_
   }
 }
 
-// Outputs of weight rows [n0, n1) for every activation row: chunk by chunk of k (the chunk's activations, m·1 KiB,
-// stay in L2), 2 weight rows at a time (in L1 across the activation tiles; 4 × 2 int32 accumulators, the
-// weight and activation vectors and a product fit the 16 registers); then the scales and the bias.
+// ---- int8 weights, M ≥ kQuantGemmI8PackM: the packed integer GEMM ----
+//
+// Each weight code is widened to int16 once per call into 16-column panels, k in pairs: panel[p][c] = (w[c][2p],
+// w[c][2p+1]) (64 bytes a pair), and every 6-row tile of the activations (QuantGemv::xpk, the int16 codes of x packed
+// the same way: [tile][p][6 rows]) runs against every panel, chunk by chunk of kQuantKc k. Two loop orders
+// (quant_gemm_i8_packed): while x's codes fit L2 (≤ 256 KiB), one panel of whole rows at a time (its 16 rows read
+// front to back, the next panel prefetched meanwhile), its chunks against all tiles; else BLIS-style, blocks of kI8Nc
+// columns packed one chunk at a time (192 KiB, in L2) and run against blocks of kI8Mc rows of x. The 6 × 16
+// micro-kernel keeps 12 int32 accumulators: per k pair, two weight vectors (8 columns × the pair), and for each of the
+// 6 rows one vpbroadcastd of the row's code pair and two vpmaddwd + vpaddd (AVX512-VNNI: vpdpwssd). At the end of a
+// chunk its exact int32 sums are converted to float32 and set (first chunk) or added to y; the scales and the bias
+// come last. Each output is thus the same float steps as the scalar kernel (chunk sums added in order, then ×
+// x_scale·w_scale + bias, fused on x86), whatever the tiling or the thread split.
+//
+// Measured on the AVX2 development machine (Zen 3 at ~3.1 GHz, one thread; CPU time, interleaved rounds, loaded shared
+// machine): a bare loop of this kernel's instructions runs at 146 GOP/s and the FMA peak at 101 GFLOP/s, i.e. 1.45×
+// (vpmaddwd and vpaddd share the integer pipes, so the 2× that vpmaddwd's rate alone suggests is not reached; a 4 × 24
+// tile measured 153, and vpmaddwd + vpaddd alone with no broadcasts 152); at K = N = 4096 the GEMM reaches 103-125
+// GOP/s at M = 128-512 (70-85% of that loop), 72-86 at M = 16, where packing the weight (~2.5 ms, reading it at
+// ~6 GB/s) is about half the time.
+constexpr int64_t kI8Nc = 192;  // weight rows per packed block: 192 × 512 × 2 bytes = 192 KiB, in L2
+constexpr int64_t kI8Mc = 120;  // activation rows per block, 120 × 1 KiB, in L2 beside the packed weight
+
+// Weight rows [r0, r0 + nr) (nr ≤ 16) of the [n, k] int8 codes, k in [k0, k1) (k0 even), as one panel of
+// (k1 − k0 + 1) / 2 pairs × 16 columns of int16; columns past nr and the odd k past k1 are zero.
+// pf (whole rows only, k0 = 0 and k1 = k): the next panel's bytes (16·k, contiguous), prefetched 512 bytes per 32 k.
+inline void pack_i8_panel(const int8_t* w, int64_t k, int64_t r0, int64_t nr, int64_t k0, int64_t k1, int16_t* dst,
+                          const int8_t* pf = nullptr) {
+  const int64_t np = (k1 - k0 + 1) / 2;
+  // the rows' next chunk, which the next pack of this block reads: prefetched now, because each row is read in
+  // pieces of 512 bytes far apart in time, which the hardware prefetchers do not follow
+  if (k1 < k && !pf)
+    for (int64_t c = 0; c < nr; ++c)
+      for (int64_t j = k1; j < k1 + cpu::kQuantKc && j < k; j += 64) _mm_prefetch(reinterpret_cast<const char*>(w + (r0 + c) * k + j), _MM_HINT_T0);
+  int64_t p = 0;
+  if (nr == 16) {
+    // 8 rows × 32 k at a time: a 16-bit 8 × 8 transpose in each 128-bit lane (pairs 0-7 low, 8-15 high), then
+    // each transposed pair (8 columns × 2 codes) sign-extended to 16 int16
+    for (; 2 * p + 32 <= k1 - k0; p += 16)
+      for (int g = 0; g < 2; ++g) {
+        if (pf)
+          for (int l = 0; l < 4; ++l) _mm_prefetch(reinterpret_cast<const char*>(pf + p * 32 + 256 * g + 64 * l), _MM_HINT_T0);
+        __m256i r[8];
+        for (int i = 0; i < 8; ++i)
+          r[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (r0 + 8 * g + i) * k + k0 + 2 * p));
+        const __m256i t0 = _mm256_unpacklo_epi16(r[0], r[1]), t1 = _mm256_unpackhi_epi16(r[0], r[1]);
+        const __m256i t2 = _mm256_unpacklo_epi16(r[2], r[3]), t3 = _mm256_unpackhi_epi16(r[2], r[3]);
+        const __m256i t4 = _mm256_unpacklo_epi16(r[4], r[5]), t5 = _mm256_unpackhi_epi16(r[4], r[5]);
+        const __m256i t6 = _mm256_unpacklo_epi16(r[6], r[7]), t7 = _mm256_unpackhi_epi16(r[6], r[7]);
+        const __m256i s0 = _mm256_unpacklo_epi32(t0, t2), s1 = _mm256_unpackhi_epi32(t0, t2);
+        const __m256i s2 = _mm256_unpacklo_epi32(t1, t3), s3 = _mm256_unpackhi_epi32(t1, t3);
+        const __m256i s4 = _mm256_unpacklo_epi32(t4, t6), s5 = _mm256_unpackhi_epi32(t4, t6);
+        const __m256i s6 = _mm256_unpacklo_epi32(t5, t7), s7 = _mm256_unpackhi_epi32(t5, t7);
+        __m256i o[8];
+        o[0] = _mm256_unpacklo_epi64(s0, s4);
+        o[1] = _mm256_unpackhi_epi64(s0, s4);
+        o[2] = _mm256_unpacklo_epi64(s1, s5);
+        o[3] = _mm256_unpackhi_epi64(s1, s5);
+        o[4] = _mm256_unpacklo_epi64(s2, s6);
+        o[5] = _mm256_unpackhi_epi64(s2, s6);
+        o[6] = _mm256_unpacklo_epi64(s3, s7);
+        o[7] = _mm256_unpackhi_epi64(s3, s7);
+        for (int q = 0; q < 8; ++q) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (p + q) * 32 + 16 * g),
+                              _mm256_cvtepi8_epi16(_mm256_castsi256_si128(o[q])));
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + (p + 8 + q) * 32 + 16 * g),
+                              _mm256_cvtepi8_epi16(_mm256_extracti128_si256(o[q], 1)));
+        }
+      }
+  }
+  for (; p < np; ++p)  // the tail of k, and a last panel of fewer than 16 columns
+    for (int64_t c = 0; c < 16; ++c) {
+      const int64_t j = k0 + 2 * p;
+      const int8_t* wr = w + (r0 + c) * k;
+      dst[p * 32 + 2 * c] = c < nr ? wr[j] : 0;
+      dst[p * 32 + 2 * c + 1] = c < nr && j + 1 < k1 ? wr[j + 1] : 0;
+    }
+}
+
+// One row of a tile's chunk sums (16 columns, nr ≤ 16 of them stored, none unless `keep`) set or added to y as float32.
+__attribute__((always_inline)) inline void i8_flush(__m256i s0, __m256i s1, bool first, float* y, int64_t nr, bool keep) {
+  if (!keep) return;
+  __m256 v0 = _mm256_cvtepi32_ps(s0), v1 = _mm256_cvtepi32_ps(s1);
+  if (nr == 16) {
+    if (!first) {
+      v0 = _mm256_add_ps(_mm256_loadu_ps(y), v0);
+      v1 = _mm256_add_ps(_mm256_loadu_ps(y + 8), v1);
+    }
+    _mm256_storeu_ps(y, v0);
+    _mm256_storeu_ps(y + 8, v1);
+    return;
+  }
+  alignas(32) float t[16];
+  _mm256_store_ps(t, v0);
+  _mm256_store_ps(t + 8, v1);
+  for (int64_t c = 0; c < nr; ++c) y[c] = first ? t[c] : y[c] + t[c];
+}
+
+// y[0 .. mr) × [0 .. nr) (row stride ldy) = (first ? 0 : y) + the exact int32 sums of np pairs of the activation
+// tile ap (6 rows interleaved; the first MR used, mr ≤ MR of them stored) and the 16-column weight panel bp, as float32.
+template <bool Vnni, int MR>  // MR: 2, 4 or 6
+inline void i8_tile(const int32_t* ap, const int16_t* bp, int64_t np, bool first, float* y, int64_t ldy, int64_t mr,
+                    int64_t nr) {
+  // named accumulators, one broadcast at a time (an array and a loop here made GCC hoist all six broadcasts and
+  // spill most accumulators)
+  __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256i c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+#if defined(__GNUC__)
+  if constexpr (MR == 6 && !Vnni) {
+    // GCC (12) scheduled this loop written with intrinsics with all six broadcasts first and spilled half the
+    // accumulators (measured ~30% slower): the AVX2 loop in assembly, register for register what the intrinsics say
+    // (np ≥ 1: k > 0 here). Per pair: 2 weight loads, 6 broadcasts, 12 vpmaddwd, 12 vpaddd.
+    const int32_t* pa = ap;
+    const int16_t* pb = bp;
+    int64_t n = np;
+    __asm__ volatile(
+        ".p2align 4\n"
+        "1:\n\t"
+        "vmovdqu (%[b]), %%ymm12\n\t"
+        "vmovdqu 32(%[b]), %%ymm13\n\t"
+        "vpbroadcastd (%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c00], %[c00]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c01], %[c01]\n\t"
+        "vpbroadcastd 4(%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c10], %[c10]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c11], %[c11]\n\t"
+        "vpbroadcastd 8(%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c20], %[c20]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c21], %[c21]\n\t"
+        "vpbroadcastd 12(%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c30], %[c30]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c31], %[c31]\n\t"
+        "vpbroadcastd 16(%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c40], %[c40]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c41], %[c41]\n\t"
+        "vpbroadcastd 20(%[a]), %%ymm14\n\t"
+        "vpmaddwd %%ymm12, %%ymm14, %%ymm15\n\t"
+        "vpaddd %%ymm15, %[c50], %[c50]\n\t"
+        "vpmaddwd %%ymm13, %%ymm14, %%ymm14\n\t"
+        "vpaddd %%ymm14, %[c51], %[c51]\n\t"
+        "add $24, %[a]\n\t"
+        "add $64, %[b]\n\t"
+        "dec %[n]\n\t"
+        "jnz 1b\n"
+        : [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), [c21] "+x"(c21),
+          [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), [c50] "+x"(c50), [c51] "+x"(c51),
+          [a] "+r"(pa), [b] "+r"(pb), [n] "+r"(n)
+        :
+        : "xmm12", "xmm13", "xmm14", "xmm15", "memory", "cc");
+  } else
+#endif
+  for (int64_t p = 0; p < np; ++p) {
+    const __m256i b0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32 * p));
+    const __m256i b1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bp + 32 * p + 16));
+    const int32_t* a = ap + 6 * p;
+    __m256i x = _mm256_set1_epi32(a[0]);
+    c00 = madd_acc<Vnni>(c00, b0, x);
+    c01 = madd_acc<Vnni>(c01, b1, x);
+    x = _mm256_set1_epi32(a[1]);
+    c10 = madd_acc<Vnni>(c10, b0, x);
+    c11 = madd_acc<Vnni>(c11, b1, x);
+    if constexpr (MR > 2) {
+      x = _mm256_set1_epi32(a[2]);
+      c20 = madd_acc<Vnni>(c20, b0, x);
+      c21 = madd_acc<Vnni>(c21, b1, x);
+      x = _mm256_set1_epi32(a[3]);
+      c30 = madd_acc<Vnni>(c30, b0, x);
+      c31 = madd_acc<Vnni>(c31, b1, x);
+    }
+    if constexpr (MR > 4) {
+      x = _mm256_set1_epi32(a[4]);
+      c40 = madd_acc<Vnni>(c40, b0, x);
+      c41 = madd_acc<Vnni>(c41, b1, x);
+      x = _mm256_set1_epi32(a[5]);
+      c50 = madd_acc<Vnni>(c50, b0, x);
+      c51 = madd_acc<Vnni>(c51, b1, x);
+    }
+  }
+  i8_flush(c00, c01, first, y, nr, mr > 0);
+  i8_flush(c10, c11, first, y + ldy, nr, mr > 1);
+  if constexpr (MR > 2) {
+    i8_flush(c20, c21, first, y + 2 * ldy, nr, mr > 2);
+    i8_flush(c30, c31, first, y + 3 * ldy, nr, mr > 3);
+  }
+  if constexpr (MR > 4) {
+    i8_flush(c40, c41, first, y + 4 * ldy, nr, mr > 4);
+    i8_flush(c50, c51, first, y + 5 * ldy, nr, mr > 5);
+  }
+}
+
+// y · (x_scale · w_scale) + bias over the columns [n0, n1) of every row.
+inline void i8_scale(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
+  const int64_t m = a.m, k = a.w.k;
+  const uint8_t* ws = a.w.data + a.w.n * k;
+  for (int64_t i = 0; i < m; ++i) {
+    float* yr = a.y + i * a.ldy;
+    const __m256 xd = _mm256_set1_ps(a.xd[i]);
+    int64_t r = n0;
+    for (; r + 8 <= n1; r += 8) {
+      const __m256 s = _mm256_mul_ps(xd, _mm256_loadu_ps(reinterpret_cast<const float*>(ws + 4 * r)));
+      const __m256 b = a.bias ? _mm256_loadu_ps(a.bias + r) : _mm256_setzero_ps();
+      _mm256_storeu_ps(yr + r, _mm256_fmadd_ps(_mm256_loadu_ps(yr + r), s, b));
+    }
+    for (; r < n1; ++r)
+      yr[r] = __builtin_fmaf(yr[r], a.xd[i] * cpu::load_f32(ws + 4 * r), a.bias ? a.bias[r] : 0.0f);
+  }
+}
+
+// Outputs of weight rows [n0, n1) for every activation row (a.m rows, a.xpk packed): see above.
+template <bool Vnni>
+void quant_gemm_i8_packed(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
+  const int64_t k = a.w.k, m = a.m, ldp = a.ldx / 2;  // ldp: code pairs per activation row
+  const int8_t* w = reinterpret_cast<const int8_t*>(a.w.data);
+  const int64_t pairs = (k + 1) / 2;
+  if (m * pairs * 4 <= (int64_t{1} << 18)) {
+    // x's codes fit L2 (≤ 256 KiB): one 16-column panel at a time over whole rows (16 rows read front to back, the
+    // next panel's bytes prefetched meanwhile), then every chunk of it against every tile
+    int16_t* raw = new int16_t[static_cast<size_t>(pairs * 32 + 32)];
+    int16_t* buf = reinterpret_cast<int16_t*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t{63});
+    for (int64_t jr = n0; jr < n1; jr += 16) {
+      const int64_t nr = n1 - jr < 16 ? n1 - jr : 16;
+      pack_i8_panel(w, k, jr, nr, 0, k, buf, jr + 32 <= n1 ? w + (jr + 16) * k : nullptr);
+      for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
+        const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
+        const int64_t np = (c1 - c0 + 1) / 2;
+        const int16_t* bp = buf + c0 * 16;
+        float* yb = a.y + jr;
+        int64_t i = 0;
+        for (; i + 6 <= m; i += 6)
+          i8_tile<Vnni, 6>(a.xpk + ((i / 6) * ldp + c0 / 2) * 6, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, 6, nr);
+        if (i < m) {
+          const int32_t* ap = a.xpk + ((i / 6) * ldp + c0 / 2) * 6;
+          if (m - i <= 2)
+            i8_tile<Vnni, 2>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, m - i, nr);
+          else if (m - i <= 4)
+            i8_tile<Vnni, 4>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, m - i, nr);
+          else
+            i8_tile<Vnni, 6>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, m - i, nr);
+        }
+      }
+    }
+    delete[] raw;
+    i8_scale(a, n0, n1);
+    return;
+  }
+  int16_t* raw = new int16_t[static_cast<size_t>(kI8Nc * cpu::kQuantKc + 32)];
+  int16_t* buf = reinterpret_cast<int16_t*>((reinterpret_cast<uintptr_t>(raw) + 63) & ~uintptr_t{63});
+  for (int64_t jc = n0; jc < n1; jc += kI8Nc) {
+    const int64_t nc = n1 - jc < kI8Nc ? n1 - jc : kI8Nc;
+    for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
+      const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
+      const int64_t np = (c1 - c0 + 1) / 2;
+      for (int64_t jr = 0; jr < nc; jr += 16)
+        pack_i8_panel(w, k, jc + jr, nc - jr < 16 ? nc - jr : 16, c0, c1, buf + (jr / 16) * np * 32);
+      for (int64_t ic = 0; ic < m; ic += kI8Mc) {
+        const int64_t ie = ic + kI8Mc < m ? ic + kI8Mc : m;
+        for (int64_t jr = 0; jr < nc; jr += 16) {
+          const int16_t* bp = buf + (jr / 16) * np * 32;
+          const int64_t nr = nc - jr < 16 ? nc - jr : 16;
+          float* yb = a.y + jc + jr;
+          int64_t i = ic;
+          for (; i + 6 <= ie; i += 6)
+            i8_tile<Vnni, 6>(a.xpk + ((i / 6) * ldp + c0 / 2) * 6, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, 6, nr);
+          if (i < ie) {  // the last 1-5 rows (the last tile of x, zero-padded to 6)
+            const int32_t* ap = a.xpk + ((i / 6) * ldp + c0 / 2) * 6;
+            if (ie - i <= 2)
+              i8_tile<Vnni, 2>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, ie - i, nr);
+            else if (ie - i <= 4)
+              i8_tile<Vnni, 4>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, ie - i, nr);
+            else
+              i8_tile<Vnni, 6>(ap, bp, np, c0 == 0, yb + i * a.ldy, a.ldy, ie - i, nr);
+          }
+        }
+      }
+    }
+  }
+  delete[] raw;
+  i8_scale(a, n0, n1);
+}
+
+// Outputs of weight rows [n0, n1) for every activation row: with a.xpk (M ≥ kQuantGemmI8PackM) the packed GEMM above;
+// else 2 weight rows at a time, chunk by chunk of k, over tiles of up to 4 activation rows (4 × 2 int32 accumulators,
+// the weight and activation vectors and a product fit the 16 registers), or the decode order for M = 1; then the
+// scales and the bias.
 template <bool Vnni>
 void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
   const int64_t k = a.w.k;
+  if (a.xpk) {
+    quant_gemm_i8_packed<Vnni>(a, n0, n1);
+    return;
+  }
   if (a.m == 1) {
     // decode: the activation row (2·k bytes) stays in L1, so the weight is streamed once, row tile by row tile
     // (row i of 4 slices of the range: 4 streams as in gemv_rows, no software prefetch; their chunks in order; the
@@ -663,7 +959,7 @@ void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
     for (int64_t r = n0 + 4 * s; r < n1; ++r)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc)
         gemm_i8_tile<Vnni, 1, 1, false>(a, 0, r, 1, 0, c0, c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k);
-  } else if (a.m <= cpu::kQuantSmallM) {  // rows outer too (x, m·2·k bytes, stays in L1 / L2)
+  } else {  // 1 < M < kQuantGemmI8PackM: rows outer too (x, m·2·k bytes, stays in L1 / L2)
     for (int64_t r = n0; r < n1; r += 2)
       for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
         const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
@@ -672,13 +968,6 @@ void quant_gemm_i8_x86(const cpu::QuantGemv& a, int64_t n0, int64_t n1) {
         else
           gemm_i8_rows<Vnni, 1>(a, r, c0, c1);
       }
-  } else {
-    for (int64_t c0 = 0; c0 < k; c0 += cpu::kQuantKc) {
-      const int64_t c1 = c0 + cpu::kQuantKc < k ? c0 + cpu::kQuantKc : k;
-      int64_t r = n0;
-      for (; r + 2 <= n1; r += 2) gemm_i8_rows<Vnni, 2>(a, r, c0, c1);
-      if (r < n1) gemm_i8_rows<Vnni, 1>(a, r, c0, c1);
-    }
   }
   const float* ws = reinterpret_cast<const float*>(a.w.data + a.w.n * k);  // may be unaligned: read with load_f32
   for (int64_t i = 0; i < a.m; ++i)
