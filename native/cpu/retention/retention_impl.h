@@ -46,7 +46,7 @@ inline void ret_scale_add(float* y, float beta, const float* x, float alpha, int
 // state through memory every token. FULL: the last vector is full (else `tail` lanes). The arithmetic of a token does
 // not depend on the blocking: the same bits for a sequence run at once, split through the state, or token by token.
 template <class V, int K, bool FULL>
-inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t dk, size_t tail, const float* alpha,
+__attribute__((always_inline)) inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t dk, size_t tail, const float* alpha,
                             int64_t astride, const float* keep, float* out, int64_t ostride, int64_t Tb, bool add,
                             float* red = nullptr, int64_t rstride = 0) {
   using R = typename V::reg;
@@ -82,18 +82,30 @@ inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t 
   }
 }
 
-// ret_rec_segment for a segment of n <= 8 W floats (K = ceil(n / W) vectors)
+// ret_rec_segment for nrows rows (row r at row + r dk, its factors at alpha + r arstride, its sums at red + r W), each a
+// segment of n <= 8 W floats (K = ceil(n / W) vectors): one dispatch for all of them, the segment inlined in the loop
+// (a call per row cost about as much as the row's arithmetic for a single token, the generation step)
+template <class V, int K, bool FULL>
+inline void ret_rec_rows(int64_t nrows, float* row, const float* k, const float* q, int64_t dk, size_t tail,
+                         const float* alpha, int64_t astride, int64_t arstride, const float* keep, float* out,
+                         int64_t ostride, int64_t Tb, bool add, float* red, int64_t rstride) {
+  for (int64_t r = 0; r < nrows; ++r)
+    ret_rec_segment<V, K, FULL>(row + r * dk, k, q, dk, tail, alpha + r * arstride, astride, keep, out, ostride, Tb,
+                                add, red ? red + r * V::W : nullptr, rstride);
+}
+
 template <class V>
-inline void ret_rec_segment_n(int64_t n, float* row, const float* k, const float* q, int64_t dk, const float* alpha,
-                              int64_t astride, const float* keep, float* out, int64_t ostride, int64_t Tb, bool add,
-                              float* red = nullptr, int64_t rstride = 0) {
+inline void ret_rec_segment_n(int64_t n, int64_t nrows, float* row, const float* k, const float* q, int64_t dk,
+                              const float* alpha, int64_t astride, int64_t arstride, const float* keep, float* out,
+                              int64_t ostride, int64_t Tb, bool add, float* red = nullptr, int64_t rstride = 0) {
   constexpr int64_t W = V::W;
   const int K = static_cast<int>((n + W - 1) / W);
   const size_t tail = static_cast<size_t>(n - (K - 1) * W);
-#define TF_RET_SEG(KK)                                                                                               \
-  (tail == static_cast<size_t>(W)                                                                                    \
-       ? ret_rec_segment<V, KK, true>(row, k, q, dk, tail, alpha, astride, keep, out, ostride, Tb, add, red, rstride) \
-       : ret_rec_segment<V, KK, false>(row, k, q, dk, tail, alpha, astride, keep, out, ostride, Tb, add, red, rstride))
+#define TF_RET_SEG(KK)                                                                                        \
+  (tail == static_cast<size_t>(W) ? ret_rec_rows<V, KK, true>(nrows, row, k, q, dk, tail, alpha, astride,     \
+                                                              arstride, keep, out, ostride, Tb, add, red, rstride) \
+                                  : ret_rec_rows<V, KK, false>(nrows, row, k, q, dk, tail, alpha, astride,    \
+                                                               arstride, keep, out, ostride, Tb, add, red, rstride))
   switch (K) {
     case 1: TF_RET_SEG(1); break;
     case 2: TF_RET_SEG(2); break;
@@ -116,7 +128,7 @@ inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, 
   float alpha[kRetTb];
   for (int64_t t = 0; t < Tb; ++t) alpha[t] = v[t * vstride] / sq[t];
   for (int64_t s0 = 0; s0 < dk; s0 += S)
-    ret_rec_segment_n<V>(std::min(S, dk - s0), row + s0, k + s0, q + s0, dk, alpha, 1, keep, out, vstride, Tb, s0 > 0);
+    ret_rec_segment_n<V>(std::min(S, dk - s0), 1, row + s0, k + s0, q + s0, dk, alpha, 1, 0, keep, out, vstride, Tb, s0 > 0);
 }
 
 // W consecutive rows of the state (kv: the first row; v and out: its column) over Tb tokens: as ret_rec_row for each
@@ -137,9 +149,7 @@ inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk,
     for (int64_t s0 = 0; s0 < dk; s0 += S) {
       const int64_t n = std::min(S, dk - s0);
       const float *kk = k + t0 * dk + s0, *qq = q + t0 * dk + s0;
-      for (int64_t r = 0; r < W; ++r)
-        ret_rec_segment_n<V>(n, kv + r * dk + s0, kk, qq, dk, alpha + r, W, keep + t0, nullptr, 0, tb, false,
-                             red + r * W, W * W);
+      ret_rec_segment_n<V>(n, W, kv + s0, kk, qq, dk, alpha, W, 1, keep + t0, nullptr, 0, tb, false, red, W * W);
       for (int64_t t = 0; t < tb; ++t) {
         R sums[W];
         for (int64_t r = 0; r < W; ++r) sums[r] = V::load(red + t * W * W + r * W);
@@ -149,6 +159,64 @@ inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk,
       }
     }
   }
+}
+
+// One token (the generation step) through every row of the state, with k and q in registers (one row of dk <= 8 W
+// floats, K vectors; FULL: the last full, else `tail` lanes): each row is loaded, updated, read out and stored once.
+// The same arithmetic as ret_rec_segment (and the read-out's V::hsum, the bits of hsum_lanes), so a step gives the
+// bits of the same token in a longer run; streaming the rows this way took about half the time of the blocked path's
+// row groups for one token (whose per-token work, the sums' stores and lane reductions, buys nothing at T = 1).
+template <class V, int K, bool FULL>
+inline void ret_rec_step(float* kv, const float* k, const float* q, int64_t dk, size_t tail, const float* v, float keep,
+                         float sq, float* out, int64_t dv) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  auto ld = [&](const float* p, int j) -> R {
+    if (!FULL && j == K - 1) return V::load_tail(p + j * W, tail);
+    return V::load(p + j * W);
+  };
+  R kr[K], qr[K];
+  for (int j = 0; j < K; ++j) {
+    kr[j] = ld(k, j);
+    qr[j] = ld(q, j);
+  }
+  const R vb = V::set1(keep);
+  for (int64_t e = 0; e < dv; ++e) {
+    float* row = kv + e * dk;
+    const R va = V::set1(v[e] / sq);
+    R acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+    for (int j = 0; j < K; ++j) {
+      const R x = V::fma(kr[j], va, V::mul(ld(row, j), vb));
+      if (!FULL && j == K - 1)
+        V::store_tail(row + j * W, x, tail);
+      else
+        V::store(row + j * W, x);
+      acc[j & 3] = V::fma(qr[j], x, acc[j & 3]);
+    }
+    out[e] = V::hsum(V::add(V::add(acc[0], acc[2]), V::add(acc[1], acc[3])));
+  }
+}
+
+template <class V>
+inline void ret_rec_step_n(float* kv, const float* k, const float* q, int64_t dk, const float* v, float keep, float sq,
+                           float* out, int64_t dv) {
+  constexpr int64_t W = V::W;
+  const int K = static_cast<int>((dk + W - 1) / W);
+  const size_t tail = static_cast<size_t>(dk - (K - 1) * W);
+#define TF_RET_STEP(KK)                                                                    \
+  (tail == static_cast<size_t>(W) ? ret_rec_step<V, KK, true>(kv, k, q, dk, tail, v, keep, sq, out, dv) \
+                                  : ret_rec_step<V, KK, false>(kv, k, q, dk, tail, v, keep, sq, out, dv))
+  switch (K) {
+    case 1: TF_RET_STEP(1); break;
+    case 2: TF_RET_STEP(2); break;
+    case 3: TF_RET_STEP(3); break;
+    case 4: TF_RET_STEP(4); break;
+    case 5: TF_RET_STEP(5); break;
+    case 6: TF_RET_STEP(6); break;
+    case 7: TF_RET_STEP(7); break;
+    default: TF_RET_STEP(8); break;
+  }
+#undef TF_RET_STEP
 }
 
 #if defined(TF_SIMD_X86)
@@ -358,6 +426,11 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       sq[t] = std::sqrt(ns);
       keep[t] = std::sqrt(scale) * gamma / sq[t];
       scale = ns;
+    }
+    if (T == 1 && dk <= 8 * V::W) {  // one token: the rows streamed once (ret_rec_step)
+      ret_rec_step_n<V>(kv, k, q, dk, v, keep[0], sq[0], out, dv);
+      if (a.scale_out && b == 0) a.scale_out[h] = scale;
+      return;
     }
     // blocks of tokens whose q and k (2 Tb dk floats) stay in L1 while every row of the state runs through them,
     // copied into the scratch at 64 bytes (the caller's rows may be at any 4-byte offset: about half of the vector
