@@ -173,6 +173,22 @@ describe('retention (torchscale MultiScaleRetention)', () => {
     }
   });
 
+  it('recurrent with dk 0 (empty keys and queries): outputs of zeros (also into a stale opts.out), in one call and token by token, at every level', () => {
+    const c = makeCase(1, 2, 3, 0, 5, 9);
+    const want = ref.recurrent(c.input);
+    for (const level of levels) {
+      withIsa(level, () => {
+        const out = Tensor.from(new Float32Array(3 * 2 * 5).fill(Number.NaN), [1, 3, 2, 5]);
+        const r = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', out });
+        expect([level, Array.from(out.data).every((x) => x === 0)]).toEqual([level, true]);
+        expect([level, relError(r.state!.scale.data, want.scale) < 1e-6]).toEqual([level, true]);
+        const step = Tensor.from(new Float32Array(2 * 5).fill(Number.NaN), [1, 1, 2, 5]);
+        retention(sliceQK(c.q, 0, 1), sliceQK(c.k, 0, 1), sliceV(c.v, 0, 1), c.decay, { form: 'recurrent', state: r.state, out: step });
+        expect([level, Array.from(step.data).every((x) => x === 0)]).toEqual([level, true]);
+      });
+    }
+  });
+
   it('stays finite on long sequences (T = 4096, recurrent and chunkwise) and with extreme decays', () => {
     const c = makeCase(1, 2, 4096, 8, 8, 9);
     const rec = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' });

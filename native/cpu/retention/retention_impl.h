@@ -427,6 +427,11 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       keep[t] = std::sqrt(scale) * gamma / sq[t];
       scale = ns;
     }
+    if (dk == 0) {  // empty keys: every read-out is an empty sum
+      for (int64_t t = 0; t < T; ++t) std::fill(out + t * vstride, out + t * vstride + dv, 0.0f);
+      if (a.scale_out && b == 0) a.scale_out[h] = scale;
+      return;
+    }
     if (T == 1 && dk <= 8 * V::W) {  // one token: the rows streamed once (ret_rec_step)
       ret_rec_step_n<V>(kv, k, q, dk, v, keep[0], sq[0], out, dv);
       if (a.scale_out && b == 0) a.scale_out[h] = scale;
