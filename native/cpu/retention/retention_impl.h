@@ -46,9 +46,10 @@ inline void ret_scale_add(float* y, float beta, const float* x, float alpha, int
 // state through memory every token. FULL: the last vector is full (else `tail` lanes). The arithmetic of a token does
 // not depend on the blocking: the same bits for a sequence run at once, split through the state, or token by token.
 template <class V, int K, bool FULL>
-__attribute__((always_inline)) inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t dk, size_t tail, const float* alpha,
-                            int64_t astride, const float* keep, float* out, int64_t ostride, int64_t Tb, bool add,
-                            float* red = nullptr, int64_t rstride = 0) {
+__attribute__((always_inline)) inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t dk,
+                                                           size_t tail, const float* alpha, int64_t astride,
+                                                           const float* keep, float* out, int64_t ostride, int64_t Tb,
+                                                           bool add, float* red = nullptr, int64_t rstride = 0) {
   using R = typename V::reg;
   constexpr int W = V::W;
   auto ld = [&](const float* p, int j) -> R {
@@ -82,9 +83,9 @@ __attribute__((always_inline)) inline void ret_rec_segment(float* row, const flo
   }
 }
 
-// ret_rec_segment for nrows rows (row r at row + r dk, its factors at alpha + r arstride, its sums at red + r W), each a
-// segment of n <= 8 W floats (K = ceil(n / W) vectors): one dispatch for all of them, the segment inlined in the loop
-// (a call per row cost about as much as the row's arithmetic for a single token, the generation step)
+// ret_rec_segment for nrows rows (row r at row + r dk, its factors at alpha + r arstride, its sums at red + r W),
+// each a segment of n <= 8 W floats (K = ceil(n / W) vectors): one dispatch for all of them, the segment inlined in
+// the loop
 template <class V, int K, bool FULL>
 inline void ret_rec_rows(int64_t nrows, float* row, const float* k, const float* q, int64_t dk, size_t tail,
                          const float* alpha, int64_t astride, int64_t arstride, const float* keep, float* out,
@@ -128,7 +129,8 @@ inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, 
   float alpha[kRetTb];
   for (int64_t t = 0; t < Tb; ++t) alpha[t] = v[t * vstride] / sq[t];
   for (int64_t s0 = 0; s0 < dk; s0 += S)
-    ret_rec_segment_n<V>(std::min(S, dk - s0), 1, row + s0, k + s0, q + s0, dk, alpha, 1, 0, keep, out, vstride, Tb, s0 > 0);
+    ret_rec_segment_n<V>(std::min(S, dk - s0), 1, row + s0, k + s0, q + s0, dk, alpha, 1, 0, keep, out, vstride, Tb,
+                         s0 > 0);
 }
 
 // W consecutive rows of the state (kv: the first row; v and out: its column) over Tb tokens: as ret_rec_row for each
@@ -145,7 +147,8 @@ inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk,
   alignas(64) float alpha[TS * W];
   for (int64_t t0 = 0; t0 < Tb; t0 += TS) {
     const int64_t tb = std::min(TS, Tb - t0);
-    for (int64_t t = 0; t < tb; ++t) V::store(alpha + t * W, V::div(V::load(v + (t0 + t) * vstride), V::set1(sq[t0 + t])));
+    for (int64_t t = 0; t < tb; ++t)
+      V::store(alpha + t * W, V::div(V::load(v + (t0 + t) * vstride), V::set1(sq[t0 + t])));
     for (int64_t s0 = 0; s0 < dk; s0 += S) {
       const int64_t n = std::min(S, dk - s0);
       const float *kk = k + t0 * dk + s0, *qq = q + t0 * dk + s0;
