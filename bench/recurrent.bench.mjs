@@ -41,6 +41,10 @@
 //       state element. The recurrence needs 3 vector instructions per element (a multiply for the keep factor,
 //       then two FMAs), so by construction the kernel reaches at most 2/3 (67%) of this floor; folding the keep
 //       factor into a running product would cut it to 2 but change the bits with the split point of a sequence.
+//       Not bound by the state's size (each row stays in registers over blocks of 16 tokens): on the build VM dk 32 or
+//       dv 32 (state 4-16 KiB, L1-resident) reached no larger fraction than 64 x 128 (32 KiB). The kernel's row loop
+//       alone, L1-hot, took ~13-15 cycles per (token, row) of 64 (ideal 12); the row groups' lane reductions of the
+//       read-outs (~1.5) and the v/sq divisions (~0.5) bring the row groups to ~15-17 (noisy measurements).
 //     chunkwise (chunk B) B (dk + dv) (the causal halves of Q K^T and S V inside the chunk) + 4 dk dv (cross part
 //       q . state, chunk kv K^T V) + 2 dk dv / B (state decay, once per chunk). The kernel's products skip the tiles
 //       above the diagonal (6 rows x 16 columns of Q K^T, 6 rows by their causal depth of S V): 46544 flops per token

@@ -150,6 +150,45 @@ describe('retention (torchscale MultiScaleRetention)', () => {
     }
   });
 
+  it('recurrent generation steps (one token: the rows streamed once, k and q in registers) give the bits of one run for dk 64, 61, 3 and dv 37, at every level', () => {
+    // dk 64: a full row of eight vectors on AVX2 (four on AVX-512); 61 and 3: a partial last vector; dk <= 8 W takes
+    // the one-token path, the run of 13 tokens the blocked one
+    for (const [dk, seed] of [[64, 5], [61, 6], [3, 7]] as const) {
+      const c = makeCase(2, 2, 13, dk, 37, seed);
+      for (const level of levels) {
+        withIsa(level, () => {
+          const whole = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' });
+          const oracle = ref.recurrent(c.input);
+          let state: RetentionState | null = null;
+          const outs: Tensor<'f32'>[] = [];
+          for (let t = 0; t < 13; t++) {
+            const r = retention(sliceQK(c.q, t, t + 1), sliceQK(c.k, t, t + 1), sliceV(c.v, t, t + 1), c.decay, { form: 'recurrent', state });
+            outs.push(r.out);
+            state = r.state;
+          }
+          expect([dk, level, sameBytes(concatT(outs), whole.out.data), sameBytes(state!.kv.data, whole.state!.kv.data)]).toEqual([dk, level, true, true]);
+          expect([dk, level, relError(whole.out.data, oracle.out) < 1e-5, relError(state!.kv.data, oracle.kv) < 1e-5]).toEqual([dk, level, true, true]);
+        });
+      }
+    }
+  });
+
+  it('recurrent with dk 0 (empty keys and queries): outputs of zeros (also into a stale opts.out), in one call and token by token, at every level', () => {
+    const c = makeCase(1, 2, 3, 0, 5, 9);
+    const want = ref.recurrent(c.input);
+    for (const level of levels) {
+      withIsa(level, () => {
+        const out = Tensor.from(new Float32Array(3 * 2 * 5).fill(Number.NaN), [1, 3, 2, 5]);
+        const r = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', out });
+        expect([level, Array.from(out.data).every((x) => x === 0)]).toEqual([level, true]);
+        expect([level, relError(r.state!.scale.data, want.scale) < 1e-6]).toEqual([level, true]);
+        const step = Tensor.from(new Float32Array(2 * 5).fill(Number.NaN), [1, 1, 2, 5]);
+        retention(sliceQK(c.q, 0, 1), sliceQK(c.k, 0, 1), sliceV(c.v, 0, 1), c.decay, { form: 'recurrent', state: r.state, out: step });
+        expect([level, Array.from(step.data).every((x) => x === 0)]).toEqual([level, true]);
+      });
+    }
+  });
+
   it('stays finite on long sequences (T = 4096, recurrent and chunkwise) and with extreme decays', () => {
     const c = makeCase(1, 2, 4096, 8, 8, 9);
     const rec = retention(c.q, c.k, c.v, c.decay, { form: 'recurrent' });

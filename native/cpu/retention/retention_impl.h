@@ -40,26 +40,26 @@ inline void ret_scale_add(float* y, float beta, const float* x, float alpha, int
 }
 
 // The recurrent form for one row segment of the state (K vectors of one row e of KV, at most 8, kept in
-// registers) over Tb tokens: per token x = x keep_t + k_t (v_t[e] / sq_t), then out_t[e] (+)= <q_t, x>. The rows
-// of KV (and the segments of a row) are independent recurrences, so the caller runs each over a block of tokens
-// whose q and k stay in L1, instead of streaming the whole state through memory every token. `tail`: lanes of
-// the last vector (W when full). The arithmetic of a token does not depend on the blocking: the same bits for a
-// sequence run at once, split through the state, or token by token.
-template <class V, int K>
-inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t dk, size_t tail, const float* v,
-                            int64_t vstride, const float* keep, const float* sq, float* out, int64_t Tb, bool add,
-                            float* red = nullptr, int64_t rstride = 0) {
+// registers) over Tb tokens: per token x = x keep_t + k_t alpha_t (alpha_t = v_t[e] / sq_t, computed by the caller,
+// astride apart), then out_t[e] (+)= <q_t, x>. The rows of KV (and the segments of a row) are independent
+// recurrences, so the caller runs each over a block of tokens whose q and k stay in L1, instead of streaming the whole
+// state through memory every token. FULL: the last vector is full (else `tail` lanes). The arithmetic of a token does
+// not depend on the blocking: the same bits for a sequence run at once, split through the state, or token by token.
+template <class V, int K, bool FULL>
+__attribute__((always_inline)) inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t dk,
+                                                           size_t tail, const float* alpha, int64_t astride,
+                                                           const float* keep, float* out, int64_t ostride, int64_t Tb,
+                                                           bool add, float* red = nullptr, int64_t rstride = 0) {
   using R = typename V::reg;
   constexpr int W = V::W;
-  const bool full = tail == static_cast<size_t>(W);
   auto ld = [&](const float* p, int j) -> R {
-    if (j == K - 1 && !full) return V::load_tail(p + j * W, tail);
+    if (!FULL && j == K - 1) return V::load_tail(p + j * W, tail);
     return V::load(p + j * W);
   };
   R x[K];
   for (int j = 0; j < K; ++j) x[j] = ld(row, j);
   for (int64_t t = 0; t < Tb; ++t) {
-    const R vb = V::set1(keep[t]), va = V::set1(v[t * vstride] / sq[t]);
+    const R vb = V::set1(keep[t]), va = V::set1(alpha[t * astride]);
     const float* kt = k + t * dk;
     const float* qt = q + t * dk;
     R acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
@@ -73,72 +73,86 @@ inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t 
       continue;
     }
     const float s = V::hsum(sum);
-    out[t * vstride] = add ? out[t * vstride] + s : s;
+    out[t * ostride] = add ? out[t * ostride] + s : s;
   }
   for (int j = 0; j < K; ++j) {
-    if (j == K - 1 && !full)
+    if (!FULL && j == K - 1)
       V::store_tail(row + j * W, x[j], tail);
     else
       V::store(row + j * W, x[j]);
   }
 }
 
+// ret_rec_segment for nrows rows (row r at row + r dk, its factors at alpha + r arstride, its sums at red + r W),
+// each a segment of n <= 8 W floats (K = ceil(n / W) vectors): one dispatch for all of them, the segment inlined in
+// the loop
+template <class V, int K, bool FULL>
+inline void ret_rec_rows(int64_t nrows, float* row, const float* k, const float* q, int64_t dk, size_t tail,
+                         const float* alpha, int64_t astride, int64_t arstride, const float* keep, float* out,
+                         int64_t ostride, int64_t Tb, bool add, float* red, int64_t rstride) {
+  for (int64_t r = 0; r < nrows; ++r)
+    ret_rec_segment<V, K, FULL>(row + r * dk, k, q, dk, tail, alpha + r * arstride, astride, keep, out, ostride, Tb,
+                                add, red ? red + r * V::W : nullptr, rstride);
+}
+
+template <class V>
+inline void ret_rec_segment_n(int64_t n, int64_t nrows, float* row, const float* k, const float* q, int64_t dk,
+                              const float* alpha, int64_t astride, int64_t arstride, const float* keep, float* out,
+                              int64_t ostride, int64_t Tb, bool add, float* red = nullptr, int64_t rstride = 0) {
+  constexpr int64_t W = V::W;
+  const int K = static_cast<int>((n + W - 1) / W);
+  const size_t tail = static_cast<size_t>(n - (K - 1) * W);
+#define TF_RET_SEG(KK)                                                                                        \
+  (tail == static_cast<size_t>(W) ? ret_rec_rows<V, KK, true>(nrows, row, k, q, dk, tail, alpha, astride,     \
+                                                              arstride, keep, out, ostride, Tb, add, red, rstride) \
+                                  : ret_rec_rows<V, KK, false>(nrows, row, k, q, dk, tail, alpha, astride,    \
+                                                               arstride, keep, out, ostride, Tb, add, red, rstride))
+  switch (K) {
+    case 1: TF_RET_SEG(1); break;
+    case 2: TF_RET_SEG(2); break;
+    case 3: TF_RET_SEG(3); break;
+    case 4: TF_RET_SEG(4); break;
+    case 5: TF_RET_SEG(5); break;
+    case 6: TF_RET_SEG(6); break;
+    case 7: TF_RET_SEG(7); break;
+    default: TF_RET_SEG(8); break;
+  }
+#undef TF_RET_SEG
+}
+
+// One row e of the state over Tb tokens (at most kRetTb); v and out: its column (vstride apart)
+constexpr int64_t kRetTb = 1024;
 template <class V>
 inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, const float* v, int64_t vstride,
                         const float* keep, const float* sq, float* out, int64_t Tb) {
-  constexpr int64_t W = V::W, S = 8 * W;
-  for (int64_t s0 = 0; s0 < dk; s0 += S) {
-    const int64_t n = std::min(S, dk - s0);
-    const int K = static_cast<int>((n + W - 1) / W);
-    const size_t tail = static_cast<size_t>(n - (K - 1) * W);
-    float* r = row + s0;
-    const float *kk = k + s0, *qq = q + s0;
-    const bool add = s0 > 0;
-    switch (K) {
-      case 1: ret_rec_segment<V, 1>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
-      case 2: ret_rec_segment<V, 2>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
-      case 3: ret_rec_segment<V, 3>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
-      case 4: ret_rec_segment<V, 4>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
-      case 5: ret_rec_segment<V, 5>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
-      case 6: ret_rec_segment<V, 6>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
-      case 7: ret_rec_segment<V, 7>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
-      default: ret_rec_segment<V, 8>(r, kk, qq, dk, tail, v, vstride, keep, sq, out, Tb, add); break;
-    }
-  }
+  constexpr int64_t S = 8 * V::W;
+  float alpha[kRetTb];
+  for (int64_t t = 0; t < Tb; ++t) alpha[t] = v[t * vstride] / sq[t];
+  for (int64_t s0 = 0; s0 < dk; s0 += S)
+    ret_rec_segment_n<V>(std::min(S, dk - s0), 1, row + s0, k + s0, q + s0, dk, alpha, 1, 0, keep, out, vstride, Tb,
+                         s0 > 0);
 }
 
 // W consecutive rows of the state (kv: the first row; v and out: its column) over Tb tokens: as ret_rec_row for each
 // row, but the read-outs of the W rows are reduced together (simd::hsum_lanes, the same bits as hsum) and written as
 // one vector per token, segment after segment (out = s1, then out + s2: the order of ret_rec_row). Tokens in
-// sub-blocks of 16 (the rows' partial sums stay on the stack); a token's arithmetic does not depend on them.
+// sub-blocks of 16 (the rows' partial sums stay on the stack); a token's arithmetic does not depend on them. The
+// factors v_t[e] / sq_t of the W rows: one vector division per token (the same bits as the scalar ones).
 template <class V>
 inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk, const float* v, int64_t vstride,
                           const float* keep, const float* sq, float* out, int64_t Tb) {
   using R = typename V::reg;
   constexpr int64_t W = V::W, S = 8 * W, TS = 16;
   alignas(64) float red[TS * W * W];
+  alignas(64) float alpha[TS * W];
   for (int64_t t0 = 0; t0 < Tb; t0 += TS) {
     const int64_t tb = std::min(TS, Tb - t0);
+    for (int64_t t = 0; t < tb; ++t)
+      V::store(alpha + t * W, V::div(V::load(v + (t0 + t) * vstride), V::set1(sq[t0 + t])));
     for (int64_t s0 = 0; s0 < dk; s0 += S) {
       const int64_t n = std::min(S, dk - s0);
-      const int K = static_cast<int>((n + W - 1) / W);
-      const size_t tail = static_cast<size_t>(n - (K - 1) * W);
       const float *kk = k + t0 * dk + s0, *qq = q + t0 * dk + s0;
-      for (int64_t r = 0; r < W; ++r) {
-        float* row = kv + r * dk + s0;
-        const float* vr = v + t0 * vstride + r;
-        float* rr = red + r * W;
-        switch (K) {
-          case 1: ret_rec_segment<V, 1>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
-          case 2: ret_rec_segment<V, 2>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
-          case 3: ret_rec_segment<V, 3>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
-          case 4: ret_rec_segment<V, 4>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
-          case 5: ret_rec_segment<V, 5>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
-          case 6: ret_rec_segment<V, 6>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
-          case 7: ret_rec_segment<V, 7>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
-          default: ret_rec_segment<V, 8>(row, kk, qq, dk, tail, vr, vstride, keep + t0, sq + t0, nullptr, tb, false, rr, W * W); break;
-        }
-      }
+      ret_rec_segment_n<V>(n, W, kv + s0, kk, qq, dk, alpha, W, 1, keep + t0, nullptr, 0, tb, false, red, W * W);
       for (int64_t t = 0; t < tb; ++t) {
         R sums[W];
         for (int64_t r = 0; r < W; ++r) sums[r] = V::load(red + t * W * W + r * W);
@@ -148,6 +162,64 @@ inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk,
       }
     }
   }
+}
+
+// One token (the generation step) through every row of the state, with k and q in registers (one row of dk <= 8 W
+// floats, K vectors; FULL: the last full, else `tail` lanes): each row is loaded, updated, read out and stored once.
+// The same arithmetic as ret_rec_segment (and the read-out's V::hsum, the bits of hsum_lanes), so a step gives the
+// bits of the same token in a longer run; streaming the rows this way took about half the time of the blocked path's
+// row groups for one token (whose per-token work, the sums' stores and lane reductions, buys nothing at T = 1).
+template <class V, int K, bool FULL>
+inline void ret_rec_step(float* kv, const float* k, const float* q, int64_t dk, size_t tail, const float* v, float keep,
+                         float sq, float* out, int64_t dv) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  auto ld = [&](const float* p, int j) -> R {
+    if (!FULL && j == K - 1) return V::load_tail(p + j * W, tail);
+    return V::load(p + j * W);
+  };
+  R kr[K], qr[K];
+  for (int j = 0; j < K; ++j) {
+    kr[j] = ld(k, j);
+    qr[j] = ld(q, j);
+  }
+  const R vb = V::set1(keep);
+  for (int64_t e = 0; e < dv; ++e) {
+    float* row = kv + e * dk;
+    const R va = V::set1(v[e] / sq);
+    R acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+    for (int j = 0; j < K; ++j) {
+      const R x = V::fma(kr[j], va, V::mul(ld(row, j), vb));
+      if (!FULL && j == K - 1)
+        V::store_tail(row + j * W, x, tail);
+      else
+        V::store(row + j * W, x);
+      acc[j & 3] = V::fma(qr[j], x, acc[j & 3]);
+    }
+    out[e] = V::hsum(V::add(V::add(acc[0], acc[2]), V::add(acc[1], acc[3])));
+  }
+}
+
+template <class V>
+inline void ret_rec_step_n(float* kv, const float* k, const float* q, int64_t dk, const float* v, float keep, float sq,
+                           float* out, int64_t dv) {
+  constexpr int64_t W = V::W;
+  const int K = static_cast<int>((dk + W - 1) / W);
+  const size_t tail = static_cast<size_t>(dk - (K - 1) * W);
+#define TF_RET_STEP(KK)                                                                    \
+  (tail == static_cast<size_t>(W) ? ret_rec_step<V, KK, true>(kv, k, q, dk, tail, v, keep, sq, out, dv) \
+                                  : ret_rec_step<V, KK, false>(kv, k, q, dk, tail, v, keep, sq, out, dv))
+  switch (K) {
+    case 1: TF_RET_STEP(1); break;
+    case 2: TF_RET_STEP(2); break;
+    case 3: TF_RET_STEP(3); break;
+    case 4: TF_RET_STEP(4); break;
+    case 5: TF_RET_STEP(5); break;
+    case 6: TF_RET_STEP(6); break;
+    case 7: TF_RET_STEP(7); break;
+    default: TF_RET_STEP(8); break;
+  }
+#undef TF_RET_STEP
 }
 
 #if defined(TF_SIMD_X86)
@@ -304,7 +376,8 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
 }
 
 // scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) (dv + 16) (chunk values and state) + B*B (mask)
-// + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums); the recurrent form uses 2 T
+// + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums); the recurrent form uses 2 T + 16
+// + 2 max(8 dk, kRetTb + dk) (its scalars, then a block's keys and queries at 64 bytes)
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
   const int64_t T = a.T, dk = a.dk, dv = a.dv, H = a.heads;
@@ -357,16 +430,32 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       keep[t] = std::sqrt(scale) * gamma / sq[t];
       scale = ns;
     }
-    // blocks of tokens whose q and k (2 Tb dk floats) stay in L1 while every row of the state runs through them
-    const int64_t Tb = std::max<int64_t>(8, 1024 / std::max<int64_t>(dk, 1));
+    if (dk == 0) {  // empty keys: every read-out is an empty sum
+      for (int64_t t = 0; t < T; ++t) std::fill(out + t * vstride, out + t * vstride + dv, 0.0f);
+      if (a.scale_out && b == 0) a.scale_out[h] = scale;
+      return;
+    }
+    if (T == 1 && dk <= 8 * V::W) {  // one token: the rows streamed once (ret_rec_step)
+      ret_rec_step_n<V>(kv, k, q, dk, v, keep[0], sq[0], out, dv);
+      if (a.scale_out && b == 0) a.scale_out[h] = scale;
+      return;
+    }
+    // blocks of tokens whose q and k (2 Tb dk floats) stay in L1 while every row of the state runs through them,
+    // copied into the scratch at 64 bytes (the caller's rows may be at any 4-byte offset: about half of the vector
+    // loads of the rows would cross cache lines, which took about 10% of the kernel's time on the build VM)
+    const int64_t Tb = std::max<int64_t>(8, kRetTb / std::max<int64_t>(dk, 1));
+    float* kb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(sq + T) + 63) & ~uintptr_t{63});
+    float* qb = kb + Tb * dk;
     for (int64_t t0 = 0; t0 < T; t0 += Tb) {
       const int64_t tb = std::min(Tb, T - t0);
+      std::copy(k + t0 * dk, k + (t0 + tb) * dk, kb);
+      std::copy(q + t0 * dk, q + (t0 + tb) * dk, qb);
       int64_t e = 0;
       for (; e + V::W <= dv; e += V::W)
-        ret_rec_group<V>(kv + e * dk, k + t0 * dk, q + t0 * dk, dk, v + t0 * vstride + e, vstride, keep + t0, sq + t0,
+        ret_rec_group<V>(kv + e * dk, kb, qb, dk, v + t0 * vstride + e, vstride, keep + t0, sq + t0,
                          out + t0 * vstride + e, tb);
       for (; e < dv; ++e)
-        ret_rec_row<V>(kv + e * dk, k + t0 * dk, q + t0 * dk, dk, v + t0 * vstride + e, vstride, keep + t0, sq + t0,
+        ret_rec_row<V>(kv + e * dk, kb, qb, dk, v + t0 * vstride + e, vstride, keep + t0, sq + t0,
                        out + t0 * vstride + e, tb);
     }
     if (a.scale_out && b == 0) a.scale_out[h] = scale;
