@@ -62,7 +62,6 @@ void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch)
   float* per_tile = st + BK * BQ + 2 * BK * D;
   FlashTile tiles[kFlashGroup];
   const int64_t row0 = qb * blk, rows = std::min(blk, p.Nq - row0), tn = (rows + BQ - 1) / BQ;
-  blocksparse_prefetch_next_q(bp, item);
   for (int64_t t = 0; t < tn; ++t) {
     FlashTile& s = tiles[t];
     float* base = per_tile + t * (2 * D * BQ + 3 * BQ);
@@ -80,6 +79,7 @@ void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch)
     s.jhi = std::min<int64_t>(Nk - 1, s.ilast + off + p.right);
     flash_tile_begin<V>(p, s, q_row);
   }
+  blocksparse_prefetch_next_q(bp, item);  // once this item's query rows are in (fewer misses in flight at once)
 
   // Keys are taken kFlashBk at a time as runs of consecutive keys (consecutive present blocks make one run),
   // read in place by flash_step: scattered blocks still make full-width tiles, and nothing is copied. Batches
