@@ -10,19 +10,22 @@
 //
 //   cp <baseline checkout>/build/Release/turboformer.node /tmp/base.node; cp build/Release/turboformer.node /tmp/new.node
 //   node bench/blocksparse-ab.bench.mjs /tmp/base.node /tmp/new.node --rounds 7 --blocks 16,32
+//   options: --threads 1, --n 4096, --blocks 16,32,64, --patterns bigbird,bslongformer, --causal false,true, --no-flash,
+//   --quick (N 1024, 2 rounds)
 import { join } from 'node:path';
 
-import { args, loadDist, option, randomTensor, require, root } from './common.mjs';
+import { args, flag, loadDist, option, randomTensor, require, root } from './common.mjs';
 
 const [layouts] = loadDist('ops/layouts');
 const files = args.filter((a) => a.endsWith('.node'));
 const bins = (files.length ? files : [join(root, 'build/Release/turboformer.node')]).map((f) => require(f));
 const threads = Number(option('--threads', '1'));
-const rounds = Number(option('--rounds', '7'));
+const quick = flag('--quick'); // (npm run bench -- --quick): N 1024, 2 rounds
+const rounds = Number(option('--rounds', quick ? '2' : '7'));
 const blocks = option('--blocks', '16,32,64').split(',').map(Number);
 const patterns = option('--patterns', 'bigbird,bslongformer').split(',');
 const modes = option('--causal', 'false,true').split(',').map((s) => s === 'true');
-const N = Number(option('--n', '4096'));
+const N = Number(option('--n', quick ? '1024' : '4096'));
 const withFlash = !args.includes('--no-flash');
 const H = 12;
 const D = 64;
