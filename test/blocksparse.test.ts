@@ -141,6 +141,45 @@ describe('blockSparseAttention', () => {
     }
   });
 
+  // Small blocks, where an item is one short block row: O rows are set by their first update (never zeroed up
+  // front; rows that see no key are zeroed at the end, even in an output prefilled with NaN), the next item's
+  // query rows are prefetched, and on causal diagonal blocks the staircase's later query groups take at least two
+  // vectors of columns in Q·Kᵀ. Blocks 8..32 (9, 12 and 20: not whole vectors), an odd number of block rows (and an
+  // odd N), per-head random layouts with empty rows, causal with Nq = Nk and Nq > Nk (first rows see nothing), both
+  // tensor layouts, GQA, D not a multiple of 8; 1 and 2 threads bitwise, at every dispatch level.
+  it('small blocks (8..32, odd row counts, causal diagonals, per-head layouts) match the oracle, bitwise on 1 and 2 threads, NaN-prefilled out', async () => {
+    const small: Case[] = [
+      { B: 1, Hq: 2, Hkv: 2, Nq: 56, Nk: 56, D: 64, block: 8, lh: 2, density: 0.5, opts: { causal: true } },
+      { B: 1, Hq: 2, Hkv: 1, Nq: 63, Nk: 63, D: 20, block: 9, lh: 2, density: 0.6, opts: { causal: true } }, // odd N
+      { B: 2, Hq: 2, Hkv: 2, Nq: 84, Nk: 60, D: 33, block: 12, lh: 2, density: 0.7, opts: { causal: true, layout: 'bnhd' } },
+      { B: 1, Hq: 3, Hkv: 3, Nq: 112, Nk: 112, D: 64, block: 16, lh: 3, density: 0.4, opts: { causal: true }, pad: true },
+      { B: 1, Hq: 2, Hkv: 2, Nq: 112, Nk: 80, D: 48, block: 16, lh: 1, density: 0.8, opts: { causal: true } },
+      { B: 1, Hq: 2, Hkv: 2, Nq: 140, Nk: 140, D: 40, block: 20, lh: 2, density: 0.5, opts: { causal: true, layout: 'bnhd' } },
+      { B: 1, Hq: 2, Hkv: 2, Nq: 168, Nk: 168, D: 64, block: 24, lh: 2, density: 0.5, opts: { causal: true } },
+      { B: 1, Hq: 4, Hkv: 2, Nq: 224, Nk: 224, D: 64, block: 32, lh: 4, density: 0.3, opts: { causal: true } },
+      { B: 1, Hq: 2, Hkv: 2, Nq: 224, Nk: 224, D: 64, block: 32, lh: 2, density: 0.3 },
+      { B: 2, Hq: 2, Hkv: 2, Nq: 112, Nk: 112, D: 16, block: 16, lh: 2, density: 0.5, opts: { layout: 'bnhd' } },
+    ];
+    for (const level of levels) {
+      withIsa(level, () => {
+        for (const c of small) {
+          const what = `${label(c)} (${level})`;
+          const r = check(c);
+          expect([what, r.out <= 1e-5, r.lse <= 1e-5, r.infOk, r.nanFree]).toEqual([what, true, true, true, true]);
+          const { q, k, v, layout, opts } = inputs(c);
+          const one = withThreads(1, () => blockSparseAttention(q, k, v, layout, { ...opts, returnLse: true }));
+          const two = withThreads(2, () => blockSparseAttention(q, k, v, layout, { ...opts, returnLse: true }));
+          expect(sameBytes(one.out.data, two.out.data), what).toBe(true);
+          expect(sameBytes(one.lse.data, two.lse.data), what).toBe(true);
+        }
+      });
+    }
+    for (const c of small) {
+      const { q, k, v, layout, opts } = inputs(c);
+      await expectOutReuse(label(c), q.shape, (out) => blockSparseAttention(q, k, v, layout, { ...opts, out }));
+    }
+  });
+
   it('a shared layout ([1, ...] or 2-D) equals the same layout repeated per head', () => {
     const c = { B: 1, Hq: 3, Hkv: 3, Nq: 64, Nk: 64, D: 16 };
     const q = Tensor.randn([1, 3, 64, 16], { seed: 1 });

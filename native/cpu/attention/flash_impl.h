@@ -125,8 +125,10 @@ inline void flash_gemm_seg(int64_t m, int64_t n, const FlashSeg* seg, int64_t ns
       return;
     }
   }
-  for (; i + MR <= m; i += MR)
+  for (; i + MR <= m; i += MR) {
+    if (MR == 6 && m - i == 8) break;  // 8 rows as 4 + 4, not 6 + a 2-row tile (too few accumulators)
     flash_rows<V, MR, NV, Acc>(n, seg, nseg, a + i * rsa, rsa, csa, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
+  }
   if constexpr (MR > 4) {  // tall tiles (narrow query tiles): the rest in tiles of 4 rows first
     for (; i + 4 <= m; i += 4)
       flash_rows<V, 4, NV, Acc>(n, seg, nseg, a + i * rsa, rsa, csa, ldb, c + i * ldc, ldc, Acc ? rs + i : nullptr);
@@ -162,8 +164,9 @@ constexpr int kQkRows = 4, kQkVecs = 3, kPvRows = 3, kPvVecs = 4;
 // re-reads its fourth vector of V from memory for every row (9 loads per 12 FMAs); when n is whole vectors the
 // columns are instead taken as 4 × 3 tiles (7 loads per 12 FMAs) and a last block of 2 (or 4) vectors in
 // 6 × 2 tiles (8 loads). Each element's sum runs over p in the same order whatever the tile, so the result is
-// bitwise that of the 3 × 4 tiles.
-template <class V>
+// bitwise that of the 3 × 4 tiles. Acc = false: O = Pᵀᵀ · V (O not read: its first update, when O = 0 and
+// alpha = 0 would give the same bits).
+template <class V, bool Acc = true>
 inline void flash_pv(int64_t m, int64_t n, const FlashSeg* seg, int64_t nseg, const float* a, int64_t rsa,
                      int64_t csa, int64_t ldb, float* c, int64_t ldc, const float* rs) {
   constexpr int64_t W = V::W;
@@ -171,16 +174,16 @@ inline void flash_pv(int64_t m, int64_t n, const FlashSeg* seg, int64_t nseg, co
     if (n % W == 0 && n >= 2 * W) {
       const int64_t nv = n / W, r = nv % 3;
       const int64_t n3 = (r == 1 ? nv - 4 : nv - r) * W;  // columns in 4 × 3 tiles; the rest (0, 2 or 4 vectors) 6 × 2
-      if (n3 > 0) flash_gemm_seg<V, 4, 3, true>(m, n3, seg, nseg, a, rsa, csa, ldb, c, ldc, rs);
+      if (n3 > 0) flash_gemm_seg<V, 4, 3, Acc>(m, n3, seg, nseg, a, rsa, csa, ldb, c, ldc, rs);
       if (n3 < n) {  // B's columns from n3 on: the same segments, shifted
         FlashSeg sh[kFlashBk];
         for (int64_t s = 0; s < nseg; ++s) sh[s] = FlashSeg{seg[s].b + n3, seg[s].n};
-        flash_gemm_seg<V, 6, 2, true>(m, n - n3, sh, nseg, a, rsa, csa, ldb, c + n3, ldc, rs);
+        flash_gemm_seg<V, 6, 2, Acc>(m, n - n3, sh, nseg, a, rsa, csa, ldb, c + n3, ldc, rs);
       }
       return;
     }
   }
-  flash_gemm_seg<V, kPvRows, kPvVecs, true>(m, n, seg, nseg, a, rsa, csa, ldb, c, ldc, rs);
+  flash_gemm_seg<V, kPvRows, kPvVecs, Acc>(m, n, seg, nseg, a, rsa, csa, ldb, c, ldc, rs);
 }
 
 // x[0:n] *= s
@@ -246,6 +249,7 @@ struct FlashTile {
   float* m = nullptr;              // [Bq] running maximum
   float* l = nullptr;              // [Bq] running sum
   float* alpha = nullptr;          // [Bq] rescale of O for the current key tile
+  uint32_t fresh = 0;              // bit c: the O rows of column group c (flash_step) not written yet
 };
 
 // The online-softmax update for one key tile: st holds its scores transposed (jn rows of `ld` floats, one
@@ -353,8 +357,12 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, c
       base += runs[s].n;
     }
   };
+  // a staircase group's keys that the groups before it do not see take at least 2 vectors of columns when the tile
+  // has them (the earlier groups' columns then hold scores of keys they never read): 1-vector products with few
+  // keys leave too few independent sums to hide the FMA latency
+  const int64_t cmax = qc >= 2 * W ? qc - 2 * W : 0;
   for (int64_t c = 0, done = 0; c < ng; ++c) {
-    if (cn[c] > done) qk(done, cn[c], c * CW);
+    if (cn[c] > done) qk(done, cn[c], std::min(c * CW, cmax));
     done = std::max(done, cn[c]);
   }
   if (cx.bias) {  // flash only: one run
@@ -378,8 +386,11 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, c
           for (int64_t r = 0; r < qc; ++r) st[jj * BQ + r] = -inf;
     }
     if (!inside) {
+      // keys every query of the tile sees need nothing (their columns past qn are padding, never read)
+      const int64_t all_lo = t.ilast + off - p.left, all_hi = t.ifirst + off + p.right;
       for (int64_t jj = 0; jj < jused; ++jj) {
         const int64_t j = jmap[jj];
+        if (j >= all_lo && j <= all_hi) continue;
         const int64_t ia = std::max<int64_t>(-1, std::min<int64_t>(p.Nq, j - off - p.right));
         const int64_t ib = std::max<int64_t>(-1, std::min<int64_t>(p.Nq, j - off + p.left));
         const int64_t ra = std::max<int64_t>(0, std::min<int64_t>(qc, ia * g - t.r0));
@@ -393,9 +404,12 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, c
   // per run of column groups with the same key count: online softmax across the rows (W at a time), Pᵀ in
   // place, then O = alpha · O + Pᵀᵀ · V in one product whose depth runs over the runs of keys in turn (each V
   // run read in place, the sums kept in registers from one run to the next)
+  // O rows not written yet (t.fresh: no earlier batch had a key for their column group) are set, not updated:
+  // O = 0 and alpha = 0 there, so the update would give the same bits; this spares zeroing O up front
+  auto fresh = [&](int64_t c) { return (t.fresh >> c) & 1u; };
   for (int64_t c = 0; c < ng;) {
     int64_t e = c + 1;
-    while (e < ng && cn[e] == cn[c]) ++e;
+    while (e < ng && cn[e] == cn[c] && fresh(e) == fresh(c)) ++e;
     const int64_t c0 = c * CW, c1 = std::min(qc, e * CW), r1 = std::min(qn, e * CW), kn = cn[c];
     if (kn > 0) {  // else nothing changes (alpha = 1, or O = 0 and alpha = 0 before the first visible key)
       flash_online_softmax<V>(st + c0, BQ, kn, c1 - c0, t.m + c0, t.l + c0, t.alpha + c0);
@@ -403,7 +417,12 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, c
       int64_t nseg = 0;
       for (int64_t s = 0, base = 0; s < nrun && base < kn; base += runs[s].n, ++s)
         seg[nseg++] = FlashSeg{runs[s].v, std::min(runs[s].n, kn - base)};
-      flash_pv<V>(r1 - c0, D, seg, nseg, st + c0, 1, BQ, ldv, t.o + c0 * t.ldo, t.ldo, t.alpha + c0);
+      if (fresh(c)) {
+        flash_pv<V, false>(r1 - c0, D, seg, nseg, st + c0, 1, BQ, ldv, t.o + c0 * t.ldo, t.ldo, nullptr);
+        t.fresh &= ~(((1u << (e - c)) - 1u) << c);
+      } else {
+        flash_pv<V>(r1 - c0, D, seg, nseg, st + c0, 1, BQ, ldv, t.o + c0 * t.ldo, t.ldo, t.alpha + c0);
+      }
     }
     c = e;
   }
@@ -411,7 +430,8 @@ inline void flash_step(const FlashParams& p, const FlashCtx& cx, FlashTile& t, c
 
 // Sets up a row tile whose r0 and qn are set: Qt = (scale · Q rows)ᵀ with zero columns past qn up to the
 // columns flash_step computes (qn rounded up to whole vectors: a narrow block-sparse tile does not pay for
-// the BQ - qn columns it never reads), O = 0 (at o, leading dimension ldo, both set), m = -inf, l = 0.
+// the BQ - qn columns it never reads), m = -inf, l = 0, and every column group's O rows marked fresh (O = 0 in
+// effect: flash_step sets them on their first update, flash_tile_end zeroes those it never updated).
 // q_row(r) points to row r's query.
 template <class V, class QRow>
 inline void flash_tile_begin(const FlashParams& p, FlashTile& s, QRow q_row) {
@@ -442,7 +462,8 @@ inline void flash_tile_begin(const FlashParams& p, FlashTile& s, QRow q_row) {
     const float* qi = q_row(s.r0 + r);
     for (int64_t d = 0; d < D; ++d) s.qt[d * BQ + r] = qi[d] * p.scale;
   }
-  for (int64_t i = 0; i < s.qn; ++i) std::memset(s.o + i * s.ldo, 0, static_cast<size_t>(D) * sizeof(float));
+  static_assert(kFlashBq / flash_col_group<V>() <= 32, "fresh is a 32-bit mask");
+  s.fresh = static_cast<uint32_t>((uint64_t{1} << ((s.qn + flash_col_group<V>() - 1) / flash_col_group<V>())) - 1);
   if (qc > s.qn)
     for (int64_t d = 0; d < D; ++d)
       for (int64_t i = s.qn; i < qc; ++i) s.qt[d * BQ + i] = 0.0f;
@@ -460,7 +481,10 @@ inline void flash_tile_end(const FlashParams& p, FlashTile& s, bool pack_o, OutR
   const int64_t D = p.D;
   for (int64_t r = 0; r < s.qn; ++r) {
     const float li = s.l[r];
-    flash_scale_row<V>(s.o + r * s.ldo, D, li > 0.0f ? 1.0f / li : 0.0f);
+    if ((s.fresh >> (r / flash_col_group<V>())) & 1u)  // never updated (no visible key): O = 0
+      std::memset(s.o + r * s.ldo, 0, static_cast<size_t>(D) * sizeof(float));
+    else
+      flash_scale_row<V>(s.o + r * s.ldo, D, li > 0.0f ? 1.0f / li : 0.0f);
     const int64_t rr = s.r0 + r;
     if (pack_o) std::memcpy(out_row(rr), s.o + r * s.ldo, static_cast<size_t>(D) * sizeof(float));
     if (float* lp = lse_at(rr)) *lp = li > 0.0f ? s.m[r] + std::log(li) : -inf;
