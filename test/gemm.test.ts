@@ -262,7 +262,8 @@ describe('determinism', () => {
 });
 
 describe('skinny path (9 rows up to the row block against an operand contiguous along K)', () => {
-  // 9 to 192 rows (AVX2; the level's MC) with op(B) columns contiguous (transB: x·Wᵀ with an [out, in] weight)
+  // 9 to 192 rows (AVX2; the level's MC) with op(B) columns contiguous (transB: x·Wᵀ with an [out, in] weight;
+  // the mirrored shapes, as many columns against a row-major op(A), take the blocked path)
   // and at least two column panels per thread (so on 1 thread from 25 columns): op(A) packed whole, op(B)
   // packed one panel block at a time.
   // Shapes: M around the micro-tile height and the row-block limit (127, 128, 129, 192, 193); K not a multiple
@@ -273,13 +274,16 @@ describe('skinny path (9 rows up to the row block against an operand contiguous 
     [129, 301, 70], [192, 97, 300], [193, 61, 257],
   ];
   for (const level of levels) {
-    it(`equals the float64 oracle, alpha/beta/out, transA; 1 thread (${level})`, () => {
+    it(`equals the float64 oracle, alpha/beta/out, transA, mirrored; 1 thread (${level})`, () => {
       withIsa(level, () => withThreads(1, () => {
         let seed = 3000;
         for (const [m, n, k] of shapes) {
-          for (const ta of [false, true]) {
+          // [rows, cols, transA, transB]: x·Wᵀ (transA copies op(A)), then mirrored (few columns against a
+          // row-major op(A): the blocked path), with op(B) either way
+          const variants: [number, number, boolean, boolean][] = [[m, n, false, true], [m, n, true, true], [n + 300, m, false, false], [n + 300, m, false, true]];
+          for (const [mm, nn, ta, tb] of variants) {
             for (const withOut of [false, true]) {
-              const c = makeCase(m, n, k, ta, true, (seed += 3), withOut);
+              const c = makeCase(mm, nn, k, ta, tb, (seed += 3), withOut);
               const err = gemmError(run(c).data, c.ref, c.scale);
               if (!(err <= TOL)) expect({ case: c.name, err }).toEqual({ case: c.name, err: '<= 1e-5' });
             }
@@ -306,6 +310,13 @@ describe('skinny path (9 rows up to the row block against an operand contiguous 
           const pw = packLinear(w);
           expect(sameBytes(withThreads(2, () => linear(x, w, bias)).data, linear(x, pw, bias).data)).toBe(true);
           pw.dispose();
+          // mirrored: W·xᵀ (m columns against W's rows) is the transpose of x·Wᵀ bitwise (the same KC blocks
+          // through the same micro-kernel, each FMA's product the same either way round), on any thread count
+          const mir = withThreads(1, () => matmul(w, x, { transB: true }));
+          expect(sameBytes(mir.data, withThreads(many, () => matmul(w, x, { transB: true })).data)).toBe(true);
+          let same = true;
+          for (let i = 0; i < m && same; i++) for (let j = 0; j < n; j++) if (!Object.is(mir.data[j * m + i], one.data[i * n + j])) { same = false; break; }
+          expect(same).toBe(true);
           const scale = norm(linearRef(abs(x), abs(w), abs(bias).data).data) / Math.sqrt(k);
           expect(gemmError(linear(x, w, bias).data, linearRef(x, w, bias.data).data, scale)).toBeLessThanOrEqual(TOL);
         }
