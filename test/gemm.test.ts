@@ -262,16 +262,16 @@ describe('determinism', () => {
 });
 
 describe('skinny path (9 rows up to the row block against an operand contiguous along K)', () => {
-  // 9 to 192 rows (AVX2; the level's MC) with op(B) columns contiguous (transB: x·Wᵀ with an [out, in] weight;
-  // the mirrored shapes, as many columns against a row-major op(A), take the blocked path)
-  // and at least two column panels per thread (so on 1 thread from 25 columns): op(A) packed whole, op(B)
-  // packed one panel block at a time.
+  // 9 to 192 rows (AVX2; the level's MC) with op(B) columns contiguous (transB: x·Wᵀ with an [out, in] weight),
+  // at least as many columns as rows and at least two column panels per thread (so on 1 thread from 25
+  // columns): op(A) packed whole, op(B) packed one panel block at a time. The mirrored shapes (as many columns
+  // against a row-major op(A)) and 100 x 53 (fewer columns than rows) take the blocked path.
   // Shapes: M around the micro-tile height and the row-block limit (127, 128, 129, 192, 193); K not a multiple
   // of the vector width or of KC, across KC blocks (1037), tiny (3); N odd, past several panels, partial last
   // panel (97, 301).
   const shapes: [number, number, number][] = [
-    [9, 53, 300], [10, 97, 1037], [13, 301, 3], [31, 61, 513], [64, 97, 129], [127, 53, 1001], [128, 97, 515],
-    [129, 301, 70], [192, 97, 300], [193, 61, 257],
+    [9, 53, 300], [10, 97, 1037], [13, 301, 3], [31, 61, 513], [64, 97, 129], [127, 253, 1001], [128, 197, 515],
+    [129, 301, 70], [192, 297, 300], [193, 261, 257], [100, 53, 300],
   ];
   for (const level of levels) {
     it(`equals the float64 oracle, alpha/beta/out, transA, mirrored; 1 thread (${level})`, () => {
@@ -295,7 +295,7 @@ describe('skinny path (9 rows up to the row block against an operand contiguous 
     it(`1, 2 and ${many} threads bitwise; the blocked path's bits (B as is, a packed weight) (${level})`, () => {
       withIsa(level, () => {
         let seed = 3500;
-        for (const [m, n, k] of [[9, 53, 300], [16, 700, 1037], [37, 301, 515], [128, 97, 1030], [190, 200, 257]] as [number, number, number][]) {
+        for (const [m, n, k] of [[9, 53, 300], [16, 700, 1037], [37, 301, 515], [128, 197, 1030], [190, 200, 257]] as [number, number, number][]) {
           const x = randn([m, k], (seed += 3));
           const w = randn([n, k], seed + 1);
           const bias = randn([n], seed + 2);

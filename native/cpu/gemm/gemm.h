@@ -4,8 +4,8 @@
 // count), so 1 and N threads give bitwise-equal results: the small-M path (M <= 4, or M <= 8 when op(B) is contiguous along K, as
 // a [out, in] weight is; the same for N by computing C^T = op(B)^T op(A)^T) reads op(B) once, with no
 // packing, and splits its columns over the pool: the decode (GEMV) shape. From 9 rows up to the level's
-// row block (mc) with op(B) columns contiguous (x . W^T, an [out, in] weight) and at least two column panels
-// per thread, the skinny path: op(A) packed whole once, op(B) packed one NR x KC panel block at a time by
+// row block (mc) with op(B) columns contiguous (x . W^T, an [out, in] weight), at least as many columns as
+// rows and at least two column panels per thread, the skinny path: op(A) packed whole once, op(B) packed one NR x KC panel block at a time by
 // the thread that uses it at once (never all of op(B) per call, which the blocked path does); it runs the
 // blocked path's KC blocks through the same micro-kernel, so it gives the blocked path's bits (the choice
 // between the two, which depends on the thread count, never changes a result). Otherwise the blocked path
