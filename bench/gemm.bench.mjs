@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// fp32 GEMM benchmark: GFLOP/s of matmul/linear on square and decode shapes at 1 and 2 threads, as a
-// fraction of the machine's FMA peak and memory read bandwidth, both measured by probes in the same run
+// fp32 GEMM benchmark: GFLOP/s of matmul/linear on square, decode and skinny (8-128 rows x·Wᵀ) shapes at 1
+// and 2 threads, as a fraction of the machine's FMA peak and memory read bandwidth, both measured by probes in the same run
 // (interleaved with the cases: on a shared machine absolute numbers drift, ratios much less).
 //
 //   npm run build && node bench/gemm.bench.mjs            plain table (20-30 s on 2 cores)
@@ -93,6 +93,23 @@ for (const [m, k, n] of [[16, 768, 3072], [64, 768, 3072], [1, 4096, 11008]]) {
   const c = { ...base, name: `linear [${n}, ${k}], ${m} row${m > 1 ? 's' : ''}, packed`, run: () => binding.linearPacked(x, pw.data, pw.kernel, n, k) };
   if (ort) c.peer = { model: matmulModel(m, k, n, transpose(w, n, k)), feeds: { A: new ort.Tensor('float32', x.data, [m, k]) } };
   cases.push(c);
+}
+
+// Skinny products (a few to 128 tokens through an [out, in] weight as is, K = N = 4096: matmul with transB,
+// the linear() shape): the weight (64 MiB) is read from memory once per call. The peer gets the weight
+// transposed as an initializer.
+{
+  const k = 4096;
+  const n = 4096;
+  const w = randomTensor([n, k], 7);
+  const wt = ort ? transpose(w, n, k) : null;
+  for (const m of [8, 32, 128]) {
+    const x = randomTensor([m, k], 8);
+    const out = binding.alloc('f32', [m, n]);
+    const c = { name: `x·Wᵀ, ${m} rows`, shape: `${m}x${n}x${k}`, flops: 2 * m * n * k, bytes: 4 * (m * k + k * n + m * n), run: () => binding.matmul(x, w, { transB: true, out }) };
+    if (ort) c.peer = { model: matmulModel(m, k, n, wt), feeds: { A: new ort.Tensor('float32', x.data, [m, k]) } };
+    cases.push(c);
+  }
 }
 
 // Seconds of each repetition (about 0.2 s of work per round and case, at least one repetition).

@@ -261,6 +261,70 @@ describe('determinism', () => {
   }
 });
 
+describe('skinny path (9 rows up to the row block against an operand contiguous along K)', () => {
+  // 9 to 192 rows (AVX2; the level's MC) with op(B) columns contiguous (transB: x·Wᵀ with an [out, in] weight),
+  // at least as many columns as rows and at least two column panels per thread (so on 1 thread from 25
+  // columns): op(A) packed whole, op(B) packed one panel block at a time. The mirrored shapes (as many columns
+  // against a row-major op(A)) and 100 x 53 (fewer columns than rows) take the blocked path.
+  // Shapes: M around the micro-tile height and the row-block limit (127, 128, 129, 192, 193); K not a multiple
+  // of the vector width or of KC, across KC blocks (1037), tiny (3); N odd, past several panels, partial last
+  // panel (97, 301).
+  const shapes: [number, number, number][] = [
+    [9, 53, 300], [10, 97, 1037], [13, 301, 3], [31, 61, 513], [64, 97, 129], [127, 253, 1001], [128, 197, 515],
+    [129, 301, 70], [192, 297, 300], [193, 261, 257], [100, 53, 300],
+  ];
+  for (const level of levels) {
+    it(`equals the float64 oracle, alpha/beta/out, transA, mirrored; 1 thread (${level})`, () => {
+      withIsa(level, () => withThreads(1, () => {
+        let seed = 3000;
+        for (const [m, n, k] of shapes) {
+          // [rows, cols, transA, transB]: x·Wᵀ (transA copies op(A)), then mirrored (few columns against a
+          // row-major op(A): the blocked path), with op(B) either way
+          const variants: [number, number, boolean, boolean][] = [[m, n, false, true], [m, n, true, true], [n + 300, m, false, false], [n + 300, m, false, true]];
+          for (const [mm, nn, ta, tb] of variants) {
+            for (const withOut of [false, true]) {
+              const c = makeCase(mm, nn, k, ta, tb, (seed += 3), withOut);
+              const err = gemmError(run(c).data, c.ref, c.scale);
+              if (!(err <= TOL)) expect({ case: c.name, err }).toEqual({ case: c.name, err: '<= 1e-5' });
+            }
+          }
+        }
+      }));
+    });
+
+    it(`1, 2 and ${many} threads bitwise; the blocked path's bits (B as is, a packed weight) (${level})`, () => {
+      withIsa(level, () => {
+        let seed = 3500;
+        for (const [m, n, k] of [[9, 53, 300], [16, 700, 1037], [37, 301, 515], [128, 197, 1030], [190, 200, 257]] as [number, number, number][]) {
+          const x = randn([m, k], (seed += 3));
+          const w = randn([n, k], seed + 1);
+          const bias = randn([n], seed + 2);
+          const one = withThreads(1, () => matmul(x, w, { transB: true }));
+          expect(sameBytes(one.data, withThreads(2, () => matmul(x, w, { transB: true })).data)).toBe(true);
+          expect(sameBytes(one.data, withThreads(many, () => matmul(x, w, { transB: true })).data)).toBe(true);
+          // the same KC blocks through the same micro-kernel as the blocked path: B given as [k, n] (blocked
+          // path) and the packed weight give the same bytes
+          const wt = new Float32Array(n * k);
+          for (let j = 0; j < n; j++) for (let p = 0; p < k; p++) wt[p * n + j] = w.data[j * k + p];
+          expect(sameBytes(one.data, matmul(x, Tensor.from(wt, [k, n])).data)).toBe(true);
+          const pw = packLinear(w);
+          expect(sameBytes(withThreads(2, () => linear(x, w, bias)).data, linear(x, pw, bias).data)).toBe(true);
+          pw.dispose();
+          // mirrored: W·xᵀ (m columns against W's rows) is the transpose of x·Wᵀ bitwise (the same KC blocks
+          // through the same micro-kernel, each FMA's product the same either way round), on any thread count
+          const mir = withThreads(1, () => matmul(w, x, { transB: true }));
+          expect(sameBytes(mir.data, withThreads(many, () => matmul(w, x, { transB: true })).data)).toBe(true);
+          let same = true;
+          for (let i = 0; i < m && same; i++) for (let j = 0; j < n; j++) if (!Object.is(mir.data[j * m + i], one.data[i * n + j])) { same = false; break; }
+          expect(same).toBe(true);
+          const scale = norm(linearRef(abs(x), abs(w), abs(bias).data).data) / Math.sqrt(k);
+          expect(gemmError(linear(x, w, bias).data, linearRef(x, w, bias.data).data, scale)).toBeLessThanOrEqual(TOL);
+        }
+      });
+    });
+  }
+});
+
 describe('linear', () => {
   for (const level of levels) {
     it(`x·Wᵀ + bias with weight [out, in] (${level})`, () => {

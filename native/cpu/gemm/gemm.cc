@@ -120,6 +120,57 @@ void small_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float al
   });
 }
 
+thread_local Scratch t_skinny_a;  // all of op(A) packed, for the skinny path (the calling thread's)
+thread_local Scratch t_skinny_b;  // one packed panel block of op(B) (this thread's)
+
+// The most floats of packed op(A) the skinny path keeps (16 MiB); larger products take the blocked path.
+constexpr int64_t kSkinnyMaxA = int64_t{1} << 22;
+
+// Whether the skinny path takes m rows of op(A) against n columns of op(B) with columns contiguous: up to one
+// row block, at least as many columns as rows (with fewer, op(B) is the small operand and packing it whole is
+// cheap: 5-10% slower here than the blocked path at 128-192 rows against 48-96 columns, K 4096-11008), and two
+// panels per thread.
+bool skinny_fits(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k) {
+  const int64_t mpad = ceil_div(m, kr.mr) * kr.mr;
+  return m <= kr.mc && n >= m && mpad * k <= kSkinnyMaxA && ceil_div(n, kr.nr) >= 2 * num_threads();
+}
+
+// Few rows (kSgemmSmallM + 1 to the level's mc) of op(A) against op(B) with columns contiguous (column j at
+// b + j * csb: an [out, in] weight), where the blocked path would pack all of op(B) per call for few rows and
+// read the packed copy back from L3. Here all of op(A) is packed once (its KC blocks in order), then the
+// column panels (NR wide) are split over the pool in contiguous ranges; each panel runs over the whole
+// depth, one KC block at a time packed into a buffer that stays in L1 and is used at once by every row
+// tile. op(B) is read from memory once, row by row in order, and never written back packed. The same KC
+// blocks through the same micro-kernel and epilogue as the blocked path: the same bits.
+void skinny_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rsa,
+                 int64_t csa, const float* b, int64_t csb, float beta, float* c, int64_t ldc) {
+  const int64_t MR = kr.mr, NR = kr.nr, KC = kr.kc;
+  const int64_t mpad = ceil_div(m, MR) * MR;
+  const int64_t nkb = ceil_div(k, KC);
+  float* ap = t_skinny_a.get(static_cast<size_t>(mpad * k));
+  // block pc (depths [pc, pc + kc)) at ap + pc * mpad
+  parallel_for(0, nkb, std::max<int64_t>(1, 16384 / (mpad * KC)), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pc = t * KC;
+      kr.pack_a(m, std::min(KC, k - pc), a + pc * csa, rsa, csa, ap + pc * mpad);
+    }
+  });
+  const int64_t npan = ceil_div(n, NR);
+  // one contiguous range of panels per thread
+  parallel_for(0, npan, ceil_div(npan, num_threads()), [&](int64_t p0, int64_t p1) {
+    float* bbuf = t_skinny_b.get(static_cast<size_t>(NR * KC));
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t j0 = p * NR, nn = std::min(NR, n - j0);
+      const float* bj = b + j0 * csb;
+      for (int64_t pc = 0; pc < k; pc += KC) {
+        const int64_t kc = std::min(KC, k - pc);
+        kr.pack_b(kc, nn, bj + pc, 1, csb, bbuf);
+        kr.macro(m, nn, kc, ap + pc * mpad, bbuf, c + j0, ldc, alpha, pc == 0 ? beta : 1.0f);
+      }
+    }
+  });
+}
+
 // Packs the columns [0, nc) (nc <= NC) of op(B), depths [k0, k1), as the blocked path reads one column
 // block: the KC block starting at depth pc at out + (pc - k0) * npan * NR, its panel p at + p * NR * kc
 // (npan = ceil(nc / NR); k0 a multiple of KC). The whole depth for a packed weight or a whole-K product,
@@ -238,6 +289,10 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
   // The small path for up to 4 rows, and up to kSgemmSmallM when it takes dot products (the streamed operand
   // contiguous along k): measured faster than packing a large B for so few rows. (For 5-8 rows with rows of
   // B contiguous, the blocked path wins on cache-resident sizes.)
+  // Then the skinny path (the blocked path's arithmetic without packing all of op(B)) for up to mc rows
+  // against op(B) with columns contiguous (x . W^T with an [out, in] weight), when there are at least two
+  // column panels per thread (it splits only the columns; it gives the blocked path's bits, so the choice
+  // never changes a result).
   auto small = [](int64_t rows, int64_t rs_streamed) { return rows <= 4 || (rows <= kSgemmSmallM && rs_streamed == 1); };
   if (small(m, rsb)) {
     small_path(kr, m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc, 1);
@@ -245,6 +300,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
     // C^T = op(B)^T op(A)^T: op(B)^T (j, p) at b[j * csb + p * rsb], op(A)^T (p, i) at a[i * rsa + p * csa],
     // C^T (j, i) at c[i * ldc + j].
     small_path(kr, n, m, k, alpha, b, csb, rsb, a, csa, rsa, beta, c, 1, ldc);
+  } else if (rsb == 1 && skinny_fits(kr, m, n, k)) {
+    skinny_path(kr, m, n, k, alpha, a, rsa, csa, b, csb, beta, c, ldc);
   } else {
     blocked_path(kr, m, n, k, alpha, a, rsa, csa, b, rsb, csb, beta, c, ldc);
   }

@@ -1,9 +1,14 @@
 // fp32 GEMM: C = alpha * op(A) * op(B) + beta * C, row-major, op = identity or transpose.
 //
-// The entry points choose a path from the shape alone (never from the thread count, so 1 and N threads
-// give bitwise-equal results): the small-M path (M <= 4, or M <= 8 when op(B) is contiguous along K, as
+// The entry points choose a path from the shape (and between two paths with the same bits, the thread
+// count), so 1 and N threads give bitwise-equal results: the small-M path (M <= 4, or M <= 8 when op(B) is contiguous along K, as
 // a [out, in] weight is; the same for N by computing C^T = op(B)^T op(A)^T) reads op(B) once, with no
-// packing, and splits its columns over the pool: the decode (GEMV) shape. Otherwise the blocked path
+// packing, and splits its columns over the pool: the decode (GEMV) shape. From 9 rows up to the level's
+// row block (mc) with op(B) columns contiguous (x . W^T, an [out, in] weight), at least as many columns as
+// rows and at least two column panels per thread, the skinny path: op(A) packed whole once, op(B) packed one NR x KC panel block at a time by
+// the thread that uses it at once (never all of op(B) per call, which the blocked path does); it runs the
+// blocked path's KC blocks through the same micro-kernel, so it gives the blocked path's bits (the choice
+// between the two, which depends on the thread count, never changes a result). Otherwise the blocked path
 // (Goto/BLIS: NC x KC blocks of B packed once and shared, MC x KC blocks of A packed per task, register
 // micro-tiles) splits C's row blocks (and, when there are few, column ranges) over the pool.
 // Arguments are not checked here: the N-API layer does that (lda >= cols of the stored A, and so on).

@@ -268,14 +268,19 @@ TF_GEMM_TARGET void sgemm_pack_b(int64_t k, int64_t n, const float* b, int64_t r
       if constexpr (V::TW > 0 && NR % V::TW == 0) {
         // TW x TW blocks through registers (the level's transpose)
         // (two blocks along k per visit of a row: whole 64-byte lines, since rows of B a power-of-two
-        // apart share L1 sets and would otherwise be fetched twice)
+        // apart share L1 sets and would otherwise be fetched twice). Each group of TW rows runs along the
+        // whole depth before the next: TW streams from memory at a time rather than NR (3-8% faster for
+        // the skinny path reading a 4096 x 4096 weight from memory, the blocked path unchanged, 1 thread,
+        // CPU time).
         constexpr int TW = V::TW;
-        for (; p + 2 * TW <= k; p += 2 * TW) {
-          TF_GEMM_UNROLL for (int j = 0; j < NR; j += TW) {
-            V::transpose_block(src + j * csb + p, csb, out + p * NR + j, NR);
-            V::transpose_block(src + j * csb + p + TW, csb, out + (p + TW) * NR + j, NR);
+        const int64_t k2 = k / (2 * TW) * (2 * TW);
+        TF_GEMM_UNROLL for (int j = 0; j < NR; j += TW) {
+          for (int64_t q = 0; q < k2; q += 2 * TW) {
+            V::transpose_block(src + j * csb + q, csb, out + q * NR + j, NR);
+            V::transpose_block(src + j * csb + q + TW, csb, out + (q + TW) * NR + j, NR);
           }
         }
+        p = k2;
         for (; p + TW <= k; p += TW) {
           TF_GEMM_UNROLL for (int j = 0; j < NR; j += TW) V::transpose_block(src + j * csb + p, csb, out + p * NR + j, NR);
         }
@@ -382,10 +387,11 @@ TF_GEMM_TARGET void sgemm_small_stream(int64_t n0, int64_t n1, int64_t k, const 
 // One MT x NG block of dot products: rows of A (contiguous in k) against NG columns of op(B) (each
 // contiguous in k). Each element has its own chain of W-lane FMAs, so the result does not depend on MT
 // or NG.
-template <class V, int MT, int NG>
+template <class V, int MT, int NG, bool PF = false>
 TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_dot_block(int64_t k, const float* a, int64_t lda,
                                                           const float* const* cols, float* c, int64_t rsc,
-                                                          const int64_t* coff, float alpha, float beta) {
+                                                          const int64_t* coff, float alpha, float beta,
+                                                          int64_t pf_off = 0) {
   using R = typename V::reg;
   constexpr int W = V::W;
   R acc[MT][NG];
@@ -394,6 +400,12 @@ TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_dot_block(int64_t k, const float
   }
   int64_t p = 0;
   for (; p + W <= k; p += W) {
+    if constexpr (PF) {
+      // the next group's columns (pf_off floats on), one 64-byte line each per 16 depths
+      if ((p & 15) == 0) {
+        TF_GEMM_UNROLL for (int g = 0; g < NG; ++g) TF_GEMM_PREFETCH_L2(cols[g] + pf_off + p);
+      }
+    }
     R av[MT];
     TF_GEMM_UNROLL for (int i = 0; i < MT; ++i) av[i] = V::load(a + i * lda + p);
     TF_GEMM_UNROLL for (int g = 0; g < NG; ++g) {
@@ -414,8 +426,17 @@ TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_dot_block(int64_t k, const float
 template <class V, int MT, int NG>
 TF_GEMM_TARGET TF_GEMM_ALWAYS_INLINE void sgemm_dot_rows(int64_t m, int64_t k, const float* a, int64_t lda,
                                                          const float* const* cols, float* c, int64_t rsc,
-                                                         const int64_t* coff, float alpha, float beta) {
+                                                         const int64_t* coff, float alpha, float beta,
+                                                         int64_t pf_off = 0) {
   int64_t i = 0;
+  if (pf_off != 0 && m > MT) {
+    // Several row tiles: the last full one (from cache: an earlier tile brought the columns in) prefetches
+    // the next group's columns, so that memory streams while this group computes (no change to any sum).
+    for (; i + 2 * MT <= m; i += MT)
+      sgemm_dot_block<V, MT, NG>(k, a + i * lda, lda, cols, c + i * rsc, rsc, coff, alpha, beta);
+    sgemm_dot_block<V, MT, NG, true>(k, a + i * lda, lda, cols, c + i * rsc, rsc, coff, alpha, beta, pf_off);
+    i += MT;
+  }
   for (; i + MT <= m; i += MT) sgemm_dot_block<V, MT, NG>(k, a + i * lda, lda, cols, c + i * rsc, rsc, coff, alpha, beta);
   const int64_t r = m - i;
   a += i * lda;
@@ -445,7 +466,7 @@ TF_GEMM_TARGET void sgemm_small_dot(int64_t m, int64_t n0, int64_t n1, int64_t k
       cols[g] = b + (j + g) * csb;
       coff[g] = (j + g) * csc;
     }
-    sgemm_dot_rows<V, MT, NG>(m, k, a, lda, cols, c, rsc, coff, alpha, beta);
+    sgemm_dot_rows<V, MT, NG>(m, k, a, lda, cols, c, rsc, coff, alpha, beta, j + 2 * NG <= n1 ? NG * csb : 0);
   }
   for (; j < n1; ++j) {
     const float* cols[1] = {b + j * csb};
