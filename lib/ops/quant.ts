@@ -34,7 +34,7 @@
  * above. Up to 8 rows it loops over the int8 codes as they are; from 9 rows (the measured crossover) it is a packed
  * GEMM: the codes widened to int16 once per call into 16-column panels with k in pairs, a 6 × 16 register-blocked
  * kernel (vpbroadcastd + vpmaddwd + vpaddd on AVX2, vpdpwssd with AVX512-VNNI). Measured on the AVX2 development
- * machine (Zen 3, one thread, in = out = 4096): 1.45× (512 rows) to 2× (32 rows) our fp32 GEMM, at 70-85% of what a
+ * machine (Zen 3, one thread, in = out = 4096): about 1.2-1.5× our fp32 GEMM at 32-512 rows, at 70-85% of what a
  * bare 6 × 16 vpmaddwd loop reaches there (~1.45× the FMA peak: vpmaddwd and vpaddd share the integer pipes, so the
  * 2× that the multiply rate alone suggests is out of reach). Results do not depend on the thread count (bitwise).
  */
