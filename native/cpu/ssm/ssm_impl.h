@@ -198,6 +198,38 @@ void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, 
   }
 }
 
+// exp of the K argument vectors dt A of one row of the step, bit for bit simd::exp_ordinary of each (so exp<V>).
+// AVX2: one lane test for the K vectors together (|x| <= 86 on every lane: abs and one compare each, one movemask
+// and branch for the row instead of two compares, an and, a movemask and a branch per vector); then per vector
+// exp_in_range's operations with its scaling done as an integer add to the exponent field: n = round(x log2e) is in
+// [-124, 124] and p in [0.7, 1.42], so p 2^n is a normal float, exact, and its bits are p's bits + (n << 23). The
+// bits of n << 23 come from t = n + 1.5 * 2^23 (exact: n is an integer), whose low mantissa bits hold n (the
+// conversion to integers and the + 127 of exp_in_range are not needed). A vector with any lane out of the range
+// (large |x|, NaN) takes exp_ordinary, as every other level does.
+template <class V, int K>
+inline void step_exps(const typename V::reg* x, typename V::reg* out) {
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, simd::Avx2>) {
+    const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), lim = _mm256_castps_si256(_mm256_set1_ps(86.0f));
+    __m256i out_of_range = _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x[0]), abs_mask), lim);
+    for (int q = 1; q < K; ++q)
+      out_of_range = _mm256_or_si256(out_of_range, _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x[q]), abs_mask), lim));
+    if (__builtin_expect(_mm256_testz_si256(out_of_range, out_of_range), 1)) {
+      for (int q = 0; q < K; ++q) {
+        const __m256 n = V::round(V::mul(x[q], V::set1(simd::kLog2e)));  // as exp_in_range
+        __m256 r = V::fma(n, V::set1(-simd::kLn2Hi), x[q]);
+        r = V::fma(n, V::set1(-simd::kLn2Lo), r);
+        const __m256 p = V::fma(V::mul(r, r), simd::horner<V>(r, simd::kExpQ), V::add(r, V::set1(1.0f)));
+        const __m256i n23 = _mm256_slli_epi32(_mm256_castps_si256(V::add(n, V::set1(12582912.0f))), 23);
+        out[q] = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n23));
+      }
+      return;
+    }
+  }
+#endif
+  for (int q = 0; q < K; ++q) out[q] = simd::exp_ordinary<V>(x[q]);
+}
+
 // One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, in sub-blocks of 64 channels and
 // three passes each: dt = softplus?(delta + bias) and dt u as vectors over the channels; the state update of each
 // channel (SIMD over N) with the W read-outs of a group of W channels reduced together; the gate (y + D u) * silu(z)
@@ -253,10 +285,11 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
             for (int q = 0; q < K; ++q) cv[q] = V::load(C + gc * N + q * W);
           }
           const R vdt = V::set1(dts[j + c]), du = V::set1(dus[j + c]);
-          R a = V::zero();
+          R a = V::zero(), dA[K];
+          for (int q = 0; q < K; ++q) dA[q] = V::mul(vdt, V::load(ar + q * W));
+          step_exps<V, K>(dA, dA);
           for (int q = 0; q < K; ++q) {  // as ssm_scan_regs with L = 1
-            const R dA = simd::exp_ordinary<V>(V::mul(vdt, V::load(ar + q * W)));
-            const R xs = V::fma(dA, V::load(xr + q * W), V::mul(du, bv[q]));
+            const R xs = V::fma(dA[q], V::load(xr + q * W), V::mul(du, bv[q]));
             V::store(xr + q * W, xs);
             a = V::fma(xs, cv[q], a);
           }
