@@ -230,11 +230,14 @@ inline void step_exps(const typename V::reg* x, typename V::reg* out) {
   for (int q = 0; q < K; ++q) out[q] = simd::exp_ordinary<V>(x[q]);
 }
 
-// One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, in sub-blocks of 64 channels and
-// three passes each: dt = softplus?(delta + bias) and dt u as vectors over the channels; the state update of each
+// One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, in sub-blocks of 256 channels (the
+// caller's whole block) and three passes each: dt = softplus?(delta + bias) and dt u as vectors over the channels; the state update of each
 // channel (SIMD over N) with the W read-outs of a group of W channels reduced together; the gate (y + D u) * silu(z)
 // over the channels. (One pass per group of W channels, as this was, chained each group's softplus and gate latency
-// into its rows: 24 us instead of 22 for Mamba-130m's 1536 channels on one thread.) Per element the same operations
+// into its rows: 24 us instead of 22 for Mamba-130m's 1536 channels on one thread; issuing the next group's softplus
+// ahead of each group's rows (software-pipelined) was no better than the passes, its long chains at the head of the
+// reorder window hold up retirement; sub-blocks of 256 instead of 64 channels: ~2% less, the softplus pass's 32
+// independent vectors overlapping more.) Per element the same operations
 // in the same order as ssm_delta, ssm_scan (L = 1) and ssm_gate: the same bits as the full scan.
 // x: the rows' states in place ([count, N]); B and C rows of channel d at B + (d / bdiv) * N (groups), C likewise;
 // A: [count, N]; delta, bias, u, D, z, out: [count] (bias, D, z may be null). K vectors of state per row (K = 0: any
@@ -246,7 +249,7 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
   using R = typename V::reg;
   constexpr int W = V::W;
   constexpr int KR = K > 0 ? K : 1;
-  constexpr int64_t kSub = 64;  // channels per pass: a multiple of every W
+  constexpr int64_t kSub = 256;  // channels per pass: a multiple of every W
   alignas(64) float dts[kSub], dus[kSub], ys[kSub];
   R bv[KR] = {}, cv[KR] = {};
   int64_t gb = 0, gc = 0, bnext = d0, cnext = d0;  // first channel past the loaded group (d0: none loaded)
