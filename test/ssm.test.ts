@@ -348,6 +348,41 @@ describe('selectiveScan (mamba_ssm selective_scan_ref)', () => {
     }
   });
 
+  it('the step\'s gate with z at the edges of its fast silu range (|z| near 86, infinite) equals the scan bit for bit and the oracle', () => {
+    // The step tests a vector of 8 channels' z at once: |z| <= 86 on every lane takes the fast silu, any other lane
+    // (86.00001, 87, 100, infinite) sends its vector to simd::silu. Groups of 8 channels: all within, one lane beyond.
+    const zs = [86, -86, 85.99, -85.99, 86.00001, -86.00001, 87, -87, 100, -100, 0.5, -0.5, 1e-30, -1e-30, 0, 20];
+    const [dim, L, N] = [48, 3, 16];
+    const c = makeCase(1, dim, L, N, 'variable', 'variable', 77);
+    for (let d = 0; d < dim; d++)
+      for (let l = 0; l < L; l++) c.z.data[d * L + l] = d < 40 ? zs[(d + l) % zs.length] : [Infinity, -Infinity, 3][l];
+    const opts = { D: c.D, deltaBias: c.deltaBias, deltaSoftplus: true };
+    for (const level of levels) {
+      withIsa(level, () => {
+        const whole = selectiveScan(c.u, c.delta, c.A, c.B, c.C, { ...opts, z: c.z, returnLastState: true });
+        const state = Tensor.zeros([1, dim, N]);
+        const outs: Tensor<'f32'>[] = [];
+        for (let l = 0; l < L; l++)
+          outs.push(selectiveScanStep(state, atL(c.u, l), atL(c.delta, l), c.A, atL(c.B, l), atL(c.C, l), { ...opts, z: atL(c.z, l) }).reshape([1, dim, 1]));
+        const out = concatL(outs);
+        expect([level, sameBytes(out, whole.out.data)]).toEqual([level, true]);
+        const w = ref.selectiveScan({
+          u: c.u.data, delta: c.delta.data, A: c.A.data, B: c.B.data, C: c.C.data, bGroups: 1, cGroups: 1,
+          batch: 1, dim, L, N, D: c.D.data, z: c.z.data, deltaBias: c.deltaBias.data, deltaSoftplus: true,
+        });
+        const finite = 40 * L; // channels 0..39: finite z (the last 8 channels' infinite z give infinite outputs)
+        expect(relError(out.subarray(0, finite), w.out.subarray(0, finite))).toBeLessThan(1e-5);
+        // z = +inf: silu = +inf, out = +-inf as the oracle's; z = -inf: silu(-inf) = -0 (the oracle's -inf * 0 is NaN),
+        // out = +-0; z = 3: ordinary
+        for (let i = finite; i < dim * L; i++) {
+          const zi = c.z.data[i];
+          const ok = zi === -Infinity ? out[i] === 0 : zi === Infinity ? out[i] === w.out[i] : Math.abs(out[i] - w.out[i]) <= 1e-5 * (1 + Math.abs(w.out[i]));
+          expect([i, zi, ok]).toEqual([i, zi, true]);
+        }
+      });
+    }
+  });
+
   it('gives the same bits with 1 and 3 threads, and async equals sync', async () => {
     const c = makeCase(2, 38, 50, 16, 'variable', 2, 11);
     const opts = { D: c.D, z: c.z, deltaBias: c.deltaBias, deltaSoftplus: true, returnLastState: true };

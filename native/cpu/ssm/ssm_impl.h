@@ -198,36 +198,66 @@ void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, 
   }
 }
 
+#if defined(TF_SIMD_X86)
+// exp<V>(x), bit for bit, for an AVX2 vector whose lanes are all in [-86, 86] (the callers test): exp_in_range's
+// operations with its scaling done as an integer add to the exponent field: n = round(x log2e) is in [-124, 124] and
+// p in [0.7, 1.42], so p 2^n is a normal float, exact, and its bits are p's bits + (n << 23). The bits of n << 23 come
+// from t = n + 1.5 * 2^23 (exact: n is an integer), whose low mantissa bits hold n (no conversion to integers, no
+// + 127). Checked against exp<V> over every float bit pattern (the step's range test included).
+template <class V>
+inline typename V::reg exp_small(typename V::reg x) {
+  static_assert(std::is_same_v<V, simd::Avx2>, "AVX2 only");
+  const __m256 n = V::round(V::mul(x, V::set1(simd::kLog2e)));  // as exp_in_range
+  __m256 r = V::fma(n, V::set1(-simd::kLn2Hi), x);
+  r = V::fma(n, V::set1(-simd::kLn2Lo), r);
+  const __m256 p = V::fma(V::mul(r, r), simd::horner<V>(r, simd::kExpQ), V::add(r, V::set1(1.0f)));
+  const __m256i n23 = _mm256_slli_epi32(_mm256_castps_si256(V::add(n, V::set1(12582912.0f))), 23);
+  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n23));
+}
+
+// Lanes of x outside [-86, 86] or NaN, as a mask (AVX2): |x|'s bits compared as integers (NaN's bits are larger).
+template <class V>
+inline __m256i beyond_86(typename V::reg x) {
+  return _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fffffff)),
+                            _mm256_castps_si256(_mm256_set1_ps(86.0f)));
+}
+#endif
+
 // exp of the K argument vectors dt A of one row of the step, bit for bit simd::exp_ordinary of each (so exp<V>).
-// AVX2: one lane test for the K vectors together (|x| <= 86 on every lane: abs and one compare each, one movemask
-// and branch for the row instead of two compares, an and, a movemask and a branch per vector); then per vector
-// exp_in_range's operations with its scaling done as an integer add to the exponent field: n = round(x log2e) is in
-// [-124, 124] and p in [0.7, 1.42], so p 2^n is a normal float, exact, and its bits are p's bits + (n << 23). The
-// bits of n << 23 come from t = n + 1.5 * 2^23 (exact: n is an integer), whose low mantissa bits hold n (the
-// conversion to integers and the + 127 of exp_in_range are not needed). A vector with any lane out of the range
-// (large |x|, NaN) takes exp_ordinary, as every other level does.
+// AVX2: one lane test for the K vectors together (|x| <= 86 on every lane: an and and an integer compare each, one
+// test and branch for the row instead of two compares, an and, a movemask and a branch per vector), then exp_small.
+// A row with any lane out of the range (large |x|, NaN) takes exp_ordinary, as every other level does.
 template <class V, int K>
 inline void step_exps(const typename V::reg* x, typename V::reg* out) {
 #if defined(TF_SIMD_X86)
   if constexpr (std::is_same_v<V, simd::Avx2>) {
-    const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), lim = _mm256_castps_si256(_mm256_set1_ps(86.0f));
-    __m256i out_of_range = _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x[0]), abs_mask), lim);
-    for (int q = 1; q < K; ++q)
-      out_of_range = _mm256_or_si256(out_of_range, _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x[q]), abs_mask), lim));
+    __m256i out_of_range = beyond_86<V>(x[0]);
+    for (int q = 1; q < K; ++q) out_of_range = _mm256_or_si256(out_of_range, beyond_86<V>(x[q]));
     if (__builtin_expect(_mm256_testz_si256(out_of_range, out_of_range), 1)) {
-      for (int q = 0; q < K; ++q) {
-        const __m256 n = V::round(V::mul(x[q], V::set1(simd::kLog2e)));  // as exp_in_range
-        __m256 r = V::fma(n, V::set1(-simd::kLn2Hi), x[q]);
-        r = V::fma(n, V::set1(-simd::kLn2Lo), r);
-        const __m256 p = V::fma(V::mul(r, r), simd::horner<V>(r, simd::kExpQ), V::add(r, V::set1(1.0f)));
-        const __m256i n23 = _mm256_slli_epi32(_mm256_castps_si256(V::add(n, V::set1(12582912.0f))), 23);
-        out[q] = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n23));
-      }
+      for (int q = 0; q < K; ++q) out[q] = exp_small<V>(x[q]);
       return;
     }
   }
 #endif
   for (int q = 0; q < K; ++q) out[q] = simd::exp_ordinary<V>(x[q]);
+}
+
+// simd::silu bit for bit (x sigmoid(x), sigmoid from e = exp(-|x|)), faster where every lane is in [-86, 86] (AVX2):
+// there the clamp max(-FLT_MAX, x) is a no-op and exp(-|x|) is exp_small's (no clamps, no two-step ldexp). Any other
+// vector (or level) takes simd::silu.
+template <class V>
+inline typename V::reg silu_small(typename V::reg x) {
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, simd::Avx2>) {
+    const __m256i beyond = beyond_86<V>(x);
+    if (__builtin_expect(_mm256_testz_si256(beyond, beyond), 1)) {
+      const __m256 e = exp_small<V>(V::neg(V::abs(x)));  // as simd::sigmoid, then silu's product
+      const __m256 r = V::div(V::set1(1.0f), V::add(V::set1(1.0f), e));
+      return V::mul(x, V::select(V::ge(x, V::zero()), r, V::mul(e, r)));
+    }
+  }
+#endif
+  return simd::silu<V>(x);
 }
 
 // One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, in sub-blocks of 256 channels (the
@@ -312,7 +342,7 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
       auto ld = [&](const float* p) { return nc == W ? V::load(p + i0) : V::load_tail(p + i0, r); };
       R y = V::load(ys + j);
       if (D) y = V::fma(ld(D), ld(u), y);  // as ssm_gate
-      if (z) y = V::mul(y, simd::silu<V>(ld(z)));
+      if (z) y = V::mul(y, silu_small<V>(ld(z)));
       if (nc == W)
         V::store(out + i0, y);
       else
