@@ -17,6 +17,11 @@
 // (state, u, delta, A, B, C, D, z, deltaBias, out) took 8.4 µs on the build VM through the raw binding, 2.5 µs
 // through lib/ops/ssm, which hands the addon the data arrays and one Float64Array of shapes (lib/packed.ts); a fresh
 // output instead of opts.out more). The step splits its channels in blocks of 256 over the thread pool (1536: 6 blocks).
+// The step's kernel alone (no N-API): bench/native/ssm-step-kernel.cc (built by hand, see its header), in CPU time
+// against the exp probe. On the build VM it took ~1.45x the probe's time for the step's dim (N + 2) exps (median of
+// per-round ratios): the rows are bound by the FMA pipes (13 multiplies/FMAs per 8 lanes of state: the exp's 9, dt A,
+// du B, the update, the read-out, against the probe's 10 per 8 exps), softplus (two divisions, a log1p) ~12% of the
+// kernel, the gate ~6%.
 //
 //   npm run build && node bench/recurrent.bench.mjs          (about a minute on 2 cores)
 //   node bench/recurrent.bench.mjs --quick                    fewer lengths and rounds

@@ -266,6 +266,123 @@ describe('selectiveScan (mamba_ssm selective_scan_ref)', () => {
     }
   });
 
+  it('the step at dims off the vector width (1, 7, 9, 1535) and N 1, 3, 16, 17, shared and grouped B and C, equals the scan bit for bit on 1 and 2 threads, and the oracle', () => {
+    // dim 1535: six blocks of the step, the last with a tail of 7 channels; N 16: the state in registers, 1, 3, 17:
+    // the general row path. Grouped B and C: G divides dim (1535 = 5 x 307).
+    const grouped: Record<number, number> = { 1: 1, 7: 7, 9: 3, 1535: 5 };
+    let seed = 500;
+    for (const level of levels) {
+      withIsa(level, () => {
+        for (const dim of [1, 7, 9, 1535]) {
+          for (const N of [1, 3, 16, 17]) {
+            const bf: Form = N % 2 ? grouped[dim] : 'variable';
+            const cf: Form = N % 2 ? 'variable' : grouped[dim];
+            const L = 3;
+            const c = makeCase(1, dim, L, N, bf, cf, seed++);
+            const opts = { D: c.D, deltaBias: c.deltaBias, deltaSoftplus: true };
+            const whole = selectiveScan(c.u, c.delta, c.A, c.B, c.C, { ...opts, z: c.z, returnLastState: true });
+            const w = ref.selectiveScan({
+              u: c.u.data, delta: c.delta.data, A: c.A.data, B: c.B.data, C: c.C.data, bGroups: groups(bf), cGroups: groups(cf),
+              batch: 1, dim, L, N, D: c.D.data, z: c.z.data, deltaBias: c.deltaBias.data, deltaSoftplus: true,
+            });
+            for (const threads of [1, 2]) {
+              const state = Tensor.zeros([1, dim, N]);
+              const outs: Tensor<'f32'>[] = [];
+              withThreads(threads, () => {
+                for (let l = 0; l < L; l++)
+                  outs.push(selectiveScanStep(state, atL(c.u, l), atL(c.delta, l), c.A, atL(c.B, l), atL(c.C, l), { ...opts, z: atL(c.z, l) }).reshape([1, dim, 1]));
+              });
+              const out = concatL(outs);
+              expect([level, dim, N, threads, sameBytes(out, whole.out.data), sameBytes(state.data, whole.lastState!.data), relError(out, w.out) < 1e-5])
+                .toEqual([level, dim, N, threads, true, true, true]);
+            }
+          }
+        }
+      });
+    }
+  });
+
+  it('the step with exponents dt A at the edges of its fast range (|dt A| near 86, subnormal and zero results, near overflow) equals the scan bit for bit, for N 8, 16, 32', () => {
+    // dt = delta (no softplus, no bias); dt and A are powers of two apart, so dt A is exactly the target. The state
+    // starts at 1 where the exponent is negative (a subnormal exp stays visible in the state) and at 1e-30 where it is
+    // positive (exp(88.5) x 1e-30 stays finite); u = 0 on the first token, so the state is exactly dA x there.
+    const targets = [-0.3, -85.99, -86, -86.00001, -86.5, -87, -87.2, -87.4, -88, -95, -103, -110, -Infinity, 0, 1.5,
+      85.99, 86, 86.00001, 87, 87.5, 88.5, -50, 50, 30];
+    for (const N of [8, 16, 32]) {
+      const [dim, L] = [targets.length, 9];
+      const c = makeCase(1, dim, L, N, 'variable', 'variable', 900 + N);
+      const st = new Float32Array(dim * N);
+      // channel d: every lane near targets[d] (the step tests a row's lanes together: one lane far out would send the
+      // whole row to the checked exp); the last channel mixes all targets
+      for (let d = 0; d < dim; d++) {
+        for (let n = 0; n < N; n++) {
+          const t = d === dim - 1 ? targets[n % targets.length] : targets[d] + (n % 4) * 2 ** -14;
+          const dt = 2 ** ((d % 3) - 1); // 0.5, 1, 2
+          c.A.data[d * N + n] = t / dt;
+          st[d * N + n] = t > 0 ? 1e-30 : 1;
+        }
+        for (let l = 0; l < L; l++) c.delta.data[d * L + l] = l === 0 ? 2 ** ((d % 3) - 1) : 2 ** -12;
+        c.u.data[d * L] = 0;
+      }
+      for (const level of levels) {
+        withIsa(level, () => {
+          const whole = selectiveScan(c.u, c.delta, c.A, c.B, c.C, { D: c.D, z: c.z, state: Tensor.from(st, [1, dim, N]), returnLastState: true });
+          const first = selectiveScan(sliceL(c.u, 0, 1), sliceL(c.delta, 0, 1), c.A, sliceL(c.B, 0, 1), sliceL(c.C, 0, 1),
+            { state: Tensor.from(st, [1, dim, N]), returnLastState: true });
+          const state = Tensor.from(st.slice(), [1, dim, N]);
+          const outs: Tensor<'f32'>[] = [];
+          for (let l = 0; l < L; l++) {
+            outs.push(selectiveScanStep(state, atL(c.u, l), atL(c.delta, l), c.A, atL(c.B, l), atL(c.C, l), { D: c.D, z: atL(c.z, l) }).reshape([1, dim, 1]));
+            if (l === 0) {
+              // after the first token the state is exp(dt A) x0, lane by lane: the exps themselves, against the scan's
+              expect([level, N, sameBytes(state.data, first.lastState!.data)]).toEqual([level, N, true]);
+              let subnormal = 0;
+              for (const v of state.data) if (v !== 0 && Math.abs(v) < 2 ** -126) subnormal++;
+              expect(subnormal).toBeGreaterThan(0);
+            }
+          }
+          expect([level, N, sameBytes(concatL(outs), whole.out.data), sameBytes(state.data, whole.lastState!.data)]).toEqual([level, N, true, true]);
+          expect(allFinite(whole.out.data)).toBe(true);
+        });
+      }
+    }
+  });
+
+  it('the step\'s gate with z at the edges of its fast silu range (|z| near 86, infinite) equals the scan bit for bit and the oracle', () => {
+    // The step tests a vector of 8 channels' z at once: |z| <= 86 on every lane takes the fast silu, any other lane
+    // (86.00001, 87, 100, infinite) sends its vector to simd::silu. Groups of 8 channels: all within, one lane beyond.
+    const zs = [86, -86, 85.99, -85.99, 86.00001, -86.00001, 87, -87, 100, -100, 0.5, -0.5, 1e-30, -1e-30, 0, 20];
+    const [dim, L, N] = [48, 3, 16];
+    const c = makeCase(1, dim, L, N, 'variable', 'variable', 77);
+    for (let d = 0; d < dim; d++)
+      for (let l = 0; l < L; l++) c.z.data[d * L + l] = d < 40 ? zs[(d + l) % zs.length] : [Infinity, -Infinity, 3][l];
+    const opts = { D: c.D, deltaBias: c.deltaBias, deltaSoftplus: true };
+    for (const level of levels) {
+      withIsa(level, () => {
+        const whole = selectiveScan(c.u, c.delta, c.A, c.B, c.C, { ...opts, z: c.z, returnLastState: true });
+        const state = Tensor.zeros([1, dim, N]);
+        const outs: Tensor<'f32'>[] = [];
+        for (let l = 0; l < L; l++)
+          outs.push(selectiveScanStep(state, atL(c.u, l), atL(c.delta, l), c.A, atL(c.B, l), atL(c.C, l), { ...opts, z: atL(c.z, l) }).reshape([1, dim, 1]));
+        const out = concatL(outs);
+        expect([level, sameBytes(out, whole.out.data)]).toEqual([level, true]);
+        const w = ref.selectiveScan({
+          u: c.u.data, delta: c.delta.data, A: c.A.data, B: c.B.data, C: c.C.data, bGroups: 1, cGroups: 1,
+          batch: 1, dim, L, N, D: c.D.data, z: c.z.data, deltaBias: c.deltaBias.data, deltaSoftplus: true,
+        });
+        const finite = 40 * L; // channels 0..39: finite z (the last 8 channels' infinite z give infinite outputs)
+        expect(relError(out.subarray(0, finite), w.out.subarray(0, finite))).toBeLessThan(1e-5);
+        // z = +inf: silu = +inf, out = +-inf as the oracle's; z = -inf: silu(-inf) = -0 (the oracle's -inf * 0 is NaN),
+        // out = +-0; z = 3: ordinary
+        for (let i = finite; i < dim * L; i++) {
+          const zi = c.z.data[i];
+          const ok = zi === -Infinity ? out[i] === 0 : zi === Infinity ? out[i] === w.out[i] : Math.abs(out[i] - w.out[i]) <= 1e-5 * (1 + Math.abs(w.out[i]));
+          expect([i, zi, ok]).toEqual([i, zi, true]);
+        }
+      });
+    }
+  });
+
   it('gives the same bits with 1 and 3 threads, and async equals sync', async () => {
     const c = makeCase(2, 38, 50, 16, 'variable', 2, 11);
     const opts = { D: c.D, z: c.z, deltaBias: c.deltaBias, deltaSoftplus: true, returnLastState: true };

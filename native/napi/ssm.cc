@@ -184,8 +184,9 @@ struct StepPacked {
   Napi::Value softplus() { return info[1 + kStepSlots]; }
 };
 
-// An optional f32 [..] of the step (D, z, deltaBias): null when absent; the shape checked as opt_tensor does.
-template <class Args>
+// An optional f32 [..] of the step (D, z, deltaBias): null when absent; the shape checked as opt_tensor does. Async:
+// the value joins `keep`.
+template <bool Async, class Args>
 static const float* step_option(Napi::Env env, Args& args, int slot, const char* key, std::initializer_list<int64_t> want,
                                 const char* what, std::vector<Napi::Value>& keep) {
   Napi::Value v = args.value(slot);
@@ -216,10 +217,12 @@ static Napi::Value selective_scan_step(Napi::Env env, Args& args) {
   cpu::SelectiveScanArgs a;
   a.b_groups = step_operand(env, B, "B", batch, dim, N);
   a.c_groups = step_operand(env, C, "C", batch, dim, N);
-  std::vector<Napi::Value> keep = {args.value(kState), args.value(kU), args.value(kDelta), args.value(kA), args.value(kB), args.value(kC)};
-  a.D = step_option(env, args, kD, "D", {dim}, "[dim]", keep);
-  a.z = step_option(env, args, kZ, "z", {batch, dim}, "[batch, dim], like u", keep);
-  a.delta_bias = step_option(env, args, kDeltaBias, "deltaBias", {dim}, "[dim]", keep);
+  // the arguments the async form keeps alive while it runs (the sync form needs none)
+  std::vector<Napi::Value> keep;
+  if constexpr (Async) keep = {args.value(kState), args.value(kU), args.value(kDelta), args.value(kA), args.value(kB), args.value(kC)};
+  a.D = step_option<Async>(env, args, kD, "D", {dim}, "[dim]", keep);
+  a.z = step_option<Async>(env, args, kZ, "z", {batch, dim}, "[batch, dim], like u", keep);
+  a.delta_bias = step_option<Async>(env, args, kDeltaBias, "deltaBias", {dim}, "[dim]", keep);
   a.delta_softplus = get_bool(env, args.softplus(), "opts.deltaSoftplus", false);
   TensorView outv;
   Napi::Value out_obj = args.value(kOut);
@@ -231,7 +234,6 @@ static Napi::Value selective_scan_step(Napi::Env env, Args& args) {
     outv = out.view;
     out_obj = out.object;
   }
-  keep.push_back(out_obj);
   a.u = u.ptr<float>();
   a.delta = delta.ptr<float>();
   a.A = A.ptr<float>();
@@ -244,7 +246,14 @@ static Napi::Value selective_scan_step(Napi::Env env, Args& args) {
   a.dim = dim;
   a.L = 1;
   a.N = N;
-  return finish_op<Async>(env, "turboformer.selectiveScanStep", keep, out_obj, [a] { cpu::selective_scan_f32(a); });
+  if constexpr (!Async) {  // the per-token path: the kernel right here, without finish_op's copies (a std::function
+                           // holding the ~150-byte arguments and the keep vector: heap allocations per call)
+    cpu::selective_scan_f32(a);
+    return out_obj;
+  } else {
+    keep.push_back(out_obj);
+    return finish_op<Async>(env, "turboformer.selectiveScanStep", keep, out_obj, [a] { cpu::selective_scan_f32(a); });
+  }
 }
 
 template <bool Async>

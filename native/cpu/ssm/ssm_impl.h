@@ -12,25 +12,57 @@
 namespace tf {
 namespace {
 
-// simd::softplus bit for bit, faster where every lane is in [-87, 20] (Mamba's dt before the softplus nearly always
-// is): there e = e^-|x| is an ordinary exp (simd::exp_ordinary) and log1p(e) sees u = 1 + e in [1, 2], so none of
-// log1p's and log's special cases (subnormal, zero, infinite, negative input; x > 20) can apply and their compares
-// and selects are skipped; every other operation is softplus's own, in its order. Any other vector (or an ISA without
-// the lane test) takes simd::softplus.
+#if defined(TF_SIMD_X86)
+// exp<V>(x), bit for bit, for an AVX2 vector whose lanes are all in [-86, 86] (the callers test): exp_in_range's
+// operations with its scaling done as an integer add to the exponent field: n = round(x log2e) is in [-124, 124] and
+// p in [0.7, 1.42], so p 2^n is a normal float, exact, and its bits are p's bits + (n << 23). The bits of n << 23 come
+// from t = n + 1.5 * 2^23 (exact: n is an integer), whose low mantissa bits hold n (no conversion to integers, no
+// + 127). Checked against exp<V> over every float bit pattern (the step's range test included).
+template <class V>
+inline typename V::reg exp_small(typename V::reg x) {
+  static_assert(std::is_same_v<V, simd::Avx2>, "AVX2 only");
+  const __m256 n = V::round(V::mul(x, V::set1(simd::kLog2e)));  // as exp_in_range
+  __m256 r = V::fma(n, V::set1(-simd::kLn2Hi), x);
+  r = V::fma(n, V::set1(-simd::kLn2Lo), r);
+  const __m256 p = V::fma(V::mul(r, r), simd::horner<V>(r, simd::kExpQ), V::add(r, V::set1(1.0f)));
+  const __m256i n23 = _mm256_slli_epi32(_mm256_castps_si256(V::add(n, V::set1(12582912.0f))), 23);
+  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n23));
+}
+
+// Lanes of x outside [-86, 86] or NaN, as a mask (AVX2): |x|'s bits compared as integers (NaN's bits are larger).
+template <class V>
+inline __m256i beyond_86(typename V::reg x) {
+  return _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fffffff)),
+                            _mm256_castps_si256(_mm256_set1_ps(86.0f)));
+}
+#endif
+
+// simd::softplus bit for bit, faster where every lane is in [-86, 20] (AVX-512: [-87, 20]; Mamba's dt before the
+// softplus nearly always is): there e = e^-|x| is an ordinary exp (AVX2: exp_small, without a second lane test;
+// AVX-512: simd::exp_ordinary) and log1p(e) sees u = 1 + e in [1, 2], so none of log1p's and log's special cases
+// (subnormal, zero, infinite, negative input; x > 20) can apply and their compares and selects are skipped; every
+// other operation is softplus's own, in its order. Any other vector (or an ISA without the lane test) takes
+// simd::softplus.
 template <class V>
 inline typename V::reg softplus_ordinary(typename V::reg x) {
   using R = typename V::reg;
   bool ordinary = false;
 #if defined(TF_SIMD_X86)
   if constexpr (std::is_same_v<V, simd::Avx2>)
-    ordinary = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ),
+    ordinary = _mm256_movemask_ps(_mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-86.0f), _CMP_GE_OQ),
                                                 _mm256_cmp_ps(x, _mm256_set1_ps(20.0f), _CMP_LE_OQ))) == 0xff;
   if constexpr (std::is_same_v<V, simd::Avx512>)
     ordinary = (_mm512_cmp_ps_mask(x, _mm512_set1_ps(-87.0f), _CMP_GE_OQ) &
                 _mm512_cmp_ps_mask(x, _mm512_set1_ps(20.0f), _CMP_LE_OQ)) == 0xffff;
 #endif
   if (!ordinary) return simd::softplus<V>(x);
-  const R e = simd::exp_ordinary<V>(V::neg(V::abs(x)));
+  R e;
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, simd::Avx2>)
+    e = exp_small<V>(V::neg(V::abs(x)));  // -|x| in [-86, 0]
+  else
+#endif
+    e = simd::exp_ordinary<V>(V::neg(V::abs(x)));
   // log1p(e): u = 1 + e, the rounding correction c, log(u) (u >= 1: no subnormal scaling; expo(u) + 0 = expo(u))
   const R u = V::add(V::set1(1.0f), e);
   const R c = V::div(V::sub(e, V::sub(u, V::set1(1.0f))), u);
@@ -198,11 +230,51 @@ void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, 
   }
 }
 
-// One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, in sub-blocks of 64 channels and
-// three passes each: dt = softplus?(delta + bias) and dt u as vectors over the channels; the state update of each
-// channel (SIMD over N) with the W read-outs of a group of W channels reduced together; the gate (y + D u) * silu(z)
-// over the channels. (One pass per group of W channels, as this was, chained each group's softplus and gate latency
-// into its rows: 24 us instead of 22 for Mamba-130m's 1536 channels on one thread.) Per element the same operations
+// exp of the K argument vectors dt A of one row of the step, bit for bit simd::exp_ordinary of each (so exp<V>).
+// AVX2: one lane test for the K vectors together (|x| <= 86 on every lane: an and and an integer compare each, one
+// test and branch for the row instead of two compares, an and, a movemask and a branch per vector), then exp_small.
+// A row with any lane out of the range (large |x|, NaN) takes exp_ordinary, as every other level does.
+template <class V, int K>
+inline void step_exps(const typename V::reg* x, typename V::reg* out) {
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, simd::Avx2>) {
+    __m256i out_of_range = beyond_86<V>(x[0]);
+    for (int q = 1; q < K; ++q) out_of_range = _mm256_or_si256(out_of_range, beyond_86<V>(x[q]));
+    if (__builtin_expect(_mm256_testz_si256(out_of_range, out_of_range), 1)) {
+      for (int q = 0; q < K; ++q) out[q] = exp_small<V>(x[q]);
+      return;
+    }
+  }
+#endif
+  for (int q = 0; q < K; ++q) out[q] = simd::exp_ordinary<V>(x[q]);
+}
+
+// simd::silu bit for bit (x sigmoid(x), sigmoid from e = exp(-|x|)), faster where every lane is in [-86, 86] (AVX2):
+// there the clamp max(-FLT_MAX, x) is a no-op and exp(-|x|) is exp_small's (no clamps, no two-step ldexp). Any other
+// vector (or level) takes simd::silu.
+template <class V>
+inline typename V::reg silu_small(typename V::reg x) {
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, simd::Avx2>) {
+    const __m256i beyond = beyond_86<V>(x);
+    if (__builtin_expect(_mm256_testz_si256(beyond, beyond), 1)) {
+      const __m256 e = exp_small<V>(V::neg(V::abs(x)));  // as simd::sigmoid, then silu's product
+      const __m256 r = V::div(V::set1(1.0f), V::add(V::set1(1.0f), e));
+      return V::mul(x, V::select(V::ge(x, V::zero()), r, V::mul(e, r)));
+    }
+  }
+#endif
+  return simd::silu<V>(x);
+}
+
+// One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, in sub-blocks of 256 channels (the
+// caller's whole block) and three passes each: dt = softplus?(delta + bias) and dt u as vectors over the channels;
+// the state update of each channel (SIMD over N) with the W read-outs of a group of W channels reduced together; the
+// gate (y + D u) * silu(z) over the channels (AVX2: silu_small). (One pass per group of W channels, as this was,
+// chained each group's softplus and gate latency into its rows: 24 us instead of 22 for Mamba-130m's 1536 channels on
+// one thread; issuing the next group's softplus ahead of each group's rows (software-pipelined) was no better than
+// the passes: its long chains at the head of the reorder window hold up retirement; sub-blocks of 256 instead of 64
+// channels: ~2% less, the softplus pass's 32 independent vectors overlapping more.) Per element the same operations
 // in the same order as ssm_delta, ssm_scan (L = 1) and ssm_gate: the same bits as the full scan.
 // x: the rows' states in place ([count, N]); B and C rows of channel d at B + (d / bdiv) * N (groups), C likewise;
 // A: [count, N]; delta, bias, u, D, z, out: [count] (bias, D, z may be null). K vectors of state per row (K = 0: any
@@ -214,7 +286,7 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
   using R = typename V::reg;
   constexpr int W = V::W;
   constexpr int KR = K > 0 ? K : 1;
-  constexpr int64_t kSub = 64;  // channels per pass: a multiple of every W
+  constexpr int64_t kSub = 256;  // channels per pass: a multiple of every W
   alignas(64) float dts[kSub], dus[kSub], ys[kSub];
   R bv[KR] = {}, cv[KR] = {};
   int64_t gb = 0, gc = 0, bnext = d0, cnext = d0;  // first channel past the loaded group (d0: none loaded)
@@ -253,10 +325,11 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
             for (int q = 0; q < K; ++q) cv[q] = V::load(C + gc * N + q * W);
           }
           const R vdt = V::set1(dts[j + c]), du = V::set1(dus[j + c]);
-          R a = V::zero();
+          R a = V::zero(), dA[K];
+          for (int q = 0; q < K; ++q) dA[q] = V::mul(vdt, V::load(ar + q * W));
+          step_exps<V, K>(dA, dA);
           for (int q = 0; q < K; ++q) {  // as ssm_scan_regs with L = 1
-            const R dA = simd::exp_ordinary<V>(V::mul(vdt, V::load(ar + q * W)));
-            const R xs = V::fma(dA, V::load(xr + q * W), V::mul(du, bv[q]));
+            const R xs = V::fma(dA[q], V::load(xr + q * W), V::mul(du, bv[q]));
             V::store(xr + q * W, xs);
             a = V::fma(xs, cv[q], a);
           }
@@ -276,7 +349,7 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
       auto ld = [&](const float* p) { return nc == W ? V::load(p + i0) : V::load_tail(p + i0, r); };
       R y = V::load(ys + j);
       if (D) y = V::fma(ld(D), ld(u), y);  // as ssm_gate
-      if (z) y = V::mul(y, simd::silu<V>(ld(z)));
+      if (z) y = V::mul(y, silu_small<V>(ld(z)));
       if (nc == W)
         V::store(out + i0, y);
       else
