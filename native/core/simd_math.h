@@ -209,6 +209,32 @@ inline typename V::reg exp_in_range(typename V::reg x) {
   return exp<V>(x);
 }
 
+#if defined(TF_SIMD_X86)
+// exp<V>(x), bit for bit, for an AVX2 vector whose lanes are all in [-86, 86] (the caller tests, e.g. with beyond_86
+// below: the selective-scan step and its softplus / silu): exp_in_range's operations with its scaling done as an
+// integer add to the exponent field: n = round(x log2e) is in [-124, 124] and p in [0.7, 1.42], so p 2^n is a normal
+// float, exact, and its bits are p's bits + (n << 23). The bits of n << 23 come from t = n + 1.5 * 2^23 (exact: n is
+// an integer), whose low mantissa bits hold n (no conversion to integers, no + 127). Checked against exp<V> over every
+// float bit pattern (bench/native/ssm-fast-paths-check.cc).
+template <class V>
+inline typename V::reg exp_small(typename V::reg x) {
+  static_assert(std::is_same_v<V, Avx2>, "AVX2 only");
+  const __m256 n = V::round(V::mul(x, V::set1(kLog2e)));  // as exp_in_range
+  __m256 r = V::fma(n, V::set1(-kLn2Hi), x);
+  r = V::fma(n, V::set1(-kLn2Lo), r);
+  const __m256 p = V::fma(V::mul(r, r), horner<V>(r, kExpQ), V::add(r, V::set1(1.0f)));
+  const __m256i n23 = _mm256_slli_epi32(_mm256_castps_si256(V::add(n, V::set1(12582912.0f))), 23);
+  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n23));
+}
+
+// Lanes of x outside [-86, 86] or NaN, as a mask (AVX2): |x|'s bits compared as integers (NaN's bits are larger).
+template <class V>
+inline __m256i beyond_86(typename V::reg x) {
+  return _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fffffff)),
+                            _mm256_castps_si256(_mm256_set1_ps(86.0f)));
+}
+#endif
+
 // exp, bit for bit exp<V> above, for kernels whose arguments are nearly always ordinary (the scan's exp(dt A), WKV's
 // exp(-|d|)). AVX2: when every lane is in [-87, 87.9] (n = round(x / ln2) in [-126, 127]), the clamps are no-ops and
 // 2^n is one float, so p 2^n rounds once exactly as ldexp's two half-steps do: 3 instructions for the scaling instead

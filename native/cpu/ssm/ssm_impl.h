@@ -12,33 +12,9 @@
 namespace tf {
 namespace {
 
-#if defined(TF_SIMD_X86)
-// exp<V>(x), bit for bit, for an AVX2 vector whose lanes are all in [-86, 86] (the callers test): exp_in_range's
-// operations with its scaling done as an integer add to the exponent field: n = round(x log2e) is in [-124, 124] and
-// p in [0.7, 1.42], so p 2^n is a normal float, exact, and its bits are p's bits + (n << 23). The bits of n << 23 come
-// from t = n + 1.5 * 2^23 (exact: n is an integer), whose low mantissa bits hold n (no conversion to integers, no
-// + 127). Checked against exp<V> over every float bit pattern (the step's range test included).
-template <class V>
-inline typename V::reg exp_small(typename V::reg x) {
-  static_assert(std::is_same_v<V, simd::Avx2>, "AVX2 only");
-  const __m256 n = V::round(V::mul(x, V::set1(simd::kLog2e)));  // as exp_in_range
-  __m256 r = V::fma(n, V::set1(-simd::kLn2Hi), x);
-  r = V::fma(n, V::set1(-simd::kLn2Lo), r);
-  const __m256 p = V::fma(V::mul(r, r), simd::horner<V>(r, simd::kExpQ), V::add(r, V::set1(1.0f)));
-  const __m256i n23 = _mm256_slli_epi32(_mm256_castps_si256(V::add(n, V::set1(12582912.0f))), 23);
-  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n23));
-}
-
-// Lanes of x outside [-86, 86] or NaN, as a mask (AVX2): |x|'s bits compared as integers (NaN's bits are larger).
-template <class V>
-inline __m256i beyond_86(typename V::reg x) {
-  return _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fffffff)),
-                            _mm256_castps_si256(_mm256_set1_ps(86.0f)));
-}
-#endif
 
 // simd::softplus bit for bit, faster where every lane is in [-86, 20] (AVX-512: [-87, 20]; Mamba's dt before the
-// softplus nearly always is): there e = e^-|x| is an ordinary exp (AVX2: exp_small, without a second lane test;
+// softplus nearly always is): there e = e^-|x| is an ordinary exp (AVX2: simd::exp_small, without a second lane test;
 // AVX-512: simd::exp_ordinary) and log1p(e) sees u = 1 + e in [1, 2], so none of log1p's and log's special cases
 // (subnormal, zero, infinite, negative input; x > 20) can apply and their compares and selects are skipped; every
 // other operation is softplus's own, in its order. Any other vector (or an ISA without the lane test) takes
@@ -59,7 +35,7 @@ inline typename V::reg softplus_ordinary(typename V::reg x) {
   R e;
 #if defined(TF_SIMD_X86)
   if constexpr (std::is_same_v<V, simd::Avx2>)
-    e = exp_small<V>(V::neg(V::abs(x)));  // -|x| in [-86, 0]
+    e = simd::exp_small<V>(V::neg(V::abs(x)));  // -|x| in [-86, 0]
   else
 #endif
     e = simd::exp_ordinary<V>(V::neg(V::abs(x)));
@@ -238,10 +214,10 @@ template <class V, int K>
 inline void step_exps(const typename V::reg* x, typename V::reg* out) {
 #if defined(TF_SIMD_X86)
   if constexpr (std::is_same_v<V, simd::Avx2>) {
-    __m256i out_of_range = beyond_86<V>(x[0]);
-    for (int q = 1; q < K; ++q) out_of_range = _mm256_or_si256(out_of_range, beyond_86<V>(x[q]));
+    __m256i out_of_range = simd::beyond_86<V>(x[0]);
+    for (int q = 1; q < K; ++q) out_of_range = _mm256_or_si256(out_of_range, simd::beyond_86<V>(x[q]));
     if (__builtin_expect(_mm256_testz_si256(out_of_range, out_of_range), 1)) {
-      for (int q = 0; q < K; ++q) out[q] = exp_small<V>(x[q]);
+      for (int q = 0; q < K; ++q) out[q] = simd::exp_small<V>(x[q]);
       return;
     }
   }
@@ -256,9 +232,9 @@ template <class V>
 inline typename V::reg silu_small(typename V::reg x) {
 #if defined(TF_SIMD_X86)
   if constexpr (std::is_same_v<V, simd::Avx2>) {
-    const __m256i beyond = beyond_86<V>(x);
+    const __m256i beyond = simd::beyond_86<V>(x);
     if (__builtin_expect(_mm256_testz_si256(beyond, beyond), 1)) {
-      const __m256 e = exp_small<V>(V::neg(V::abs(x)));  // as simd::sigmoid, then silu's product
+      const __m256 e = simd::exp_small<V>(V::neg(V::abs(x)));  // as simd::sigmoid, then silu's product
       const __m256 r = V::div(V::set1(1.0f), V::add(V::set1(1.0f), e));
       return V::mul(x, V::select(V::ge(x, V::zero()), r, V::mul(e, r)));
     }
