@@ -50,6 +50,16 @@
 //       dv 32 (state 4-16 KiB, L1-resident) reached no larger fraction than 64 x 128 (32 KiB). The kernel's row loop
 //       alone, L1-hot, took ~13-15 cycles per (token, row) of 64 (ideal 12); the row groups' lane reductions of the
 //       read-outs (~1.5) and the v/sq divisions (~0.5) bring the row groups to ~15-17 (noisy measurements).
+//       Tried in s15 (in-process A/B of the kernels, CPU time, best and median of 41 rounds): the state transposed into
+//       register tiles (8 rows of one lane class d = l + 8j by 8 columns, k and q broadcast, the 8 class partials summed
+//       in hsum's order: no lane reductions, the same bits) was 12-16% slower: its tile loop alone ~5% slower than the
+//       row loop (17 scalar broadcasts per 24 FMAs; a microbenchmark of that mix ran ~10% below one with vector loads)
+//       and the class partials' sums cost more than the lane reductions they replace. No measurable change (within
+//       +-3%, the A/A spread): 1/sq as a multiply, half of hsum_lanes' shuffles as blends, the reduction inside the last
+//       row's loop, prefetching the next block's v and out rows, token blocks of 8 to 64. The kernel alone, against a
+//       CPU-time FMA probe: bench/native/retention-rec-kernel.cc (T 256, hot: ~48-50% of this floor in its best rounds).
+//       Under load the bench's peakProbe (wall time) reads low (71 GFLOP/s against ~98 in CPU time on the build VM),
+//       which raises every "of floor" figure of the run: compare runs by their probe's GFLOP/s first.
 //     chunkwise (chunk B) B (dk + dv) (the causal halves of Q K^T and S V inside the chunk) + 4 dk dv (cross part
 //       q . state, chunk kv K^T V) + 2 dk dv / B (state decay, once per chunk). The kernel's products skip the tiles
 //       above the diagonal (6 rows x 16 columns of Q K^T, 6 rows by their causal depth of S V): 46544 flops per token
