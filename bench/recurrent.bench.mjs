@@ -50,6 +50,15 @@
 //       dv 32 (state 4-16 KiB, L1-resident) reached no larger fraction than 64 x 128 (32 KiB). The kernel's row loop
 //       alone, L1-hot, took ~13-15 cycles per (token, row) of 64 (ideal 12); the row groups' lane reductions of the
 //       read-outs (~1.5) and the v/sq divisions (~0.5) bring the row groups to ~15-17 (noisy measurements).
+//       Tried in s15 (in-process A/B of the kernels, CPU time, best and median of 41 rounds): the state transposed into
+//       register tiles (8 rows of one lane class d = l + 8j by 8 columns, k and q broadcast, the 8 class partials summed
+//       in hsum's order: no lane reductions, the same bits) was 12-16% slower: its tile loop alone ~5% slower than the
+//       row loop (17 scalar broadcasts per 24 FMAs; a microbenchmark of that mix ran ~10% below one with vector loads)
+//       and the class partials' sums cost more than the lane reductions they replace. No measurable change (within
+//       +-3%, the A/A spread): 1/sq as a multiply, half of hsum_lanes' shuffles as blends, the reduction inside the last
+//       row's loop, prefetching the next block's v and out rows, token blocks of 8 to 64. The kernel alone, against a
+//       CPU-time FMA probe: bench/native/retention-rec-kernel.cc (T 256, hot: ~48-50% of this floor in its best rounds;
+//       this bench, probes in CPU time, 1 thread, load ~6: 35-40% median, 43-44% best over L 1024-16384).
 //     chunkwise (chunk B) B (dk + dv) (the causal halves of Q K^T and S V inside the chunk) + 4 dk dv (cross part
 //       q . state, chunk kv K^T V) + 2 dk dv / B (state decay, once per chunk). The kernel's products skip the tiles
 //       above the diagonal (6 rows x 16 columns of Q K^T, 6 rows by their causal depth of S V): 46544 flops per token
@@ -79,11 +88,21 @@ let seed = 1;
 const rand = (shape, lo = -1, hi = 1) => randomTensor(shape, seed++, hi - lo, (lo + hi) / 2);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 // --cpu-time (one thread only): the cases' times are this process's CPU time (user + system) instead of wall time, so
-// the stretches where the machine runs another process instead of this one drop out. The probes stay wall time, so on
-// a loaded machine their median rates come out low and the floors they give too large (flattering "of floor"): with
-// --cpu-time the "of floor" column uses the fastest probe of the rounds instead (the strictest floor, as "best" does).
+// the stretches where the machine runs another process instead of this one drop out. The FMA and exp probes are then
+// timed in CPU time as well (their own timers are wall time: under a load of 5-7 on the 2-core build VM even the
+// fastest of 9 rounds read 56-71 GFLOP/s against ~98 in CPU time, floors too large by up to 1.75x, flattering every
+// "of floor"); the bandwidth probe stays wall time (its CPU time includes the page faults of its buffer). With
+// --cpu-time the "of floor" column uses the fastest probe of the rounds (the strictest floor, as "best" does).
 // Contention that slows the core while it runs (another VM's load on the same physical core) stays in.
 let cpuTime = false;
+// a probe's rate (units per ns: GFLOP/s, Gexp/s) from its amount over this process's CPU time, or its own wall time
+function probeRate(probe, amount, rate) {
+  if (!cpuTime) return probe()[rate];
+  const c0 = process.cpuUsage();
+  const r = probe();
+  const d = process.cpuUsage(c0);
+  return r[amount] / ((d.user + d.system) * 1e3);
+}
 function timeIt(fn, reps = 1) {
   fn(); // warm-up (also faults in the output pages of the allocator's reuse)
   if (cpuTime) {
@@ -148,8 +167,8 @@ for (const threads of threadCounts) {
   const bw = [], ex = [], pk = [];
   for (let r = 0; r < rounds; r++) {
     bw.push(binding.bandwidthProbe(256, threads, 2).gbps);
-    ex.push(binding.expProbe(20000).gexps);
-    pk.push(binding.peakProbe(20000000, threads).gflops);
+    ex.push(probeRate(() => binding.expProbe(20000), 'exps', 'gexps'));
+    pk.push(probeRate(() => binding.peakProbe(20000000, threads), 'flops', 'gflops'));
     cases.forEach((c, i) => times[i].push(timeIt(c.run)));
   }
   const gbps = median(bw), gexps = median(ex), gflops = median(pk);
