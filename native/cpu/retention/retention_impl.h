@@ -307,28 +307,28 @@ inline void ret_tile(const RetMM& p, int64_t i0, int64_t j0, int64_t k1, size_t 
     }
   }
   const R vb = V::set1(p.beta);
+  const bool beta_on = p.beta_on;
+  // the column sums run down the tile's rows in a local copy (not a chain of stores and reloads through memory),
+  // in row order as before; lanes past the tail add zeros (zero-filled loads) and are not written back
+  double* const colsum = p.colsum ? p.colsum + j0 : nullptr;
+  const size_t ncol = static_cast<size_t>((NV - 1) * W) + (FULL ? static_cast<size_t>(W) : tail);
+  alignas(64) double cs[NV * W];
+  if (colsum)
+    for (size_t l = 0; l < static_cast<size_t>(NV * W); ++l) cs[l] = l < ncol ? colsum[l] : 0.0;
   for (int i = 0; i < MR; ++i) {
     float* c = p.c + (i0 + i) * p.ldc + j0;
     for (int j = 0; j < NV; ++j) {
       const bool part = !FULL && j == NV - 1;
       R r = acc[i][j];
-      if (p.beta_on) r = V::fma(part ? V::load_tail(c + j * W, tail) : V::load(c + j * W), vb, r);
+      if (beta_on) r = V::fma(part ? V::load_tail(c + j * W, tail) : V::load(c + j * W), vb, r);
       if (part)
         V::store_tail(c + j * W, r, tail);
       else
         V::store(c + j * W, r);
-      if (p.colsum) {
-        double* cs = p.colsum + j0 + j * W;
-        if (!part) {
-          V::add_to_f64(cs, V::abs(r));
-        } else {
-          alignas(64) float lanes[W];
-          V::store(lanes, r);
-          for (size_t l = 0; l < tail; ++l) cs[l] += std::fabs(static_cast<double>(lanes[l]));
-        }
-      }
+      if (colsum) V::add_to_f64(cs + j * W, V::abs(r));
     }
   }
+  if (colsum) std::copy(cs, cs + ncol, colsum);
 }
 
 // One tile: MR rows from i0, nn columns from j0 (at most two vectors), depth k1 for the first segment.
@@ -376,7 +376,7 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
 }
 
 // scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) (dv + 16) (chunk values and state) + B*B (mask)
-// + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums); the recurrent form uses 2 T + 16
+// + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums) + 48 (three buffers at 64 bytes); the recurrent form uses 2 T + 16
 // + 2 max(8 dk, kRetTb + dk) (its scalars, then a block's keys and queries at 64 bytes)
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
@@ -473,14 +473,17 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   // two-vector column panel of its 128 rows would fall in 8 of L1's 64 sets and not stay there while the row blocks
   // of the products pass; one line more per row spreads it over all of them.
   const int64_t ldv = dv + 16;
-  float* comb = acc + dv;
+  // the products' operands at 64 bytes (the scratch may be at any 16: about half of the vector loads of their rows
+  // would cross cache lines); the scratch has 48 floats of room for it
+  auto al64 = [](float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); };
+  float* comb = al64(acc + dv);
   float* kvs = comb + B * ldv;
   float* mask = comb + K2 * ldv;  // [B, B] inner mask (normalised)
   float* qid = mask + B * B;     // [B] query inner decay
   float* vid = qid + B;          // [B] value inner decay
   float* isc = vid + B;          // [B] inner scales of the chunk's rows
-  float* A2 = isc + B;           // [B, B + dk]: scores, then the scaled queries
-  float* ks = A2 + B * K2;       // [B, dk] keys scaled by the value inner decay
+  float* A2 = al64(isc + B);     // [B, B + dk]: scores, then the scaled queries
+  float* ks = al64(A2 + B * K2);  // [B, dk] keys scaled by the value inner decay
   double last = 0.0;
   for (int64_t j = 0; j < B; ++j) last += pw[B - 1 - j];
   for (int64_t i = 0; i < B; ++i) {
@@ -522,29 +525,46 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     }
     ret_mm<V>(RetMM{qc, dk, 1, ks, B, nullptr, 0, 0, nullptr, 0, 0, A2, K2, 0.0f, false}, B, B, dk, 1);
     for (int64_t i = 0; i < B; ++i) {
+      using R = typename V::reg;
+      constexpr int64_t W = V::W;
       float* si = A2 + i * K2;
       const float* mi = mask + i * B;
-      double as[4] = {0.0, 0.0, 0.0, 0.0};  // four partial sums in a fixed order: no serial chain of 64 adds
+      const int64_t n = i + 1;  // the causal part of the row
+      // S = scores * mask and the row's sum of |S| (in double, W partial sums in a fixed order)
+      typename V::AccD as = V::acc_zero();
       int64_t j = 0;
-      for (; j + 4 <= i + 1; j += 4)
-        for (int r = 0; r < 4; ++r) {
-          si[j + r] *= mi[j + r];
-          as[r] += std::fabs(static_cast<double>(si[j + r]));
-        }
-      for (; j <= i; ++j) {
-        si[j] *= mi[j];
-        as[0] += std::fabs(static_cast<double>(si[j]));
+      for (; j + W <= n; j += W) {
+        const R r = V::mul(V::load(si + j), V::load(mi + j));
+        V::store(si + j, r);
+        V::acc_add(as, V::abs(r));
       }
-      const double abs_sum = (as[0] + as[1]) + (as[2] + as[3]);
-      isc[i] = static_cast<float>(std::max(abs_sum, 1.0));
+      if (j < n) {
+        const size_t t = static_cast<size_t>(n - j);
+        const R r = V::mul(V::load_tail(si + j, t), V::load_tail(mi + j, t));
+        V::store_tail(si + j, r, t);
+        V::acc_add(as, V::abs(r));
+      }
+      isc[i] = static_cast<float>(std::max(V::acc_total(as), 1.0));
       // row i of [S | Q'] / all
       const float all = std::max(isc[i], kv_scale);
       const float inv = 1.0f / all;
-      if (all != 1.0f)
-        for (int64_t jj = 0; jj <= i; ++jj) si[jj] *= inv;
-      for (int64_t jj = i + 1; jj < B; ++jj) si[jj] = 0.0f;
-      const float f = qid[i] * inv;
-      for (int64_t d = 0; d < dk; ++d) si[B + d] = qc[i * dk + d] * f;
+      if (all != 1.0f) {
+        const R vi = V::set1(inv);
+        for (j = 0; j + W <= n; j += W) V::store(si + j, V::mul(V::load(si + j), vi));
+        if (j < n) {
+          const size_t t = static_cast<size_t>(n - j);
+          V::store_tail(si + j, V::mul(V::load_tail(si + j, t), vi), t);
+        }
+      }
+      std::fill(si + n, si + B, 0.0f);
+      const R f = V::set1(qid[i] * inv);
+      const float* qi = qc + i * dk;
+      float* di = si + B;
+      for (j = 0; j + W <= dk; j += W) V::store(di + j, V::mul(V::load(qi + j), f));
+      if (j < dk) {
+        const size_t t = static_cast<size_t>(dk - j);
+        V::store_tail(di + j, V::mul(V::load_tail(qi + j, t), f), t);
+      }
     }
     // (the next chunk's value rows are prefetched during it: strided by heads * dv, the prefetcher misses them)
     ret_mm<V>(RetMM{A2, K2, 1, comb, ldv, A2 + B, K2, 1, kvs, ldv, dk, oc, vstride, 0.0f, false,
