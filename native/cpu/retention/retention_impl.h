@@ -262,13 +262,16 @@ struct RetMM {
   int64_t ldc;
   float beta;
   bool beta_on;
-  // rows to prefetch, one per tile while the product runs (the next chunk's values, spread over the FMAs instead of
-  // a burst that waits for free miss buffers): pf_rows rows of pf_len floats, pf_stride apart (pf null: none)
+  // rows to prefetch, pf_per per tile while the product runs (the next chunk's values, this chunk's output rows,
+  // spread over the FMAs instead of a burst that waits for free miss buffers): pf_rows rows of pf_len floats,
+  // pf_stride apart (pf null: none), for writing when pf_write
   const float* pf = nullptr;
   int64_t pf_stride = 0, pf_rows = 0, pf_len = 0;
   // non-null: colsum[j] += |C[i, j]| in double as each row of C is stored (the row blocks of a column panel run in
   // order, so each column's sum runs over i = 0, 1, ... in order)
   double* colsum = nullptr;
+  int pf_per = 1;
+  bool pf_write = false;
 };
 
 template <class V, int MR, int NV, bool FULL>
@@ -345,6 +348,21 @@ inline void ret_tile_any(const RetMM& p, int64_t i0, int64_t j0, int64_t nn, int
     ret_tile<V, MR, 1, false>(p, i0, j0, k1, static_cast<size_t>(nn));
 }
 
+// A row to prefetch (for reading: its first float read first, so that its page's translation is there when the
+// prefetches come: the next chunk's value rows lie heads * dv floats apart, a page each, and on the build VM (Zen 3)
+// prefetches alone left the chunk's copy of them taking ~9% of the kernel, ~5% with the load)
+inline void ret_prefetch_row(const RetMM& p, int64_t r) {
+  const float* row = p.pf + r * p.pf_stride;
+  if (!p.pf_write) {
+    const float x = *static_cast<const volatile float*>(row);
+    (void)x;
+  }
+  if (p.pf_write)
+    for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(row + e, 1);
+  else
+    for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(row + e);
+}
+
 // C[0:m, 0:n], column panels of two vectors outer (a panel of B, 2 W floats by the depth, stays in L1 while the row
 // blocks of A pass), blocks of 6 rows inner; `tri`: a causal product, where rows [i0, i0 + 6) need only the columns
 // (tri 1) or the first segment's depth (tri 2) below i0 + 6 (the rest is zero or masked to zero).
@@ -356,10 +374,7 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
     for (int64_t i0 = 0; i0 < m; i0 += MR) {
       const int64_t mm = std::min(MR, m - i0), lim = i0 + mm;
       if (tri == 1 && j0 >= lim) continue;
-      if (p.pf && pr < p.pf_rows) {
-        for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(p.pf + pr * p.pf_stride + e);
-        ++pr;
-      }
+      for (int r = 0; p.pf && r < p.pf_per && pr < p.pf_rows; ++r, ++pr) ret_prefetch_row(p, pr);
       const int64_t nn = std::min(NR, (tri == 1 ? std::min(n, lim) : n) - j0), kb = tri == 2 ? std::min(k1, lim) : k1;
       switch (mm) {
         case 1: ret_tile_any<V, 1>(p, i0, j0, nn, kb); break;
@@ -371,8 +386,7 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
       }
     }
   }
-  for (; p.pf && pr < p.pf_rows; ++pr)  // a product of fewer tiles than rows
-    for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(p.pf + pr * p.pf_stride + e);
+  for (; p.pf && pr < p.pf_rows; ++pr) ret_prefetch_row(p, pr);  // a product of fewer tiles than rows
 }
 
 // scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) (dv + 16) (chunk values and state) + B*B (mask)
@@ -523,7 +537,14 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       for (int64_t d = 0; d < dk; ++d)
         for (int64_t j = 0; j < jn; ++j) ks[d * B + j0 + j] = kc[(j0 + j) * dk + d];
     }
-    ret_mm<V>(RetMM{qc, dk, 1, ks, B, nullptr, 0, 0, nullptr, 0, 0, A2, K2, 0.0f, false}, B, B, dk, 1);
+    // this chunk's output rows, written by the second product, are fetched for writing meanwhile (strided by heads
+    // * dv, the prefetcher misses them; a tile's stores of lines still in memory held up its FMAs)
+    {
+      RetMM m{qc, dk, 1, ks, B, nullptr, 0, 0, nullptr, 0, 0, A2, K2, 0.0f, false, oc, vstride, B, dv};
+      m.pf_per = 2;
+      m.pf_write = true;
+      ret_mm<V>(m, B, B, dk, 1);
+    }
     for (int64_t i = 0; i < B; ++i) {
       using R = typename V::reg;
       constexpr int64_t W = V::W;
