@@ -271,7 +271,7 @@ struct RetMM {
   // order, so each column's sum runs over i = 0, 1, ... in order)
   double* colsum = nullptr;
   int pf_per = 1;
-  bool pf_write = false;
+  bool pf_write = false, pf_touch = false;  // pf_touch: see ret_prefetch_row
 };
 
 template <class V, int MR, int NV, bool FULL>
@@ -348,12 +348,12 @@ inline void ret_tile_any(const RetMM& p, int64_t i0, int64_t j0, int64_t nn, int
     ret_tile<V, MR, 1, false>(p, i0, j0, k1, static_cast<size_t>(nn));
 }
 
-// A row to prefetch (for reading: its first float read first, so that its page's translation is there when the
+// A row to prefetch (pf_touch: its first float read first, so that its page's translation is there when the
 // prefetches come: the next chunk's value rows lie heads * dv floats apart, a page each, and on the build VM (Zen 3)
 // prefetches alone left the chunk's copy of them taking ~9% of the kernel, ~5% with the load)
 inline void ret_prefetch_row(const RetMM& p, int64_t r) {
   const float* row = p.pf + r * p.pf_stride;
-  if (!p.pf_write) {
+  if (p.pf_touch) {
     const float x = *static_cast<const volatile float*>(row);
     (void)x;
   }
@@ -588,15 +588,21 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       }
     }
     // (the next chunk's value rows are prefetched during it: strided by heads * dv, the prefetcher misses them)
-    ret_mm<V>(RetMM{A2, K2, 1, comb, ldv, A2 + B, K2, 1, kvs, ldv, dk, oc, vstride, 0.0f, false,
-                    c + 1 < nchunks ? vc + B * vstride : nullptr, vstride, B, dv},
-              B, dv, B, 2);
+    {
+      RetMM m{A2, K2, 1, comb, ldv, A2 + B, K2, 1, kvs, ldv, dk, oc, vstride, 0.0f, false,
+              c + 1 < nchunks ? vc + B * vstride : nullptr, vstride, B, dv};
+      m.pf_touch = true;
+      ret_mm<V>(m, B, dv, B, 2);
+    }
     // the state: kvs = kvs cross + (Kc vid)^T Vc; then its scale (the largest column sum of |kvs|)
     for (int64_t j = 0; j < B; ++j)
       for (int64_t d = 0; d < dk; ++d) ks[j * dk + d] = kc[j * dk + d] * vid[j];
     // with the column sums of |kvs| over d (each in order d = 0, 1, ...), accumulated as the tiles store the rows
     std::fill(colsum, colsum + dv, 0.0);
-    ret_mm<V>(RetMM{ks, 1, dk, comb, ldv, nullptr, 0, 0, nullptr, 0, 0, kvs, ldv, cross, true, nullptr, 0, 0, 0, colsum},
+    // (the next chunk's keys are prefetched during it: their transposition, the chunk's first touch of them, took
+    // ~3.5% of the kernel waiting on memory)
+    ret_mm<V>(RetMM{ks, 1, dk, comb, ldv, nullptr, 0, 0, nullptr, 0, 0, kvs, ldv, cross, true,
+                    c + 1 < nchunks ? kc + B * dk : nullptr, dk, B, dk, colsum},
               dk, dv, B, 0);
     double mx = 0.0;
     for (int64_t e = 0; e < dv; ++e) mx = std::max(mx, colsum[e]);
