@@ -262,13 +262,16 @@ struct RetMM {
   int64_t ldc;
   float beta;
   bool beta_on;
-  // rows to prefetch, one per tile while the product runs (the next chunk's values, spread over the FMAs instead of
-  // a burst that waits for free miss buffers): pf_rows rows of pf_len floats, pf_stride apart (pf null: none)
+  // rows to prefetch, pf_per per tile while the product runs (the next chunk's values, this chunk's output rows,
+  // spread over the FMAs instead of a burst that waits for free miss buffers): pf_rows rows of pf_len floats,
+  // pf_stride apart (pf null: none), for writing when pf_write
   const float* pf = nullptr;
   int64_t pf_stride = 0, pf_rows = 0, pf_len = 0;
   // non-null: colsum[j] += |C[i, j]| in double as each row of C is stored (the row blocks of a column panel run in
   // order, so each column's sum runs over i = 0, 1, ... in order)
   double* colsum = nullptr;
+  int pf_per = 1;
+  bool pf_write = false, pf_touch = false;  // pf_touch: see ret_prefetch_row
 };
 
 template <class V, int MR, int NV, bool FULL>
@@ -307,28 +310,28 @@ inline void ret_tile(const RetMM& p, int64_t i0, int64_t j0, int64_t k1, size_t 
     }
   }
   const R vb = V::set1(p.beta);
+  const bool beta_on = p.beta_on;
+  // the column sums run down the tile's rows in a local copy (not a chain of stores and reloads through memory),
+  // in row order as before; lanes past the tail add zeros (zero-filled loads) and are not written back
+  double* const colsum = p.colsum ? p.colsum + j0 : nullptr;
+  const size_t ncol = static_cast<size_t>((NV - 1) * W) + (FULL ? static_cast<size_t>(W) : tail);
+  alignas(64) double cs[NV * W];
+  if (colsum)
+    for (size_t l = 0; l < static_cast<size_t>(NV * W); ++l) cs[l] = l < ncol ? colsum[l] : 0.0;
   for (int i = 0; i < MR; ++i) {
     float* c = p.c + (i0 + i) * p.ldc + j0;
     for (int j = 0; j < NV; ++j) {
       const bool part = !FULL && j == NV - 1;
       R r = acc[i][j];
-      if (p.beta_on) r = V::fma(part ? V::load_tail(c + j * W, tail) : V::load(c + j * W), vb, r);
+      if (beta_on) r = V::fma(part ? V::load_tail(c + j * W, tail) : V::load(c + j * W), vb, r);
       if (part)
         V::store_tail(c + j * W, r, tail);
       else
         V::store(c + j * W, r);
-      if (p.colsum) {
-        double* cs = p.colsum + j0 + j * W;
-        if (!part) {
-          V::add_to_f64(cs, V::abs(r));
-        } else {
-          alignas(64) float lanes[W];
-          V::store(lanes, r);
-          for (size_t l = 0; l < tail; ++l) cs[l] += std::fabs(static_cast<double>(lanes[l]));
-        }
-      }
+      if (colsum) V::add_to_f64(cs + j * W, V::abs(r));
     }
   }
+  if (colsum) std::copy(cs, cs + ncol, colsum);
 }
 
 // One tile: MR rows from i0, nn columns from j0 (at most two vectors), depth k1 for the first segment.
@@ -345,6 +348,21 @@ inline void ret_tile_any(const RetMM& p, int64_t i0, int64_t j0, int64_t nn, int
     ret_tile<V, MR, 1, false>(p, i0, j0, k1, static_cast<size_t>(nn));
 }
 
+// A row to prefetch (pf_touch: its first float read first, so that its page's translation is there when the
+// prefetches come: the next chunk's value rows lie heads * dv floats apart, a page each, and on the build VM (Zen 3)
+// prefetches alone left the chunk's copy of them taking ~9% of the kernel, ~5% with the load)
+inline void ret_prefetch_row(const RetMM& p, int64_t r) {
+  const float* row = p.pf + r * p.pf_stride;
+  if (p.pf_touch) {
+    const float x = *static_cast<const volatile float*>(row);
+    (void)x;
+  }
+  if (p.pf_write)
+    for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(row + e, 1);
+  else
+    for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(row + e);
+}
+
 // C[0:m, 0:n], column panels of two vectors outer (a panel of B, 2 W floats by the depth, stays in L1 while the row
 // blocks of A pass), blocks of 6 rows inner; `tri`: a causal product, where rows [i0, i0 + 6) need only the columns
 // (tri 1) or the first segment's depth (tri 2) below i0 + 6 (the rest is zero or masked to zero).
@@ -356,10 +374,7 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
     for (int64_t i0 = 0; i0 < m; i0 += MR) {
       const int64_t mm = std::min(MR, m - i0), lim = i0 + mm;
       if (tri == 1 && j0 >= lim) continue;
-      if (p.pf && pr < p.pf_rows) {
-        for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(p.pf + pr * p.pf_stride + e);
-        ++pr;
-      }
+      for (int r = 0; p.pf && r < p.pf_per && pr < p.pf_rows; ++r, ++pr) ret_prefetch_row(p, pr);
       const int64_t nn = std::min(NR, (tri == 1 ? std::min(n, lim) : n) - j0), kb = tri == 2 ? std::min(k1, lim) : k1;
       switch (mm) {
         case 1: ret_tile_any<V, 1>(p, i0, j0, nn, kb); break;
@@ -371,12 +386,11 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
       }
     }
   }
-  for (; p.pf && pr < p.pf_rows; ++pr)  // a product of fewer tiles than rows
-    for (int64_t e = 0; e < p.pf_len; e += 16) __builtin_prefetch(p.pf + pr * p.pf_stride + e);
+  for (; p.pf && pr < p.pf_rows; ++pr) ret_prefetch_row(p, pr);  // a product of fewer tiles than rows
 }
 
 // scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) (dv + 16) (chunk values and state) + B*B (mask)
-// + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums); the recurrent form uses 2 T + 16
+// + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums) + 48 (three buffers at 64 bytes); the recurrent form uses 2 T + 16
 // + 2 max(8 dk, kRetTb + dk) (its scalars, then a block's keys and queries at 64 bytes)
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
@@ -473,14 +487,17 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   // two-vector column panel of its 128 rows would fall in 8 of L1's 64 sets and not stay there while the row blocks
   // of the products pass; one line more per row spreads it over all of them.
   const int64_t ldv = dv + 16;
-  float* comb = acc + dv;
+  // the products' operands at 64 bytes (the scratch may be at any 16: about half of the vector loads of their rows
+  // would cross cache lines); the scratch has 48 floats of room for it
+  auto al64 = [](float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); };
+  float* comb = al64(acc + dv);
   float* kvs = comb + B * ldv;
   float* mask = comb + K2 * ldv;  // [B, B] inner mask (normalised)
   float* qid = mask + B * B;     // [B] query inner decay
   float* vid = qid + B;          // [B] value inner decay
   float* isc = vid + B;          // [B] inner scales of the chunk's rows
-  float* A2 = isc + B;           // [B, B + dk]: scores, then the scaled queries
-  float* ks = A2 + B * K2;       // [B, dk] keys scaled by the value inner decay
+  float* A2 = al64(isc + B);     // [B, B + dk]: scores, then the scaled queries
+  float* ks = al64(A2 + B * K2);  // [B, dk] keys scaled by the value inner decay
   double last = 0.0;
   for (int64_t j = 0; j < B; ++j) last += pw[B - 1 - j];
   for (int64_t i = 0; i < B; ++i) {
@@ -520,42 +537,72 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       for (int64_t d = 0; d < dk; ++d)
         for (int64_t j = 0; j < jn; ++j) ks[d * B + j0 + j] = kc[(j0 + j) * dk + d];
     }
-    ret_mm<V>(RetMM{qc, dk, 1, ks, B, nullptr, 0, 0, nullptr, 0, 0, A2, K2, 0.0f, false}, B, B, dk, 1);
+    // this chunk's output rows, written by the second product, are fetched for writing meanwhile (strided by heads
+    // * dv, the prefetcher misses them; a tile's stores of lines still in memory held up its FMAs)
+    {
+      RetMM m{qc, dk, 1, ks, B, nullptr, 0, 0, nullptr, 0, 0, A2, K2, 0.0f, false, oc, vstride, B, dv};
+      m.pf_per = 2;
+      m.pf_write = true;
+      ret_mm<V>(m, B, B, dk, 1);
+    }
     for (int64_t i = 0; i < B; ++i) {
+      using R = typename V::reg;
+      constexpr int64_t W = V::W;
       float* si = A2 + i * K2;
       const float* mi = mask + i * B;
-      double as[4] = {0.0, 0.0, 0.0, 0.0};  // four partial sums in a fixed order: no serial chain of 64 adds
+      const int64_t n = i + 1;  // the causal part of the row
+      // S = scores * mask and the row's sum of |S| (in double, W partial sums in a fixed order)
+      typename V::AccD as = V::acc_zero();
       int64_t j = 0;
-      for (; j + 4 <= i + 1; j += 4)
-        for (int r = 0; r < 4; ++r) {
-          si[j + r] *= mi[j + r];
-          as[r] += std::fabs(static_cast<double>(si[j + r]));
-        }
-      for (; j <= i; ++j) {
-        si[j] *= mi[j];
-        as[0] += std::fabs(static_cast<double>(si[j]));
+      for (; j + W <= n; j += W) {
+        const R r = V::mul(V::load(si + j), V::load(mi + j));
+        V::store(si + j, r);
+        V::acc_add(as, V::abs(r));
       }
-      const double abs_sum = (as[0] + as[1]) + (as[2] + as[3]);
-      isc[i] = static_cast<float>(std::max(abs_sum, 1.0));
+      if (j < n) {
+        const size_t t = static_cast<size_t>(n - j);
+        const R r = V::mul(V::load_tail(si + j, t), V::load_tail(mi + j, t));
+        V::store_tail(si + j, r, t);
+        V::acc_add(as, V::abs(r));
+      }
+      isc[i] = static_cast<float>(std::max(V::acc_total(as), 1.0));
       // row i of [S | Q'] / all
       const float all = std::max(isc[i], kv_scale);
       const float inv = 1.0f / all;
-      if (all != 1.0f)
-        for (int64_t jj = 0; jj <= i; ++jj) si[jj] *= inv;
-      for (int64_t jj = i + 1; jj < B; ++jj) si[jj] = 0.0f;
-      const float f = qid[i] * inv;
-      for (int64_t d = 0; d < dk; ++d) si[B + d] = qc[i * dk + d] * f;
+      if (all != 1.0f) {
+        const R vi = V::set1(inv);
+        for (j = 0; j + W <= n; j += W) V::store(si + j, V::mul(V::load(si + j), vi));
+        if (j < n) {
+          const size_t t = static_cast<size_t>(n - j);
+          V::store_tail(si + j, V::mul(V::load_tail(si + j, t), vi), t);
+        }
+      }
+      std::fill(si + n, si + B, 0.0f);
+      const R f = V::set1(qid[i] * inv);
+      const float* qi = qc + i * dk;
+      float* di = si + B;
+      for (j = 0; j + W <= dk; j += W) V::store(di + j, V::mul(V::load(qi + j), f));
+      if (j < dk) {
+        const size_t t = static_cast<size_t>(dk - j);
+        V::store_tail(di + j, V::mul(V::load_tail(qi + j, t), f), t);
+      }
     }
     // (the next chunk's value rows are prefetched during it: strided by heads * dv, the prefetcher misses them)
-    ret_mm<V>(RetMM{A2, K2, 1, comb, ldv, A2 + B, K2, 1, kvs, ldv, dk, oc, vstride, 0.0f, false,
-                    c + 1 < nchunks ? vc + B * vstride : nullptr, vstride, B, dv},
-              B, dv, B, 2);
+    {
+      RetMM m{A2, K2, 1, comb, ldv, A2 + B, K2, 1, kvs, ldv, dk, oc, vstride, 0.0f, false,
+              c + 1 < nchunks ? vc + B * vstride : nullptr, vstride, B, dv};
+      m.pf_touch = true;
+      ret_mm<V>(m, B, dv, B, 2);
+    }
     // the state: kvs = kvs cross + (Kc vid)^T Vc; then its scale (the largest column sum of |kvs|)
     for (int64_t j = 0; j < B; ++j)
       for (int64_t d = 0; d < dk; ++d) ks[j * dk + d] = kc[j * dk + d] * vid[j];
     // with the column sums of |kvs| over d (each in order d = 0, 1, ...), accumulated as the tiles store the rows
     std::fill(colsum, colsum + dv, 0.0);
-    ret_mm<V>(RetMM{ks, 1, dk, comb, ldv, nullptr, 0, 0, nullptr, 0, 0, kvs, ldv, cross, true, nullptr, 0, 0, 0, colsum},
+    // (the next chunk's keys are prefetched during it: their transposition, the chunk's first touch of them, took
+    // ~3.5% of the kernel waiting on memory)
+    ret_mm<V>(RetMM{ks, 1, dk, comb, ldv, nullptr, 0, 0, nullptr, 0, 0, kvs, ldv, cross, true,
+                    c + 1 < nchunks ? kc + B * dk : nullptr, dk, B, dk, colsum},
               dk, dv, B, 0);
     double mx = 0.0;
     for (int64_t e = 0; e < dv; ++e) mx = std::max(mx, colsum[e]);
