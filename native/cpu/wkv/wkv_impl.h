@@ -130,6 +130,27 @@ struct WkvPacked {
   void set_max(int i, R x) const { V::store(q + 5 * W * i + 4 * W, x); }
   void set_out(int i, R x) const { V::store(ot + W * i, x); }
 };
+
+// wkv_update_avx2's data for N consecutive vectors of channels in the kernel's own arrays (the per-token step: the
+// state read and written in place).
+template <class V>
+struct WkvArrays {
+  using R = typename V::reg;
+  static constexpr int W = V::W;
+  const float *w_, *u_, *k_, *v_;
+  float *out_, *num_, *den_, *max_;
+  R w(int i) const { return V::load(w_ + W * i); }
+  R u(int i) const { return V::load(u_ + W * i); }
+  R k(int i) const { return V::load(k_ + W * i); }
+  R v(int i) const { return V::load(v_ + W * i); }
+  R num(int i) const { return V::load(num_ + W * i); }
+  R den(int i) const { return V::load(den_ + W * i); }
+  R max(int i) const { return V::load(max_ + W * i); }
+  void set_num(int i, R x) const { V::store(num_ + W * i, x); }
+  void set_den(int i, R x) const { V::store(den_ + W * i, x); }
+  void set_max(int i, R x) const { V::store(max_ + W * i, x); }
+  void set_out(int i, R x) const { V::store(out_ + W * i, x); }
+};
 #endif
 
 // One token for one vector of channels, the state (num, den, max) in registers, updated in place; returns out.
@@ -216,7 +237,15 @@ void wkv_channels(const float* w, const float* u, const float* k, const float* v
       const float* kt = k + t * ldc;
       const float* vt = v + t * ldc;
       float* ot = out + t * ldc;
-      for (int64_t c = 0; c < body; c += W)
+      int64_t c = 0;
+#if defined(TF_SIMD_X86)
+      if constexpr (std::is_same_v<V, simd::Avx2>)
+        for (; c + 4 * W <= body; c += 4 * W) {
+          WkvArrays<V> io{w + c, u + c, kt + c, vt + c, ot + c, num + c, den + c, mx + c};
+          wkv_update_avx2<4>(io);
+        }
+#endif
+      for (; c < body; c += W)
         wkv_step<V, false>(w + c, u + c, kt + c, vt + c, ot + c, num + c, den + c, mx + c, 0);
       if (body < nc)
         wkv_step<V, true>(w + body, u + body, kt + body, vt + body, ot + body, num + body, den + body, mx + body,
