@@ -276,8 +276,16 @@ void wkv_channels(const float* w, const float* u, const float* k, const float* v
       }
     int64_t c = 0;
 #if defined(TF_SIMD_X86)
+    // The next token's k and v of each group of channels, a row ahead (the last token: its own again). On the build
+    // VM, with the data in DRAM, ~5% less time (C 768 and 2048, whole rows); no change with the data in cache.
+    const float* kn = t + 1 < T ? kt + ldc : kt;
+    const float* vn = t + 1 < T ? vt + ldc : vt;
     if constexpr (std::is_same_v<V, simd::Avx2>)
       for (; c + 4 * W <= body; c += 4 * W, q += 5 * 4 * W) {
+        for (int64_t j = 0; j < 4 * W; j += 16) {
+          __builtin_prefetch(kn + c + j);
+          __builtin_prefetch(vn + c + j);
+        }
         WkvPacked<V> io{q, kt + c, vt + c, ot + c};
         wkv_update_avx2<4>(io);
       }
