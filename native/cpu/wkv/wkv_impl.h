@@ -53,8 +53,8 @@ __attribute__((always_inline)) inline typename V::reg blend_sign(typename V::reg
 // N > 1 interleaves independent vectors' long exp chains (on the build VM, C 2048 with the data in L2: 4 vectors
 // ~20% less time than one at a time; 3 to 5 alike). `io` reads and writes vector i's data: w(i), u(i), k(i), v(i),
 // num(i), den(i), max(i), and set_out(i, x), set_num, set_den, set_max. Each value is read just before its first use
-// and written as soon as it is known (the new max before the exps, k and v read twice rather than held), which keeps
-// N = 4 vectors' values within the 16 registers (holding them all spilled more and measured ~25% slower).
+// and written as soon as it is known (the new max before the exps; v, num and den only after them), which keeps N = 4
+// vectors' values nearly within the 16 registers (loading all of them first spilled more and measured ~25% slower).
 template <int N, class Io>
 __attribute__((always_inline)) inline void wkv_update_avx2(Io& io) {
   using V = simd::Avx2;
