@@ -148,6 +148,48 @@ describe('wkv (RWKV-4 time mixing)', () => {
     }
   });
 
+  it('a lane\'s bits do not depend on its neighbours: extreme lanes among ordinary ones, whole sequence and token by token (every level)', () => {
+    // C 45 = groups of 4 vectors of 8 channels (AVX2), a lone vector and a tail of 5: some lanes get exponents
+    // beyond the fast exp's range (decays w = -inf, keys of +-120, a max of -1e38 from a fresh state) or NaN keys,
+    // which send their whole group of vectors to the exact fallback; the ordinary lanes must keep the bits they get
+    // when no neighbour is extreme, and token by token (one vector at a time) must equal the whole sequence.
+    const [B, T, C] = [2, 24, 45];
+    const { decay, first, k, v } = inputs(B, T, C, 77, 2);
+    const wild = [3, 12, 30, 35, 41];
+    const dec2 = Tensor.from(decay.data.slice(), [C]);
+    const k2 = Tensor.from(k.data.slice(), k.shape);
+    dec2.data[3] = 100; // w = -inf
+    dec2.data[35] = -30; // w ~ -1e-13: never forgets
+    for (let i = 0; i < B * T; i++) {
+      k2.data[i * C + 12] = i % 3 === 0 ? 120 : -120;
+      k2.data[i * C + 30] = i % 5 === 0 ? -120 : k2.data[i * C + 30];
+      if (i % T === 7) k2.data[i * C + 41] = NaN;
+    }
+    const tame = (a: ArrayLike<number>) => Array.from(a).filter((_, i) => !wild.includes(i % C));
+    for (const level of levels) {
+      withIsa(level, () => {
+        const calm = wkv(decay, first, k, v);
+        const mixed = wkv(dec2, first, k2, v);
+        expect([level, sameBytes(Float32Array.from(tame(mixed.out.data)), Float32Array.from(tame(calm.out.data)))]).toEqual([level, true]);
+        expect(sameBytes(Float32Array.from(tame(mixed.state.num.data)), Float32Array.from(tame(calm.state.num.data)))).toBe(true);
+        const nanLane = Array.from(mixed.out.data).filter((_, i) => i % C === 41 && Math.floor(i / C) % T >= 7);
+        expect(nanLane.every(Number.isNaN)).toBe(true);
+        const w = ref.wkv(dec2.data, first.data, k2.data, v.data, B, T, C);
+        const finite = (a: ArrayLike<number>) => Array.from(a).filter((_, i) => i % C !== 41);
+        expect(relError(finite(mixed.out.data), finite(w.out))).toBeLessThan(1e-5);
+        let state: WkvState | undefined;
+        const outs: Tensor<'f32'>[] = [];
+        for (let t = 0; t < T; t++) {
+          const r = wkv(dec2, first, sliceT(k2, t, t + 1), sliceT(v, t, t + 1), state);
+          outs.push(r.out);
+          state = r.state;
+        }
+        expect(sameBytes(concatT(outs), mixed.out.data)).toBe(true);
+        expect(sameBytes(state!.den.data, mixed.state.den.data) && sameBytes(state!.max.data, mixed.state.max.data)).toBe(true);
+      });
+    }
+  });
+
   it('gives the same bits with 1 and 3 threads, and async equals sync', async () => {
     const { decay, first, k, v } = inputs(3, 40, 200, 3);
     const one = withThreads(1, () => wkv(decay, first, k, v));

@@ -192,8 +192,8 @@ inline typename V::reg softplus(typename V::reg x) {
 }
 
 // exp<V>(x), bit for bit, for a vector the caller knows to be all in [-87, 87.9] (no NaN): AVX2 skips the clamps
-// (exp_ordinary below, without its lane test: the selective scan tests a group of 8 steps' arguments at once, WKV
-// only the lower bound of its two exps' arguments -|d|). Other levels: exp<V>.
+// (exp_ordinary below, without its lane test: the selective scan tests a group of 8 steps' arguments at once).
+// Other levels: exp<V>. (WKV uses exp_small below.)
 template <class V>
 inline typename V::reg exp_in_range(typename V::reg x) {
 #if defined(TF_SIMD_X86)
