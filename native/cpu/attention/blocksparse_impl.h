@@ -38,6 +38,64 @@ inline void blocksparse_prefetch_next_q(const BlockSparseParams& bp, int64_t ite
   }
 }
 
+// flash_tile_begin (flash_impl.h) for a block row's tiles: with AVX2, whole groups of 8 query rows are read 8 × 8
+// at a time, scaled in registers and transposed into Qt in one pass (flash_tile_begin transposes, then scales Qt in
+// a second pass, whose loads straddle the transposes' stores when Qt is not 32-byte aligned); m and l are set only
+// for the columns flash_step reads (qn rounded up to whole vectors). Each element of Qt is q · scale, as there: the
+// same bits. Other shapes (rows not a multiple of 8, D not a multiple of 8, other levels) take flash_tile_begin.
+template <class V, class QRow>
+inline void blocksparse_tile_begin(const FlashParams& p, FlashTile& s, QRow q_row) {
+#if defined(TF_SIMD_X86)
+  if constexpr (V::W == 8) {
+    constexpr int64_t BQ = kFlashBq;
+    constexpr float inf = std::numeric_limits<float>::infinity();
+    const int64_t D = p.D;
+    if (s.qn % 8 == 0 && D % 8 == 0) {
+      const float* q0 = q_row(s.r0);
+      const int64_t ld = q_row(s.r0 + 1) - q0;  // a block row's query rows are equally spaced (one query head)
+      const __m256 sc = _mm256_set1_ps(p.scale);
+      for (int64_t r = 0; r < s.qn; r += 8) {
+        for (int64_t d = 0; d < D; d += 8) {
+          const float* x = q0 + r * ld + d;
+          const __m256 r0 = _mm256_mul_ps(_mm256_loadu_ps(x), sc), r1 = _mm256_mul_ps(_mm256_loadu_ps(x + ld), sc),
+                       r2 = _mm256_mul_ps(_mm256_loadu_ps(x + 2 * ld), sc),
+                       r3 = _mm256_mul_ps(_mm256_loadu_ps(x + 3 * ld), sc),
+                       r4 = _mm256_mul_ps(_mm256_loadu_ps(x + 4 * ld), sc),
+                       r5 = _mm256_mul_ps(_mm256_loadu_ps(x + 5 * ld), sc),
+                       r6 = _mm256_mul_ps(_mm256_loadu_ps(x + 6 * ld), sc),
+                       r7 = _mm256_mul_ps(_mm256_loadu_ps(x + 7 * ld), sc);
+          const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
+                       t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
+                       t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+                       t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+          const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+                       u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+                       u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+                       u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+          float* y = s.qt + d * BQ + r;
+          _mm256_storeu_ps(y, _mm256_permute2f128_ps(u0, u4, 0x20));
+          _mm256_storeu_ps(y + BQ, _mm256_permute2f128_ps(u1, u5, 0x20));
+          _mm256_storeu_ps(y + 2 * BQ, _mm256_permute2f128_ps(u2, u6, 0x20));
+          _mm256_storeu_ps(y + 3 * BQ, _mm256_permute2f128_ps(u3, u7, 0x20));
+          _mm256_storeu_ps(y + 4 * BQ, _mm256_permute2f128_ps(u0, u4, 0x31));
+          _mm256_storeu_ps(y + 5 * BQ, _mm256_permute2f128_ps(u1, u5, 0x31));
+          _mm256_storeu_ps(y + 6 * BQ, _mm256_permute2f128_ps(u2, u6, 0x31));
+          _mm256_storeu_ps(y + 7 * BQ, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+      }
+      static_assert(kFlashBq / flash_col_group<V>() <= 32, "fresh is a 32-bit mask");
+      s.fresh = static_cast<uint32_t>((uint64_t{1} << (s.qn / flash_col_group<V>())) - 1);  // CW = 8 here
+      for (int64_t r = 0; r < s.qn; ++r) {  // qn is whole vectors
+        s.m[r] = -inf;
+        s.l[r] = 0.0f;
+      }
+      return;
+    }
+  }
+#endif
+  flash_tile_begin<V>(p, s, q_row);
+}
+
 // One work item: the block row qb of query head h of batch b, in up to kFlashGroup row tiles of kFlashBq
 // rows, against the present key blocks of that row (and the extra keys).
 template <class V>
@@ -77,7 +135,7 @@ void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch)
     s.alpha = s.l + BQ;
     s.jlo = std::max<int64_t>(0, s.ifirst + off - p.left);
     s.jhi = std::min<int64_t>(Nk - 1, s.ilast + off + p.right);
-    flash_tile_begin<V>(p, s, q_row);
+    blocksparse_tile_begin<V>(p, s, q_row);
   }
   blocksparse_prefetch_next_q(bp, item);  // once this item's query rows are in (fewer misses in flight at once)
 
