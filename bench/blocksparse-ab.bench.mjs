@@ -6,7 +6,8 @@
 // not) at --blocks and --n, plus dense flash attention at the same N (its GFLOP/s per CPU second is the "per present
 // block" reference, from the same build). FLOPs are counted as in bench/blocksparse.bench.mjs. Reports per build and
 // case the best and median of --rounds rounds, the ratio to flash (best over best), and the output's largest absolute
-// difference from the first build's (0 when the builds agree bitwise).
+// difference from the first build's (0 when the builds agree bitwise), and for each later build the median over rounds
+// of its throughput over the first build's in the same round (paired: steadier on a loaded machine).
 //
 //   cp <baseline checkout>/build/Release/turboformer.node /tmp/base.node; cp build/Release/turboformer.node /tmp/new.node
 //   node bench/blocksparse-ab.bench.mjs /tmp/base.node /tmp/new.node --rounds 7 --blocks 16,32
@@ -90,7 +91,10 @@ for (const c of cases) {
   const f = cases.find((x) => x.flash && x.causal === c.causal);
   const parts = bins.map((_, bi) => {
     const ratio = f && !c.flash ? `, x flash ${(best(c.gf[bi]) / best(f.gf[bi])).toFixed(2)} (median ${(median(c.gf[bi]) / median(f.gf[bi])).toFixed(2)})` : '';
-    return `[${bi}] GFLOP/s per CPU s best ${best(c.gf[bi]).toFixed(1)} median ${median(c.gf[bi]).toFixed(1)}${ratio}, max |diff| vs [0] ${c.diff[bi].toExponential(1)}`;
+    // per round, this build's throughput over build [0]'s in the same round (adjacent in time): the median of these
+    // ratios is far steadier under a varying load than a ratio of bests or of medians
+    const paired = bi ? `, paired median vs [0] ${median(c.gf[bi].map((g, r) => g / c.gf[0][r])).toFixed(3)}x` : '';
+    return `[${bi}] GFLOP/s per CPU s best ${best(c.gf[bi]).toFixed(1)} median ${median(c.gf[bi]).toFixed(1)}${ratio}${paired}, max |diff| vs [0] ${c.diff[bi].toExponential(1)}`;
   });
   console.log(`${c.name.padEnd(24)} ${parts.join(' | ')}`);
 }

@@ -147,7 +147,7 @@ describe('blockSparseAttention', () => {
   // vectors of columns in Q·Kᵀ. Blocks 8..32 (9, 12 and 20: not whole vectors), an odd number of block rows (and an
   // odd N), per-head random layouts with empty rows, causal with Nq = Nk and Nq > Nk (first rows see nothing), both
   // tensor layouts, GQA, D not a multiple of 8; 1 and 2 threads bitwise, at every dispatch level.
-  it('small blocks (8..32, odd row counts, causal diagonals, per-head layouts) match the oracle, bitwise on 1 and 2 threads, NaN-prefilled out', async () => {
+  it('small blocks (8..40, odd row counts, causal diagonals, per-head layouts) match the oracle, bitwise on 1 and 2 threads, NaN-prefilled out', async () => {
     const small: Case[] = [
       { B: 1, Hq: 2, Hkv: 2, Nq: 56, Nk: 56, D: 64, block: 8, lh: 2, density: 0.5, opts: { causal: true } },
       { B: 1, Hq: 2, Hkv: 1, Nq: 63, Nk: 63, D: 20, block: 9, lh: 2, density: 0.6, opts: { causal: true } }, // odd N
@@ -159,6 +159,11 @@ describe('blockSparseAttention', () => {
       { B: 1, Hq: 4, Hkv: 2, Nq: 224, Nk: 224, D: 64, block: 32, lh: 4, density: 0.3, opts: { causal: true } },
       { B: 1, Hq: 2, Hkv: 2, Nq: 224, Nk: 224, D: 64, block: 32, lh: 2, density: 0.3 },
       { B: 2, Hq: 2, Hkv: 2, Nq: 112, Nk: 112, D: 16, block: 16, lh: 2, density: 0.5, opts: { layout: 'bnhd' } },
+      // Q read 8 rows x 8 at a time, scaled while transposed (AVX2): strided rows with GQA and padding; and block
+      // rows of 24 and 40 (whole groups of 8, Nq > Nk) beside the fallback shapes above (9, 12, 20 rows; D 20, 33)
+      { B: 2, Hq: 4, Hkv: 2, Nq: 96, Nk: 96, D: 32, block: 16, lh: 4, density: 0.5, opts: { causal: true, layout: 'bnhd' }, pad: true },
+      { B: 1, Hq: 2, Hkv: 2, Nq: 120, Nk: 96, D: 24, block: 24, lh: 1, density: 0.6, opts: { causal: true } },
+      { B: 1, Hq: 2, Hkv: 1, Nq: 200, Nk: 200, D: 64, block: 40, lh: 2, density: 0.4 },
     ];
     for (const level of levels) {
       withIsa(level, () => {
