@@ -201,6 +201,36 @@ describe('blockSparseAttention', () => {
     expect(c.Hq).toBe(3);
   });
 
+  it('reads a sparse layout the same in every dtype and any nonzero value (rows not a multiple of 8 blocks)', () => {
+    // 21 key blocks a row: whole 8-entry words of zeros are skipped, the rest entry by entry
+    const nb = 21, block = 8, N = nb * block;
+    const q = Tensor.randn([1, 2, N, 16], { seed: 11 });
+    const k = Tensor.randn([1, 2, N, 16], { seed: 12 });
+    const v = Tensor.randn([1, 2, N, 16], { seed: 13 });
+    const rng = new Rng(5);
+    const vals = [1, 7, 128, 255];
+    const u8 = new Uint8Array(2 * nb * nb);
+    for (let i = 0; i < u8.length; i++) if (rng.next() < 0.08) u8[i] = vals[i % vals.length];
+    u8.fill(0, 0, nb - 1); // a row whose only block is its last: two zero words, then entries one by one
+    u8[nb - 1] = 1;
+    u8[2 * nb + 8] = 1; // the first entry of a row's second word
+    const i8 = Int8Array.from(u8, (x) => (x ? -1 : 0));
+    const i32 = Int32Array.from(u8, (x) => (x ? 1 << 30 : 0));
+    const i64 = BigInt64Array.from(u8, (x) => (x ? -(1n << 40n) : 0n));
+    const shape = [2, nb, nb];
+    const base = blockSparseAttention(q, k, v, Tensor.from(Uint8Array.from(u8, (x) => (x ? 1 : 0)), shape, 'u8'), { block });
+    const want = ref.blockSparseAttention(q.data, q.shape, k.data, v.data, k.shape, u8, 2, { block });
+    expect(relError(base.data, want.out)).toBeLessThan(1e-5);
+    for (const [name, l] of [
+      ['u8', Tensor.from(u8, shape, 'u8')],
+      ['i8', Tensor.from(i8, shape, 'i8')],
+      ['i32', Tensor.from(i32, shape, 'i32')],
+      ['i64', Tensor.from(i64, shape, 'i64')],
+    ] as const) {
+      expect([name, sameBytes(blockSparseAttention(q, k, v, l, { block }).data, base.data)]).toEqual([name, true]);
+    }
+  });
+
   it('is bitwise the same on 1 and N threads, and async equals sync', async () => {
     const c: Case = { B: 2, Hq: 4, Hkv: 2, Nq: 256, Nk: 256, D: 64, block: 32, lh: 4, density: 0.4, opts: { causal: true } };
     const { q, k, v, layout, opts } = inputs(c);

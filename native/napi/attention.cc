@@ -15,7 +15,9 @@
 // result's) written in place and returned (the `out` of {out, lse}); it must not share memory with any input.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "../cpu/attention/blocksparse.h"
@@ -234,11 +236,24 @@ static Napi::Value BlockSparseAttention(const Napi::CallbackInfo& info) {
   auto row_start = std::make_shared<std::vector<int64_t>>(static_cast<size_t>(lh * nqb + 1), 0);
   auto cols = std::make_shared<std::vector<int32_t>>();
   // one tight loop per dtype (the scan is part of every call: nb² entries per layout head)
+  // Layouts are mostly zeros: entries of one byte are skipped 8 at a time while their 64-bit word is zero (a block-16
+  // layout at N 4096 has 65536 entries per head; one branch per entry took ~2.5% of such a call).
   auto scan = [&](auto* data) {
+    using T = std::remove_cv_t<std::remove_pointer_t<decltype(data)>>;
     for (int64_t r = 0; r < lh * nqb; ++r) {
-      const auto* row = data + r * nkb;
-      for (int64_t c = 0; c < nkb; ++c)
+      const T* row = data + r * nkb;
+      int64_t c = 0;
+      while (c < nkb) {
+        if constexpr (sizeof(T) == 1) {
+          uint64_t word;
+          if (c + 8 <= nkb && (std::memcpy(&word, row + c, 8), word == 0)) {
+            c += 8;
+            continue;
+          }
+        }
         if (row[c] != 0) cols->push_back(static_cast<int32_t>(c));
+        ++c;
+      }
       (*row_start)[static_cast<size_t>(r + 1)] = static_cast<int64_t>(cols->size());
     }
   };
