@@ -58,6 +58,7 @@ inline void flash_tile(const FlashSeg* seg, int64_t nseg, int64_t col, const flo
   for (int64_t s = 0; s < nseg; ++s) {
     const float* b = seg[s].b + col;
     const int64_t k = seg[s].n;
+#pragma GCC unroll 4  // fewer loop branches per tile (depth 64 at D = 64 or kFlashBk keys): measured ~3% faster flash
     for (int64_t p = 0; p < k; ++p, ap += csa) {
       const float* bp = b + p * ldb;
       R bv[NV];
@@ -178,6 +179,7 @@ inline void flash_tile1(int64_t k, const float* a, int64_t rsa, int64_t csa, con
     for (int i = 0; i < MR; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
   }
+#pragma GCC unroll 4  // as in flash_tile
   for (int64_t p = 0; p < k; ++p, a += csa, b += ldb) {
     R bv[NV];
     for (int v = 0; v < NV; ++v) bv[v] = V::load(b + v * W);
