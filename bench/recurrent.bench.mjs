@@ -63,6 +63,11 @@
 //       q . state, chunk kv K^T V) + 2 dk dv / B (state decay, once per chunk). The kernel's products skip the tiles
 //       above the diagonal (6 rows x 16 columns of Q K^T, 6 rows by their causal depth of S V): 46544 flops per token
 //       for B 64, dk 64, dv 128, so at most 97% of this floor (79% while they were full B x B GEMMs).
+//       Shares of a chunk (s15, rdtsc per phase, median): S V + q . state ~47%, K^T V ~29%, Q K^T ~11%, the values'
+//       copy ~5%, the score rows' mask and scaling ~4%, keys' transposition ~2%. With their operands in cache the
+//       products run at ~98% (S V), ~86% (K^T V) and ~62% (Q K^T) of the FMA peak; in a real run they lose ~20% more,
+//       mostly to memory (a head's value and output rows are dv floats of a [L, H dv] row, 6 KiB apart: a page each).
+//       Next lever noted then: all heads of one chunk together, so those rows are read contiguously.
 // Shared machines are noisy: cases and probes are interleaved in rounds and the median round is reported.
 // Outputs go into preallocated tensors (opts.out: the steady state of a model that reuses its buffers). A fresh
 // output of tens of MB costs a page fault per 4 KiB page, which on the build VM took longer than the kernels
