@@ -134,7 +134,7 @@ describe('retention (torchscale MultiScaleRetention)', () => {
 
   it('recurrent with wide heads (several row groups and state segments, token sub-blocks): split and token by token equal one run within 1e-6 (the running product restarts where a call starts), and match the oracle', () => {
     // dk 136: segments of 64, 64 and 8 columns (AVX2; 128 + 8 on AVX-512); dv 37: row groups plus a tail; T 40: the
-    // read-outs of a row group are reduced in sub-blocks of 16 tokens
+    // read-outs of a row group are reduced per run of the running product (32 tokens at most; Tb 15 for dk 136)
     const c = makeCase(1, 2, 40, 136, 37, 77);
     for (const level of levels) {
       withIsa(level, () => {
