@@ -43,9 +43,18 @@
 //   retention (heads 12, dk 64, dv 128, batch 1): bytes = q, k, v read + out written = 4 (2 dk + 2 dv) per token and
 //     head; flops per token and head:
 //     recurrent 4 dk dv: the state update x keep + k alpha and the read-out <q, x>, counted as 2 multiply-adds per
-//       state element. The recurrence needs 3 vector instructions per element (a multiply for the keep factor,
-//       then two FMAs), so by construction the kernel reaches at most 2/3 (67%) of this floor; folding the keep
-//       factor into a running product would cut it to 2 but change the bits with the split point of a sequence.
+//       state element. The exact recurrence needs 3 vector instructions per element (a multiply for the keep factor,
+//       then two FMAs: at most 2/3 of this floor). Since s15 the sequence form keeps a running product instead (x =
+//       P_t y over runs of up to 32 tokens that start where a call starts, y += k alpha / P_t, out = P_t <q, y>): two
+//       FMAs per element and token, plus one multiply per element and run; a split run then agrees with one run
+//       within rounding (not bit for bit); the step (one token) keeps the exact form. Its row loop alone (16 tokens,
+//       128 rows of 64, L1-hot, CPU time against an FMA probe): ~8 cycles per (token, row) best, ~10 median, against
+//       ~10.5 and ~12.8 for the 3-instruction loop (bench/native/retention-rec-rowloop.cc); the whole kernel
+//       (bench/native/retention-rec-kernel.cc's head loop, both versions in one process, 41 rounds, T 256): 0.88-0.91x
+//       the time (median of per-round ratios), 0.82-0.86x best to best; the lane reductions, the factors and the
+//       strided v and out columns of the row groups do not shrink. This bench, 1 thread, CPU time, two runs: 42-50%
+//       of floor median, 51-56% best (the 3-instruction kernel in the same conditions: 35-43%, 42-47%). The notes
+//       below are about the 3-instruction kernel.
 //       Not bound by the state's size (each row stays in registers over blocks of 16 tokens): on the build VM dk 32 or
 //       dv 32 (state 4-16 KiB, L1-resident) reached no larger fraction than 64 x 128 (32 KiB). The kernel's row loop
 //       alone, L1-hot, took ~13-15 cycles per (token, row) of 64 (ideal 12); the row groups' lane reductions of the

@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
   step.k = ks.data();
 
   // the scratch native/cpu/retention/retention.cc gives a thread for the recurrent form (keep the two in step)
-  std::vector<float> scratch(static_cast<size_t>(2 * T + 16 + 2 * std::max<int64_t>(8 * dk, tf::kRetTb + dk)));
+  std::vector<float> scratch(static_cast<size_t>(7 * T + 16 + 2 * std::max<int64_t>(8 * dk, tf::kRetTb + dk)));
 
   const long probe_n = 400000;
   const double flops = 4.0 * static_cast<double>(dk * dv * T * H);

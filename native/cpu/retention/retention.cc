@@ -28,8 +28,8 @@ void retention_f32(const RetentionArgs& a) {
   }
   const int64_t B = a.chunk > 0 ? a.chunk : 1;
   size_t scratch = static_cast<size_t>(2 * a.T + a.dv + (B + a.dk) * (a.dv + 16) + B * B + 3 * B + B * (B + a.dk) + B * a.dk + 2 * a.dv + 2 + 48);
-  if (a.form == RetentionForm::Recurrent)  // its scalars, then a block of keys and queries at 64 bytes
-    scratch = static_cast<size_t>(2 * a.T + 16 + 2 * std::max<int64_t>(8 * a.dk, kRetTb + a.dk));
+  if (a.form == RetentionForm::Recurrent)  // its scalars and plan, then a block of keys and queries at 64 bytes
+    scratch = static_cast<size_t>(7 * a.T + 16 + 2 * std::max<int64_t>(8 * a.dk, kRetTb + a.dk));
   auto fn = kernels().retention_head_f32;
   // the heads' scales as they were: the state may be updated in place (scale_out == scale_in), and every batch
   // row of a head reads its scale while row 0 writes the new one

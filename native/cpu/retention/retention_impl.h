@@ -39,16 +39,32 @@ inline void ret_scale_add(float* y, float beta, const float* x, float alpha, int
   }
 }
 
+// The running-product plan of the tokens (retention_head), per token: the factor of alpha (ca = 1 / (sq_t P_t)), of
+// the read-out (r = P_t), the multiplier before the token (pre) and after it (post, read at a run's last token);
+// ex: nonzero at the first token of a run that takes the exact form. Pointers at a run's first token.
+struct RetPlan {
+  const float* ca;
+  const float* r;
+  const float* pre;
+  const float* post;
+  const float* ex;
+  RetPlan at(int64_t t) const { return {ca + t, r + t, pre + t, post + t, ex + t}; }
+};
+
 // The recurrent form for one row segment of the state (K vectors of one row e of KV, at most 8, kept in
-// registers) over Tb tokens: per token x = x keep_t + k_t alpha_t (alpha_t = v_t[e] / sq_t, computed by the caller,
-// astride apart), then out_t[e] (+)= <q_t, x>. The rows of KV (and the segments of a row) are independent
-// recurrences, so the caller runs each over a block of tokens whose q and k stay in L1, instead of streaming the whole
-// state through memory every token. FULL: the last vector is full (else `tail` lanes). The arithmetic of a token does
-// not depend on the blocking: the same bits for a sequence run at once, split through the state, or token by token.
+// registers) over one run of Tb <= kRetPb tokens (retention_head's plan). The running-product form: the first token
+// x = x keep + k alpha (pre = keep), then the registers hold y = x / P_t (P_t: the product of the keep factors of
+// the run's later tokens up to t), so a token costs two FMAs per vector, y += k_t alpha_t (alpha_t =
+// v_t[e] / (sq_t P_t), computed by the caller, astride apart) and the read-out <q_t, y>, which is multiplied by P_t
+// (out (+)= P_t <q_t, y>); at the run's end x = y P. A run whose P would leave [2^-20, 2^20] (ex) takes the exact form
+// x = x keep_t + k_t alpha_t every token (pre = keep_t, P = 1). The rows of KV (and the segments of a row) are
+// independent recurrences, so the caller runs each over a block of tokens whose q and k stay in L1, instead of
+// streaming the whole state through memory every token. FULL: the last vector is full (else `tail` lanes). red: the
+// caller reduces W rows' sums at once (ret_rec_group) and multiplies them by r, else out[t ostride] (+)= r[t] <q_t, y>.
 template <class V, int K, bool FULL>
 __attribute__((always_inline)) inline void ret_rec_segment(float* row, const float* k, const float* q, int64_t dk,
                                                            size_t tail, const float* alpha, int64_t astride,
-                                                           const float* keep, float* out, int64_t ostride, int64_t Tb,
+                                                           const RetPlan& pl, float* out, int64_t ostride, int64_t Tb,
                                                            bool add, float* red = nullptr, int64_t rstride = 0) {
   using R = typename V::reg;
   constexpr int W = V::W;
@@ -56,24 +72,47 @@ __attribute__((always_inline)) inline void ret_rec_segment(float* row, const flo
     if (!FULL && j == K - 1) return V::load_tail(p + j * W, tail);
     return V::load(p + j * W);
   };
+  const float *pre = pl.pre, *rf = pl.r;  // locals: the stores below may alias nothing of them
   R x[K];
   for (int j = 0; j < K; ++j) x[j] = ld(row, j);
-  for (int64_t t = 0; t < Tb; ++t) {
-    const R vb = V::set1(keep[t]), va = V::set1(alpha[t * astride]);
-    const float* kt = k + t * dk;
-    const float* qt = q + t * dk;
-    R acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-    for (int j = 0; j < K; ++j) {
-      x[j] = V::fma(ld(kt, j), va, V::mul(x[j], vb));
-      acc[j & 3] = V::fma(ld(qt, j), x[j], acc[j & 3]);
+  auto tokens = [&](auto exact) {
+    constexpr bool EX = decltype(exact)::value;
+    for (int64_t t = 0; t < Tb; ++t) {
+      const R va = V::set1(alpha[t * astride]);
+      const float* kt = k + t * dk;
+      const float* qt = q + t * dk;
+      R acc[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+      if (EX) {
+        const R vb = V::set1(pre[t]);
+        for (int j = 0; j < K; ++j) {
+          x[j] = V::fma(ld(kt, j), va, V::mul(x[j], vb));
+          acc[j & 3] = V::fma(ld(qt, j), x[j], acc[j & 3]);
+        }
+      } else {
+        for (int j = 0; j < K; ++j) {
+          x[j] = V::fma(ld(kt, j), va, x[j]);
+          acc[j & 3] = V::fma(ld(qt, j), x[j], acc[j & 3]);
+        }
+      }
+      const R sum = V::add(V::add(acc[0], acc[2]), V::add(acc[1], acc[3]));
+      if (red) {
+        V::store(red + t * rstride, sum);
+        continue;
+      }
+      const float s = V::hsum(sum) * rf[t];
+      out[t * ostride] = add ? out[t * ostride] + s : s;
     }
-    const R sum = V::add(V::add(acc[0], acc[2]), V::add(acc[1], acc[3]));
-    if (red) {  // the caller reduces W rows' sums at once (ret_rec_group)
-      V::store(red + t * rstride, sum);
-      continue;
+  };
+  if (pl.ex[0] != 0.0f) {
+    tokens(std::true_type{});
+  } else {
+    if (pre[0] != 1.0f) {
+      const R vb = V::set1(pre[0]);
+      for (int j = 0; j < K; ++j) x[j] = V::mul(x[j], vb);
     }
-    const float s = V::hsum(sum);
-    out[t * ostride] = add ? out[t * ostride] + s : s;
+    tokens(std::false_type{});
+    const R vp = V::set1(pl.post[Tb - 1]);
+    for (int j = 0; j < K; ++j) x[j] = V::mul(x[j], vp);
   }
   for (int j = 0; j < K; ++j) {
     if (!FULL && j == K - 1)
@@ -88,25 +127,25 @@ __attribute__((always_inline)) inline void ret_rec_segment(float* row, const flo
 // the loop
 template <class V, int K, bool FULL>
 inline void ret_rec_rows(int64_t nrows, float* row, const float* k, const float* q, int64_t dk, size_t tail,
-                         const float* alpha, int64_t astride, int64_t arstride, const float* keep, float* out,
+                         const float* alpha, int64_t astride, int64_t arstride, const RetPlan& pl, float* out,
                          int64_t ostride, int64_t Tb, bool add, float* red, int64_t rstride) {
   for (int64_t r = 0; r < nrows; ++r)
-    ret_rec_segment<V, K, FULL>(row + r * dk, k, q, dk, tail, alpha + r * arstride, astride, keep, out, ostride, Tb,
+    ret_rec_segment<V, K, FULL>(row + r * dk, k, q, dk, tail, alpha + r * arstride, astride, pl, out, ostride, Tb,
                                 add, red ? red + r * V::W : nullptr, rstride);
 }
 
 template <class V>
 inline void ret_rec_segment_n(int64_t n, int64_t nrows, float* row, const float* k, const float* q, int64_t dk,
-                              const float* alpha, int64_t astride, int64_t arstride, const float* keep, float* out,
+                              const float* alpha, int64_t astride, int64_t arstride, const RetPlan& pl, float* out,
                               int64_t ostride, int64_t Tb, bool add, float* red = nullptr, int64_t rstride = 0) {
   constexpr int64_t W = V::W;
   const int K = static_cast<int>((n + W - 1) / W);
   const size_t tail = static_cast<size_t>(n - (K - 1) * W);
 #define TF_RET_SEG(KK)                                                                                        \
   (tail == static_cast<size_t>(W) ? ret_rec_rows<V, KK, true>(nrows, row, k, q, dk, tail, alpha, astride,     \
-                                                              arstride, keep, out, ostride, Tb, add, red, rstride) \
+                                                              arstride, pl, out, ostride, Tb, add, red, rstride) \
                                   : ret_rec_rows<V, KK, false>(nrows, row, k, q, dk, tail, alpha, astride,    \
-                                                               arstride, keep, out, ostride, Tb, add, red, rstride))
+                                                               arstride, pl, out, ostride, Tb, add, red, rstride))
   switch (K) {
     case 1: TF_RET_SEG(1); break;
     case 2: TF_RET_SEG(2); break;
@@ -121,42 +160,44 @@ inline void ret_rec_segment_n(int64_t n, int64_t nrows, float* row, const float*
 }
 
 // One row e of the state over Tb tokens (at most kRetTb); v and out: its column (vstride apart)
-constexpr int64_t kRetTb = 1024;
+constexpr int64_t kRetTb = 2048;
+constexpr int64_t kRetPb = 32;  // the longest block of the running product (and ret_rec_group's token sub-blocks)
 template <class V>
 inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, const float* v, int64_t vstride,
-                        const float* keep, const float* sq, float* out, int64_t Tb) {
+                        const RetPlan& pl, float* out, int64_t Tb) {
   constexpr int64_t S = 8 * V::W;
   float alpha[kRetTb];
-  for (int64_t t = 0; t < Tb; ++t) alpha[t] = v[t * vstride] / sq[t];
-  for (int64_t s0 = 0; s0 < dk; s0 += S)
-    ret_rec_segment_n<V>(std::min(S, dk - s0), 1, row + s0, k + s0, q + s0, dk, alpha, 1, 0, keep, out, vstride, Tb,
-                         s0 > 0);
+  for (int64_t t = 0; t < Tb; ++t) alpha[t] = v[t * vstride] * pl.ca[t];
+  for (int64_t t0 = 0; t0 < Tb; t0 += kRetPb)  // the plan's runs
+    for (int64_t s0 = 0; s0 < dk; s0 += S)
+      ret_rec_segment_n<V>(std::min(S, dk - s0), 1, row + s0, k + t0 * dk + s0, q + t0 * dk + s0, dk, alpha + t0, 1, 0,
+                           pl.at(t0), out + t0 * vstride, vstride, std::min(kRetPb, Tb - t0), s0 > 0);
 }
 
 // W consecutive rows of the state (kv: the first row; v and out: its column) over Tb tokens: as ret_rec_row for each
 // row, but the read-outs of the W rows are reduced together (simd::hsum_lanes, the same bits as hsum) and written as
-// one vector per token, segment after segment (out = s1, then out + s2: the order of ret_rec_row). Tokens in
-// sub-blocks of 16 (the rows' partial sums stay on the stack); a token's arithmetic does not depend on them. The
-// factors v_t[e] / sq_t of the W rows: one vector division per token (the same bits as the scalar ones).
+// one vector per token, segment after segment (out = s1, then out + s2: the order of ret_rec_row), times P_t. Tokens
+// in the plan's runs of kRetPb (the rows' partial sums stay on the stack). The factors v_t[e] ca_t of the W rows: one
+// vector multiply per token (the same bits as the scalar ones).
 template <class V>
 inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk, const float* v, int64_t vstride,
-                          const float* keep, const float* sq, float* out, int64_t Tb) {
+                          const RetPlan& pl, float* out, int64_t Tb) {
   using R = typename V::reg;
-  constexpr int64_t W = V::W, S = 8 * W, TS = 16;
+  constexpr int64_t W = V::W, S = 8 * W, TS = kRetPb;
   alignas(64) float red[TS * W * W];
   alignas(64) float alpha[TS * W];
   for (int64_t t0 = 0; t0 < Tb; t0 += TS) {
     const int64_t tb = std::min(TS, Tb - t0);
     for (int64_t t = 0; t < tb; ++t)
-      V::store(alpha + t * W, V::div(V::load(v + (t0 + t) * vstride), V::set1(sq[t0 + t])));
+      V::store(alpha + t * W, V::mul(V::load(v + (t0 + t) * vstride), V::set1(pl.ca[t0 + t])));
     for (int64_t s0 = 0; s0 < dk; s0 += S) {
       const int64_t n = std::min(S, dk - s0);
       const float *kk = k + t0 * dk + s0, *qq = q + t0 * dk + s0;
-      ret_rec_segment_n<V>(n, W, kv + s0, kk, qq, dk, alpha, W, 1, keep + t0, nullptr, 0, tb, false, red, W * W);
+      ret_rec_segment_n<V>(n, W, kv + s0, kk, qq, dk, alpha, W, 1, pl.at(t0), nullptr, 0, tb, false, red, W * W);
       for (int64_t t = 0; t < tb; ++t) {
         R sums[W];
         for (int64_t r = 0; r < W; ++r) sums[r] = V::load(red + t * W * W + r * W);
-        const R y = simd::hsum_lanes<V>(sums);
+        const R y = V::mul(simd::hsum_lanes<V>(sums), V::set1(pl.r[t0 + t]));
         float* o = out + (t0 + t) * vstride;
         V::store(o, s0 > 0 ? V::add(V::load(o), y) : y);
       }
@@ -166,9 +207,9 @@ inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk,
 
 // One token (the generation step) through every row of the state, with k and q in registers (one row of dk <= 8 W
 // floats, K vectors; FULL: the last full, else `tail` lanes): each row is loaded, updated, read out and stored once.
-// The same arithmetic as ret_rec_segment (and the read-out's V::hsum, the bits of hsum_lanes), so a step gives the
-// bits of the same token in a longer run; streaming the rows this way took about half the time of the blocked path's
-// row groups for one token (whose per-token work, the sums' stores and lane reductions, buys nothing at T = 1).
+// The exact form x keep + k v / sq (a longer run's running product agrees within rounding, not bit for bit);
+// streaming the rows this way took about half the time of the blocked path's row groups for one token (whose
+// per-token work, the sums' stores and lane reductions, buys nothing at T = 1).
 template <class V, int K, bool FULL>
 inline void ret_rec_step(float* kv, const float* k, const float* q, int64_t dk, size_t tail, const float* v, float keep,
                          float sq, float* out, int64_t dv) {
@@ -390,8 +431,8 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
 }
 
 // scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) (dv + 16) (chunk values and state) + B*B (mask)
-// + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums) + 48 (three buffers at 64 bytes); the recurrent form uses 2 T + 16
-// + 2 max(8 dk, kRetTb + dk) (its scalars, then a block's keys and queries at 64 bytes)
+// + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums) + 48 (three buffers at 64 bytes); the recurrent form uses 7 T + 16
+// + 2 max(8 dk, kRetTb + dk) (its scalars and plan, then a block's keys and queries at 64 bytes)
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
   const int64_t T = a.T, dk = a.dk, dv = a.dv, H = a.heads;
@@ -458,7 +499,42 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     // copied into the scratch at 64 bytes (the caller's rows may be at any 4-byte offset: about half of the vector
     // loads of the rows would cross cache lines, which took about 10% of the kernel's time on the build VM)
     const int64_t Tb = std::max<int64_t>(8, kRetTb / std::max<int64_t>(dk, 1));
-    float* kb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(sq + T) + 63) & ~uintptr_t{63});
+    // The running product (ret_rec_segment): the tokens in runs of at most kRetPb from the start of each block of Tb
+    // (the kernels' runs). In a run [s, e): P_t = keep_s ... keep_t, or, when keep_s is outside [2^-20, 2^20] (a fresh
+    // state's first keep is 0), pre_s = keep_s (the exact form for token s) and P_t = keep_(s+1) ... keep_t. A run whose
+    // P_t would leave [2^-20, 2^20] (1 / P must stay finite and well scaled) takes the exact form for every token (ex;
+    // P = 1, pre_t = keep_t), as extreme decays do. The same plan at every level (in double, rounded once).
+    float* pca = sq + T;
+    float* pr = pca + T;
+    float* ppre = pr + T;
+    float* ppost = ppre + T;
+    float* pex = ppost + T;
+    {
+      auto in_range = [](double p) { return p >= 0x1p-20 && p <= 0x1p20; };
+      for (int64_t s = 0; s < T;) {
+        const int64_t b0 = s / Tb * Tb;
+        const int64_t e = std::min({T, b0 + Tb, s + kRetPb});
+        const bool first_in = in_range(keep[s]);
+        double p = first_in ? keep[s] : 1.0;
+        bool exact = false;
+        for (int64_t t = s + 1; t < e && !exact; ++t) {
+          p *= keep[t];
+          exact = !in_range(p);
+        }
+        p = first_in && !exact ? keep[s] : 1.0;
+        for (int64_t t = s; t < e; ++t) {
+          if (t > s && !exact) p *= keep[t];
+          pca[t] = static_cast<float>(1.0 / (static_cast<double>(sq[t]) * p));
+          pr[t] = static_cast<float>(p);
+          ppre[t] = exact || (t == s && !first_in) ? keep[t] : 1.0f;
+          ppost[t] = static_cast<float>(p);
+          pex[t] = exact ? 1.0f : 0.0f;
+        }
+        s = e;
+      }
+    }
+    const RetPlan plan{pca, pr, ppre, ppost, pex};
+    float* kb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pex + T) + 63) & ~uintptr_t{63});
     float* qb = kb + Tb * dk;
     for (int64_t t0 = 0; t0 < T; t0 += Tb) {
       const int64_t tb = std::min(Tb, T - t0);
@@ -466,11 +542,11 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       std::copy(q + t0 * dk, q + (t0 + tb) * dk, qb);
       int64_t e = 0;
       for (; e + V::W <= dv; e += V::W)
-        ret_rec_group<V>(kv + e * dk, kb, qb, dk, v + t0 * vstride + e, vstride, keep + t0, sq + t0,
-                         out + t0 * vstride + e, tb);
+        ret_rec_group<V>(kv + e * dk, kb, qb, dk, v + t0 * vstride + e, vstride, plan.at(t0), out + t0 * vstride + e,
+                         tb);
       for (; e < dv; ++e)
-        ret_rec_row<V>(kv + e * dk, kb, qb, dk, v + t0 * vstride + e, vstride, keep + t0, sq + t0,
-                       out + t0 * vstride + e, tb);
+        ret_rec_row<V>(kv + e * dk, kb, qb, dk, v + t0 * vstride + e, vstride, plan.at(t0), out + t0 * vstride + e,
+                       tb);
     }
     if (a.scale_out && b == 0) a.scale_out[h] = scale;
     return;
