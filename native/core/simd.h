@@ -344,13 +344,9 @@ struct Avx512 {
   }
 };
 
-// 8 x 8 transpose of floats: rows src + i * lds (8 floats each) become rows dst + i * ldd. AVX2 code, so
-// valid at the AVX-512 level too (the GEMM packing routines of both levels use it).
-TF_SIMD_AVX2 void transpose_8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
-  const __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds),
-               r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds),
-               r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds),
-               r7 = _mm256_loadu_ps(src + 7 * lds);
+// 8 x 8 transpose of floats held in registers: row i (r0 .. r7) becomes column i of the rows dst + j * ldd.
+TF_SIMD_AVX2 void transpose_8x8_store(__m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 r6,
+                                      __m256 r7, float* dst, int64_t ldd) {
   const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
                t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
                t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
@@ -366,6 +362,14 @@ TF_SIMD_AVX2 void transpose_8x8(const float* src, int64_t lds, float* dst, int64
   _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
   _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
   _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+// 8 x 8 transpose of floats: rows src + i * lds (8 floats each) become rows dst + i * ldd. AVX2 code, so
+// valid at the AVX-512 level too (the GEMM packing routines of both levels use it).
+TF_SIMD_AVX2 void transpose_8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  transpose_8x8_store(_mm256_loadu_ps(src), _mm256_loadu_ps(src + lds), _mm256_loadu_ps(src + 2 * lds),
+                      _mm256_loadu_ps(src + 3 * lds), _mm256_loadu_ps(src + 4 * lds), _mm256_loadu_ps(src + 5 * lds),
+                      _mm256_loadu_ps(src + 6 * lds), _mm256_loadu_ps(src + 7 * lds), dst, ldd);
 }
 
 #endif  // TF_SIMD_X86

@@ -60,30 +60,8 @@ inline void blocksparse_tile_begin(const FlashParams& p, FlashTile& s, QRow q_ro
       for (int64_t r = 0; r < s.qn; r += 8) {
         for (int64_t d = 0; d < D; d += 8) {
           const float* x = q0 + r * ld + d;
-          const __m256 r0 = _mm256_mul_ps(_mm256_loadu_ps(x), sc), r1 = _mm256_mul_ps(_mm256_loadu_ps(x + ld), sc),
-                       r2 = _mm256_mul_ps(_mm256_loadu_ps(x + 2 * ld), sc),
-                       r3 = _mm256_mul_ps(_mm256_loadu_ps(x + 3 * ld), sc),
-                       r4 = _mm256_mul_ps(_mm256_loadu_ps(x + 4 * ld), sc),
-                       r5 = _mm256_mul_ps(_mm256_loadu_ps(x + 5 * ld), sc),
-                       r6 = _mm256_mul_ps(_mm256_loadu_ps(x + 6 * ld), sc),
-                       r7 = _mm256_mul_ps(_mm256_loadu_ps(x + 7 * ld), sc);
-          const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1),
-                       t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3),
-                       t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-                       t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-          const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
-                       u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
-                       u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
-                       u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-          float* y = s.qt + d * BQ + r;
-          _mm256_storeu_ps(y, _mm256_permute2f128_ps(u0, u4, 0x20));
-          _mm256_storeu_ps(y + BQ, _mm256_permute2f128_ps(u1, u5, 0x20));
-          _mm256_storeu_ps(y + 2 * BQ, _mm256_permute2f128_ps(u2, u6, 0x20));
-          _mm256_storeu_ps(y + 3 * BQ, _mm256_permute2f128_ps(u3, u7, 0x20));
-          _mm256_storeu_ps(y + 4 * BQ, _mm256_permute2f128_ps(u0, u4, 0x31));
-          _mm256_storeu_ps(y + 5 * BQ, _mm256_permute2f128_ps(u1, u5, 0x31));
-          _mm256_storeu_ps(y + 6 * BQ, _mm256_permute2f128_ps(u2, u6, 0x31));
-          _mm256_storeu_ps(y + 7 * BQ, _mm256_permute2f128_ps(u3, u7, 0x31));
+          auto row = [&](int64_t i) { return _mm256_mul_ps(_mm256_loadu_ps(x + i * ld), sc); };
+          simd::transpose_8x8_store(row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7), s.qt + d * BQ + r, BQ);
         }
       }
       static_assert(kFlashBq / flash_col_group<V>() <= 32, "fresh is a 32-bit mask");
