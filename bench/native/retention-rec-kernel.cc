@@ -13,6 +13,7 @@
 //
 // Run from the repository root (the includes are relative to it). Compare two checkouts by building it in each and
 // running the binaries alternately (or, for a steadier A/B, both kernels in one process).
+#include "bench/native/harness.h"
 #include "native/core/simd.h"
 #include "native/core/dispatch.h"
 #include "native/cpu/retention/retention.h"
@@ -30,11 +31,7 @@ TF_SIMD_BEGIN_AVX2
 TF_SIMD_END
 
 namespace {
-double cpu_us() {
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
-}
+using harness::cpu_us;
 
 // n x 10 FMAs of 8 lanes (16 flops each), 10 independent chains (latency 4, two pipes: 8 keep them busy)
 __attribute__((target("avx2,fma"), noinline)) float fma_probe(long n) {

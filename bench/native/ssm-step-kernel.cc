@@ -9,6 +9,7 @@
 //   /tmp/ssm-step-kernel [rounds = 21] [softplus = 1] [D and z = 1]
 //
 // Run from the repository root (the includes are relative to it). Compare two checkouts by building it in each.
+#include "bench/native/harness.h"
 #include "native/core/simd.h"
 #include "native/core/dispatch.h"
 #include "native/cpu/ssm/ssm.h"
@@ -25,15 +26,8 @@ TF_SIMD_BEGIN_AVX2
 TF_SIMD_END
 
 namespace {
-double cpu_us() {
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
-}
-void report(const char* name, std::vector<double> v, const char* unit) {
-  std::sort(v.begin(), v.end());
-  std::printf("%-34s best %7.3f %s  median %7.3f %s\n", name, v[0], unit, v[v.size() / 2], unit);
-}
+using harness::cpu_us;
+using harness::report;
 }  // namespace
 
 int main(int argc, char** argv) {

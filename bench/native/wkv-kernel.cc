@@ -11,6 +11,7 @@
 //   /tmp/wkv-kernel [rounds = 21] [C = 2048] [T = 128] [calls per round = 100]
 //
 // Run from the repository root (the includes are relative to it). Compare two checkouts by building it in each.
+#include "bench/native/harness.h"
 #include "native/core/simd.h"
 #include "native/core/dispatch.h"
 #include "native/cpu/ssm/ssm.h"
@@ -39,16 +40,8 @@ TF_SIMD_BEGIN_AVX2
 TF_SIMD_END
 
 namespace {
-double cpu_us() {
-  timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return t.tv_sec * 1e6 + t.tv_nsec * 1e-3;
-}
-void report(const char* name, std::vector<double> v, const char* unit, bool larger_better = false) {
-  std::sort(v.begin(), v.end());
-  std::printf("%-34s best %8.3f %s  median %8.3f %s\n", name, larger_better ? v.back() : v[0], unit, v[v.size() / 2],
-              unit);
-}
+using harness::cpu_us;
+using harness::report;
 float* aligned(size_t n) { return static_cast<float*>(std::aligned_alloc(64, (n * sizeof(float) + 63) / 64 * 64)); }
 }  // namespace
 
