@@ -5,8 +5,10 @@
 // row groups do; nothing else (no factors, lane reductions, v or out). Cycles per (token, row) from the round's FMA
 // probe (10 chains, two FMAs per cycle), in CPU time of this thread; best and median of 41 rounds. Built by hand:
 //
-//   g++ -O3 -std=gnu++17 bench/native/retention-rec-rowloop.cc -o /tmp/retention-rec-rowloop && /tmp/retention-rec-rowloop
+//   g++ -O3 -std=gnu++17 -I. bench/native/retention-rec-rowloop.cc -o /tmp/retention-rec-rowloop && /tmp/retention-rec-rowloop
 #include <immintrin.h>
+
+#include "bench/native/harness.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <vector>
 
 namespace {
+using harness::fma_probe;
 double cpu_ns() {
   timespec t;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
@@ -43,22 +46,6 @@ __attribute__((target("avx2,fma"), noinline)) void rows(float* kv, const float* 
   }
 }
 
-// n x 10 FMAs of 8 lanes, 10 independent chains in named registers (as bench/native/retention-rec-kernel.cc)
-__attribute__((target("avx2,fma"), noinline)) float fma_probe(long n) {
-  __m256 a0 = _mm256_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0;
-  const __m256 m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(0.001f);
-  for (long i = 0; i < n; ++i) {
-#define TF_PROBE_FMA(x) x = _mm256_fmadd_ps(x, m, c);
-    TF_PROBE_FMA(a0) TF_PROBE_FMA(a1) TF_PROBE_FMA(a2) TF_PROBE_FMA(a3) TF_PROBE_FMA(a4)
-    TF_PROBE_FMA(a5) TF_PROBE_FMA(a6) TF_PROBE_FMA(a7) TF_PROBE_FMA(a8) TF_PROBE_FMA(a9)
-#undef TF_PROBE_FMA
-    asm volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6), "+x"(a7), "+x"(a8), "+x"(a9));
-  }
-  const __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)),
-                                 _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(a4, a5), _mm256_add_ps(a6, a7)),
-                                               _mm256_add_ps(a8, a9)));
-  return _mm256_cvtss_f32(s);
-}
 }  // namespace
 
 int main() {
