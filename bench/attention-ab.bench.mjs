@@ -14,7 +14,7 @@
 //   options: --threads 1, --n 4096, --layouts bhnd, --causal false,true, --rounds 7, --ort, --quick (N 1024, 2 rounds)
 import { join } from 'node:path';
 
-import { buildModel, DT, loadOrt, session } from './peers/onnx.mjs';
+import { loadOrt, mhaModel, session } from './peers/onnx.mjs';
 import { args, flag, option, randomTensor, require, root } from './common.mjs';
 
 const files = args.filter((a) => a.endsWith('.node'));
@@ -33,15 +33,6 @@ if (flag('--ort') && !ort) console.log(`no onnxruntime column: ${reason}`);
 console.log(`threads ${threads}, ${rounds} rounds, builds: ${(files.length ? files : ['this worktree']).map((f, i) => `[${i}] ${f}`).join(' ')}`);
 
 const flopsOf = (N, causal) => 4 * H * D * (causal ? (N * (N + 1)) / 2 : N * N);
-function mhaModel(N, causal) {
-  const io = (name) => ({ name, elemType: DT.float, shape: [1, N, H * D] });
-  return buildModel({
-    nodes: [{ op: 'MultiHeadAttention', domain: 'com.microsoft', inputs: ['q', 'k', 'v'], outputs: ['o'], attrs: { num_heads: H, unidirectional: causal ? 1 : 0 } }],
-    inputs: [io('q'), io('k'), io('v')],
-    outputs: [io('o')],
-    opsets: { '': 17, 'com.microsoft': 1 },
-  });
-}
 
 const cases = []; // flash, one timing list per build
 const peers = []; // onnxruntime, one timing list
@@ -56,7 +47,7 @@ for (const N of sizes)
     for (const causal of modes) {
       cases.push({ name: `flash N ${N} ${layout}${causal ? ' causal' : ''}`, flops: flopsOf(N, causal), run: (b) => b.attention(q, k, v, { causal, layout, out }) });
       if (ort && layout === 'bnhd') {
-        const sess = await session(ort, mhaModel(N, causal), threads);
+        const sess = await session(ort, mhaModel(N, H, D, causal), threads);
         const feeds = Object.fromEntries(Object.entries({ q, k, v }).map(([n, x]) => [n, new ort.Tensor('float32', x.data, [1, N, H * D])]));
         peers.push({ name: `onnxruntime N ${N}${causal ? ' causal' : ''}`, flops: flopsOf(N, causal), sess, feeds, gf: [] });
       }

@@ -29,7 +29,7 @@ import { freemem } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { buildModel, DT, loadOrt, session } from './peers/onnx.mjs';
+import { loadOrt, mhaModel, session } from './peers/onnx.mjs';
 import { flag, loadDist, option, randomTensor } from './common.mjs';
 
 const here = fileURLToPath(import.meta.url);
@@ -44,15 +44,6 @@ const rounds = Number(option('--rounds', '3'));
 const jsonFile = option('--json', '');
 const reuseOut = flag('--reuse-out') && !flag('--child');
 
-function mhaModel(N, causal) {
-  const io = (name) => ({ name, elemType: DT.float, shape: [1, N, H * D] });
-  return buildModel({
-    nodes: [{ op: 'MultiHeadAttention', domain: 'com.microsoft', inputs: ['q', 'k', 'v'], outputs: ['o'], attrs: { num_heads: H, unidirectional: causal ? 1 : 0 } }],
-    inputs: [io('q'), io('k'), io('v')],
-    outputs: [io('o')],
-    opsets: { '': 17, 'com.microsoft': 1 },
-  });
-}
 
 // The three implementations over inputs in 'bnhd' order [1, N, H, D] (= [1, N, H·D]).
 function inputs(N) {
@@ -79,7 +70,7 @@ function naiveRun(x, N, causal) {
   };
 }
 async function ortRun(ort, x, N, causal) {
-  const sess = await session(ort, mhaModel(N, causal), threads);
+  const sess = await session(ort, mhaModel(N, H, D, causal), threads);
   const feeds = {
     q: new ort.Tensor('float32', x.q.data, [1, N, H * D]),
     k: new ort.Tensor('float32', x.k.data, [1, N, H * D]),

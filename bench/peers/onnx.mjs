@@ -169,3 +169,14 @@ export function matmulModel(M, K, N, b) {
     initializers: [{ name: 'B', dataType: DT.float, dims: [K, N], data: b }],
   });
 }
+
+/** com.microsoft MultiHeadAttention over q, k, v [1, N, H·D] (our 'bnhd' layout); causal: `unidirectional`. */
+export function mhaModel(N, H, D, causal) {
+  const io = (name) => ({ name, elemType: DT.float, shape: [1, N, H * D] });
+  return buildModel({
+    nodes: [{ op: 'MultiHeadAttention', domain: 'com.microsoft', inputs: ['q', 'k', 'v'], outputs: ['o'], attrs: { num_heads: H, unidirectional: causal ? 1 : 0 } }],
+    inputs: [io('q'), io('k'), io('v')],
+    outputs: [io('o')],
+    opsets: { '': 17, 'com.microsoft': 1 },
+  });
+}
