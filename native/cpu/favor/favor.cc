@@ -91,8 +91,8 @@ void run_head(const FavorParams& p, const Head& hd, int64_t bh) {
   float* const kf = frame.floats(checked_count(KB, M));
   float* const diag = frame.floats(checked_count(KB));
   float* const qf = frame.floats(checked_count(C, M));
-  float* const state = frame.zeros<float>(checked_count(M, D));
-  float* const z = frame.zeros<float>(checked_count(M));
+  float* const state = p.causal ? frame.zeros<float>(checked_count(M, D)) : frame.floats(checked_count(M, D));
+  float* const z = p.causal ? frame.zeros<float>(checked_count(M)) : frame.floats(checked_count(M));
   float* const a = frame.floats(checked_count(C, C));
   float gmax = 0.0f;
   if (hd.kind == 0) {
