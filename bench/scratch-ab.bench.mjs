@@ -35,6 +35,12 @@ const cases = [];
 {
   const q = rand([1, 2, 8, 16]), k = rand([1, 2, 16, 16]), v = rand([1, 2, 16, 16]), e = rand([16, 8], 0.5);
   cases.push(['linformer Nq8 Nk16 D16 kp8', (b) => b.linformerAttention(q, k, v, e)]);
+  const q2 = rand([1, 8, 16, 64]), k2 = rand([1, 8, 256, 64]), v2 = rand([1, 8, 256, 64]), e2 = rand([256, 256], 0.1);
+  cases.push(['linformer H8 Nq16 Nk256 D64 kp256', (b) => b.linformerAttention(q2, k2, v2, e2)]);
+}
+{
+  const q = rand([1, 4, 256, 64], 1), k = rand([1, 4, 256, 64], 1), v = rand([1, 4, 256, 64]), p = rand([128, 64]);
+  cases.push(['favor causal H4 N256 D64 M128', (b) => b.favorAttention(q, k, v, p, { causal: true })]);
 }
 {
   const E = 4, d = 64, f = 128;

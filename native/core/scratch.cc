@@ -5,8 +5,8 @@
 #include <cstring>
 #include <new>
 
-// Under AddressSanitizer the blocks are poisoned except for the pieces handed out (their exact bytes), so that an access
-// past a piece or to a piece after its frame ended is reported as it would be for a heap buffer of its own.
+// Under AddressSanitizer the blocks are poisoned except for the pieces handed out (their exact bytes), so that an
+// access past a piece or to a piece after its frame ended is reported as it would be for a heap buffer of its own.
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #define TF_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
@@ -110,8 +110,8 @@ size_t checked_count(int64_t a, int64_t b, int64_t c, int64_t d) {
   if (a < 0 || b < 0 || c < 0 || d < 0) throw std::bad_alloc();
   uint64_t r;
   if (__builtin_mul_overflow(static_cast<uint64_t>(a), static_cast<uint64_t>(b), &r) ||
-      __builtin_mul_overflow(r, static_cast<uint64_t>(c), &r) || __builtin_mul_overflow(r, static_cast<uint64_t>(d), &r) ||
-      r > SIZE_MAX)
+      __builtin_mul_overflow(r, static_cast<uint64_t>(c), &r) ||
+      __builtin_mul_overflow(r, static_cast<uint64_t>(d), &r) || r > SIZE_MAX)
     throw std::bad_alloc();
   return static_cast<size_t>(r);
 }
@@ -144,10 +144,5 @@ void* ScratchFrame::take(size_t n, size_t elem, bool zero) {
 
 float* ScratchFrame::floats(size_t n) { return static_cast<float*>(take(n, sizeof(float), false)); }
 double* ScratchFrame::doubles(size_t n) { return static_cast<double*>(take(n, sizeof(double), false)); }
-
-ScratchStats scratch_stats() {
-  const Arena& a = t_arena;
-  return {a.total, a.nblocks, a.depth};
-}
 
 }  // namespace tf

@@ -17,11 +17,19 @@
 //
 // Sizes: every count goes through checked_count(), which multiplies int64 factors and throws std::bad_alloc on a
 // negative factor or an overflow (of the count, or of its byte size in a piece); a piece over 1 TiB or a failed
-// allocation also throws std::bad_alloc. The N-API layer turns it into a JS Error (sync: node-addon-api's CPP_EXCEPTIONS_ALL; async: the
-// promise rejects, napi/common.cc run_async).
+// allocation also throws std::bad_alloc. The N-API layer turns it into a JS Error "std::bad_alloc" (sync calls:
+// node-addon-api's CPP_EXCEPTIONS_ALL; async: the promise rejects, napi/common.cc run_async). Under AddressSanitizer
+// the free parts of the blocks are poisoned: an access past a piece, or to a piece after its frame ended, is reported.
 //
-// Every function is defined out of line in scratch.cc (no standard-library or arena code is compiled inside a
-// kernel's ISA target region), so the header may be used from the per-ISA kernel templates.
+// The arena's code is out of line in scratch.cc, so no standard-library or arena code is compiled inside a kernel's ISA
+// target region: per-ISA templates may use ScratchFrame, floats() and doubles() (the header included before the
+// region, as wkv.h does for wkv_impl.h); get<T>() and zeros<T>() are one-line casts around the same call.
+//
+// Use (the kernel's temporaries, or a parallel_for task's):
+//   ScratchFrame frame;
+//   float* tile = frame.floats(checked_count(rows, cols));  // uninitialised
+//   double* acc = frame.zeros<double>(checked_count(n));     // zero-filled
+//   int32_t* idx = frame.get<int32_t>(checked_count(n));
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -64,13 +72,5 @@ class ScratchFrame {
   size_t block_;  // the arena's top when the frame was made: block index and bytes used in it
   size_t used_;
 };
-
-// The calling thread's arena: bytes held in blocks, number of blocks, open frames (for tests and diagnostics).
-struct ScratchStats {
-  size_t bytes;
-  size_t blocks;
-  int depth;
-};
-ScratchStats scratch_stats();
 
 }  // namespace tf

@@ -11,7 +11,8 @@ namespace tf::cpu {
 void linformer_attention_f32(const LinformerParams& p) {
   const int64_t heads = p.B * p.Hkv, Nk = p.Nk, D = p.D, Kp = p.Kp;
   if (p.B * p.H * p.Nq == 0) return;
-  // scratch for K' and V': written whole by the products below, zero-filled only for an empty sequence (which skips them)
+  // scratch for K' and V': written whole by the products below; zero-filled only for an empty sequence, which skips
+  // them
   ScratchFrame frame;
   const size_t n = checked_count(2, heads, Kp, D);
   float* kp = Nk > 0 ? frame.floats(n) : frame.zeros<float>(n);
