@@ -10,6 +10,7 @@
         "native/core/dtype.cc",
         "native/core/memory.cc",
         "native/core/threadpool.cc",
+        "native/core/scratch.cc",
         "native/cpu/attention/blocksparse.cc",
         "native/cpu/attention/flash.cc",
         "native/cpu/attention/flash_avx2.cc",

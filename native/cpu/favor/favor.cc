@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <vector>
 
 #include "../../core/dispatch.h"
+#include "../../core/scratch.h"
 #include "../../core/threadpool.h"
 #include "../gemm/gemm.h"
 #include "favor_impl.h"  // scalar instantiation: no target region
@@ -85,35 +85,41 @@ void run_head(const FavorParams& p, const Head& hd, int64_t bh) {
   const float* k = p.k + bh * N * D;
   const float* v = p.v + bh * N * D;
   float* out = p.out + bh * N * D;
-  std::vector<float> kf(static_cast<size_t>(KB * M)), diag(static_cast<size_t>(KB));
-  std::vector<float> qf(static_cast<size_t>(C * M)), state(static_cast<size_t>(M * D), 0.0f), z(static_cast<size_t>(M), 0.0f);
-  std::vector<float> a(static_cast<size_t>(C * C));
+  // Scratch (uninitialised): kf, qf, diag and a are written before they are read; the causal path's running state
+  // and z start at zero (the non-causal path overwrites state with its first product (beta 0) and z from zs).
+  ScratchFrame frame;
+  float* const kf = frame.floats(checked_count(KB, M));
+  float* const diag = frame.floats(checked_count(KB));
+  float* const qf = frame.floats(checked_count(C, M));
+  float* const state = p.causal ? frame.zeros<float>(checked_count(M, D)) : frame.floats(checked_count(M, D));
+  float* const z = p.causal ? frame.zeros<float>(checked_count(M)) : frame.floats(checked_count(M));
+  float* const a = frame.floats(checked_count(C, C));
   float gmax = 0.0f;
   if (hd.kind == 0) {
     gmax = -std::numeric_limits<float>::infinity();
     for (int64_t s = 0; s < N; s += KB) {
       const int64_t L = std::min(KB, N - s);
-      sgemm(false, true, L, M, D, hd.c, k + s * D, D, p.proj, D, 0.0f, kf.data(), M);
-      for (int64_t i = 0; i < L; ++i) gmax = std::max(gmax, Head::row_max(kf.data() + i * M, M));
+      sgemm(false, true, L, M, D, hd.c, k + s * D, D, p.proj, D, 0.0f, kf, M);
+      for (int64_t i = 0; i < L; ++i) gmax = std::max(gmax, Head::row_max(kf + i * M, M));
     }
   }
 
   if (!p.causal) {
     // state = φ(K)ᵀ V, z = Σ_j φ(k_j), key block by key block
-    std::vector<double> zs(static_cast<size_t>(M), 0.0);
+    double* const zs = frame.zeros<double>(checked_count(M));
     for (int64_t s = 0; s < N; s += KB) {
       const int64_t L = std::min(KB, N - s);
-      key_chunk(hd, k + s * D, L, gmax, kf.data(), diag.data());
-      sgemm(true, false, M, D, L, 1.0f, kf.data(), M, v + s * D, D, s == 0 ? 0.0f : 1.0f, state.data(), D);
+      key_chunk(hd, k + s * D, L, gmax, kf, diag);
+      sgemm(true, false, M, D, L, 1.0f, kf, M, v + s * D, D, s == 0 ? 0.0f : 1.0f, state, D);
       for (int64_t j = 0; j < L; ++j)
         for (int64_t f = 0; f < M; ++f) zs[f] += kf[j * M + f];
     }
     for (int64_t f = 0; f < M; ++f) z[f] = static_cast<float>(zs[f]);
     for (int64_t s = 0; s < N; s += C) {
       const int64_t L = std::min(C, N - s);
-      hd.query_features(q + s * D, L, qf.data(), diag.data());
+      hd.query_features(q + s * D, L, qf, diag);
       float* oc = out + s * D;
-      sgemm(false, false, L, D, M, 1.0f, qf.data(), M, state.data(), D, 0.0f, oc, D);
+      sgemm(false, false, L, D, M, 1.0f, qf, M, state, D, 0.0f, oc, D);
       for (int64_t i = 0; i < L; ++i) {
         double den = 0;
         for (int64_t f = 0; f < M; ++f) den += static_cast<double>(qf[i * M + f]) * z[f];
@@ -125,16 +131,16 @@ void run_head(const FavorParams& p, const Head& hd, int64_t bh) {
   }
   for (int64_t s = 0; s < N; s += C) {
     const int64_t L = std::min(C, N - s);
-    const float* kc = kf.data();
-    key_chunk(hd, k + s * D, L, gmax, kf.data(), diag.data());
-    hd.query_features(q + s * D, L, qf.data(), diag.data());
+    const float* kc = kf;
+    key_chunk(hd, k + s * D, L, gmax, kf, diag);
+    hd.query_features(q + s * D, L, qf, diag);
     float* oc = out + s * D;
     // the earlier chunks through the running state, then the intra-chunk part tril(φ(Q_c) φ(K_c)ᵀ) V_c
-    sgemm(false, false, L, D, M, 1.0f, qf.data(), M, state.data(), D, 0.0f, oc, D);
-    sgemm(false, true, L, L, M, 1.0f, qf.data(), M, kc, M, 0.0f, a.data(), L);
+    sgemm(false, false, L, D, M, 1.0f, qf, M, state, D, 0.0f, oc, D);
+    sgemm(false, true, L, L, M, 1.0f, qf, M, kc, M, 0.0f, a, L);
     for (int64_t i = 0; i < L; ++i)
       for (int64_t j = i + 1; j < L; ++j) a[i * L + j] = 0.0f;
-    sgemm(false, false, L, D, L, 1.0f, a.data(), L, v + s * D, D, 1.0f, oc, D);
+    sgemm(false, false, L, D, L, 1.0f, a, L, v + s * D, D, 1.0f, oc, D);
     for (int64_t i = 0; i < L; ++i) {
       double den = 0;
       for (int64_t f = 0; f < M; ++f) den += static_cast<double>(qf[i * M + f]) * (static_cast<double>(z[f]) + p.causal_eps);
@@ -143,7 +149,7 @@ void run_head(const FavorParams& p, const Head& hd, int64_t bh) {
       for (int64_t d = 0; d < D; ++d) oc[i * D + d] *= inv;
     }
     // carry the chunk into the running state
-    sgemm(true, false, M, D, L, 1.0f, kc, M, v + s * D, D, 1.0f, state.data(), D);
+    sgemm(true, false, M, D, L, 1.0f, kc, M, v + s * D, D, 1.0f, state, D);
     for (int64_t j = 0; j < L; ++j)
       for (int64_t f = 0; f < M; ++f) z[f] += kc[j * M + f];
   }
@@ -165,14 +171,15 @@ void favor_features_f32(const FavorParams& p, const float* x, bool is_query, flo
   if (heads == 0 || p.N == 0) return;
   const Head hd = make_head(p);
   parallel_for(0, heads, 1, [&](int64_t s, int64_t e) {
-    std::vector<float> diag(static_cast<size_t>(p.N));
+    ScratchFrame frame;
+    float* const diag = frame.floats(checked_count(p.N));
     for (int64_t bh = s; bh < e; ++bh) {
       const float* xi = x + bh * p.N * p.D;
       float* yi = out + bh * p.N * p.M;
       if (is_query)
-        hd.query_features(xi, p.N, yi, diag.data());
+        hd.query_features(xi, p.N, yi, diag);
       else
-        hd.key_features(xi, yi, diag.data());
+        hd.key_features(xi, yi, diag);
     }
   });
 }

@@ -9,6 +9,7 @@
 #include <new>
 
 #include "../../core/dispatch.h"
+#include "../../core/scratch.h"
 #include "../../core/simd.h"
 #include "../../core/threadpool.h"
 #include "gemm_kernel.h"
@@ -40,19 +41,25 @@ void register_gemm_scalar(Kernels& k) { k.sgemm = &kSgemmScalar; }
 namespace cpu {
 namespace {
 
-// Grow-only scratch buffers, one set per thread (kept between calls: page-faulting megabytes on every call
-// would cost more than small products). Not counted in memoryStats(): they are the kernel's working set.
-class Scratch {
+// Temporary buffers come from the calling thread's scratch arena (core/scratch.h), one frame per product and one per
+// task. The packed A block is different: consecutive tasks of a thread on the same rows reuse it, so it is a per-thread
+// cache (which block it holds, for which product), not scratch: another kernel's task on this thread between two of
+// ours could overwrite an arena piece without our knowing. It holds at most mc x kc floats (a few hundred KiB).
+class PackedA {
  public:
-  ~Scratch() { std::free(p_); }
+  uint64_t call = 0;
+  int64_t ic = -1, pc = -1;
+  ~PackedA() { std::free(p_); }
   float* get(size_t floats) {
     if (floats > n_) {
+      if (floats > (SIZE_MAX - 63) / sizeof(float)) throw std::bad_alloc();
       size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
       void* p = std::aligned_alloc(64, bytes);
       if (!p) throw std::bad_alloc();
       std::free(p_);
       p_ = static_cast<float*>(p);
       n_ = bytes / sizeof(float);
+      call = 0;
     }
     return p_;
   }
@@ -60,17 +67,6 @@ class Scratch {
  private:
   float* p_ = nullptr;
   size_t n_ = 0;
-};
-
-thread_local Scratch t_pack_b;   // shared B block (owned by the calling thread of a product)
-thread_local Scratch t_pack_a;   // this thread's packed A block
-thread_local Scratch t_small_a;  // rows of A copied contiguous for the small-M path
-thread_local Scratch t_small_acc;  // partial sums of the small-M path
-
-// Which A block this thread packed last, so that consecutive tasks on the same rows reuse it.
-struct PackedA {
-  uint64_t call = 0;
-  int64_t ic = -1, pc = -1;
 };
 thread_local PackedA t_packed_a;
 std::atomic<uint64_t> g_call_id{1};
@@ -96,10 +92,11 @@ void scale_c(int64_t m, int64_t n, float beta, float* c, int64_t rsc, int64_t cs
 void small_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float alpha, const float* a, int64_t rsa,
                 int64_t csa, const float* b, int64_t rsb, int64_t csb, float beta, float* c, int64_t rsc,
                 int64_t csc) {
+  ScratchFrame frame;
   const float* ap = a;
   int64_t lda = rsa;
   if (csa != 1) {  // copy the few rows so that each is contiguous in k
-    float* t = t_small_a.get(static_cast<size_t>(m * k));
+    float* t = frame.floats(checked_count(m, k));
     for (int64_t i = 0; i < m; ++i)
       for (int64_t p = 0; p < k; ++p) t[i * k + p] = a[i * rsa + p * csa];
     ap = t;
@@ -115,13 +112,11 @@ void small_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float al
   if (csb == 1) grain = std::max(grain, ceil_div(units, num_threads()));
   auto fn = kr.small_m;
   parallel_for(0, units, grain, [&](int64_t u0, int64_t u1) {
-    float* scratch = t_small_acc.get(kSgemmSmallScratch);
+    ScratchFrame task;
+    float* scratch = task.floats(kSgemmSmallScratch);
     fn(m, u0 * kUnit, std::min(n, u1 * kUnit), k, ap, lda, b, rsb, csb, c, rsc, csc, alpha, beta, scratch);
   });
 }
-
-thread_local Scratch t_skinny_a;  // all of op(A) packed, for the skinny path (the calling thread's)
-thread_local Scratch t_skinny_b;  // one packed panel block of op(B) (this thread's)
 
 // The most floats of packed op(A) the skinny path keeps (16 MiB); larger products take the blocked path.
 constexpr int64_t kSkinnyMaxA = int64_t{1} << 22;
@@ -147,7 +142,8 @@ void skinny_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float a
   const int64_t MR = kr.mr, NR = kr.nr, KC = kr.kc;
   const int64_t mpad = ceil_div(m, MR) * MR;
   const int64_t nkb = ceil_div(k, KC);
-  float* ap = t_skinny_a.get(static_cast<size_t>(mpad * k));
+  ScratchFrame frame;
+  float* ap = frame.floats(checked_count(mpad, k));  // all of op(A) packed
   // block pc (depths [pc, pc + kc)) at ap + pc * mpad
   parallel_for(0, nkb, std::max<int64_t>(1, 16384 / (mpad * KC)), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
@@ -158,7 +154,8 @@ void skinny_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float a
   const int64_t npan = ceil_div(n, NR);
   // one contiguous range of panels per thread
   parallel_for(0, npan, ceil_div(npan, num_threads()), [&](int64_t p0, int64_t p1) {
-    float* bbuf = t_skinny_b.get(static_cast<size_t>(NR * KC));
+    ScratchFrame task;
+    float* bbuf = task.floats(checked_count(NR, KC));  // one packed panel block of op(B)
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t j0 = p * NR, nn = std::min(NR, n - j0);
       const float* bj = b + j0 * csb;
@@ -213,7 +210,8 @@ void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float 
   // region costs a wake-up of the pool, which shows below ~10 ms of work). Same blocks, same sums.
   const bool whole_k = threads > 1 && k > KC && static_cast<double>(k) * nc_max * sizeof(float) <= 8.0 * (1 << 20);
   // the packing buffer: one KC block, or the whole depth (whole_k); none when B comes packed
-  float* bbuf = prepacked ? nullptr : t_pack_b.get(static_cast<size_t>(nc_max * (whole_k ? k : kc_max)));
+  ScratchFrame frame;
+  float* bbuf = prepacked ? nullptr : frame.floats(checked_count(nc_max, whole_k ? k : kc_max));
 
   for (int64_t jc = 0; jc < n; jc += NC) {
     const int64_t nc = std::min(NC, n - jc);
@@ -231,7 +229,7 @@ void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float 
           if (pan0 >= pan1) continue;
           const int64_t i0 = ic * MC, mc = std::min(MC, m - i0);
           const int64_t j0 = pan0 * NR, j1 = std::min(nc, pan1 * NR);
-          float* ap = t_pack_a.get(static_cast<size_t>(a_floats));
+          float* ap = t_packed_a.get(static_cast<size_t>(a_floats));
           t_packed_a.call = 0;  // the buffer is reused below: forget what it held
           for (int64_t pc = 0; pc < k; pc += KC) {
             const int64_t kc = std::min(KC, k - pc);
@@ -257,7 +255,7 @@ void blocked_path(const SgemmKernel& kr, int64_t m, int64_t n, int64_t k, float 
           const int64_t pan0 = split_begin(npan, jp, q), pan1 = split_begin(npan, jp, q + 1);
           if (pan0 >= pan1) continue;
           const int64_t i0 = ic * MC, mc = std::min(MC, m - i0);
-          float* ap = t_pack_a.get(static_cast<size_t>(a_floats));
+          float* ap = t_packed_a.get(static_cast<size_t>(a_floats));
           PackedA& last = t_packed_a;
           if (last.call != call || last.ic != ic || last.pc != pc) {
             kr.pack_a(mc, kc, a + i0 * rsa + pc * csa, rsa, csa, ap);
@@ -388,8 +386,8 @@ double sgemm_read_probe(int64_t bytes, int passes, int threads, double* seconds)
   threads = std::max(1, threads);
   const int64_t per = std::max<int64_t>(64, bytes / 4 / threads / 64 * 64);  // floats per thread
   const int64_t n = per * threads;
-  float* buf = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(n) * sizeof(float)));
-  if (!buf) throw std::bad_alloc();
+  ScratchFrame frame;
+  float* buf = frame.floats(checked_count(n));
   // touch every page on the thread that will read it
   parallel_for(0, threads, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t)
@@ -403,7 +401,6 @@ double sgemm_read_probe(int64_t bytes, int passes, int threads, double* seconds)
     });
   }
   auto t1 = std::chrono::steady_clock::now();
-  std::free(buf);
   if (seconds) *seconds = std::chrono::duration<double>(t1 - t0).count();
   return static_cast<double>(n) * sizeof(float) * passes + (sink.load() < 0 ? 1.0 : 0.0);
 }

@@ -1,8 +1,8 @@
 #include "linformer.h"
 
 #include <cstddef>
-#include <vector>
 
+#include "../../core/scratch.h"
 #include "../attention/flash.h"
 #include "../gemm/gemm.h"
 
@@ -11,8 +11,11 @@ namespace tf::cpu {
 void linformer_attention_f32(const LinformerParams& p) {
   const int64_t heads = p.B * p.Hkv, Nk = p.Nk, D = p.D, Kp = p.Kp;
   if (p.B * p.H * p.Nq == 0) return;
-  std::vector<float> kv(static_cast<size_t>(2 * heads * Kp * D));
-  float* kp = kv.data();
+  // scratch for K' and V': written whole by the products below; zero-filled only for an empty sequence, which skips
+  // them
+  ScratchFrame frame;
+  const size_t n = checked_count(2, heads, Kp, D);
+  float* kp = Nk > 0 ? frame.floats(n) : frame.zeros<float>(n);
   float* vp = kp + heads * Kp * D;
   // K'[bh] = E[:Nk]ᵀ K[bh]: one product per (batch, key/value head), E broadcast (stride 0)
   // (an empty sequence leaves K' = V' = 0: uniform attention over zero values)

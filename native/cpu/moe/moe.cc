@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../../core/dispatch.h"
+#include "../../core/scratch.h"
 #include "../../core/threadpool.h"
 #include "../gemm/gemm.h"
 
@@ -72,14 +73,16 @@ void moe_route(const MoeRouteParams& p, const float* logits, const MoeRouteOut& 
   if (out.routed) std::fill(out.routed, out.routed + E, 0);
   if (out.kept) std::fill(out.kept, out.kept + E, 0);
   if (T == 0 || E == 0) return;
-  std::vector<float> probs(static_cast<size_t>(T * E));
+  ScratchFrame frame;
+  float* const probs = frame.floats(checked_count(T, E));  // every row written by softmax_row
   // Softmax, top-k and weights per token: independent rows.
   parallel_for(0, T, std::max<int64_t>(1, 4096 / E), [&](int64_t t0, int64_t t1) {
-    std::vector<char> taken(static_cast<size_t>(E));
+    ScratchFrame task;
+    char* const taken = task.get<char>(checked_count(E));
     for (int64_t t = t0; t < t1; ++t) {
-      float* pr = probs.data() + t * E;
+      float* pr = probs + t * E;
       softmax_row(logits + t * E, E, pr);
-      std::fill(taken.begin(), taken.end(), 0);
+      std::fill(taken, taken + E, 0);
       int32_t* ex = out.expert + t * K;
       float* wt = out.weight + t * K;
       float sum = 0.0f;
@@ -99,11 +102,11 @@ void moe_route(const MoeRouteParams& p, const float* logits, const MoeRouteOut& 
     }
   });
   // Statistics and the capacity limit, in token order (deterministic).
-  std::vector<double> mass(out.prob_sum ? static_cast<size_t>(E) : 0, 0.0);
-  std::vector<int64_t> used(static_cast<size_t>(E), 0);
+  double* const mass = frame.zeros<double>(out.prob_sum ? checked_count(E) : 0);  // sums: start at zero
+  int64_t* const used = frame.get<int64_t>(checked_count(E));  // zeroed at t = 0 below
   const int64_t group = p.group > 0 ? p.group : T;
   for (int64_t t = 0; t < T; ++t) {
-    if (t % group == 0) std::fill(used.begin(), used.end(), 0);
+    if (t % group == 0) std::fill(used, used + E, 0);
     if (out.prob_sum)
       for (int64_t e = 0; e < E; ++e) mass[e] += probs[t * E + e];
     for (int64_t s = 0; s < K; ++s) {
@@ -126,7 +129,9 @@ void moe_dispatch(const int32_t* expert, int64_t pairs, int64_t num_experts, int
   for (int64_t i = 0; i < pairs; ++i)
     if (expert[i] >= 0) ++offsets[expert[i] + 1];
   for (int64_t e = 0; e < num_experts; ++e) offsets[e + 1] += offsets[e];
-  std::vector<int32_t> next(offsets, offsets + num_experts);
+  ScratchFrame frame;
+  int32_t* const next = frame.get<int32_t>(checked_count(num_experts));
+  std::copy(offsets, offsets + num_experts, next);
   for (int64_t i = 0; i < pairs; ++i) {
     const int32_t e = expert[i];
     if (e < 0) {
@@ -164,10 +169,14 @@ void moe_experts(const MoeExpertsSpec& s, const float* xg, const int32_t* offset
   }
   if (sched == MoeSchedule::Sequential) {
     // One expert at a time, each GEMM split over the whole pool.
-    std::vector<float> h1(static_cast<size_t>(max_rows * f)), h3(s.kind == MoeFfn::SwiGlu ? h1.size() : 0);
+    // h1, h3: written whole by the first GEMMs (scratch, uninitialised)
+    ScratchFrame frame;
+    const size_t n = checked_count(max_rows, f);
+    float* const h1 = frame.floats(n);
+    float* const h3 = s.kind == MoeFfn::SwiGlu ? frame.floats(n) : nullptr;
     for (int64_t e = 0; e < E; ++e) {
       const int64_t r0 = offsets[e], m = offsets[e + 1] - r0;
-      expert_rows(s, s.w[e], xg + r0 * d, m, h1.data(), h3.data(), y + r0 * d);
+      expert_rows(s, s.w[e], xg + r0 * d, m, h1, h3, y + r0 * d);
     }
     return;
   }
@@ -182,12 +191,14 @@ void moe_experts(const MoeExpertsSpec& s, const float* xg, const int32_t* offset
     for (int64_t r = offsets[e]; r < offsets[e + 1]; r += kChunkRows)
       tasks.push_back({e, r, std::min<int64_t>(kChunkRows, offsets[e + 1] - r)});
   std::stable_sort(tasks.begin(), tasks.end(), [](const Task& a, const Task& b) { return a.m > b.m; });
-  std::vector<float> h1(static_cast<size_t>(A * f)), h3(s.kind == MoeFfn::SwiGlu ? h1.size() : 0);
+  ScratchFrame frame;
+  const size_t n = checked_count(A, f);
+  float* const h1 = frame.floats(n);
+  float* const h3 = s.kind == MoeFfn::SwiGlu ? frame.floats(n) : nullptr;
   parallel_for(0, static_cast<int64_t>(tasks.size()), 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const Task& t = tasks[i];
-      expert_rows(s, s.w[t.e], xg + t.r0 * d, t.m, h1.data() + t.r0 * f, h3.empty() ? nullptr : h3.data() + t.r0 * f,
-                  y + t.r0 * d);
+      expert_rows(s, s.w[t.e], xg + t.r0 * d, t.m, h1 + t.r0 * f, h3 ? h3 + t.r0 * f : nullptr, y + t.r0 * d);
     }
   });
 }

@@ -6,13 +6,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <vector>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
 #include "../../core/dispatch.h"
 #include "../../core/half.h"
+#include "../../core/scratch.h"
 #include "../../core/threadpool.h"
 #include "../gemm/gemm.h"
 
@@ -358,7 +358,8 @@ void oct_activations(const ActBlock* act, int64_t m, int64_t kb, ActOct* octs) {
 // scale for such a row (an outlier channel) would round the rest of it coarsely, so qlinear takes the fp32 path.
 constexpr double kQuantRowPeak = 32.0;
 bool quantize_rows16(const float* x, int64_t m, int64_t k, int64_t ldx, int16_t* q, float* d) {
-  std::vector<unsigned char> peaky(static_cast<size_t>(m), 0);
+  ScratchFrame frame;
+  unsigned char* const peaky = frame.zeros<unsigned char>(checked_count(m));  // flags: only set below
   parallel_for(0, m, std::max<int64_t>(1, 8192 / k), [&](int64_t s, int64_t e) {
     for (int64_t i = s; i < e; ++i) {
       const float* v = x + i * k;
@@ -389,8 +390,8 @@ bool quantize_rows16(const float* x, int64_t m, int64_t k, int64_t ldx, int16_t*
       }
     }
   });
-  for (unsigned char p : peaky)
-    if (p) return false;
+  for (int64_t i = 0; i < m; ++i)
+    if (peaky[i]) return false;
   return true;
 }
 
@@ -449,32 +450,34 @@ bool qlinear_gemm_i8(const QuantWeight& w, const float* x, int64_t m, const floa
   a.y = y;
   a.ldy = n;
   a.ldx = (k + 31) / 32 * 32;
-  std::vector<int16_t> xq(static_cast<size_t>(m * a.ldx));
-  std::vector<float> xd(static_cast<size_t>(m));
-  if (!quantize_rows16(x, m, k, a.ldx, xq.data(), xd.data())) return false;
-  a.xq = xq.data();
-  a.xd = xd.data();
+  // scratch: every row's codes (to ldx, zero past k) and scale are written when quantize_rows16 succeeds
+  ScratchFrame frame;
+  int16_t* const xq = frame.get<int16_t>(checked_count(m, a.ldx));
+  float* const xd = frame.floats(checked_count(m));
+  if (!quantize_rows16(x, m, k, a.ldx, xq, xd)) return false;
+  a.xq = xq;
+  a.xd = xd;
   auto fn = kernels().quant_gemm_i8;
   if (m >= kQuantGemmI8PackM) {
     // the packed GEMM: x's codes in tiles of 6 rows × pairs of k (quant.h QuantGemv::xpk), then tasks of up to
     // 192 output columns (a multiple of 16: the kernel's panels); when that leaves fewer than 2 tasks a thread, the
     // rows are split too (tiles of 6). Every output's arithmetic is the same for any split.
     const int64_t ldp = a.ldx / 2, tiles = (m + 5) / 6;
-    std::vector<int32_t> xpk(static_cast<size_t>(tiles * ldp * 6));
+    int32_t* const xpk = frame.get<int32_t>(checked_count(tiles, ldp, 6));  // written whole, padding rows too
     parallel_for(0, tiles, 1, [&](int64_t s, int64_t e) {
       for (int64_t t = s; t < e; ++t)
         for (int j = 0; j < 6; ++j) {
-          int32_t* o = xpk.data() + t * ldp * 6 + j;
+          int32_t* o = xpk + t * ldp * 6 + j;
           const int64_t i = 6 * t + j;
           if (i >= m) {
             for (int64_t p = 0; p < ldp; ++p) o[p * 6] = 0;
             continue;
           }
-          const int16_t* src = xq.data() + i * a.ldx;
+          const int16_t* src = xq + i * a.ldx;
           for (int64_t p = 0; p < ldp; ++p) std::memcpy(o + p * 6, src + 2 * p, 4);
         }
     });
-    a.xpk = xpk.data();
+    a.xpk = xpk;
     const int64_t threads = num_threads();
     int64_t cw = 192;
     if ((n + cw - 1) / cw < 2 * threads) cw = std::max<int64_t>(16, (n / (2 * threads) + 15) / 16 * 16);
@@ -516,30 +519,29 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
     QuantGemv a;
     a.w = w;
     a.kb = (k + 31) / 32;
-    std::vector<ActBlock> act(static_cast<size_t>(m * a.kb));
-    quantize_activations(x, m, k, a.kb, quant_int16_acts(w.format), act.data());
-    a.act = act.data();
-    std::vector<ActPair> pairs;
-    std::vector<ActOct> octs;
+    // Scratch. act is zero-filled: quantize_activations makes only the fields of the format's width (the others
+    // stay zero, as the value-initialised vector had them); pairs, octs, q16 and d16 are written whole.
+    ScratchFrame frame;
+    ActBlock* const act = frame.zeros<ActBlock>(checked_count(m, a.kb));
+    quantize_activations(x, m, k, a.kb, quant_int16_acts(w.format), act);
+    a.act = act;
     if (!quant_int16_acts(w.format)) {
-      pairs.resize(static_cast<size_t>(m * (a.kb / 2)));
-      pair_activations(w.format, act.data(), m, a.kb, pairs.data());
-      a.pairs = pairs.data();
-      octs.resize(static_cast<size_t>(m * (a.kb / 8)));
-      oct_activations(act.data(), m, a.kb, octs.data());
-      a.octs = octs.data();
+      ActPair* const pairs = frame.get<ActPair>(checked_count(m, a.kb / 2));
+      pair_activations(w.format, act, m, a.kb, pairs);
+      a.pairs = pairs;
+      ActOct* const octs = frame.get<ActOct>(checked_count(m, a.kb / 8));
+      oct_activations(act, m, a.kb, octs);
+      a.octs = octs;
     }
-    std::vector<int16_t> q16;
-    std::vector<float> d16;
     if (w.format == QuantFormat::Q8_0) {
-      q16.resize(static_cast<size_t>(m * a.kb * 32));
-      d16.resize(static_cast<size_t>(m * a.kb));
+      int16_t* const q16 = frame.get<int16_t>(checked_count(m, a.kb, 32));
+      float* const d16 = frame.floats(checked_count(m, a.kb));
       for (int64_t i = 0; i < m * a.kb; ++i) {
-        std::memcpy(q16.data() + i * 32, act[i].q16, sizeof(act[i].q16));
+        std::memcpy(q16 + i * 32, act[i].q16, sizeof(act[i].q16));
         d16[i] = act[i].d16;
       }
-      a.q16 = q16.data();
-      a.d16 = d16.data();
+      a.q16 = q16;
+      a.d16 = d16;
     }
     a.m = m;
     a.bias = bias;
@@ -553,13 +555,14 @@ void qlinear(const QuantWeight& w, const float* x, int64_t m, const float* bias,
   // Large M: tiles of nt weight rows, dequantized (in parallel) into a [nt, k] panel, then y[:, n0:n0+nt] =
   // x·panelᵀ by the fp32 GEMM (which parallelizes itself). The tile is a function of k only.
   const int64_t nt = std::max<int64_t>(16, std::min<int64_t>(n, ((int64_t{1} << 20) / k) / 16 * 16));
-  std::vector<float> panel(static_cast<size_t>(std::min(nt, n) * k));
+  ScratchFrame frame;
+  float* const panel = frame.floats(checked_count(std::min(nt, n), k));  // each tile's rows dequantized whole
   if (bias)
     for (int64_t i = 0; i < m; ++i) std::memcpy(y + i * n, bias, sizeof(float) * n);
   for (int64_t n0 = 0; n0 < n; n0 += nt) {
     const int64_t nn = std::min(nt, n - n0);
     const int64_t grain = std::max<int64_t>(1, 16384 / k);
-    float* pp = panel.data();
+    float* pp = panel;
     parallel_for(0, nn, grain, [&](int64_t s, int64_t e) { dequantize_rows(w, n0 + s, n0 + e, pp + s * k); });
     sgemm(false, true, m, nn, k, 1.0f, x, k, pp, k, bias ? 1.0f : 0.0f, y + n0, n);
   }

@@ -1,9 +1,9 @@
 #include "reduce.h"
 
 #include <algorithm>
-#include <vector>
 
 #include "../../core/dispatch.h"
+#include "../../core/scratch.h"
 #include "../../core/threadpool.h"
 #include "reduce_impl.h"  // scalar instantiation: no target region
 
@@ -32,7 +32,8 @@ void sum_f32(const float* x, float* out, int64_t outer, int64_t len, int64_t inn
       });
       return;
     }
-    std::vector<double> part(static_cast<size_t>(outer * blocks));
+    ScratchFrame frame;
+    double* const part = frame.doubles(checked_count(outer, blocks));  // every block's sum written
     parallel_for(0, outer * blocks, 1, [&](int64_t s, int64_t e) {
       for (int64_t t = s; t < e; ++t) {
         const int64_t r = t / blocks, b = t % blocks;

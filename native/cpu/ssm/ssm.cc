@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <memory>
 #include <vector>
 
 #include "../../core/dispatch.h"
+#include "../../core/scratch.h"
 #include "../../core/threadpool.h"
 #include "ssm_impl.h"  // scalar instantiation: no target region
 
@@ -23,7 +23,6 @@ inline int64_t padded(int64_t n) { return (n + kPad - 1) / kPad * kPad; }
 
 // B or C as the scan reads it: row l of channel d at base(b, d) + l * step, Np floats each (zero-padded).
 struct ScanOperand {
-  std::vector<float> buf;
   const float* p = nullptr;
   int64_t step = 0;       // floats between steps l (0: time-invariant)
   int64_t per_group = 0;  // floats between groups (variable) or channels (invariant)
@@ -35,7 +34,9 @@ struct ScanOperand {
   }
 };
 
-ScanOperand prepare(const float* src, int64_t groups, int64_t batch, int64_t dim, int64_t L, int64_t N, int64_t Np) {
+// A repacked copy goes into `frame` (scratch: every float of it written here, the padding with zeros).
+ScanOperand prepare(ScratchFrame& frame, const float* src, int64_t groups, int64_t batch, int64_t dim, int64_t L,
+                    int64_t N, int64_t Np) {
   ScanOperand op;
   op.groups = groups;
   if (groups == 0) {  // [dim, N]
@@ -44,9 +45,12 @@ ScanOperand prepare(const float* src, int64_t groups, int64_t batch, int64_t dim
     if (Np == N) {
       op.p = src;
     } else {
-      op.buf.assign(static_cast<size_t>(dim * Np), 0.0f);
-      for (int64_t d = 0; d < dim; ++d) std::memcpy(op.buf.data() + d * Np, src + d * N, N * sizeof(float));
-      op.p = op.buf.data();
+      float* buf = frame.floats(checked_count(dim, Np));
+      for (int64_t d = 0; d < dim; ++d) {
+        std::memcpy(buf + d * Np, src + d * N, N * sizeof(float));
+        std::fill(buf + d * Np + N, buf + (d + 1) * Np, 0.0f);
+      }
+      op.p = buf;
     }
     return op;
   }
@@ -58,8 +62,7 @@ ScanOperand prepare(const float* src, int64_t groups, int64_t batch, int64_t dim
     return op;
   }
   // [batch, G, N, L] -> [batch, G, L, Np], in blocks of 64 steps (both sides stay in cache)
-  op.buf.resize(static_cast<size_t>(batch * groups * L * Np));
-  float* dst = op.buf.data();
+  float* dst = frame.floats(checked_count(batch, groups, L, Np));
   constexpr int64_t kB = 64;
   const int64_t lblocks = (L + kB - 1) / kB;
   parallel_for(0, batch * groups * lblocks, 1, [&](int64_t s, int64_t e) {
@@ -108,23 +111,26 @@ void selective_scan_f32(const SelectiveScanArgs& a) {
     selective_step_blocks(a);
     return;
   }
-  std::vector<float> abuf;
+  ScratchFrame frame;
   const float* A = a.A;
-  if (Np != N) {
-    abuf.assign(static_cast<size_t>(a.dim * Np), 0.0f);
-    for (int64_t d = 0; d < a.dim; ++d) std::memcpy(abuf.data() + d * Np, a.A + d * N, N * sizeof(float));
-    A = abuf.data();
+  if (Np != N) {  // A padded with zeros
+    float* abuf = frame.floats(checked_count(a.dim, Np));
+    for (int64_t d = 0; d < a.dim; ++d) {
+      std::memcpy(abuf + d * Np, a.A + d * N, N * sizeof(float));
+      std::fill(abuf + d * Np + N, abuf + (d + 1) * Np, 0.0f);
+    }
+    A = abuf;
   }
-  const ScanOperand B = prepare(a.B, a.b_groups, a.batch, a.dim, L, N, Np);
-  const ScanOperand C = prepare(a.C, a.c_groups, a.batch, a.dim, L, N, Np);
+  const ScanOperand B = prepare(frame, a.B, a.b_groups, a.batch, a.dim, L, N, Np);
+  const ScanOperand C = prepare(frame, a.C, a.c_groups, a.batch, a.dim, L, N, Np);
   const Kernels& k = kernels();
   auto delta_fn = k.ssm_delta_f32;
   auto scan_fn = k.ssm_scan_f32;
   auto gate_fn = k.ssm_gate_f32;
   const int64_t grain = std::max<int64_t>(1, 256 / std::max<int64_t>(L, 1));
   parallel_for(0, rows, grain, [&](int64_t s, int64_t e) {
-    std::vector<float> xbuf(static_cast<size_t>(Np));
-    float* x = xbuf.data();
+    ScratchFrame task;
+    float* x = task.floats(checked_count(Np));  // the state, written whole for each row
     for (int64_t r = s; r < e; ++r) {
       const int64_t b = r / a.dim, d = r % a.dim;
       const int64_t off = r * L;
@@ -173,14 +179,15 @@ void causal_conv1d_f32(const float* x, const float* w, const float* bias, const 
     const float* wT = transposed_weights(w, dim, k);
     auto step = kernels().ssm_conv_step_f32;
     parallel_for(0, batch, 1, [&](int64_t s, int64_t e) {
-      std::unique_ptr<float[]> xT(new float[static_cast<size_t>(k * dim)]);
+      ScratchFrame task;
+      float* const xT = task.floats(checked_count(k, dim));  // written whole for each sequence
       for (int64_t b = s; b < e; ++b) {
         for (int64_t d = 0; d < dim; ++d) {
           const int64_t r = b * dim + d;
           for (int64_t i = 0; i < h; ++i) xT[i * dim + d] = state_in ? state_in[r * h + i] : 0.0f;
           xT[h * dim + d] = x[r];
         }
-        step(xT.get(), wT, k, bias, silu, out + b * dim, dim);
+        step(xT, wT, k, bias, silu, out + b * dim, dim);
         if (state_out)
           for (int64_t d = 0; d < dim; ++d)
             for (int64_t i = 0; i < h; ++i) state_out[(b * dim + d) * h + i] = xT[(i + 1) * dim + d];
@@ -191,29 +198,31 @@ void causal_conv1d_f32(const float* x, const float* w, const float* bias, const 
   auto fn = kernels().ssm_conv_row_f32;
   const int64_t grain = std::max<int64_t>(1, 1024 / std::max<int64_t>(L + h, 1));  // L + h = 0: k = 1, empty x
   parallel_for(0, rows, grain, [&](int64_t s, int64_t e) {
-    std::vector<float> xp(static_cast<size_t>(h + L));
+    ScratchFrame task;
+    float* const xp = task.floats(checked_count(h + L));  // written whole for each row
     for (int64_t r = s; r < e; ++r) {
       const int64_t d = r % dim;
       if (h > 0) {
         if (state_in)
-          std::memcpy(xp.data(), state_in + r * h, h * sizeof(float));
+          std::memcpy(xp, state_in + r * h, h * sizeof(float));
         else
-          std::fill(xp.begin(), xp.begin() + h, 0.0f);
+          std::fill(xp, xp + h, 0.0f);
       }
-      if (L > 0) std::memcpy(xp.data() + h, x + r * L, L * sizeof(float));
-      fn(xp.data(), w + d * k, k, bias ? bias[d] : 0.0f, silu, out + r * L, L);
-      if (state_out && h > 0) std::memcpy(state_out + r * h, xp.data() + L, h * sizeof(float));
+      if (L > 0) std::memcpy(xp + h, x + r * L, L * sizeof(float));
+      fn(xp, w + d * k, k, bias ? bias[d] : 0.0f, silu, out + r * L, L);
+      if (state_out && h > 0) std::memcpy(state_out + r * h, xp + L, h * sizeof(float));
     }
   });
 }
 
 double exp_probe_f32(int64_t n, int64_t passes) {
-  std::vector<float> x(static_cast<size_t>(n));
+  ScratchFrame frame;
+  float* const x = frame.floats(checked_count(n));
   for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(i % 17) / 17.0f - 0.5f;
   auto fn = kernels().ssm_exp_probe_f32;
-  fn(x.data(), x.size(), 1);  // warm up
+  fn(x, static_cast<size_t>(n), 1);  // warm up
   const auto t0 = std::chrono::steady_clock::now();
-  fn(x.data(), x.size(), passes);
+  fn(x, static_cast<size_t>(n), passes);
   const auto t1 = std::chrono::steady_clock::now();
   volatile float sink = x[0];
   (void)sink;

@@ -35,12 +35,6 @@ const float* decay_weights(const float* time_decay, int64_t C) {
 
 }  // namespace
 
-float* wkv_scratch(size_t n) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < n + 16) buf.resize(n + 16);
-  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
-}
-
 void wkv_f32(const float* time_decay, const float* time_first, const float* k, const float* v, float* out,
              int64_t batch, int64_t T, int64_t C, float* num, float* den, float* max) {
   if (batch == 0 || C == 0) return;

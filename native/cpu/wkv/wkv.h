@@ -12,6 +12,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "../../core/scratch.h"  // used by wkv_impl.h: included here, before the per-ISA files' target regions
+
 namespace tf::cpu {
 
 // Initial `max` of a fresh state (Hugging Face's value).
@@ -21,10 +23,5 @@ constexpr float kWkvInitialMax = -1e38f;
 // num, den, max: [batch, C], read as the initial state and overwritten with the state after the last token.
 void wkv_f32(const float* time_decay, const float* time_first, const float* k, const float* v, float* out,
              int64_t batch, int64_t T, int64_t C, float* num, float* den, float* max);
-
-// The calling thread's scratch buffer of at least n floats, 64-byte aligned (the kernel's repacked per-channel data;
-// defined in wkv.cc, outside the ISA target regions, so no standard-library code is compiled for an ISA). Valid until
-// the thread's next call.
-float* wkv_scratch(size_t n);
 
 }  // namespace tf::cpu

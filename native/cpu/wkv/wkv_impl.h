@@ -2,6 +2,7 @@
 // (scalar) and, inside a TF_SIMD_BEGIN_* region, by the per-ISA files.
 #pragma once
 #include "../../core/dispatch.h"
+#include "../../core/scratch.h"
 #include "../../core/simd.h"
 #include "../../core/simd_math.h"
 #include "wkv.h"
@@ -253,7 +254,10 @@ void wkv_channels(const float* w, const float* u, const float* k, const float* v
     }
     return;
   }
-  float* const p = cpu::wkv_scratch(static_cast<size_t>(5 * body));
+  // the repacked per-channel data, from the thread's scratch arena (core/scratch.h: its code is out of line, outside
+  // the ISA target regions)
+  ScratchFrame frame;
+  float* const p = frame.floats(checked_count(5, body));
   for (int64_t c = 0; c < body; c += W) {
     float* q = p + 5 * c;
     V::store(q, V::load(w + c));
