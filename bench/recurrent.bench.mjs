@@ -68,6 +68,19 @@
 //       row's loop, prefetching the next block's v and out rows, token blocks of 8 to 64. The kernel alone, against a
 //       CPU-time FMA probe: bench/native/retention-rec-kernel.cc (T 256, hot: ~48-50% of this floor in its best rounds;
 //       this bench, probes in CPU time, 1 thread, load ~6: 35-40% median, 43-44% best over L 1024-16384).
+//       Tried in s16 (issue 6), not kept: the same recurrence in blocks of Tb tokens as dense products, the state
+//       transposed (X [dk, dv]); with D(i, j) the product of the keep factors after token j up to i (formed directly,
+//       in double; a block where one leaves [2^-20, 2^20] ran token by token): S = Q K^T (causal tiles), out =
+//       [S * W | Q'] [V ; X] (W_ij = D(i, j) / sq_j, Q'_i = D(i, -1) q_i), X = X D(end, -1) + K'^T V (K'_j = k_j
+//       D(end, j) / sq_j), through ret_mm's 6 x 16 tiles (the update in a tile of its own that loads X first), the
+//       block's values copied, the next block's v, out, q and k prefetched. It passed the recurrent tests unchanged but
+//       was no faster: ~1 + Tb (dk + dv) / (4 dk dv) of the floor's FMAs (1.14x at Tb 24), tiles at ~85% (out) and
+//       ~65% (the update: depth Tb, X read and written from L2 every block) of the FMA peak with operands in cache, and
+//       ~15-25% of a block in the keys' transposition, the scaled copies, the values' copy and the causal Q K^T.
+//       In-process A/B of the two kernels (CPU time, 61-101 rounds, median of per-round time ratios): Tb 24 0.98-0.99x
+//       at T 2048, 1.04-1.08x at T 256 (hot); Tb 16, 32, 48 1.01-1.12x; dv in panels of 16-64 columns (the state's
+//       panel kept in L1 between the two products) slower. recurrent-ab (L 2048, 1 thread, CPU time, 21-41 rounds,
+//       load 5-8): best 15.4-17.7 ms against 15.2-16.3, medians 19.7-21.8 against 20.0-21.8: parity within the noise.
 //     chunkwise (chunk B) B (dk + dv) (the causal halves of Q K^T and S V inside the chunk) + 4 dk dv (cross part
 //       q . state, chunk kv K^T V) + 2 dk dv / B (state decay, once per chunk). The kernel's products skip the tiles
 //       above the diagonal (6 rows x 16 columns of Q K^T, 6 rows by their causal depth of S V): 46544 flops per token
