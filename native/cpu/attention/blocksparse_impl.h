@@ -185,9 +185,281 @@ void blocksparse_item(const BlockSparseParams& bp, int64_t item, float* scratch)
   for (int64_t t = 0; t < tn; ++t) flash_tile_end<V>(p, tiles[t], pack_o, out_row, lse_at);
 }
 
+#if defined(TF_SIMD_X86)
+// The row-major item for small blocks (blocksparse.h: BlockSparseKt, blocksparse_rows_ok), 8 lanes (AVX2) only.
+
+// Builds the Kᵀ panels [t0, t1] of the cache's head that are not built yet: panel t holds keys [8t, 8t + 8) as
+// [D][8] (zeros past Nk). kb: key row 0 of the head, rows k_sn apart.
+template <class V>
+inline void blocksparse_rows_panels(const FlashParams& p, const float* kb, BlockSparseKt& kt, int64_t t0, int64_t t1) {
+  const int64_t D = p.D, ld = p.k_sn;
+  for (int64_t t = t0; t <= t1; ++t) {
+    if (kt.built[t]) continue;
+    kt.built[t] = 1;
+    float* dst = kt.panels + t * 8 * D;
+    const float* src = kb + 8 * t * ld;
+    const int64_t nk = std::min<int64_t>(8, p.Nk - 8 * t);
+    int64_t d = 0;
+    if (nk == 8)
+      for (; d + 8 <= D; d += 8) simd::transpose_8x8(src + d, ld, dst + d * 8, 8);
+    for (; d < D; ++d)
+      for (int64_t x = 0; x < 8; ++x) dst[d * 8 + x] = x < nk ? src[x * ld + d] : 0.0f;
+  }
+}
+
+// One register tile of S: rows [MR] × NV vectors of 8 keys, s[i · lds + 8v + x] = scale · q_i · k_x of panel v
+// (panels 8·D floats apart from kp), over D in order; Mask: -inf where x + 8v > lim[i] (a key past the row's last
+// visible key, or past the run). Each row's running maximum (8 lanes at mx + 8i) takes the tile's scores in too.
+// Its own function, not inlined into the item: inlined, GCC kept some accumulators on the stack (a store-to-load
+// chain per step of D, measured 1.4 times slower overall).
+template <class V, int MR, int NV, bool Mask>
+__attribute__((noinline)) void blocksparse_rows_qk(int64_t D, const float* q, int64_t ldq, const float* kp, float* s,
+                                                   int64_t lds, float scale, const int64_t* lim, float* mx) {
+  static_assert(NV == 1 || NV == 2, "one or two vectors of keys");
+  using R = typename V::reg;
+  R acc[MR][NV];
+  for (int i = 0; i < MR; ++i)
+    for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
+  const float* k1 = kp + 8 * D;
+#pragma GCC unroll 4  // fewer loop instructions per step (as in flash_tile)
+  for (int64_t d = 0; d < D; ++d, kp += 8, k1 += 8, ++q) {
+    R kv[NV];
+    kv[0] = V::load(kp);
+    if constexpr (NV > 1) kv[1] = V::load(k1);
+    for (int i = 0; i < MR; ++i) {
+      const R a = V::set1(q[i * ldq]);
+      for (int v = 0; v < NV; ++v) acc[i][v] = V::fma(a, kv[v], acc[i][v]);
+    }
+  }
+  const R sc = V::set1(scale);
+  const R iota = _mm256_setr_ps(0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f, 7.0f);
+  for (int i = 0; i < MR; ++i) {
+    R m = V::load(mx + 8 * i);
+    for (int v = 0; v < NV; ++v) {
+      R x = V::mul(acc[i][v], sc);
+      if constexpr (Mask) {
+        const float li = static_cast<float>(std::max<int64_t>(-1, std::min<int64_t>(8 * NV, lim[i])) - 8 * v);
+        x = V::select(V::gt(iota, V::set1(li)), V::set1(-std::numeric_limits<float>::infinity()), x);
+      }
+      V::store(s + i * lds + v * 8, x);
+      m = V::max(m, x);
+    }
+    V::store(mx + 8 * i, m);
+  }
+}
+
+template <class V, int MR>
+inline void blocksparse_rows_qk_n(int64_t nv, bool mask, int64_t D, const float* q, int64_t ldq, const float* kp,
+                                  float* s, int64_t lds, float scale, const int64_t* lim, float* mx) {
+  if (nv == 2) {
+    if (mask)
+      blocksparse_rows_qk<V, MR, 2, true>(D, q, ldq, kp, s, lds, scale, lim, mx);
+    else
+      blocksparse_rows_qk<V, MR, 2, false>(D, q, ldq, kp, s, lds, scale, lim, mx);
+  } else {
+    if (mask)
+      blocksparse_rows_qk<V, MR, 1, true>(D, q, ldq, kp, s, lds, scale, lim, mx);
+    else
+      blocksparse_rows_qk<V, MR, 1, false>(D, q, ldq, kp, s, lds, scale, lim, mx);
+  }
+}
+
+// One work item (the block row qb of query head h of batch b), keys in batches of up to kBlockSparseRowsKeys
+// columns of S (each run of consecutive keys padded to whole vectors of 8).
+template <class V>
+void blocksparse_rows_item(const BlockSparseParams& bp, int64_t item, float* scratch, BlockSparseKt& kt) {
+  using R = typename V::reg;
+  constexpr int64_t KB = kBlockSparseRowsKeys, MB = kBlockSparseRowsMaxBlock;
+  constexpr int64_t RG = 8;  // rows per P·V group (kn)
+  constexpr float inf = std::numeric_limits<float>::infinity();
+  static_assert(V::W == 8, "8 keys per vector");
+  static_assert(MB / RG <= 32, "fresh is a 32-bit mask");
+  const FlashParams& p = bp.f;
+  const int64_t blk = bp.block, nqb = (p.Nq + blk - 1) / blk, D = p.D, Nk = p.Nk, off = Nk - p.Nq;
+  const int64_t qb = item % nqb, bh = item / nqb, h = bh % p.Hq, b = bh / p.Hq, hk = h / (p.Hq / p.Hkv);
+  const int64_t row0 = qb * blk, rows = std::min(blk, p.Nq - row0), ng = (rows + RG - 1) / RG;
+  const float* kb = p.k + b * p.k_sb + hk * p.k_sh;
+  const float* vb = p.v + b * p.v_sb + hk * p.v_sh;
+  const float* q0 = p.q + b * p.q_sb + h * p.q_sh + row0 * p.q_sn;
+  float* o0 = p.out + b * p.o_sb + h * p.o_sh + row0 * p.o_sn;
+  const int64_t ldq = p.q_sn, ldo = p.o_sn, ldv = p.v_sn;
+  const int64_t right = std::min(p.right, p.Nq + Nk);  // unbounded: every key visible to every row, no overflow below
+  if (kt.id != b * p.Hkv + hk) {
+    std::memset(kt.built, 0, static_cast<size_t>((Nk + 7) / 8));
+    kt.id = b * p.Hkv + hk;
+  }
+  float* S = scratch;  // [rows × KB]
+  float* mxv = S + MB * KB;  // [rows × 8]: running maxima of the batch's scores, 8 lanes per row
+  float* m = mxv + MB * 8;
+  float* l = m + MB;
+  float* alpha = l + MB;
+  for (int64_t r = 0; r < rows; ++r) {
+    m[r] = -inf;
+    l[r] = 0.0f;
+  }
+  // the last key any row sees (causal / right window)
+  const int64_t jmax = std::min<int64_t>(Nk - 1, row0 + rows - 1 + off + right);
+  struct Run {
+    int64_t j, n, col;
+  };
+  Run runs[KB / 8];
+  int64_t nr = 0, ncol = 0;
+  uint32_t fresh = (uint32_t{1} << ng) - 1;  // bit g: the O rows of row group g not written yet
+  bool ragged = false;
+  int64_t kn[kBlockSparseRowsMaxBlock / 8];  // per row group: P's columns that some row of the group sees (a prefix)
+  auto add = [&](int64_t j, int64_t take) {  // j: a multiple of 8; take: whole vectors unless clipped
+    if (nr > 0 && runs[nr - 1].j + runs[nr - 1].n == j && runs[nr - 1].n % 8 == 0)
+      runs[nr - 1].n += take;
+    else
+      runs[nr++] = Run{j, take, ncol};
+    ncol += (take + 7) / 8 * 8;
+    ragged |= take % 8 != 0;
+  };
+  auto flush = [&] {
+    if (nr == 0) return;
+    for (int64_t r = 0; r < rows; ++r) V::store(mxv + 8 * r, V::set1(-inf));
+    // S = scale · Q · Kᵀ, run by run: each pair of key vectors against every row tile (the pair's panels stay in L1)
+    for (int64_t s = 0; s < nr; ++s) {
+      const Run& u = runs[s];
+      const int64_t nv = (u.n + 7) / 8, jend = u.j + u.n - 1;
+      blocksparse_rows_panels<V>(p, kb, kt, u.j / 8, u.j / 8 + nv - 1);
+      for (int64_t v = 0; v < nv; v += 2) {
+        const int64_t jv = u.j + 8 * v;
+        const float* kp = kt.panels + (jv / 8) * 8 * D;
+        {  // the next pair of panels of the run (or the first of the next run), while this pair is computed
+          const float* nx = v + 2 < nv ? kp + 16 * D : s + 1 < nr ? kt.panels + (runs[s + 1].j / 8) * 8 * D : nullptr;
+          const int64_t nl = v + 2 < nv ? std::min<int64_t>(2, nv - v - 2) : s + 1 < nr ? std::min<int64_t>(2, (runs[s + 1].n + 7) / 8) : 0;
+          if (nx && (s + 1 >= nr || v + 2 < nv || kt.built[runs[s + 1].j / 8]))
+            for (int64_t x = 0; x < nl * 8 * D; x += 16) blocksparse_prefetch(nx + x);
+        }
+        float* sc = S + u.col + 8 * v;
+        for (int64_t i0 = 0; i0 < rows;) {
+          // rows in tiles of at most 6, as even as possible (16 = 6 + 5 + 5, 32 = 6 + 6 + 5 + 5 + 5 + 5): a tile of 4
+          // rows (8 accumulators) leaves the FMA units idle part of the time
+          const int64_t rest = rows - i0, nt = (rest + 5) / 6, mr = (rest + nt - 1) / nt;
+          const int64_t la = row0 + i0 + off + right;  // the tile's first row's last visible key
+          // vectors of the pair that some row of the tile sees (keys past its last row's diagonal: -inf, not computed)
+          const int64_t nvv = jv > la + mr - 1 ? 0 : std::min<int64_t>(v + 2 <= nv && jv + 8 <= la + mr - 1 ? 2 : 1, nv - v);
+          for (int64_t i = 0; i < mr; ++i)
+            for (int64_t x = 8 * nvv; x < 8 * std::min<int64_t>(2, nv - v); x += 8) V::store(sc + (i0 + i) * KB + x, V::set1(-inf));
+          if (nvv > 0) {
+            const bool mask = jv + 8 * nvv - 1 > std::min(la, jend);
+            int64_t lim[6];
+            for (int64_t i = 0; i < mr; ++i) lim[i] = std::min(la + i, jend) - jv;
+            const float* qi = q0 + i0 * ldq;
+            float* si = sc + i0 * KB;
+            float* mi = mxv + 8 * i0;
+            switch (mr) {
+              case 6: blocksparse_rows_qk_n<V, 6>(nvv, mask, D, qi, ldq, kp, si, KB, p.scale, lim, mi); break;
+              case 5: blocksparse_rows_qk_n<V, 5>(nvv, mask, D, qi, ldq, kp, si, KB, p.scale, lim, mi); break;
+              case 4: blocksparse_rows_qk_n<V, 4>(nvv, mask, D, qi, ldq, kp, si, KB, p.scale, lim, mi); break;
+              case 3: blocksparse_rows_qk_n<V, 3>(nvv, mask, D, qi, ldq, kp, si, KB, p.scale, lim, mi); break;
+              case 2: blocksparse_rows_qk_n<V, 2>(nvv, mask, D, qi, ldq, kp, si, KB, p.scale, lim, mi); break;
+              default: blocksparse_rows_qk_n<V, 1>(nvv, mask, D, qi, ldq, kp, si, KB, p.scale, lim, mi); break;
+            }
+          }
+          i0 += mr;
+        }
+      }
+    }
+    // row-wise online softmax: P = e^(S - m') in place, l = l·alpha + Σ P, alpha = e^(m - m')
+    for (int64_t r = 0; r < rows; ++r) {
+      float* sr = S + r * KB;
+      const float mx = std::max(m[r], V::hmax(V::load(mxv + 8 * r)));
+      const float ms = mx == -inf ? 0.0f : mx;
+      const R msv = V::set1(ms);
+      R s0 = V::zero(), s1 = V::zero();
+      int64_t c = 0;
+      for (; c + 16 <= ncol; c += 16) {
+        const R e0 = flash_exp<V>(V::sub(V::load(sr + c), msv));
+        const R e1 = flash_exp<V>(V::sub(V::load(sr + c + 8), msv));
+        V::store(sr + c, e0);
+        V::store(sr + c + 8, e1);
+        s0 = V::add(s0, e0);
+        s1 = V::add(s1, e1);
+      }
+      if (c < ncol) {
+        const R e0 = flash_exp<V>(V::sub(V::load(sr + c), msv));
+        V::store(sr + c, e0);
+        s0 = V::add(s0, e0);
+      }
+      float al[8];
+      V::store(al, flash_exp<V>(V::set1(m[r] - ms)));
+      l[r] = l[r] * al[0] + V::hsum(V::add(s0, s1));
+      m[r] = mx;
+      alpha[r] = al[0];
+    }
+    if (ragged) {  // a run that ends inside a vector (clipped at Nk or at the diagonal): P's columns packed
+      for (int64_t r = 0; r < rows; ++r) {
+        float* sr = S + r * KB;
+        for (int64_t s = 0, w = 0; s < nr; w += runs[s].n, ++s)
+          if (w != runs[s].col) std::memmove(sr + w, sr + runs[s].col, static_cast<size_t>(runs[s].n) * sizeof(float));
+      }
+    }
+    // O = alpha · O + P · V per group of RG rows over the prefix of P's columns past which no key is visible to the
+    // group (a causal diagonal block: a staircase; otherwise one product for all rows), V read in place
+    for (int64_t g = 0; g < ng; ++g) {
+      const int64_t L = row0 + std::min(rows, (g + 1) * RG) - 1 + off + right;  // the group's last row's last key
+      int64_t k = 0;
+      for (int64_t s = 0, base = 0; s < nr; base += runs[s].n, ++s)
+        if (runs[s].j <= L) k = std::max(k, base + std::min(runs[s].n, L - runs[s].j + 1));
+      kn[g] = k;
+    }
+    for (int64_t g = 0; g < ng;) {
+      int64_t e = g + 1;
+      while (e < ng && kn[e] == kn[g] && ((fresh >> e) & 1u) == ((fresh >> g) & 1u)) ++e;
+      const int64_t r0 = g * RG, r1 = std::min(rows, e * RG), k = kn[g];
+      if (k > 0) {  // else nothing changes (alpha = 1, or O not written and alpha = 0)
+        FlashSeg seg[KB / 8];
+        int64_t nseg = 0;
+        for (int64_t s = 0, base = 0; s < nr && base < k; base += runs[s].n, ++s)
+          seg[nseg++] = FlashSeg{vb + runs[s].j * ldv, std::min(runs[s].n, k - base)};
+        if ((fresh >> g) & 1u) {
+          flash_pv<V, false>(r1 - r0, D, seg, nseg, S + r0 * KB, KB, 1, ldv, o0 + r0 * ldo, ldo, nullptr);
+          fresh &= ~(((uint32_t{1} << (e - g)) - 1u) << g);
+        } else {
+          flash_pv<V>(r1 - r0, D, seg, nseg, S + r0 * KB, KB, 1, ldv, o0 + r0 * ldo, ldo, alpha + r0);
+        }
+      }
+      g = e;
+    }
+    nr = ncol = 0;
+    ragged = false;
+  };
+
+  // the present key blocks in ascending order (a block may repeat: it then counts again), clipped to jmax
+  const int64_t lr = (bp.layout_heads == 1 ? 0 : h) * nqb + qb;
+  const int32_t* c = bp.cols + bp.row_start[lr];
+  const int32_t* ce = bp.cols + bp.row_start[lr + 1];
+  for (; c < ce; ++c) {
+    const int64_t z = std::min<int64_t>((int64_t{*c} + 1) * blk, jmax + 1);
+    for (int64_t j = int64_t{*c} * blk; j < z;) {
+      const int64_t take = std::min(z - j, KB - ncol);
+      add(j, take);
+      j += take;
+      if (ncol == KB) flush();
+    }
+  }
+  flush();
+
+  for (int64_t r = 0; r < rows; ++r) {
+    float* orow = o0 + r * ldo;
+    const float li = l[r];
+    if ((fresh >> (r / RG)) & 1u)  // no visible key: O never written
+      std::memset(orow, 0, static_cast<size_t>(D) * sizeof(float));
+    else
+      flash_scale_row<V>(orow, D, li > 0.0f ? 1.0f / li : 0.0f);
+    if (p.lse) p.lse[(b * p.Hq + h) * p.Nq + row0 + r] = li > 0.0f ? m[r] + std::log(li) : -inf;
+  }
+}
+#endif  // TF_SIMD_X86
+
 template <class V>
 void fill_blocksparse(Kernels& k) {
   k.block_sparse_attention_f32 = blocksparse_item<V>;
+#if defined(TF_SIMD_X86)
+  if constexpr (V::W == 8) k.block_sparse_rows_f32 = blocksparse_rows_item<V>;
+#endif
 }
 
 }  // namespace
