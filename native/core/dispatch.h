@@ -17,7 +17,6 @@ struct RetentionArgs;  // native/cpu/retention/retention.h
 }
 struct FlashParams;  // native/cpu/attention/flash.h
 struct BlockSparseParams;  // native/cpu/attention/blocksparse.h
-struct BlockSparseKt;  // native/cpu/attention/blocksparse.h
 struct ChunkAttnParams;  // native/cpu/attention/lsh.h
 namespace cpu { struct QuantGemv; }  // native/cpu/quant/quant.h
 
@@ -71,8 +70,6 @@ struct Kernels {
   void (*flash_attention_f32)(const FlashParams& p, int64_t item, float* scratch) = nullptr;
   // block-sparse attention (native/cpu/attention/blocksparse.h): one work item with its thread's scratch
   void (*block_sparse_attention_f32)(const BlockSparseParams& p, int64_t item, float* scratch) = nullptr;
-  // its row-major item for small blocks (blocksparse.h: blocksparse_rows_ok), with its thread's Kᵀ cache; null: none
-  void (*block_sparse_rows_f32)(const BlockSparseParams& p, int64_t item, float* scratch, BlockSparseKt& kt) = nullptr;
   // quantized GEMV (native/cpu/quant; index: cpu::QuantFormat): outputs of weight rows [n0, n1) from packed blocks
   void (*quant_gemv[4])(const cpu::QuantGemv& a, int64_t n0, int64_t n1) = {};
   // weight rows [r0, r1) of a.w dequantized to float32 rows of a.w.k (native/cpu/quant)

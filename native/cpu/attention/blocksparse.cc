@@ -18,20 +18,6 @@ void block_sparse_attention_f32(const BlockSparseParams& p0) {
   BlockSparseParams p = p0;
   std::unique_ptr<float[]> kv;  // strided keys and values, repacked once (flash.h)
   flash_pack_kv(p.f, items / (p.f.B * p.f.Hkv), kv);
-  if (auto rows = kernels().block_sparse_rows_f32; rows && blocksparse_rows_ok(p)) {
-    // the row-major item (blocksparse.h): each thread's scratch and Kᵀ panels (linear in Nk, one head's worth)
-    const int64_t npanels = (p.f.Nk + 7) / 8, s_floats = blocksparse_rows_scratch_floats();
-    parallel_for(0, items, 1, [&](int64_t s, int64_t e) {
-      std::vector<float> buf(static_cast<size_t>(s_floats + npanels * 8 * p.f.D + 16));
-      std::vector<uint8_t> built(static_cast<size_t>(npanels));
-      float* scratch = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
-      BlockSparseKt kt;
-      kt.panels = scratch + s_floats;  // s_floats: a multiple of 16 (64 bytes)
-      kt.built = built.data();
-      for (int64_t it = s; it < e; ++it) rows(p, it, scratch, kt);
-    });
-    return;
-  }
   auto fn = kernels().block_sparse_attention_f32;
   const int64_t scratch_floats = flash_scratch_floats(p.f.D);
   parallel_for(0, items, 1, [&](int64_t s, int64_t e) {

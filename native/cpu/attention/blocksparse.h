@@ -46,36 +46,6 @@ inline int64_t blocksparse_items(const BlockSparseParams& p) {
   return p.f.B * p.f.Hq * ((p.f.Nq + p.block - 1) / p.block);
 }
 
-// The row-major item for small blocks (blocksparse_impl.h: blocksparse_rows_item; AVX2, also used at the AVX-512
-// level): S = scale · Q · Kᵀ with the queries as rows and the KEYS ALONG THE LANES, from a transposed copy of K
-// (panels of 8 keys: [ceil(Nk / 8)][D][8], zero past Nk) that each thread builds lazily, panel by panel, for the
-// (batch, key/value head) of its current item and keeps while its next items read the same head (items are
-// ordered head by head, and each thread takes a contiguous range of them). Then a row-wise online softmax (one
-// horizontal max and sum per query row per batch of keys) and O += P · V with P row-major. No Q transpose; on a
-// causal diagonal block each register tile of rows skips the key vectors past its last row's diagonal. The scale
-// multiplies the scores (flash scales Q first): its bits differ from flash's and from the general item's.
-// It covers blocks that are multiples of 8 up to kBlockSparseRowsMaxBlock, with no left window side, padding mask or
-// extra keys (the right side / causal, GQA, Nq != Nk, strided layouts, lse and repeated blocks are covered); other
-// calls take the general item.
-constexpr int64_t kBlockSparseRowsMaxBlock = 32;
-constexpr int64_t kBlockSparseRowsKeys = 256;  // keys (columns of S) per batch of the online softmax
-
-struct BlockSparseKt {
-  float* panels = nullptr;  // [ceil(Nk / 8)][D][8]
-  uint8_t* built = nullptr;  // [ceil(Nk / 8)]: panel built for head `id`
-  int64_t id = -1;           // b · Hkv + hk of the panels, -1: none
-};
-
-inline bool blocksparse_rows_ok(const BlockSparseParams& p) {
-  return p.block % 8 == 0 && p.block <= kBlockSparseRowsMaxBlock && p.f.left >= kFlashUnbounded &&
-         p.f.key_keep == nullptr && p.extra_start == nullptr && p.f.bias == nullptr;
-}
-// Floats of per-thread scratch of the row-major item (besides the Kᵀ panels): S, row maxima (8 lanes), m, l, alpha;
-// a multiple of 16 (the panels after it start on a cache line).
-inline int64_t blocksparse_rows_scratch_floats() {
-  return kBlockSparseRowsMaxBlock * kBlockSparseRowsKeys + 8 * kBlockSparseRowsMaxBlock + 3 * kBlockSparseRowsMaxBlock;
-}
-
 namespace cpu {
 
 // Runs the whole attention on the pool with the active level's kernel (arguments checked by the caller).
