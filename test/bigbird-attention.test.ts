@@ -67,6 +67,9 @@ const cases: Case[] = [
   { B: 1, H: 2, nb: 6, block: 5, D: 9, r: 0, table: 'random' }, // no random block
   { B: 1, H: 1, nb: 4, block: 128, D: 16, r: 2, table: 'random', pad: [100] },
   { B: 1, H: 2, nb: 9, block: 1, D: 3, r: 2, table: 'random' },
+  // blocks 16 and 32 with no padding mask, random blocks that repeat included
+  { B: 1, H: 2, nb: 10, block: 16, D: 64, r: 3, table: 'random' },
+  { B: 2, H: 2, nb: 8, block: 32, D: 24, r: 2, table: 'random', layout: 'bnhd' },
 ];
 
 const label = (c: Case) => `B${c.B} H${c.H} nb${c.nb} block${c.block} D${c.D} r${c.r} ${c.table}${c.layout ? ' ' + c.layout : ''}${c.pad ? ' pad' : ''}`;

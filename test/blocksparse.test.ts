@@ -185,6 +185,65 @@ describe('blockSparseAttention', () => {
     }
   });
 
+  // More small-block shapes (blocks 8..32): D 1..128 (not multiples of 8 too), Nq < Nk and Nq > Nk (rows that see
+  // nothing), per-head and shared layouts with empty rows, GQA, both tensor layouts, dense rows of up to 512 keys
+  // (several key batches per block row); 1, 2 and 3 threads bitwise, at every level.
+  it('small blocks (8..32, GQA, Nq != Nk, several key batches a row) match the oracle, bitwise on 1, 2 and 3 threads', () => {
+    const moreSmall: Case[] = [
+      { B: 1, Hq: 2, Hkv: 2, Nq: 56, Nk: 56, D: 64, block: 8, lh: 2, density: 0.5, opts: { causal: true } },
+      { B: 1, Hq: 2, Hkv: 1, Nq: 64, Nk: 64, D: 1, block: 8, lh: 1, density: 0.9 },
+      { B: 2, Hq: 4, Hkv: 2, Nq: 48, Nk: 96, D: 7, block: 16, lh: 4, density: 0.6, opts: { causal: true, layout: 'bnhd' } },
+      { B: 1, Hq: 2, Hkv: 2, Nq: 96, Nk: 48, D: 64, block: 16, lh: 2, density: 0.9, opts: { causal: true } }, // first rows see nothing
+      { B: 1, Hq: 2, Hkv: 2, Nq: 448, Nk: 448, D: 64, block: 16, lh: 2, density: 0.95 }, // up to 448 keys a row
+      { B: 1, Hq: 2, Hkv: 2, Nq: 448, Nk: 448, D: 32, block: 16, lh: 1, density: 0.95, opts: { causal: true, scale: 0.2 } },
+      { B: 1, Hq: 2, Hkv: 2, Nq: 120, Nk: 120, D: 33, block: 24, lh: 1, density: 0.5 },
+      { B: 2, Hq: 2, Hkv: 1, Nq: 144, Nk: 144, D: 20, block: 24, lh: 2, density: 0.6, opts: { causal: true, layout: 'bnhd' } },
+      { B: 1, Hq: 3, Hkv: 1, Nq: 160, Nk: 160, D: 80, block: 32, lh: 3, density: 0.5, opts: { causal: true, layout: 'bnhd' } },
+      { B: 1, Hq: 2, Hkv: 2, Nq: 64, Nk: 256, D: 128, block: 32, lh: 2, density: 0.7, opts: { causal: true } },
+      { B: 1, Hq: 2, Hkv: 2, Nq: 512, Nk: 512, D: 64, block: 32, lh: 2, density: 1, opts: { causal: true } },
+    ];
+    for (const level of levels) {
+      withIsa(level, () => {
+        for (const c of moreSmall) {
+          const what = `${label(c)} (${level})`;
+          const r = check(c);
+          expect([what, r.out <= 1e-5, r.lse <= 1e-5, r.infOk, r.nanFree]).toEqual([what, true, true, true, true]);
+          const { q, k, v, layout, opts } = inputs(c);
+          const one = withThreads(1, () => blockSparseAttention(q, k, v, layout, { ...opts, returnLse: true }));
+          for (const n of [2, 3]) {
+            const more = withThreads(n, () => blockSparseAttention(q, k, v, layout, { ...opts, returnLse: true }));
+            expect([what, n, sameBytes(one.out.data, more.out.data), sameBytes(one.lse.data, more.lse.data)]).toEqual([what, n, true, true]);
+          }
+        }
+      });
+    }
+  });
+
+  it('small blocks (8..32, GQA, Nq != Nk, both layouts) with every block present equal flash attention within 1e-6', () => {
+    for (const level of levels) {
+      withIsa(level, () => {
+        for (const [block, causal, layout, Nq, Nk, D] of [
+          [8, true, 'bhnd', 64, 64, 64],
+          [16, false, 'bnhd', 96, 96, 48],
+          [16, true, 'bhnd', 64, 192, 64],
+          [24, true, 'bnhd', 96, 144, 40],
+          [32, false, 'bhnd', 256, 256, 64],
+          [32, true, 'bhnd', 320, 320, 96],
+        ] as const) {
+          const [qs, ks] = layout === 'bnhd' ? [[1, Nq, 4, D], [1, Nk, 2, D]] : [[1, 4, Nq, D], [1, 2, Nk, D]];
+          const q = Tensor.randn(qs, { seed: seed++ });
+          const k = Tensor.randn(ks, { seed: seed++ });
+          const v = Tensor.randn(ks, { seed: seed++ });
+          const all = Tensor.full([1, Nq / block, Nk / block], 1, 'u8');
+          const a = blockSparseAttention(q, k, v, all, { block, causal, layout, returnLse: true });
+          const f = attention(q, k, v, { causal, layout, returnLse: true });
+          const what = `block ${block}${causal ? ' causal' : ''} ${layout} Nq ${Nq} Nk ${Nk} (${level})`;
+          expect([what, relError(a.out.data, f.out.data) <= 1e-6, relError(a.lse.data, f.lse.data) <= 1e-6]).toEqual([what, true, true]);
+        }
+      });
+    }
+  });
+
   it('a shared layout ([1, ...] or 2-D) equals the same layout repeated per head', () => {
     const c = { B: 1, Hq: 3, Hkv: 3, Nq: 64, Nk: 64, D: 16 };
     const q = Tensor.randn([1, 3, 64, 16], { seed: 1 });
