@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
-#include <vector>
 
 #include "../../core/dispatch.h"
+#include "../../core/scratch.h"
 #include "../../core/threadpool.h"
 #include "flash_impl.h"
 #include "blocksparse_impl.h"  // scalar instantiation: no target region
@@ -57,8 +57,9 @@ void flash_attention_f32(const FlashParams& p0) {
   auto fn = kernels().flash_attention_f32;
   const int64_t scratch_floats = flash_scratch_floats(p.D);
   parallel_for(0, items, 1, [&](int64_t s, int64_t e) {
-    std::vector<float> scratch(static_cast<size_t>(scratch_floats));  // one tile of this thread
-    for (int64_t it = s; it < e; ++it) fn(p, it, scratch.data());
+    ScratchFrame frame;  // one tile of this thread (flash_item writes what it reads)
+    float* scratch = frame.floats(checked_count(scratch_floats));
+    for (int64_t it = s; it < e; ++it) fn(p, it, scratch);
   });
 }
 

@@ -7,7 +7,6 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <vector>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -16,6 +15,7 @@
 #endif
 
 #include "../../core/dispatch.h"
+#include "../../core/scratch.h"
 #include "../../core/threadpool.h"
 #include "../gemm/gemm.h"
 #include "../gemm/gemm_kernel.h"
@@ -177,8 +177,9 @@ void run_items(const ChunkAttnParams& cp, int64_t ib, int64_t ie) {
   auto fn = kernels().lsh_chunk_attention_f32;
   const int64_t scratch_floats = lsh_scratch_floats(cp.D);
   parallel_for(ib, ie, 1, [&](int64_t s, int64_t e) {
-    std::vector<float> scratch(static_cast<size_t>(scratch_floats));
-    for (int64_t it = s; it < e; ++it) fn(cp, it, scratch.data());
+    ScratchFrame frame;
+    float* scratch = frame.floats(checked_count(scratch_floats));
+    for (int64_t it = s; it < e; ++it) fn(cp, it, scratch);
   });
 }
 
@@ -236,15 +237,16 @@ void hash(const LshParams& p, int64_t nb, bool has_pad, int32_t* buckets) {
   const int64_t blocks = (N + kHashRows - 1) / kHashRows;
   const auto rotate = kernels().lsh_rotate_f32;
   parallel_for(0, B * H * blocks, 1, [&](int64_t s, int64_t e) {
-    std::vector<float> y(static_cast<size_t>(kHashRows * std::max<int64_t>(cols, 1)));
+    ScratchFrame frame;
+    float* y = frame.floats(checked_count(kHashRows, std::max<int64_t>(cols, 1)));
     for (int64_t it = s; it < e; ++it) {
       const int64_t bh = it / blocks, blk = it % blocks, b = bh / H, h = bh % H;
       const int64_t i0 = blk * kHashRows, L = std::min(kHashRows, N - i0);
       if (cols > 0 && rotate_in_kernel(D, cols))
-        rotate(p.qk + (bh * N + i0) * D, L, D, p.rotations + h * D * cols, cols, y.data());
+        rotate(p.qk + (bh * N + i0) * D, L, D, p.rotations + h * D * cols, cols, y);
       else if (cols > 0)
         sgemm(false, false, L, cols, D, 1.0f, p.qk + (bh * N + i0) * D, D, p.rotations + h * D * cols, cols, 0.0f,
-              y.data(), cols);
+              y, cols);
       for (int64_t i = 0; i < L; ++i) {
         const int64_t pos = i0 + i;
         const bool padded = p.keep && !p.keep[b * N + pos];
@@ -253,7 +255,7 @@ void hash(const LshParams& p, int64_t nb, bool has_pad, int32_t* buckets) {
           if (padded) {
             bucket = nb;
           } else {
-            const float* yr = y.data() + i * cols + r * rs2;
+            const float* yr = y + i * cols + r * rs2;
             int64_t mult = 1, at = 0;
             for (int64_t f : p.factors) {
               const int64_t best = argmax_pm(yr + at, f / 2);
@@ -274,7 +276,8 @@ void sort_buckets(const LshParams& p, int64_t nbe, const int32_t* buckets, int32
   const int64_t N = p.N, R = p.hashes;
   const bool counting = nbe <= 4 * N + 1024;  // else a comparison sort (more buckets than positions)
   parallel_for(0, p.B * p.H * R, 1, [&](int64_t s, int64_t e) {
-    std::vector<int64_t> start(static_cast<size_t>(counting ? nbe + 1 : 0));
+    ScratchFrame frame;
+    int64_t* start = frame.get<int64_t>(counting ? checked_count(nbe + 1) : 0);
     for (int64_t it = s; it < e; ++it) {
       const int64_t r = it % R;
       const int32_t* bk = buckets + it * N;
@@ -284,7 +287,7 @@ void sort_buckets(const LshParams& p, int64_t nbe, const int32_t* buckets, int32
         std::stable_sort(out, out + N, [bk](int32_t x, int32_t y) { return bk[x] < bk[y]; });
         continue;
       }
-      std::fill(start.begin(), start.end(), 0);
+      std::fill(start, start + nbe + 1, int64_t{0});
       for (int64_t i = 0; i < N; ++i) ++start[static_cast<size_t>(bk[i] - r * nbe + 1)];
       for (int64_t j = 0; j < nbe; ++j) start[static_cast<size_t>(j + 1)] += start[static_cast<size_t>(j)];
       for (int64_t i = 0; i < N; ++i) out[start[static_cast<size_t>(bk[i] - r * nbe)]++] = static_cast<int32_t>(i);
