@@ -90,6 +90,23 @@
 //       products run at ~98% (S V), ~86% (K^T V) and ~62% (Q K^T) of the FMA peak; in a real run they lose ~20% more,
 //       mostly to memory (a head's value and output rows are dv floats of a [L, H dv] row, 6 KiB apart: a page each).
 //       Next lever noted then: all heads of one chunk together, so those rows are read contiguously.
+//       Since s16 (retention_chunk_group): a batch row's heads in groups (one thread: all of them; more threads: at
+//       least lcm(batch, threads) items), each group chunk by chunk across its heads, every head's state, mask and
+//       decays in the group's scratch, the next head's values, keys and queries prefetched; the same bits at any
+//       grouping. Measured in one process against the s15 build (CPU time, 1 thread, load 5-10 on the 2-core VM,
+//       an A/A pair of the same build spread +-2.5% in the median of per-round ratios): L 2048 median ratio
+//       0.97-1.01, best 3-5% faster; L 4096 and 8192 0.94-0.95, best 11-26%; L 16384 0.96, best 10-14%; at load ~2:
+//       L 2048 0.95, 4096 0.91, 8192 0.91, 16384 0.96. A head's
+//       rows alone (H 1, contiguous) had been only ~7% faster per head than inside H 12 (best of 41): the stride
+//       was a smaller cost than it looked. The same code with groups of one head (the s15 order) measured as s15;
+//       groups of 2, 4 or 6 heads no different from 12 (within the spread); staging the chunk's values of all heads
+//       in one sequential pass (400 KB through L2 per chunk) 2-3% slower than per-head copies. Phases (rdtsc, the
+//       smallest of 15 calls each, L 2048): S V + q . state ~44%, K^T V ~31%, Q K^T ~13% (~1.6x S V's time per
+//       multiply-add: 64-deep tiles; the next head's queries prefetched took it from ~16%), mask and scaling ~5%,
+//       values' copy ~3%, keys' transposition ~1.4%. This bench (--rounds 5 --cpu-time, 1 thread): at load ~6, two
+//       runs, 45-54% of floor median, 50-65% best over L 1024-16384 (the s15 build right after: 45-58%, 61-64%:
+//       at that load separate runs differ more than the builds do; compare builds with recurrent-ab.bench.mjs); at
+//       load ~2, two runs, 51-66% median, 63-71% best (the s15 build between them: 47-57%, 57-64%).
 // Shared machines are noisy: cases and probes are interleaved in rounds and the median round is reported.
 // Outputs go into preallocated tensors (opts.out: the steady state of a model that reuses its buffers). A fresh
 // output of tens of MB costs a page fault per 4 KiB page, which on the build VM took longer than the kernels

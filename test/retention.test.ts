@@ -106,6 +106,51 @@ describe('retention (torchscale MultiScaleRetention)', () => {
       });
     });
 
+    // The chunkwise form runs the heads of a batch row in groups, chunk by chunk across a group's heads (one thread:
+    // one group of all heads; more threads: more, smaller groups; a group's scratch over ~16 MiB: smaller groups). A
+    // head's arithmetic must not depend on its group: each head equals that head run alone (a group of one), bit for bit.
+    it(`chunkwise in head groups: every head equals it run alone bit for bit at 1-4 and 8 threads (heads not a multiple of the group, batch 1-3, odd dk/dv and chunks), and matches the float64 oracle (${level})`, () => {
+      withIsa(level, () => {
+        let seed = 70;
+        const cases = [[1, 5, 24, 9, 13, 8], [2, 5, 30, 16, 24, 6], [3, 7, 20, 5, 3, 10], [1, 3, 36, 33, 70, 12], [2, 4, 14, 8, 17, 7]];
+        for (const [batch, heads, T, dk, dv, chunk] of cases) {
+          const c = makeCase(batch, heads, T, dk, dv, seed);
+          seed += 3;
+          const tag = [batch, heads, T, dk, dv, chunk];
+          const opts = { form: 'chunkwise' as const, chunkSize: chunk };
+          const one = withThreads(1, () => retention(c.q, c.k, c.v, c.decay, opts)).out;
+          expect([...tag, relError(one.data, ref.chunkwise(c.input, chunk)) < 1e-5]).toEqual([...tag, true]);
+          for (const n of [2, 3, 4, 8]) {
+            const got = withThreads(n, () => retention(c.q, c.k, c.v, c.decay, opts)).out;
+            expect([...tag, n, sameBytes(got.data, one.data)]).toEqual([...tag, n, true]);
+          }
+          for (let h = 0; h < heads; h++) {
+            const qh = new Float32Array(batch * T * dk);
+            const kh = new Float32Array(batch * T * dk);
+            const vh = new Float32Array(batch * T * dv);
+            const want = new Float32Array(batch * T * dv);
+            for (let b = 0; b < batch; b++) {
+              qh.set(c.q.data.subarray((b * heads + h) * T * dk, (b * heads + h + 1) * T * dk), b * T * dk);
+              kh.set(c.k.data.subarray((b * heads + h) * T * dk, (b * heads + h + 1) * T * dk), b * T * dk);
+              for (let t = 0; t < T; t++) {
+                const row = (b * T + t) * heads * dv + h * dv;
+                vh.set(c.v.data.subarray(row, row + dv), (b * T + t) * dv);
+                want.set(one.data.subarray(row, row + dv), (b * T + t) * dv);
+              }
+            }
+            const alone = retention(
+              Tensor.from(qh, [batch, 1, T, dk]),
+              Tensor.from(kh, [batch, 1, T, dk]),
+              Tensor.from(vh, [batch, T, dv]),
+              Tensor.from([c.decay.data[h]], [1]),
+              opts,
+            ).out;
+            expect([...tag, h, sameBytes(alone.data, want)]).toEqual([...tag, h, true]);
+          }
+        }
+      });
+    });
+
     // The sequence form runs the state in the running-product form (native/cpu/retention: within runs of tokens that
     // start where a call starts, x = P_t y with two FMAs per state element), a step (one token) in the exact form: a
     // split run, or token by token, rounds differently from one run in the last bits (within 1e-6); the scales are
@@ -233,6 +278,33 @@ describe('retention (torchscale MultiScaleRetention)', () => {
       expect(allFinite(r.out.data)).toBe(true);
       const want = form === 'parallel' ? ref.parallel(input) : form === 'recurrent' ? ref.recurrent(input).out : ref.chunkwise(input, 16);
       expect([form, relError(r.out.data, want) < 1e-5]).toEqual([form, true]);
+    }
+  });
+
+  it('chunkwise with a wide chunk: the heads split into groups by their scratch (a 512-token chunk, 18 heads: ~19 MiB in one group), each head the bits of it run alone (values: the other tests), at 1 and 2 threads, and async equals sync', async () => {
+    const [batch, heads, T, dk, dv, chunk] = [1, 18, 1024, 3, 5, 512];
+    const c = makeCase(batch, heads, T, dk, dv, 91);
+    const opts = { form: 'chunkwise' as const, chunkSize: chunk };
+    // (the oracle's cost grows as chunk^3: the other chunkwise tests check the values, this one the grouping)
+    const one = withThreads(1, () => retention(c.q, c.k, c.v, c.decay, opts)).out;
+    expect(allFinite(one.data)).toBe(true);
+    expect(sameBytes(withThreads(2, () => retention(c.q, c.k, c.v, c.decay, opts)).out.data, one.data)).toBe(true);
+    expect(sameBytes((await retentionAsync(c.q, c.k, c.v, c.decay, opts)).out.data, one.data)).toBe(true);
+    for (const h of [0, 8, 9, 17]) {
+      const vh = new Float32Array(T * dv);
+      const want = new Float32Array(T * dv);
+      for (let t = 0; t < T; t++) {
+        vh.set(c.v.data.subarray((t * heads + h) * dv, (t * heads + h + 1) * dv), t * dv);
+        want.set(one.data.subarray((t * heads + h) * dv, (t * heads + h + 1) * dv), t * dv);
+      }
+      const alone = retention(
+        Tensor.from(c.q.data.slice(h * T * dk, (h + 1) * T * dk), [1, 1, T, dk]),
+        Tensor.from(c.k.data.slice(h * T * dk, (h + 1) * T * dk), [1, 1, T, dk]),
+        Tensor.from(vh, [1, T, dv]),
+        Tensor.from([c.decay.data[h]], [1]),
+        opts,
+      ).out;
+      expect([h, sameBytes(alone.data, want)]).toEqual([h, true]);
     }
   });
 

@@ -66,6 +66,10 @@ struct Kernels {
                             int64_t n) = nullptr;  // one token of the causal conv, SIMD over n channels ([k][n] inputs)
   // RetNet retention of one (batch, head) in the form a.form (native/cpu/retention); scratch: see retention.cc
   void (*retention_head_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) = nullptr;
+  // the chunkwise form for heads [h0, h0 + nh) of batch row b, chunk by chunk across them; scratch:
+  // cpu::retention_chunk_group_floats
+  void (*retention_chunk_group_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h0, int64_t nh,
+                                    float* scratch) = nullptr;
   // flash attention (native/cpu/attention): one work item (flash.h: flash_items) with its thread's scratch
   void (*flash_attention_f32)(const FlashParams& p, int64_t item, float* scratch) = nullptr;
   // block-sparse attention (native/cpu/attention/blocksparse.h): one work item with its thread's scratch

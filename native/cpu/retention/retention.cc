@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
+#include <numeric>
 #include <vector>
 
 #include "../../core/dispatch.h"
@@ -13,6 +15,30 @@ namespace tf {
 void register_retention_scalar(Kernels& k) { fill_retention<simd::Scalar>(k); }
 
 namespace cpu {
+
+namespace {
+// The chunkwise form: the heads of a batch row in groups (retention_chunk_group_f32 runs a group chunk by chunk), as
+// few and as large as the thread count allows: batch x groups = lcm(batch, threads) items when the heads suffice
+// (one thread: one group of all heads per batch row), and no group's scratch over about 16 MiB unless one head
+// needs more. A head's arithmetic does not depend on its group, so neither do the results (nor on the threads).
+void retention_chunkwise(const RetentionArgs& a) {
+  const int64_t H = a.heads, B = a.chunk;
+  if (a.T < B) return;  // no chunk (T = 0): nothing to write
+  const int64_t threads = num_threads();
+  const int64_t per_head = retention_chunk_head_floats(B, a.dk, a.dv);
+  const int64_t by_memory = (H * per_head + (int64_t{1} << 22) - 1) >> 22;
+  const int64_t groups = std::min(H, std::max(threads / std::gcd(a.batch, threads), by_memory));
+  const int64_t widest = (H + groups - 1) / groups;
+  auto fn = kernels().retention_chunk_group_f32;
+  parallel_for(0, a.batch * groups, 1, [&](int64_t s, int64_t e) {
+    std::unique_ptr<float[]> buf(new float[static_cast<size_t>(retention_chunk_group_floats(B, a.dk, a.dv, widest))]);
+    for (int64_t i = s; i < e; ++i) {
+      const int64_t g = i % groups, h0 = split_begin(H, groups, g);
+      fn(a, i / groups, h0, split_begin(H, groups, g + 1) - h0, buf.get());
+    }
+  });
+}
+}  // namespace
 
 void retention_f32(const RetentionArgs& a) {
   const int64_t pairs = a.batch * a.heads;
@@ -26,8 +52,11 @@ void retention_f32(const RetentionArgs& a) {
       }
     return;
   }
-  const int64_t B = a.chunk > 0 ? a.chunk : 1;
-  size_t scratch = static_cast<size_t>(2 * a.T + a.dv + (B + a.dk) * (a.dv + 16) + B * B + 3 * B + B * (B + a.dk) + B * a.dk + 2 * a.dv + 2 + 48);
+  if (a.form == RetentionForm::Chunkwise) {
+    retention_chunkwise(a);
+    return;
+  }
+  size_t scratch = static_cast<size_t>(2 * a.T + a.dv);
   if (a.form == RetentionForm::Recurrent)  // its scalars and plan, then a block of keys and queries at 64 bytes
     scratch = static_cast<size_t>(7 * a.T + 16 + 2 * std::max<int64_t>(8 * a.dk, kRetTb + a.dk));
   auto fn = kernels().retention_head_f32;

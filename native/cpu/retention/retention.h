@@ -12,7 +12,8 @@
 //
 // q, k: [batch, heads, T, dk] (after the xpos-style rotation; k already scaled by dk^-0.5); v: [batch, T, heads*dv];
 // out: [batch, T, heads, dv]. The recurrent state: kv [batch, heads, dv, dk], scale [heads].
-// Threads run over (batch, head); each pair is computed by one thread in a fixed order (same bits at any count).
+// Threads run over (batch, head); each pair is computed by one thread in a fixed order (same bits at any count). The
+// chunkwise form runs over (batch, group of heads), each group chunk by chunk across its heads (retention.cc).
 #pragma once
 #include <cstdint>
 
@@ -35,5 +36,18 @@ struct RetentionArgs {
 };
 
 void retention_f32(const RetentionArgs& a);
+
+// The chunkwise form's scratch (retention_chunk_group_f32): buffers of whole 64-byte lines
+inline int64_t retention_r16(int64_t n) { return (n + 15) / 16 * 16; }
+// per head of a group: its state [dk, dv + 16], inner mask [B, B], query and value inner decays [B] each
+inline int64_t retention_chunk_head_floats(int64_t B, int64_t dk, int64_t dv) {
+  return retention_r16(dk * (dv + 16)) + retention_r16(B * B) + retention_r16(2 * B);
+}
+// a group of nh heads: 16 (alignment) + the chunk's buffers (powers, values, scores and queries, keys, inner scales,
+// column sums, the heads' scales) + nh heads
+inline int64_t retention_chunk_group_floats(int64_t B, int64_t dk, int64_t dv, int64_t nh) {
+  return 16 + retention_r16(B) + retention_r16(B * (dv + 16)) + retention_r16(B * (B + dk)) + retention_r16(B * dk) +
+         retention_r16(B) + retention_r16(2 * dv) + retention_r16(2 * nh) + nh * retention_chunk_head_floats(B, dk, dv);
+}
 
 }  // namespace tf::cpu

@@ -430,8 +430,8 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
   for (; p.pf && pr < p.pf_rows; ++pr) ret_prefetch_row(p, pr);  // a product of fewer tiles than rows
 }
 
-// scratch floats: T (powers) + T (scores) + dv (accumulator) + (B + dk) (dv + 16) (chunk values and state) + B*B (mask)
-// + 3 B + B (B + dk) (scores and queries) + B dk (keys) + 2 dv + 2 (column sums) + 48 (three buffers at 64 bytes); the recurrent form uses 7 T + 16
+// The parallel and recurrent forms (the chunkwise one: retention_chunk_group). Scratch floats: T (powers) + T (scores)
+// + dv (accumulator); the recurrent form uses 7 T + 16
 // + 2 max(8 dk, kRetTb + dk) (its scalars and plan, then a block's keys and queries at 64 bytes)
 template <class V>
 void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
@@ -445,8 +445,8 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   float* pw = scratch;         // pw[d] = gamma^d
   float* s = pw + T;          // scores of one row
   float* acc = s + T;         // [dv]
-  // powers: all T for the parallel form, the chunk's for the chunkwise one
-  const int64_t npw = a.form == cpu::RetentionForm::Parallel ? T : a.form == cpu::RetentionForm::Chunkwise ? std::min(T, a.chunk) : 0;
+  // powers: all T for the parallel form
+  const int64_t npw = a.form == cpu::RetentionForm::Parallel ? T : 0;
   for (int64_t d = 0; d < npw; ++d) pw[d] = static_cast<float>(std::exp(static_cast<double>(d) * decay));
 
   if (a.form == cpu::RetentionForm::Parallel) {
@@ -551,144 +551,185 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
     if (a.scale_out && b == 0) a.scale_out[h] = scale;
     return;
   }
+}
 
-  // chunkwise, each chunk's products through ret_mm (register tiles over the chunk's buffers, which stay in L1/L2:
-  // the general GEMM's setup and packing cost more than the products at these sizes; the causal products skip the
-  // tiles above the diagonal). Both parts of an output row are divided by
-  // all = max(inner scale, state scale) (upstream's rescaling to the larger scale: a_in * inner = a_cross * kv =
-  // all), so they share one product: O = [S | Q'] [Vc ; state] / all, with K = B + dk.
-  const int64_t B = a.chunk, nchunks = T / B, K2 = B + dk;
+// The chunkwise form for the heads [h0, h0 + nh) of batch row b (retention_chunk_group_f32): chunk by chunk, and in
+// each chunk head by head, so that a token's value and output rows (heads * dv floats, one head's dv of them at a
+// time) are read and written as runs along the row instead of one head's dv floats per page (the page shared by
+// the group's heads: one translation, and the next head's lines follow the ones just read). Each head keeps its own
+// state, scale and chunk constants in the scratch (retention_chunk_head_floats each); its arithmetic is the same
+// whatever the group, so the split of the heads (retention.cc: by batch and thread count) changes no bit.
+// Each chunk's products run through ret_mm (register tiles over the chunk's buffers, which stay in L1/L2: the
+// general GEMM's setup and packing cost more than the products at these sizes; the causal products skip the tiles
+// above the diagonal). Both parts of an output row are divided by all = max(inner scale, state scale) (upstream's
+// rescaling to the larger scale: a_in * inner = a_cross * kv = all), so they share one product:
+// O = [S | Q'] [Vc ; state] / all, with K = B + dk.
+template <class V>
+void retention_chunk_group(const cpu::RetentionArgs& a, int64_t b, int64_t h0, int64_t nh, float* scratch) {
+  const int64_t T = a.T, dk = a.dk, dv = a.dv, H = a.heads, B = a.chunk, nchunks = T / B, K2 = B + dk;
   if (nchunks == 0) return;
-  // [B + dk, ldv]: this chunk's values, then the state [dk, dv]. Rows dv + 16 floats apart: at 512 bytes (dv 128) a
-  // two-vector column panel of its 128 rows would fall in 8 of L1's 64 sets and not stay there while the row blocks
-  // of the products pass; one line more per row spreads it over all of them.
+  const int64_t vstride = H * dv;  // between tokens, in v and out
+  // Rows of the chunk's values and of the states dv + 16 floats apart: at 512 bytes (dv 128) a two-vector column
+  // panel of 128 rows would fall in 8 of L1's 64 sets and not stay there while the row blocks of the products pass;
+  // one line more per row spreads it over all of them.
   const int64_t ldv = dv + 16;
-  // the products' operands at 64 bytes (the scratch may be at any 16: about half of the vector loads of their rows
-  // would cross cache lines); the scratch has 48 floats of room for it
-  auto al64 = [](float* p) { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p) + 63) & ~uintptr_t{63}); };
-  float* comb = al64(acc + dv);
-  float* kvs = comb + B * ldv;
-  float* mask = comb + K2 * ldv;  // [B, B] inner mask (normalised)
-  float* qid = mask + B * B;     // [B] query inner decay
-  float* vid = qid + B;          // [B] value inner decay
-  float* isc = vid + B;          // [B] inner scales of the chunk's rows
-  float* A2 = al64(isc + B);     // [B, B + dk]: scores, then the scaled queries
-  float* ks = al64(A2 + B * K2);  // [B, dk] keys scaled by the value inner decay
-  double last = 0.0;
-  for (int64_t j = 0; j < B; ++j) last += pw[B - 1 - j];
-  for (int64_t i = 0; i < B; ++i) {
-    double rs = 0.0;
-    for (int64_t j = 0; j <= i; ++j) rs += pw[i - j];
-    const double sc = std::sqrt(rs);
-    for (int64_t j = 0; j < B; ++j) mask[i * B + j] = j <= i ? static_cast<float>(pw[i - j] / sc) : 0.0f;
-    qid[i] = static_cast<float>(std::exp(decay * static_cast<double>(i + 1)) / (sc / last));
-    vid[i] = static_cast<float>(pw[B - 1 - i] / last);
-  }
-  const float cross = static_cast<float>(std::exp(decay * static_cast<double>(B)));
-  std::fill(kvs, kvs + dk * ldv, 0.0f);
-  float kv_scale = 1.0f;
-  // [dv] doubles after ks (the scratch has 2 dv + 2 floats there: room to align to 8 bytes)
-  double* colsum = reinterpret_cast<double*>((reinterpret_cast<uintptr_t>(ks + B * dk) + 7) & ~uintptr_t{7});
-  for (int64_t c = 0; c < nchunks; ++c) {
-    const float* qc = q + c * B * dk;
-    const float* kc = k + c * B * dk;
-    const float* vc = v + c * B * vstride;
-    float* oc = out + c * B * vstride;
-    for (int64_t j = 0; j < B; ++j) std::copy(vc + j * vstride, vc + j * vstride + dv, comb + j * ldv);
-    // inner part: S = (Qc Kc^T) * mask; inner scale of row i: clamp(sum_j |s_ij|, min 1)
-    // K^T (in ks's room until the state's keys): its rows are the product's B rows. Eight rows of K at a time, each
-    // read along (the chunk's first touch of K: sequential streams for the prefetcher), eight floats stored per d.
-    bool transposed = false;
-#if defined(TF_SIMD_X86)
-    if constexpr (std::is_same_v<V, simd::Avx2>) {
-      if (B % 8 == 0 && dk % 8 == 0) {  // 8 x 8 blocks in registers
-        for (int64_t j0 = 0; j0 < B; j0 += 8)
-          for (int64_t d0 = 0; d0 < dk; d0 += 8) ret_transpose8(kc + j0 * dk + d0, dk, ks + d0 * B + j0, B);
-        transposed = true;
-      }
-    }
-#endif
-    for (int64_t j0 = 0; !transposed && j0 < B; j0 += 8) {
-      const int64_t jn = std::min<int64_t>(8, B - j0);
-      for (int64_t d = 0; d < dk; ++d)
-        for (int64_t j = 0; j < jn; ++j) ks[d * B + j0 + j] = kc[(j0 + j) * dk + d];
-    }
-    // this chunk's output rows, written by the second product, are fetched for writing meanwhile (strided by heads
-    // * dv, the prefetcher misses them; a tile's stores of lines still in memory held up its FMAs)
-    {
-      RetMM m{qc, dk, 1, ks, B, nullptr, 0, 0, nullptr, 0, 0, A2, K2, 0.0f, false, oc, vstride, B, dv};
-      m.pf_per = 2;
-      m.pf_write = true;
-      ret_mm<V>(m, B, B, dk, 1);
-    }
+  // every buffer at 64 bytes (about half of the vector loads of rows at 16 would cross cache lines)
+  float* p = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch) + 63) & ~uintptr_t{63});
+  auto take = [&p](int64_t n) {
+    float* r = p;
+    p += cpu::retention_r16(n);
+    return r;
+  };
+  float* pw = take(B);         // pw[d] = gamma^d of the head being set up
+  float* comb = take(B * ldv);  // [B, ldv]: the chunk's values of the head at work
+  float* A2 = take(B * K2);     // [B, B + dk]: scores, then the scaled queries
+  float* ks = take(B * dk);     // K^T [dk, B], then the keys scaled by the value inner decay [B, dk]
+  float* isc = take(B);         // [B] inner scales of the chunk's rows
+  double* colsum = reinterpret_cast<double*>(take(2 * dv));  // [dv]
+  float* hs = take(2 * nh);     // per head: the state's scale, the cross decay
+  // per head: the state [dk, ldv], the inner mask [B, B] (normalised), the query and value inner decays [B] each
+  float* heads = p;
+  const int64_t hstride = cpu::retention_chunk_head_floats(B, dk, dv);
+  auto kvs_of = [&](int64_t j) { return heads + j * hstride; };
+  auto mask_of = [&](int64_t j) { return kvs_of(j) + cpu::retention_r16(dk * ldv); };
+  auto qid_of = [&](int64_t j) { return mask_of(j) + cpu::retention_r16(B * B); };
+  for (int64_t j = 0; j < nh; ++j) {
+    const double decay = a.decay[h0 + j];
+    for (int64_t d = 0; d < B; ++d) pw[d] = static_cast<float>(std::exp(static_cast<double>(d) * decay));
+    float *mask = mask_of(j), *qid = qid_of(j), *vid = qid + B;
+    double last = 0.0;
+    for (int64_t i = 0; i < B; ++i) last += pw[B - 1 - i];
     for (int64_t i = 0; i < B; ++i) {
-      using R = typename V::reg;
-      constexpr int64_t W = V::W;
-      float* si = A2 + i * K2;
-      const float* mi = mask + i * B;
-      const int64_t n = i + 1;  // the causal part of the row
-      // S = scores * mask and the row's sum of |S| (in double, W partial sums in a fixed order)
-      typename V::AccD as = V::acc_zero();
-      int64_t j = 0;
-      for (; j + W <= n; j += W) {
-        const R r = V::mul(V::load(si + j), V::load(mi + j));
-        V::store(si + j, r);
-        V::acc_add(as, V::abs(r));
-      }
-      if (j < n) {
-        const size_t t = static_cast<size_t>(n - j);
-        const R r = V::mul(V::load_tail(si + j, t), V::load_tail(mi + j, t));
-        V::store_tail(si + j, r, t);
-        V::acc_add(as, V::abs(r));
-      }
-      isc[i] = static_cast<float>(std::max(V::acc_total(as), 1.0));
-      // row i of [S | Q'] / all
-      const float all = std::max(isc[i], kv_scale);
-      const float inv = 1.0f / all;
-      if (all != 1.0f) {
-        const R vi = V::set1(inv);
-        for (j = 0; j + W <= n; j += W) V::store(si + j, V::mul(V::load(si + j), vi));
-        if (j < n) {
-          const size_t t = static_cast<size_t>(n - j);
-          V::store_tail(si + j, V::mul(V::load_tail(si + j, t), vi), t);
+      double rs = 0.0;
+      for (int64_t i2 = 0; i2 <= i; ++i2) rs += pw[i - i2];
+      const double sc = std::sqrt(rs);
+      for (int64_t i2 = 0; i2 < B; ++i2) mask[i * B + i2] = i2 <= i ? static_cast<float>(pw[i - i2] / sc) : 0.0f;
+      qid[i] = static_cast<float>(std::exp(decay * static_cast<double>(i + 1)) / (sc / last));
+      vid[i] = static_cast<float>(pw[B - 1 - i] / last);
+    }
+    std::fill(kvs_of(j), kvs_of(j) + dk * ldv, 0.0f);
+    hs[2 * j] = 1.0f;
+    hs[2 * j + 1] = static_cast<float>(std::exp(decay * static_cast<double>(B)));
+  }
+  const float* q0 = a.q + (b * H + h0) * T * dk;  // head h0 + j at q0 + j T dk (likewise k)
+  const float* k0 = a.k + (b * H + h0) * T * dk;
+  const float* v0 = a.v + b * T * vstride + h0 * dv;  // head h0 + j at v0 + j dv (likewise out)
+  float* out0 = a.out + b * T * vstride + h0 * dv;
+  for (int64_t c = 0; c < nchunks; ++c)
+    for (int64_t j = 0; j < nh; ++j) {
+      const float* qc = q0 + j * T * dk + c * B * dk;
+      const float* kc = k0 + j * T * dk + c * B * dk;
+      const float* vc = v0 + c * B * vstride + j * dv;
+      float* oc = out0 + c * B * vstride + j * dv;
+      // the next head's values, keys and queries: this chunk's of head j + 1, else the next chunk's of the first head
+      const bool last_head = j + 1 == nh;
+      const float* vn = dv == 0      ? nullptr
+                        : !last_head ? vc + dv
+                        : c + 1 < nchunks ? v0 + (c + 1) * B * vstride
+                                          : nullptr;
+      const float* kn = !last_head ? kc + T * dk : c + 1 < nchunks ? k0 + (c + 1) * B * dk : nullptr;
+      const float* qn = !last_head ? qc + T * dk : c + 1 < nchunks ? q0 + (c + 1) * B * dk : nullptr;
+      float* kvs = kvs_of(j);
+      const float* mask = mask_of(j);
+      const float *qid = qid_of(j), *vid = qid + B;
+      const float kv_scale = hs[2 * j], cross = hs[2 * j + 1];
+      for (int64_t i = 0; i < B; ++i) std::copy(vc + i * vstride, vc + i * vstride + dv, comb + i * ldv);
+      // inner part: S = (Qc Kc^T) * mask; inner scale of row i: clamp(sum_j |s_ij|, min 1)
+      // K^T (in ks's room until the state's keys): its rows are the product's B rows. Eight rows of K at a time, each
+      // read along (the chunk's first touch of K: sequential streams for the prefetcher), eight floats stored per d.
+      bool transposed = false;
+#if defined(TF_SIMD_X86)
+      if constexpr (std::is_same_v<V, simd::Avx2>) {
+        if (B % 8 == 0 && dk % 8 == 0) {  // 8 x 8 blocks in registers
+          for (int64_t i0 = 0; i0 < B; i0 += 8)
+            for (int64_t d0 = 0; d0 < dk; d0 += 8) ret_transpose8(kc + i0 * dk + d0, dk, ks + d0 * B + i0, B);
+          transposed = true;
         }
       }
-      std::fill(si + n, si + B, 0.0f);
-      const R f = V::set1(qid[i] * inv);
-      const float* qi = qc + i * dk;
-      float* di = si + B;
-      for (j = 0; j + W <= dk; j += W) V::store(di + j, V::mul(V::load(qi + j), f));
-      if (j < dk) {
-        const size_t t = static_cast<size_t>(dk - j);
-        V::store_tail(di + j, V::mul(V::load_tail(qi + j, t), f), t);
+#endif
+      for (int64_t i0 = 0; !transposed && i0 < B; i0 += 8) {
+        const int64_t in = std::min<int64_t>(8, B - i0);
+        for (int64_t d = 0; d < dk; ++d)
+          for (int64_t i = 0; i < in; ++i) ks[d * B + i0 + i] = kc[(i0 + i) * dk + d];
       }
+      // this chunk's output rows, written by the second product, are fetched for writing meanwhile (strided by
+      // heads * dv, the prefetcher misses them; a tile's stores of lines still in memory held up its FMAs)
+      {
+        RetMM m{qc, dk, 1, ks, B, nullptr, 0, 0, nullptr, 0, 0, A2, K2, 0.0f, false, oc, vstride, B, dv};
+        m.pf_per = 2;
+        m.pf_write = true;
+        ret_mm<V>(m, B, B, dk, 1);
+      }
+      for (int64_t i = 0; i < B; ++i) {
+        using R = typename V::reg;
+        constexpr int64_t W = V::W;
+        float* si = A2 + i * K2;
+        const float* mi = mask + i * B;
+        const int64_t n = i + 1;  // the causal part of the row
+        // S = scores * mask and the row's sum of |S| (in double, W partial sums in a fixed order)
+        typename V::AccD as = V::acc_zero();
+        int64_t e = 0;
+        for (; e + W <= n; e += W) {
+          const R r = V::mul(V::load(si + e), V::load(mi + e));
+          V::store(si + e, r);
+          V::acc_add(as, V::abs(r));
+        }
+        if (e < n) {
+          const size_t t = static_cast<size_t>(n - e);
+          const R r = V::mul(V::load_tail(si + e, t), V::load_tail(mi + e, t));
+          V::store_tail(si + e, r, t);
+          V::acc_add(as, V::abs(r));
+        }
+        isc[i] = static_cast<float>(std::max(V::acc_total(as), 1.0));
+        // row i of [S | Q'] / all
+        const float all = std::max(isc[i], kv_scale);
+        const float inv = 1.0f / all;
+        if (all != 1.0f) {
+          const R vi = V::set1(inv);
+          for (e = 0; e + W <= n; e += W) V::store(si + e, V::mul(V::load(si + e), vi));
+          if (e < n) {
+            const size_t t = static_cast<size_t>(n - e);
+            V::store_tail(si + e, V::mul(V::load_tail(si + e, t), vi), t);
+          }
+        }
+        std::fill(si + n, si + B, 0.0f);
+        const R f = V::set1(qid[i] * inv);
+        const float* qi = qc + i * dk;
+        float* di = si + B;
+        // (the next head's queries, read first by its Q K^T: not in a sequential stream of this group)
+        if (qn)
+          for (int64_t e = 0; e < dk; e += 16) __builtin_prefetch(qn + i * dk + e);
+        for (e = 0; e + W <= dk; e += W) V::store(di + e, V::mul(V::load(qi + e), f));
+        if (e < dk) {
+          const size_t t = static_cast<size_t>(dk - e);
+          V::store_tail(di + e, V::mul(V::load_tail(qi + e, t), f), t);
+        }
+      }
+      // (the next head's value rows are prefetched during it; pf_touch: see ret_prefetch_row)
+      {
+        RetMM m{A2, K2, 1, comb, ldv, A2 + B, K2, 1, kvs, ldv, dk, oc, vstride, 0.0f, false, vn, vstride, B, dv};
+        m.pf_touch = true;
+        ret_mm<V>(m, B, dv, B, 2);
+      }
+      // the state: kvs = kvs cross + (Kc vid)^T Vc; then its scale (the largest column sum of |kvs|)
+      for (int64_t i = 0; i < B; ++i)
+        for (int64_t d = 0; d < dk; ++d) ks[i * dk + d] = kc[i * dk + d] * vid[i];
+      // with the column sums of |kvs| over d (each in order d = 0, 1, ...), accumulated as the tiles store the rows
+      std::fill(colsum, colsum + dv, 0.0);
+      // (the next head's keys are prefetched during it: their transposition, the first touch of them, took ~3.5% of
+      // the kernel waiting on memory)
+      ret_mm<V>(RetMM{ks, 1, dk, comb, ldv, nullptr, 0, 0, nullptr, 0, 0, kvs, ldv, cross, true, kn, dk, B, dk, colsum},
+                dk, dv, B, 0);
+      double mx = 0.0;
+      for (int64_t e = 0; e < dv; ++e) mx = std::max(mx, colsum[e]);
+      hs[2 * j] = static_cast<float>(std::max(mx, 1.0));
     }
-    // (the next chunk's value rows are prefetched during it: strided by heads * dv, the prefetcher misses them)
-    {
-      RetMM m{A2, K2, 1, comb, ldv, A2 + B, K2, 1, kvs, ldv, dk, oc, vstride, 0.0f, false,
-              c + 1 < nchunks ? vc + B * vstride : nullptr, vstride, B, dv};
-      m.pf_touch = true;
-      ret_mm<V>(m, B, dv, B, 2);
-    }
-    // the state: kvs = kvs cross + (Kc vid)^T Vc; then its scale (the largest column sum of |kvs|)
-    for (int64_t j = 0; j < B; ++j)
-      for (int64_t d = 0; d < dk; ++d) ks[j * dk + d] = kc[j * dk + d] * vid[j];
-    // with the column sums of |kvs| over d (each in order d = 0, 1, ...), accumulated as the tiles store the rows
-    std::fill(colsum, colsum + dv, 0.0);
-    // (the next chunk's keys are prefetched during it: their transposition, the chunk's first touch of them, took
-    // ~3.5% of the kernel waiting on memory)
-    ret_mm<V>(RetMM{ks, 1, dk, comb, ldv, nullptr, 0, 0, nullptr, 0, 0, kvs, ldv, cross, true,
-                    c + 1 < nchunks ? kc + B * dk : nullptr, dk, B, dk, colsum},
-              dk, dv, B, 0);
-    double mx = 0.0;
-    for (int64_t e = 0; e < dv; ++e) mx = std::max(mx, colsum[e]);
-    kv_scale = static_cast<float>(std::max(mx, 1.0));
-  }
 }
 
 template <class V>
 void fill_retention(Kernels& kt) {
   kt.retention_head_f32 = retention_head<V>;
+  kt.retention_chunk_group_f32 = retention_chunk_group<V>;
 }
 
 }  // namespace
