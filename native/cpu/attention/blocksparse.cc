@@ -2,9 +2,9 @@
 
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "../../core/dispatch.h"
+#include "../../core/scratch.h"
 #include "../../core/threadpool.h"
 
 namespace tf {
@@ -21,10 +21,10 @@ void block_sparse_attention_f32(const BlockSparseParams& p0) {
   auto fn = kernels().block_sparse_attention_f32;
   const int64_t scratch_floats = flash_scratch_floats(p.f.D);
   parallel_for(0, items, 1, [&](int64_t s, int64_t e) {
-    // 64-byte aligned (a large vector's data is 16 bytes past a page): the tiles' Qt, Sᵀ, m, l rows (multiples of
-    // 64 bytes apart at D = 64) then start on cache lines, so no vector of them straddles two lines
-    std::vector<float> buf(static_cast<size_t>(scratch_floats + 16));
-    float* scratch = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t{63});
+    // 64-byte aligned (the arena's pieces are): the tiles' Qt, Sᵀ, m, l rows (multiples of 64 bytes apart at
+    // D = 64) then start on cache lines, so no vector of them straddles two lines
+    ScratchFrame frame;
+    float* scratch = frame.floats(checked_count(scratch_floats));
     for (int64_t it = s; it < e; ++it) fn(p, it, scratch);
   });
 }
