@@ -2,11 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <memory>
 #include <numeric>
-#include <vector>
 
 #include "../../core/dispatch.h"
+#include "../../core/scratch.h"
 #include "../../core/threadpool.h"
 #include "retention_impl.h"  // scalar instantiation: no target region
 
@@ -31,10 +30,11 @@ void retention_chunkwise(const RetentionArgs& a) {
   const int64_t widest = (H + groups - 1) / groups;
   auto fn = kernels().retention_chunk_group_f32;
   parallel_for(0, a.batch * groups, 1, [&](int64_t s, int64_t e) {
-    std::unique_ptr<float[]> buf(new float[static_cast<size_t>(retention_chunk_group_floats(B, a.dk, a.dv, widest))]);
+    ScratchFrame frame;
+    float* buf = frame.floats(checked_count(retention_chunk_group_floats(B, a.dk, a.dv, widest)));
     for (int64_t i = s; i < e; ++i) {
       const int64_t g = i % groups, h0 = split_begin(H, groups, g);
-      fn(a, i / groups, h0, split_begin(H, groups, g + 1) - h0, buf.get());
+      fn(a, i / groups, h0, split_begin(H, groups, g + 1) - h0, buf);
     }
   });
 }
@@ -56,21 +56,23 @@ void retention_f32(const RetentionArgs& a) {
     retention_chunkwise(a);
     return;
   }
-  size_t scratch = static_cast<size_t>(2 * a.T + a.dv);
+  int64_t scratch = 2 * a.T + a.dv;
   if (a.form == RetentionForm::Recurrent)  // its scalars and plan, then a block of keys and queries at 64 bytes
-    scratch = static_cast<size_t>(7 * a.T + 16 + 2 * std::max<int64_t>(8 * a.dk, kRetTb + a.dk));
+    scratch = 7 * a.T + 16 + 2 * std::max<int64_t>(8 * a.dk, kRetTb + a.dk);
   auto fn = kernels().retention_head_f32;
   // the heads' scales as they were: the state may be updated in place (scale_out == scale_in), and every batch
   // row of a head reads its scale while row 0 writes the new one
-  std::vector<float> scale0;
+  ScratchFrame frame;
   RetentionArgs args = a;
   if (a.scale_in) {
-    scale0.assign(a.scale_in, a.scale_in + a.heads);
-    args.scale_in = scale0.data();
+    float* scale0 = frame.floats(checked_count(a.heads));
+    std::copy(a.scale_in, a.scale_in + a.heads, scale0);
+    args.scale_in = scale0;
   }
   parallel_for(0, pairs, 1, [&](int64_t s, int64_t e) {
-    std::vector<float> buf(scratch);
-    for (int64_t p = s; p < e; ++p) fn(args, p / a.heads, p % a.heads, buf.data());
+    ScratchFrame task;
+    float* buf = task.floats(checked_count(scratch));
+    for (int64_t p = s; p < e; ++p) fn(args, p / a.heads, p % a.heads, buf);
   });
 }
 
