@@ -26,13 +26,7 @@
 #include <random>
 #include <vector>
 
-namespace tf::cpu {
-float* wkv_scratch(size_t n) {  // as wkv.cc's
-  static std::vector<float> buf;
-  if (buf.size() < n + 16) buf.resize(n + 16);
-  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) & ~uintptr_t(63));
-}
-}  // namespace tf::cpu
+#include "native/core/scratch.cc"  // the scratch arena the kernel takes its repacked data from, compiled in here
 
 TF_SIMD_BEGIN_AVX2
 #include "native/cpu/ssm/ssm_impl.h"
