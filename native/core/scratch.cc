@@ -1,6 +1,7 @@
 #include "scratch.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -24,7 +25,7 @@ constexpr size_t kAlign = 64;
 constexpr size_t kMinBlock = size_t{64} << 10;  // the first block of a thread: 64 KiB
 // Each new block is at least as large as all before it, so the total at least doubles per block: 48 never fill.
 constexpr size_t kMaxBlocks = 48;
-// A larger piece throws std::bad_alloc without asking the allocator: no machine has it, and sanitizer allocators abort
+// A larger piece throws ScratchError without asking the allocator: no machine has it, and sanitizer allocators abort
 // on such a request instead of failing it.
 constexpr size_t kMaxPiece = size_t{1} << 40;
 
@@ -55,7 +56,7 @@ struct Arena {
   ~Arena() { drop_from(0); }
 
   void* take(size_t bytes) {
-    if (bytes > kMaxPiece) throw std::bad_alloc();
+    if (bytes > kMaxPiece) throw ScratchError(bytes);
     if (top > 0 && bytes <= blocks[top - 1].size - used) {
       void* p = blocks[top - 1].p + used;
       used += bytes;
@@ -67,12 +68,12 @@ struct Arena {
       return blocks[top - 1].p;
     }
     drop_from(top);  // free blocks too small for this piece: nothing from `top` on is in use
-    if (nblocks == kMaxBlocks) throw std::bad_alloc();
+    if (nblocks == kMaxBlocks) throw ScratchError(bytes);
     size_t size = bytes > total ? bytes : total;
     if (size < hint) size = hint;
     if (size < kMinBlock) size = kMinBlock;
     void* p = std::aligned_alloc(kAlign, size);  // size is a multiple of 64
-    if (!p) throw std::bad_alloc();
+    if (!p) throw ScratchError(size);
     TF_POISON(p, size);
     hint = 0;
     blocks[nblocks++] = {static_cast<char*>(p), size};
@@ -106,13 +107,20 @@ thread_local Arena t_arena;
 
 }  // namespace
 
+ScratchError::ScratchError(size_t bytes) {
+  std::snprintf(msg_, sizeof msg_, "turboformer: cannot allocate %zu bytes of working memory", bytes);
+}
+ScratchError::ScratchError() {
+  std::snprintf(msg_, sizeof msg_, "turboformer: the working memory this call needs overflows a 64-bit size");
+}
+
 size_t checked_count(int64_t a, int64_t b, int64_t c, int64_t d) {
-  if (a < 0 || b < 0 || c < 0 || d < 0) throw std::bad_alloc();
+  if (a < 0 || b < 0 || c < 0 || d < 0) throw ScratchError();
   uint64_t r;
   if (__builtin_mul_overflow(static_cast<uint64_t>(a), static_cast<uint64_t>(b), &r) ||
       __builtin_mul_overflow(r, static_cast<uint64_t>(c), &r) ||
       __builtin_mul_overflow(r, static_cast<uint64_t>(d), &r) || r > SIZE_MAX)
-    throw std::bad_alloc();
+    throw ScratchError();
   return static_cast<size_t>(r);
 }
 
@@ -133,7 +141,7 @@ ScratchFrame::~ScratchFrame() {
 
 void* ScratchFrame::take(size_t n, size_t elem, bool zero) {
   // bytes rounded up to whole 64-byte lines (at least one, so that every piece is a distinct valid pointer)
-  if (elem != 0 && n > (SIZE_MAX - (kAlign - 1)) / elem) throw std::bad_alloc();
+  if (elem != 0 && n > (SIZE_MAX - (kAlign - 1)) / elem) throw ScratchError();
   const size_t raw = n * elem;
   const size_t bytes = raw == 0 ? kAlign : (raw + kAlign - 1) / kAlign * kAlign;
   void* p = t_arena.take(bytes);

@@ -15,10 +15,11 @@
 // of their total size), and an arena grown past kScratchCap (64 MiB) is freed entirely, so that one huge call does
 // not pin memory in every pool thread forever. Not counted in memoryStats(): it is the kernels' working set.
 //
-// Sizes: every count goes through checked_count(), which multiplies int64 factors and throws std::bad_alloc on a
-// negative factor or an overflow (of the count, or of its byte size in a piece); a piece over 1 TiB or a failed
-// allocation also throws std::bad_alloc. The N-API layer turns it into a JS Error "std::bad_alloc" (sync calls:
-// node-addon-api's CPP_EXCEPTIONS_ALL; async: the promise rejects, napi/common.cc run_async). Under AddressSanitizer
+// Sizes: every count goes through checked_count(), which multiplies int64 factors and throws ScratchError (a
+// std::bad_alloc) on a negative factor or an overflow (of the count, or of its byte size in a piece); a piece over
+// 1 TiB or a failed allocation throws it too, naming the bytes asked for. The N-API layer turns it into a JS Error
+// with that message (sync calls: node-addon-api's CPP_EXCEPTIONS_ALL; async: the promise rejects, napi/common.cc
+// run_async). Under AddressSanitizer
 // the free parts of the blocks are poisoned: an access past a piece, or to a piece after its frame ended, is reported.
 //
 // The arena's code is out of line in scratch.cc, so no standard-library or arena code is compiled inside a kernel's ISA
@@ -33,14 +34,28 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <new>
 #include <type_traits>
 
 namespace tf {
 
+// What a scratch request that cannot be met throws: a std::bad_alloc whose message says how much working memory was
+// asked for ("turboformer: cannot allocate N bytes of working memory"), or that the size overflows. The message is
+// formatted into the object itself: nothing is allocated while throwing it.
+class ScratchError : public std::bad_alloc {
+ public:
+  explicit ScratchError(size_t bytes);  // a request of `bytes` that failed
+  ScratchError();                       // a size that overflows (or has a negative factor)
+  const char* what() const noexcept override { return msg_; }
+
+ private:
+  char msg_[96];
+};
+
 // An arena that reached more than this many bytes is freed when its thread's outermost frame ends.
 constexpr size_t kScratchCap = size_t{64} << 20;
 
-// a * b * c * d as an element count; throws std::bad_alloc when a factor is negative or the product overflows.
+// a * b * c * d as an element count; throws ScratchError when a factor is negative or the product overflows.
 size_t checked_count(int64_t a, int64_t b = 1, int64_t c = 1, int64_t d = 1);
 
 class ScratchFrame {
@@ -50,7 +65,7 @@ class ScratchFrame {
   ScratchFrame(const ScratchFrame&) = delete;
   ScratchFrame& operator=(const ScratchFrame&) = delete;
 
-  // n elements, uninitialised, 64-byte aligned (a valid pointer also for n == 0). Throws std::bad_alloc.
+  // n elements, uninitialised, 64-byte aligned (a valid pointer also for n == 0). Throws ScratchError.
   float* floats(size_t n);
   double* doubles(size_t n);
   template <class T>
