@@ -176,13 +176,12 @@ __attribute__((always_inline)) inline void ret_rec_pair(float* row, const float*
     if (!FULL && j == K - 1) return V::load_tail(p + j * W, tail);
     return V::load(p + j * W);
   };
-  // a vector of k or q in a register of its own (the compiler would fold each load into both rows' FMAs)
-  auto pin = [](R r) -> R {
+  // a vector of k or q in a register of its own (else the compiler folds the load into both rows' FMAs: 2 loads)
 #if defined(TF_SIMD_X86)
-    asm("" : "+x"(r));
+#define TF_RET_PIN(r) asm("" : "+x"(r))
+#else
+#define TF_RET_PIN(r) (void)0
 #endif
-    return r;
-  };
   const float* pre = pl.pre;
   float* row1 = row + dk;
   R x0[K], x1[K];
@@ -200,19 +199,22 @@ __attribute__((always_inline)) inline void ret_rec_pair(float* row, const float*
       if (EX) {
         const R vb = V::set1(pre[t]);
         for (int j = 0; j < K; ++j) {
-          const R kj = pin(ld(kt, j));
+          R kj = ld(kt, j);
+          TF_RET_PIN(kj);
           x0[j] = V::fma(kj, va0, V::mul(x0[j], vb));
           x1[j] = V::fma(kj, va1, V::mul(x1[j], vb));
         }
       } else {
         for (int j = 0; j < K; ++j) {
-          const R kj = pin(ld(kt, j));
+          R kj = ld(kt, j);
+          TF_RET_PIN(kj);
           x0[j] = V::fma(kj, va0, x0[j]);
           x1[j] = V::fma(kj, va1, x1[j]);
         }
       }
       for (int j = 0; j < K; ++j) {
-        const R qj = pin(ld(qt, j));
+        R qj = ld(qt, j);
+        TF_RET_PIN(qj);
         a0[j & 1] = j < 2 ? V::mul(qj, x0[j]) : V::fma(qj, x0[j], a0[j & 1]);
         a1[j & 1] = j < 2 ? V::mul(qj, x1[j]) : V::fma(qj, x1[j], a1[j & 1]);
       }
@@ -249,6 +251,7 @@ __attribute__((always_inline)) inline void ret_rec_pair(float* row, const float*
       x1[j] = V::mul(x1[j], vp);
     }
   }
+#undef TF_RET_PIN
   for (int j = 0; j < K; ++j) {
     if (!FULL && j == K - 1) {
       V::store_tail(row + j * W, x0[j], tail);
