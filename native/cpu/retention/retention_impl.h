@@ -307,7 +307,9 @@ inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, 
 
 // W consecutive rows of the state (kv: the first row; v and out: its column) over Tb tokens: as ret_rec_row for each
 // row, but the read-outs of the W rows are reduced together (simd::hsum_lanes, the same bits as hsum) and written as
-// one vector per token, segment after segment (out = s1, then out + s2: the order of ret_rec_row), times P_t. Tokens
+// one vector per token, times P_t. W even (AVX2, AVX-512): the rows in pairs (ret_rec_pair) over segments of 4 W
+// floats, a row's segment sums added in red before the one reduction (not the bits of ret_rec_row); else segment
+// after segment of 8 W (out = s1, then out + s2: the order of ret_rec_row). Tokens
 // in the plan's runs of kRetPb (the rows' partial sums stay on the stack). The factors v_t[e] ca_t of the W rows: one
 // vector multiply per token (the same bits as the scalar ones).
 template <class V>
