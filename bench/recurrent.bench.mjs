@@ -81,6 +81,26 @@
 //       at T 2048, 1.04-1.08x at T 256 (hot); Tb 16, 32, 48 1.01-1.12x; dv in panels of 16-64 columns (the state's
 //       panel kept in L1 between the two products) slower. recurrent-ab (L 2048, 1 thread, CPU time, 21-41 rounds,
 //       load 5-8): best 15.4-17.7 ms against 15.2-16.3, medians 19.7-21.8 against 20.0-21.8: parity within the noise.
+//       Kept in s16 (issue 6): the row groups' rows in pairs (ret_rec_pair): a row of dk 64 in two segments of 4
+//       vectors, rows r and r + 1 together (8 registers of state), each vector of k_t and q_t loaded once into a
+//       register and used by both rows: 10 loads per 16 FMAs instead of 17 (+1 per row for the second segment, whose
+//       sums are added to the first's in the stack buffer before the one lane reduction; new bits, still the same at
+//       any thread count). Without an empty asm pinning the vector in a register GCC folded each load into both FMAs
+//       (18 loads per 16 FMAs) and it was no faster (1.00-1.03x). Kernel alone (retention-rec-kernel.cc's head loop,
+//       the s16 kernel, an identical copy of it (A/A) and the pairs in one process, order rotated per round, CPU
+//       time, load 3-5; median of per-round time ratios against the s16 kernel): T 256 (201 rounds, 10 runs) 0.92-0.99,
+//       mostly 0.94-0.96 (A/A 1.00-1.05); T 2048 (41-61 rounds, 6 runs) 0.96-1.00 (A/A 1.00-1.04). recurrent-ab
+//       (L 2048, 1 thread, CPU time, the s16 build, a copy of it and this one): 41 rounds x 3, best 13.9-14.7 ms
+//       against 14.6-15.3 (copy 14.7-15.0), median 15.9-17.2 against 17.2-18.4 (17.1-18.4); 161 rounds x 2, best
+//       14.4-14.5 against 14.6-14.9, medians 19.8-20.3 against 19.7-21.0: a few % at best, near the noise. This bench
+//       (--threads 1 --rounds 9 --cpu-time, load ~3): 40-44% median, 44-58% best (the s16 build between the two runs:
+//       38-41%, 50-54%): still short of 50% by median. Not kept (in the same harness): runs of kRetPb 16 or 24 tokens
+//       instead of 32, alone (1.09-1.11x and 1.09x median) or with the pairs (1.02-1.03x against the s16 kernel, i.e.
+//       slower than the pairs at 32); 48 or 64 with the pairs no different from 32; pairs r, r + 4 whose two sums
+//       are folded (hsum_lanes' first stage) into one vector in the row loop, halving the reduction's loads: 0.93-0.99x
+//       against 0.94-0.97x for the plain pairs in the same runs, best-to-best worse: no gain. The row loop now runs
+//       16 FMAs a (token, row pair segment) with no register moves; what is left is outside it (the lane reductions,
+//       the factors, the strided v and out columns).
 //     chunkwise (chunk B) B (dk + dv) (the causal halves of Q K^T and S V inside the chunk) + 4 dk dv (cross part
 //       q . state, chunk kv K^T V) + 2 dk dv / B (state decay, once per chunk). The kernel's products skip the tiles
 //       above the diagonal (6 rows x 16 columns of Q K^T, 6 rows by their causal depth of S V): 46544 flops per token

@@ -159,6 +159,137 @@ inline void ret_rec_segment_n(int64_t n, int64_t nrows, float* row, const float*
 #undef TF_RET_SEG
 }
 
+// Two rows of the state at once (row and row + dk) over one run of Tb <= kRetPb tokens, as ret_rec_segment with red
+// for each, on a segment of K <= 4 vectors: each vector of k_t and q_t is loaded once and used by both rows (about 10
+// loads per 16 FMAs instead of 17: the row loop of one row of 8 vectors is bound by the two load ports). The read-out
+// of a row: acc_(j mod 2) = q_j y_j for j < 2, then acc_(j mod 2) += q_j y_j, then acc_0 + acc_1; acc: the segment's sums are added to the ones in
+// red (a row's earlier segments), else stored there. Row r's factors at alpha + r, its sums at red + r W.
+template <class V, int K, bool FULL>
+__attribute__((always_inline)) inline void ret_rec_pair(float* row, const float* k, const float* q, int64_t dk,
+                                                        size_t tail, const float* alpha, int64_t astride,
+                                                        const RetPlan& pl, int64_t Tb, bool acc, float* red,
+                                                        int64_t rstride) {
+  using R = typename V::reg;
+  constexpr int W = V::W;
+  static_assert(K >= 1 && K <= 4, "a pair's segment holds at most 4 vectors a row");
+  auto ld = [&](const float* p, int j) -> R {
+    if (!FULL && j == K - 1) return V::load_tail(p + j * W, tail);
+    return V::load(p + j * W);
+  };
+  // a vector of k or q in a register of its own (else the compiler folds the load into both rows' FMAs: 2 loads)
+#if defined(TF_SIMD_X86)
+#define TF_RET_PIN(r) asm("" : "+x"(r))
+#else
+#define TF_RET_PIN(r) (void)0
+#endif
+  const float* pre = pl.pre;
+  float* row1 = row + dk;
+  R x0[K], x1[K];
+  for (int j = 0; j < K; ++j) {
+    x0[j] = ld(row, j);
+    x1[j] = ld(row1, j);
+  }
+  auto tokens = [&](auto exact, auto accumulate) {
+    constexpr bool EX = decltype(exact)::value, AC = decltype(accumulate)::value;
+    for (int64_t t = 0; t < Tb; ++t) {
+      const R va0 = V::set1(alpha[t * astride]), va1 = V::set1(alpha[t * astride + 1]);
+      const float* kt = k + t * dk;
+      const float* qt = q + t * dk;
+      R a0[2], a1[2];
+      if (EX) {
+        const R vb = V::set1(pre[t]);
+        for (int j = 0; j < K; ++j) {
+          R kj = ld(kt, j);
+          TF_RET_PIN(kj);
+          x0[j] = V::fma(kj, va0, V::mul(x0[j], vb));
+          x1[j] = V::fma(kj, va1, V::mul(x1[j], vb));
+        }
+      } else {
+        for (int j = 0; j < K; ++j) {
+          R kj = ld(kt, j);
+          TF_RET_PIN(kj);
+          x0[j] = V::fma(kj, va0, x0[j]);
+          x1[j] = V::fma(kj, va1, x1[j]);
+        }
+      }
+      for (int j = 0; j < K; ++j) {
+        R qj = ld(qt, j);
+        TF_RET_PIN(qj);
+        a0[j & 1] = j < 2 ? V::mul(qj, x0[j]) : V::fma(qj, x0[j], a0[j & 1]);
+        a1[j & 1] = j < 2 ? V::mul(qj, x1[j]) : V::fma(qj, x1[j], a1[j & 1]);
+      }
+      float* rt = red + t * rstride;
+      R s0 = K > 1 ? V::add(a0[0], a0[1]) : a0[0], s1 = K > 1 ? V::add(a1[0], a1[1]) : a1[0];
+      if (AC) {
+        s0 = V::add(V::load(rt), s0);
+        s1 = V::add(V::load(rt + W), s1);
+      }
+      V::store(rt, s0);
+      V::store(rt + W, s1);
+    }
+  };
+  auto run = [&](auto exact) {
+    if (acc)
+      tokens(exact, std::true_type{});
+    else
+      tokens(exact, std::false_type{});
+  };
+  if (pl.ex[0] != 0.0f) {
+    run(std::true_type{});
+  } else {
+    if (pre[0] != 1.0f) {
+      const R vb = V::set1(pre[0]);
+      for (int j = 0; j < K; ++j) {
+        x0[j] = V::mul(x0[j], vb);
+        x1[j] = V::mul(x1[j], vb);
+      }
+    }
+    run(std::false_type{});
+    const R vp = V::set1(pl.post[Tb - 1]);
+    for (int j = 0; j < K; ++j) {
+      x0[j] = V::mul(x0[j], vp);
+      x1[j] = V::mul(x1[j], vp);
+    }
+  }
+#undef TF_RET_PIN
+  for (int j = 0; j < K; ++j) {
+    if (!FULL && j == K - 1) {
+      V::store_tail(row + j * W, x0[j], tail);
+      V::store_tail(row1 + j * W, x1[j], tail);
+    } else {
+      V::store(row + j * W, x0[j]);
+      V::store(row1 + j * W, x1[j]);
+    }
+  }
+}
+
+// ret_rec_pair over the W rows of a row group (W even), in pairs, on one segment of n <= 4 W floats
+template <class V, int K, bool FULL>
+inline void ret_rec_pairs(float* row, const float* k, const float* q, int64_t dk, size_t tail, const float* alpha,
+                          const RetPlan& pl, int64_t Tb, bool acc, float* red) {
+  constexpr int64_t W = V::W;
+  for (int64_t r = 0; r < W; r += 2)
+    ret_rec_pair<V, K, FULL>(row + r * dk, k, q, dk, tail, alpha + r, W, pl, Tb, acc, red + r * W, W * W);
+}
+
+template <class V>
+inline void ret_rec_pairs_n(int64_t n, float* row, const float* k, const float* q, int64_t dk, const float* alpha,
+                            const RetPlan& pl, int64_t Tb, bool acc, float* red) {
+  constexpr int64_t W = V::W;
+  const int K = static_cast<int>((n + W - 1) / W);
+  const size_t tail = static_cast<size_t>(n - (K - 1) * W);
+#define TF_RET_PAIRS(KK)                                                                                    \
+  (tail == static_cast<size_t>(W) ? ret_rec_pairs<V, KK, true>(row, k, q, dk, tail, alpha, pl, Tb, acc, red) \
+                                  : ret_rec_pairs<V, KK, false>(row, k, q, dk, tail, alpha, pl, Tb, acc, red))
+  switch (K) {
+    case 1: TF_RET_PAIRS(1); break;
+    case 2: TF_RET_PAIRS(2); break;
+    case 3: TF_RET_PAIRS(3); break;
+    default: TF_RET_PAIRS(4); break;
+  }
+#undef TF_RET_PAIRS
+}
+
 // One row e of the state over Tb tokens (at most kRetTb); v and out: its column (vstride apart)
 constexpr int64_t kRetTb = 2048;
 constexpr int64_t kRetPb = 32;  // the longest block of the running product (and ret_rec_group's token sub-blocks)
@@ -176,7 +307,9 @@ inline void ret_rec_row(float* row, const float* k, const float* q, int64_t dk, 
 
 // W consecutive rows of the state (kv: the first row; v and out: its column) over Tb tokens: as ret_rec_row for each
 // row, but the read-outs of the W rows are reduced together (simd::hsum_lanes, the same bits as hsum) and written as
-// one vector per token, segment after segment (out = s1, then out + s2: the order of ret_rec_row), times P_t. Tokens
+// one vector per token, times P_t. W even (AVX2, AVX-512): the rows in pairs (ret_rec_pair) over segments of 4 W
+// floats, a row's segment sums added in red before the one reduction (not the bits of ret_rec_row); else segment
+// after segment of 8 W (out = s1, then out + s2: the order of ret_rec_row). Tokens
 // in the plan's runs of kRetPb (the rows' partial sums stay on the stack). The factors v_t[e] ca_t of the W rows: one
 // vector multiply per token (the same bits as the scalar ones).
 template <class V>
@@ -190,6 +323,17 @@ inline void ret_rec_group(float* kv, const float* k, const float* q, int64_t dk,
     const int64_t tb = std::min(TS, Tb - t0);
     for (int64_t t = 0; t < tb; ++t)
       V::store(alpha + t * W, V::mul(V::load(v + (t0 + t) * vstride), V::set1(pl.ca[t0 + t])));
+    if constexpr (W % 2 == 0) {  // rows in pairs (ret_rec_pair), segments of 4 W: the sums of a row's segments in red
+      for (int64_t s0 = 0; s0 < dk; s0 += 4 * W)
+        ret_rec_pairs_n<V>(std::min(4 * W, dk - s0), kv + s0, k + t0 * dk + s0, q + t0 * dk + s0, dk, alpha,
+                           pl.at(t0), tb, s0 > 0, red);
+      for (int64_t t = 0; t < tb; ++t) {
+        R sums[W];
+        for (int64_t r = 0; r < W; ++r) sums[r] = V::load(red + t * W * W + r * W);
+        V::store(out + (t0 + t) * vstride, V::mul(simd::hsum_lanes<V>(sums), V::set1(pl.r[t0 + t])));
+      }
+      continue;
+    }
     for (int64_t s0 = 0; s0 < dk; s0 += S) {
       const int64_t n = std::min(S, dk - s0);
       const float *kk = k + t0 * dk + s0, *qq = q + t0 * dk + s0;
