@@ -89,7 +89,7 @@ class BlockCache {
       }
     }
     void* p = std::malloc(bytes);
-    if (!p) throw std::bad_alloc();
+    if (!p) throw ScratchError(bytes);  // core/scratch.h: the error names the bytes of working memory
     *got = bytes;
     return p;
   }

@@ -52,10 +52,10 @@ class PackedA {
   ~PackedA() { std::free(p_); }
   float* get(size_t floats) {
     if (floats > n_) {
-      if (floats > (SIZE_MAX - 63) / sizeof(float)) throw std::bad_alloc();
+      if (floats > (SIZE_MAX - 63) / sizeof(float)) throw ScratchError();
       size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
       void* p = std::aligned_alloc(64, bytes);
-      if (!p) throw std::bad_alloc();
+      if (!p) throw ScratchError(bytes);
       std::free(p_);
       p_ = static_cast<float*>(p);
       n_ = bytes / sizeof(float);
