@@ -1,4 +1,5 @@
-// What the hand-built kernel harnesses in bench/native share: this thread's CPU time and a best / median line.
+// What the hand-built kernel harnesses in bench/native share: the CPU check, this thread's CPU time and a
+// best / median line.
 #pragma once
 #include <immintrin.h>
 
@@ -8,6 +9,12 @@
 #include <vector>
 
 namespace harness {
+// The harnesses run AVX2 + FMA kernels: false (after saying so) on a CPU without them.
+inline bool avx2_fma() {
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return true;
+  std::printf("needs AVX2 and FMA\n");
+  return false;
+}
 // CPU time of the calling thread in microseconds (another process's time on the core is not counted)
 inline double cpu_us() {
   timespec t;

@@ -43,10 +43,7 @@ double best(const std::vector<double>& v) { return *std::min_element(v.begin(), 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-    std::printf("needs AVX2 and FMA\n");
-    return 1;
-  }
+  if (!harness::avx2_fma()) return 1;
   const int64_t T = argc > 1 ? std::atoll(argv[1]) : 256;
   const int rounds = argc > 2 ? std::atoi(argv[2]) : 31;
   const int64_t dk = argc > 3 ? std::atoll(argv[3]) : 64, dv = argc > 4 ? std::atoll(argv[4]) : 128;

@@ -49,10 +49,7 @@ __attribute__((target("avx2,fma"), noinline)) void rows(float* kv, const float* 
 }  // namespace
 
 int main() {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-    std::printf("needs AVX2 and FMA\n");
-    return 1;
-  }
+  if (!harness::avx2_fma()) return 1;
   constexpr int tokens = 16, nrows = 128, reps = 200, rounds = 41;
   constexpr long probe_n = 200000;
   alignas(64) static float k[tokens * 64], q[tokens * 64], alpha[tokens * 8], keep[tokens], red[tokens * 64];

@@ -31,10 +31,7 @@ using harness::report;
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-    std::printf("needs AVX2 and FMA\n");
-    return 1;
-  }
+  if (!harness::avx2_fma()) return 1;
   const int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 21;
   const bool softplus = argc > 2 ? std::atoi(argv[2]) != 0 : true;
   const bool gate = argc > 3 ? std::atoi(argv[3]) != 0 : true;

@@ -40,10 +40,7 @@ float* aligned(size_t n) { return static_cast<float*>(std::aligned_alloc(64, (n 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) {
-    std::printf("needs AVX2 and FMA\n");
-    return 1;
-  }
+  if (!harness::avx2_fma()) return 1;
   const int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 21;
   const int64_t C = argc > 2 ? std::max(16, std::atoi(argv[2])) / 16 * 16 : 2048;
   const int64_t T = argc > 3 ? std::max(4, std::atoi(argv[3])) : 128;
