@@ -2,11 +2,13 @@
 // Recurrent kernels benchmark: Mamba selective scan (+ its one-token step and the causal conv1d), RWKV-4 WKV and
 // RetNet retention (recurrent and chunkwise forms), over sequence lengths, against floors measured in the same run:
 //   memory floor = bytes the op must move / measured read bandwidth (bandwidthProbe)
-//   exp floor    = exponentials the op must compute / measured SIMD exp rate (expProbe: the kernels' own exp,
-//                  simd::exp_ordinary, which the scan and WKV use; one thread, L1-resident) / threads. The scan's
-//                  softplus and silu use simd::exp (and softplus a log1p): counted at the same rate, so the floor
-//                  is slightly optimistic there. (Until exp_ordinary the probe measured simd::exp, about 25% slower
-//                  on the build VM: "of floor" figures from before are not comparable with later ones.)
+//   exp floor    = exponentials the op must compute / measured SIMD exp rate (expProbe: the kernels' fastest exp,
+//                  e^x as 2^(x log2e) through simd::exp2_small, no range test; the scan's exp(dt A) and WKV's
+//                  exps take that form; one thread, L1-resident) / threads. The scan's softplus and silu use
+//                  simd::exp's Cody-Waite form (and softplus a log1p), slower per exp: counted at the same rate,
+//                  so the floor is strict there. (The probe measured simd::exp until 2026-11-29, simd::exp_ordinary
+//                  until 2026-11-30, each slower on the build VM than the next (exp2_small: ~1.2-1.45x exp_ordinary's
+//                  rate in one process): "of floor" figures from before a change are not comparable with later ones.)
 //   flop floor   = (retention only) multiply-adds × 2 / the FMA peak (peakProbe) of the active level
 // floor = the largest; "of floor" = floor / time (100% = at the floor), from the medians of the rounds. "best" = the
 // same from the best round of each: the fastest time over the floor of the fastest probes (the smallest floor), so

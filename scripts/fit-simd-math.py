@@ -45,13 +45,12 @@ h = float(mp.log(2) / 2)
 c, e = fit(lambda r: float((mp.exp(r) - 1 - r) / M(r) ** 2), lambda r: r * r / np.exp(r), -h, h, 4)
 show("exp q(r)", c, e, "e^r = 1 + r + r^2 q(r), |r| <= ln2/2")
 
-# log(1+f) = 2s + s z q(z), s = f/(2+f), z = s^2, for 1+f in [sqrt(1/2), sqrt(2)).
-smax = float((mp.sqrt(2) - 1) / (mp.sqrt(2) + 1))
+# log1p(e) = 2s + s z q(z), s = e/(2+e), z = s^2, for e in [0, 1] (softplus's log1p(e^-|x|)): s <= 1/3.
 def qlog(z):
     s = mp.sqrt(M(z))
     return float((mp.log((1 + s) / (1 - s)) - 2 * s) / s**3) if s > 0 else 2.0 / 3.0
-c, e = fit(qlog, lambda z: z / 2, 0, smax * smax * 1.0001, 2)
-show("log q(z)", c, e, "log(1+f) = 2s + s z q(z), z = s^2 <= 0.0295")
+c, e = fit(qlog, lambda z: z / 2, 0, 1 / 9 * 1.0001, 3)
+show("log1p q(z)", c, e, "log1p(e) = 2s + s z q(z), s = e/(2+e), z = s^2 <= 1/9")
 
 # tanh(x) = x + x^3 q(x^2) for |x| < atanh(1/2) (above, 1 - 2/(e^{2x}+1) loses nothing).
 T = float(mp.atanh(0.5))

@@ -1,7 +1,7 @@
 // Exhaustive check of the SSM step's AVX2 fast paths (native/cpu/ssm/ssm_impl.h) against the simd_math functions
 // they must equal bit for bit, over every float bit pattern (2^32, in vectors of 8 consecutive patterns, so vectors
-// that straddle a range boundary take the fallback): step_exps (K = 2) against simd::exp, silu_small against
-// simd::silu, softplus_ordinary against simd::softplus. Two NaNs count as equal. About 75 s on one core of the build VM.
+// that straddle a range boundary take the fallback): step_exps (K = 2) and simd::exp2_ordinary (the scan's rows)
+// against simd::exp2, silu_small against simd::silu, softplus_ordinary against simd::softplus. Two NaNs count as equal. About 75 s on one core of the build VM.
 // Built by hand, from the repository root:
 //
 //   g++ -O3 -fno-math-errno -std=gnu++17 -Wno-psabi -I. bench/native/ssm-fast-paths-check.cc -o /tmp/ssm-fast-paths-check
@@ -45,7 +45,10 @@ uint64_t check(const char* name, Fast fast, Ref ref) {
 int run() {
   uint64_t bad = 0;
   bad += check("step_exps", [](const V::reg* x, V::reg* y) { tf::step_exps<V, 2>(x, y); },
-               [](V::reg x) { return tf::simd::exp<V>(x); });
+               [](V::reg x) { return tf::simd::exp2<V>(x); });
+  bad += check("exp2_ordinary",
+               [](const V::reg* x, V::reg* y) { y[0] = tf::simd::exp2_ordinary<V>(x[0]), y[1] = tf::simd::exp2_ordinary<V>(x[1]); },
+               [](V::reg x) { return tf::simd::exp2<V>(x); });
   bad += check("silu_small", [](const V::reg* x, V::reg* y) { y[0] = tf::silu_small<V>(x[0]), y[1] = tf::silu_small<V>(x[1]); },
                [](V::reg x) { return tf::simd::silu<V>(x); });
   bad += check("softplus_ordinary",

@@ -1,7 +1,7 @@
 // The Mamba step kernel alone (no N-API, no argument checks, no thread pool): ssm_step_fused of the AVX2 level over
 // Mamba-130m's 1536 channels (N 16, softplus, D, z, deltaBias, B and C shared), called in blocks of 256 channels as
-// native/cpu/ssm/ssm.cc does, against the exp probe (ssm_exp_probe: simd::exp_ordinary over an L1-resident buffer)
-// for the step's dim (N + 2) = 27648 exponentials. Each round times both in CPU time of this thread
+// native/cpu/ssm/ssm.cc does, against the exp probe (ssm_exp_probe: e^x as simd::exp2 of x log2e over an L1-resident
+// buffer) for the step's dim (N + 2) = 27648 exponentials. Each round times both in CPU time of this thread
 // (CLOCK_THREAD_CPUTIME_ID) and their ratio; best and median of the rounds. On a shared machine the ratio is the
 // steadier figure: another VM's load on the core slows both alike. Built by hand, not by the package build:
 //

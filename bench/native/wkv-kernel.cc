@@ -1,7 +1,7 @@
 // The WKV kernel alone (no N-API, no argument checks, no thread pool): wkv_channels of the AVX2 level over one
 // sequence of C channels (the one-thread call of native/cpu/wkv/wkv.cc: one block of all C channels, the data
-// repacked per call), against the exp probe (ssm_exp_probe: simd::exp_ordinary over an L1-resident buffer) for the
-// kernel's 2 exponentials per (token, channel): the floor of bench/recurrent.bench.mjs. Each round times both in CPU
+// repacked per call), against the exp probe (ssm_exp_probe: e^x as simd::exp2 of x log2e over an L1-resident buffer)
+// for the kernel's 2 exponentials per (token, channel): the floor of bench/recurrent.bench.mjs. Each round times both in CPU
 // time of this thread (CLOCK_THREAD_CPUTIME_ID); "of floor" = probe / kernel per round, best and median of the rounds.
 // On a shared machine that ratio is the steadier figure: another VM's load on the core slows both alike. The default
 // shape (C 2048, T 128, k, v and out 1 MiB each) stays in cache; T 4096 puts them in DRAM. Built by hand, not by the

@@ -75,7 +75,6 @@ using tf::f32_bits;
 //   lt le gt ge eq           ordered comparisons (false when either is NaN); select(m, t, f) = m ? t : f
 //   round                    to the nearest integer, ties to even
 //   ldexp(p, n)              p * 2^n for an integral n in [-150, 128], overflow and subnormals correct
-//   mant(x), expo(x)         x = mant * 2^expo with mant in [1, 2), for positive normal x
 //   two_prod(a,b,hi,lo)      hi + lo = a*b exactly
 //   hsum, hmax               horizontal sum (pairwise) and maximum of the lanes
 //   acc_zero, acc_add(acc, v), acc_add_sq(acc, v), acc_total(acc)   sums of v (or v*v) in double
@@ -134,8 +133,6 @@ struct Scalar {
     int32_t n1 = ni >> 1, n2 = ni - n1;  // both in [-75, 64]: 2^n1 and 2^n2 are normal floats
     return p * bits_f32(static_cast<uint32_t>(n1 + 127) << 23) * bits_f32(static_cast<uint32_t>(n2 + 127) << 23);
   }
-  TF_SIMD_INLINE reg mant(reg x) { return bits_f32((f32_bits(x) & 0x007fffffu) | 0x3f800000u); }
-  TF_SIMD_INLINE reg expo(reg x) { return static_cast<float>(static_cast<int32_t>((f32_bits(x) >> 23) & 0xffu) - 127); }
   TF_SIMD_INLINE void two_prod(reg a, reg b, reg& hi, reg& lo) {
     double p = static_cast<double>(a) * static_cast<double>(b);  // exact
     hi = static_cast<float>(p);
@@ -206,15 +203,6 @@ struct Avx2 {
     reg s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
     reg s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
     return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-  }
-  TF_SIMD_AVX2 reg mant(reg x) {
-    __m256i b = _mm256_castps_si256(x);
-    b = _mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi32(0x007fffff)), _mm256_set1_epi32(0x3f800000));
-    return _mm256_castsi256_ps(b);
-  }
-  TF_SIMD_AVX2 reg expo(reg x) {
-    __m256i e = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(x), 23), _mm256_set1_epi32(0xff));
-    return _mm256_cvtepi32_ps(_mm256_sub_epi32(e, _mm256_set1_epi32(127)));
   }
   TF_SIMD_AVX2 void two_prod(reg a, reg b, reg& hi, reg& lo) {
     hi = _mm256_mul_ps(a, b);
@@ -299,8 +287,6 @@ struct Avx512 {
   TF_SIMD_AVX512 reg round(reg a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   // scalef computes p * 2^floor(n) with one rounding, subnormals and overflow included.
   TF_SIMD_AVX512 reg ldexp(reg p, reg n) { return _mm512_scalef_ps(p, n); }
-  TF_SIMD_AVX512 reg mant(reg x) { return _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero); }
-  TF_SIMD_AVX512 reg expo(reg x) { return _mm512_getexp_ps(x); }
   TF_SIMD_AVX512 void two_prod(reg a, reg b, reg& hi, reg& lo) {
     hi = _mm512_mul_ps(a, b);
     lo = _mm512_fmsub_ps(a, b, hi);

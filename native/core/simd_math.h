@@ -1,10 +1,9 @@
-// Vectorized fp32 elementary functions, written once over the ISA structs of simd.h: exp, log, log1p, tanh,
-// sigmoid, erf and the pieces of GELU. Range reduction plus polynomials whose coefficients come from
+// Vectorized fp32 elementary functions, written once over the ISA structs of simd.h: exp, log1p on [0, 1] (for
+// softplus), tanh, sigmoid, erf and the pieces of GELU. Range reduction plus polynomials whose coefficients come from
 // scripts/fit-simd-math.py (near-minimax in relative error; the fits themselves are far below fp32
 // precision, so the error is that of the fp32 evaluation: a few ulp, measured by test/elementwise.test.ts).
 //
-// Special values follow IEEE/libm: NaN in, NaN out; exp(-inf) = 0, exp(inf) = inf; log(0) = -inf,
-// log(x < 0) = NaN; tanh(+-inf) = +-1; erf(+-inf) = +-1; sigmoid(-inf) = 0, sigmoid(inf) = 1.
+// Special values follow IEEE/libm: NaN in, NaN out; exp(-inf) = 0, exp(inf) = inf; tanh(+-inf) = +-1; erf(+-inf) = +-1; sigmoid(-inf) = 0, sigmoid(inf) = 1.
 //
 // Include after simd.h, inside a TF_SIMD_BEGIN_* region in the per-ISA files (see simd.h): everything here is
 // in an anonymous namespace and compiled for the target of the including file.
@@ -27,8 +26,11 @@ inline typename V::reg horner(typename V::reg x, const float (&c)[N]) {
 // e^r = 1 + r + r^2 q(r) for |r| <= ln2/2.
 constexpr float kExpQ[] = {0.4999999403953552f, 0.1666652113199234f, 0.04166838899254799f, 0.008368710055947304f,
                            0.001381461275741458f};
-// log(1+f) = 2s + s z q(z) with s = f/(2+f), z = s^2 <= 0.0295.
-constexpr float kLogQ[] = {0.6666677594184875f, 0.39977535605430603f, 0.2987186312675476f};
+// 2^f = 1 + f q(f) for |f| <= 1/2.
+constexpr float kExp2Q[] = {0.6931471824645996f, 0.24022647738456726f, 0.055503323674201965f, 0.00961843691766262f,
+                            0.0013398873852565885f, 0.00015353361959569156f};
+// log1p(e) = 2s + s z q(z) with s = e/(2+e), z = s^2 <= 1/9 (e in [0, 1]).
+constexpr float kLog1pQ[] = {0.6666641235351562f, 0.40021705627441406f, 0.27999013662338257f, 0.2802514135837555f};
 // tanh(x) = x + x^3 q(x^2) for |x| < atanh(1/2).
 constexpr float kTanhQ[] = {-0.33333316445350647f, 0.13332593441009521f, -0.05385309457778931f, 0.02107515186071396f,
                             -0.00627947086468339f};
@@ -63,39 +65,28 @@ inline typename V::reg exp(typename V::reg x) {
   return V::ldexp(p, n);
 }
 
-// Natural logarithm: x = 2^e m with m in [sqrt(1/2), sqrt(2)), log m = 2 atanh((m-1)/(m+1)).
+// 2^y: n = round(y), f = y - n (exact), 2^f = 1 + f q(f) (within 0.85 ulp), scaled by 2^n. For kernels that fold
+// log2(e) into a factor they compute anyway (e^(a b) = 2^((a log2e) b): the selective scan's exp(dt A)): no Cody-Waite
+// reduction, 6 multiply-adds for the polynomial; the argument's extra rounding costs |x| 2^-24 of relative error in
+// e^x (as the rounding of x = a b itself does). Special values as exp's: 2^-inf = 0, 2^inf = inf, NaN: NaN.
 template <class V>
-inline typename V::reg log(typename V::reg x) {
+inline typename V::reg exp2(typename V::reg y) {
   using R = typename V::reg;
-  auto sub = V::lt(x, V::set1(std::numeric_limits<float>::min()));  // subnormal (or zero, negative, handled below)
-  R xs = V::select(sub, V::mul(x, V::set1(8388608.0f)), x);           // * 2^23
-  R e = V::add(V::expo(xs), V::select(sub, V::set1(-23.0f), V::zero()));
-  R m = V::mant(xs);
-  auto big = V::gt(m, V::set1(1.41421356f));
-  m = V::select(big, V::mul(m, V::set1(0.5f)), m);
-  e = V::select(big, V::add(e, V::set1(1.0f)), e);
-  R f = V::sub(m, V::set1(1.0f));  // exact
-  R s = V::div(f, V::add(f, V::set1(2.0f)));
-  R z = V::mul(s, s);
-  R lm = V::fma(V::mul(s, z), horner<V>(z, kLogQ), V::add(s, s));
-  R res = V::fma(e, V::set1(kLn2Hi), V::fma(e, V::set1(kLn2Lo), lm));
-  const float inf = std::numeric_limits<float>::infinity();
-  res = V::select(V::eq(x, V::zero()), V::set1(-inf), res);
-  res = V::select(V::eq(x, V::set1(inf)), V::set1(inf), res);
-  return V::select(V::ge(x, V::zero()), res, V::set1(std::numeric_limits<float>::quiet_NaN()));
+  y = V::min(V::set1(128.4f), y);  // the (c, y) order keeps a NaN y
+  y = V::max(V::set1(-150.0f), y);
+  const R n = V::round(y);
+  const R f = V::sub(y, n);
+  return V::ldexp(V::fma(f, horner<V>(f, kExp2Q), V::set1(1.0f)), n);
 }
 
-// log(1 + x) for x > -1: log(u) with u = 1 + x rounded, plus the first-order correction for that rounding.
+// log(1 + e) for e in [0, 1] (NaN: NaN), softplus's log1p(e^-|x|): 2 atanh(s) with s = e / (2 + e) in [0, 1/3],
+// no range reduction; within 1.9 ulp (the rounding of s; 0.45 on average; exact at e = 1), one division.
 template <class V>
-inline typename V::reg log1p(typename V::reg x) {
+inline typename V::reg log1p_unit(typename V::reg e) {
   using R = typename V::reg;
-  R u = V::add(V::set1(1.0f), x);
-  R c = V::div(V::sub(x, V::sub(u, V::set1(1.0f))), u);
-  R l = log<V>(u);
-  R r = V::add(l, c);
-  const float inf = std::numeric_limits<float>::infinity();
-  r = V::select(V::eq(u, V::zero()), l, r);  // x = -1: -inf
-  return V::select(V::eq(x, V::set1(inf)), x, r);
+  const R s = V::div(e, V::add(V::set1(2.0f), e));
+  const R z = V::mul(s, s);
+  return V::fma(V::mul(s, z), horner<V>(z, kLog1pQ), V::add(s, s));
 }
 
 // 1 / (1 + e^-x), from e = e^-|x| so that neither branch overflows or cancels.
@@ -183,35 +174,17 @@ inline typename V::reg silu(typename V::reg x) {
 }
 
 // Softplus with PyTorch's defaults (beta 1, threshold 20): x above 20, else log(1 + e^x), evaluated as
-// max(x, 0) + log1p(e^-|x|) (no overflow, no loss for very negative x).
+// max(x, 0) + log1p(e^-|x|) (no overflow, no loss for very negative x; e^-|x| is in [0, 1]).
 template <class V>
 inline typename V::reg softplus(typename V::reg x) {
   using R = typename V::reg;
-  R sp = V::add(V::max(V::zero(), x), log1p<V>(exp<V>(V::neg(V::abs(x)))));
+  R sp = V::add(V::max(V::zero(), x), log1p_unit<V>(exp<V>(V::neg(V::abs(x)))));
   return V::select(V::gt(x, V::set1(20.0f)), x, sp);
-}
-
-// exp<V>(x), bit for bit, for a vector the caller knows to be all in [-87, 87.9] (no NaN): AVX2 skips the clamps
-// (exp_ordinary below, without its lane test: the selective scan tests a group of 8 steps' arguments at once).
-// Other levels: exp<V>. (WKV uses exp_small below.)
-template <class V>
-inline typename V::reg exp_in_range(typename V::reg x) {
-#if defined(TF_SIMD_X86)
-  if constexpr (std::is_same_v<V, Avx2>) {
-    const __m256 n = V::round(V::mul(x, V::set1(kLog2e)));
-    __m256 r = V::fma(n, V::set1(-kLn2Hi), x);  // as exp<V>
-    r = V::fma(n, V::set1(-kLn2Lo), r);
-    const __m256 p = V::fma(V::mul(r, r), horner<V>(r, kExpQ), V::add(r, V::set1(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return V::mul(p, _mm256_castsi256_ps(e));
-  }
-#endif
-  return exp<V>(x);
 }
 
 #if defined(TF_SIMD_X86)
 // exp<V>(x), bit for bit, for an AVX2 vector whose lanes are all in [-86, 86] (the caller tests, e.g. with beyond_86
-// below: the selective-scan step and its softplus / silu): exp_in_range's operations with its scaling done as an
+// below: the selective scan's softplus and silu): exp<V>'s operations without the clamps, with its scaling done as an
 // integer add to the exponent field: n = round(x log2e) is in [-124, 124] and p in [0.7, 1.42], so p 2^n is a normal
 // float, exact, and its bits are p's bits + (n << 23). The bits of n << 23 come from t = n + 1.5 * 2^23 (exact: n is
 // an integer), whose low mantissa bits hold n (no conversion to integers, no + 127). Checked against exp<V> over every
@@ -219,7 +192,7 @@ inline typename V::reg exp_in_range(typename V::reg x) {
 template <class V>
 inline typename V::reg exp_small(typename V::reg x) {
   static_assert(std::is_same_v<V, Avx2>, "AVX2 only");
-  const __m256 n = V::round(V::mul(x, V::set1(kLog2e)));  // as exp_in_range
+  const __m256 n = V::round(V::mul(x, V::set1(kLog2e)));  // as exp<V>
   __m256 r = V::fma(n, V::set1(-kLn2Hi), x);
   r = V::fma(n, V::set1(-kLn2Lo), r);
   const __m256 p = V::fma(V::mul(r, r), horner<V>(r, kExpQ), V::add(r, V::set1(1.0f)));
@@ -227,29 +200,42 @@ inline typename V::reg exp_small(typename V::reg x) {
   return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n23));
 }
 
-// Lanes of x outside [-86, 86] or NaN, as a mask (AVX2): |x|'s bits compared as integers (NaN's bits are larger).
+// exp2<V>(y), bit for bit, for an AVX2 vector whose lanes are all in [-124, 124] (the caller tests, e.g. with
+// beyond(y, 124)): n in [-124, 124] and p in [0.7, 1.42], so p 2^n is a normal float and its bits are p's bits +
+// (n << 23), as exp_small's.
+template <class V>
+inline typename V::reg exp2_small(typename V::reg y) {
+  static_assert(std::is_same_v<V, Avx2>, "AVX2 only");
+  const __m256 n = V::round(y), f = V::sub(y, n);  // as exp2<V>
+  const __m256 p = V::fma(f, horner<V>(f, kExp2Q), V::set1(1.0f));
+  const __m256i n23 = _mm256_slli_epi32(_mm256_castps_si256(V::add(n, V::set1(12582912.0f))), 23);
+  return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), n23));
+}
+
+// Lanes of x outside [-limit, limit] or NaN, as a mask (AVX2): |x|'s bits compared as integers (NaN's bits are
+// larger).
+template <class V>
+inline __m256i beyond(typename V::reg x, float limit) {
+  return _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fffffff)),
+                            _mm256_castps_si256(_mm256_set1_ps(limit)));
+}
 template <class V>
 inline __m256i beyond_86(typename V::reg x) {
-  return _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fffffff)),
-                            _mm256_castps_si256(_mm256_set1_ps(86.0f)));
+  return beyond<V>(x, 86.0f);
 }
 #endif
 
-// exp, bit for bit exp<V> above, for kernels whose arguments are nearly always ordinary (the scan's exp(dt A), WKV's
-// exp(-|d|)). AVX2: when every lane is in [-87, 87.9] (n = round(x / ln2) in [-126, 127]), the clamps are no-ops and
-// 2^n is one float, so p 2^n rounds once exactly as ldexp's two half-steps do: 3 instructions for the scaling instead
-// of 9 and no clamps, for a 4-instruction lane test. Any other vector (large |x|, NaN) takes exp<V>. Kept apart from
-// exp<V> because the test branch would mispredict on data that mixes ordinary and extreme lanes (masked scores).
+// exp2<V>(y), bit for bit, for kernels whose arguments are nearly always ordinary (the selective scan's rows):
+// AVX2 takes exp2_small when every lane is in [-124, 124], else exp2<V>; other levels exp2<V>.
 template <class V>
-inline typename V::reg exp_ordinary(typename V::reg x) {
+inline typename V::reg exp2_ordinary(typename V::reg y) {
 #if defined(TF_SIMD_X86)
   if constexpr (std::is_same_v<V, Avx2>) {
-    const __m256 in = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(-87.0f), _CMP_GE_OQ),
-                                    _mm256_cmp_ps(x, _mm256_set1_ps(87.9f), _CMP_LE_OQ));
-    if (__builtin_expect(_mm256_movemask_ps(in) == 0xff, 1)) return exp_in_range<V>(x);
+    const __m256i out = beyond<V>(y, 124.0f);
+    if (__builtin_expect(_mm256_testz_si256(out, out), 1)) return exp2_small<V>(y);
   }
 #endif
-  return exp<V>(x);
+  return exp2<V>(y);
 }
 
 // Horizontal sums of W registers at once: lane c of the result is V::hsum(a[c]), bit for bit. AVX2 does the eight

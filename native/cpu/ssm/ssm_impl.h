@@ -15,10 +15,8 @@ namespace {
 
 // simd::softplus bit for bit, faster where every lane is in [-86, 20] (AVX-512: [-87, 20]; Mamba's dt before the
 // softplus nearly always is): there e = e^-|x| is an ordinary exp (AVX2: simd::exp_small, without a second lane test;
-// AVX-512: simd::exp_ordinary) and log1p(e) sees u = 1 + e in [1, 2], so none of log1p's and log's special cases
-// (subnormal, zero, infinite, negative input; x > 20) can apply and their compares and selects are skipped; every
-// other operation is softplus's own, in its order. Any other vector (or an ISA without the lane test) takes
-// simd::softplus.
+// AVX-512: exp<V>) and x <= 20 needs no select; the rest is softplus's own operations, in its order. Any
+// other vector (or an ISA without the lane test) takes simd::softplus.
 template <class V>
 inline typename V::reg softplus_ordinary(typename V::reg x) {
   using R = typename V::reg;
@@ -38,21 +36,8 @@ inline typename V::reg softplus_ordinary(typename V::reg x) {
     e = simd::exp_small<V>(V::neg(V::abs(x)));  // -|x| in [-86, 0]
   else
 #endif
-    e = simd::exp_ordinary<V>(V::neg(V::abs(x)));
-  // log1p(e): u = 1 + e, the rounding correction c, log(u) (u >= 1: no subnormal scaling; expo(u) + 0 = expo(u))
-  const R u = V::add(V::set1(1.0f), e);
-  const R c = V::div(V::sub(e, V::sub(u, V::set1(1.0f))), u);
-  R ex = V::expo(u);
-  R m = V::mant(u);
-  const auto big = V::gt(m, V::set1(1.41421356f));
-  m = V::select(big, V::mul(m, V::set1(0.5f)), m);
-  ex = V::select(big, V::add(ex, V::set1(1.0f)), ex);
-  const R f = V::sub(m, V::set1(1.0f));
-  const R s = V::div(f, V::add(f, V::set1(2.0f)));
-  const R z = V::mul(s, s);
-  const R lm = V::fma(V::mul(s, z), simd::horner<V>(z, simd::kLogQ), V::add(s, s));
-  const R l = V::fma(ex, V::set1(simd::kLn2Hi), V::fma(ex, V::set1(simd::kLn2Lo), lm));
-  return V::add(V::max(V::zero(), x), V::add(l, c));
+    e = simd::exp<V>(V::neg(V::abs(x)));
+  return V::add(V::max(V::zero(), x), simd::log1p_unit<V>(e));
 }
 
 // dt[i] = softplus(delta[i] + bias) or delta[i] + bias (torch's softplus: identity above 20). bias: null (0),
@@ -87,7 +72,8 @@ void ssm_scan_regs(const float* dt, const float* u, const float* A, const float*
     xs[j] = V::load(x + j * W);
   }
   // The smallest and largest lane of the row's A (padding included), for the range test of a group of steps; a NaN
-  // lane disables it (every step then tests its own arguments).
+  // lane disables it (every step then tests its own arguments). exp(dt A) is computed as 2^((dt log2e) A) (simd::exp2:
+  // the product with log2(e) once per step instead of once per vector, no Cody-Waite reduction).
   float amin = 0.0f, amax = 0.0f;
   bool anan = false;
   for (int64_t i = 0; i < K * W; ++i) {
@@ -97,17 +83,23 @@ void ssm_scan_regs(const float* dt, const float* u, const float* A, const float*
     amax = std::max(amax, ai);
   }
   [[maybe_unused]] const R vamin = V::set1(amin), vamax = V::set1(amax);
-  // step l: the state update and the read-out's vector (its lanes still to be summed); InRange: every dt A of the
-  // step is known to be in exp_in_range's domain
+  // step l: the state update and the read-out's vector (its lanes still to be summed); InRange: every (dt log2e) A of
+  // the step is known to be in exp2_small's domain
   auto step = [&](int64_t l, auto in_range) {
     const float d = dt[l];
-    const R vdt = V::set1(d), du = V::set1(d * u[l]);
+    const R vy = V::set1(d * simd::kLog2e), du = V::set1(d * u[l]);
     const float* b = B + l * sB;
     const float* c = C + l * sC;
     R acc = V::zero();
     for (int j = 0; j < K; ++j) {
-      const R arg = V::mul(vdt, a[j]);
-      const R dA = decltype(in_range)::value ? simd::exp_in_range<V>(arg) : simd::exp_ordinary<V>(arg);
+      const R arg = V::mul(vy, a[j]);
+      R dA;
+#if defined(TF_SIMD_X86)
+      if constexpr (decltype(in_range)::value && std::is_same_v<V, simd::Avx2>)
+        dA = simd::exp2_small<V>(arg);
+      else
+#endif
+        dA = simd::exp2_ordinary<V>(arg);
       xs[j] = V::fma(dA, xs[j], V::mul(du, V::load(b + j * W)));
       acc = V::fma(xs[j], V::load(c + j * W), acc);
     }
@@ -115,17 +107,18 @@ void ssm_scan_regs(const float* dt, const float* u, const float* A, const float*
   };
   int64_t l = 0;
   // W steps at a time, their W read-outs summed together (simd::hsum_lanes: V::hsum's bits, fewer shuffles); y may
-  // alias dt: the group's dt were read before its y are stored. The group's arguments d a are tested at once: a
-  // rounded product is monotone in a, so each step's lie between d amin and d amax (either sign of d; a NaN or
-  // infinite product fails the test and the group tests per vector, as exp_ordinary does).
+  // alias dt: the group's dt were read before its y are stored. The group's arguments y a (y = d log2e, rounded as
+  // the step rounds it) are tested at once: a rounded product is monotone in a, so each step's lie between y amin and
+  // y amax (either sign of y; a NaN or infinite product fails the test and the group tests per vector, as
+  // exp2_ordinary does).
   for (; l + W <= L; l += W) {
     R accs[W];
-    bool in_range = false;  // only AVX2 has a faster exp for it (elsewhere exp_in_range is exp_ordinary's exp<V>)
+    bool in_range = false;  // only AVX2 has a faster exp2 for it (elsewhere exp2_ordinary is exp2<V>)
 #if defined(TF_SIMD_X86)
     if constexpr (std::is_same_v<V, simd::Avx2>) {
-      const R vd = V::load(dt + l);
+      const R vd = V::mul(V::load(dt + l), V::set1(simd::kLog2e));
       const R p = V::mul(vd, vamin), q = V::mul(vd, vamax);
-      const R lo = V::set1(-87.0f), hi = V::set1(87.9f);
+      const R lo = V::set1(-124.0f), hi = V::set1(124.0f);
       in_range = !anan && _mm256_movemask_ps(_mm256_and_ps(_mm256_and_ps(V::ge(p, lo), V::ge(q, lo)),
                                                            _mm256_and_ps(V::le(p, hi), V::le(q, hi)))) == 0xff;
     }
@@ -148,14 +141,14 @@ void ssm_scan_mem(const float* dt, const float* u, const float* A, const float* 
   constexpr int W = V::W;
   for (int64_t l = 0; l < L; ++l) {
     const float d = dt[l];
-    const R vdt = V::set1(d), du = V::set1(d * u[l]);
+    const R vy = V::set1(d * simd::kLog2e), du = V::set1(d * u[l]);  // as ssm_scan_regs
     const float* b = B + l * sB;
     const float* c = C + l * sC;
     R acc0 = V::zero(), acc1 = V::zero();
     int64_t j = 0;
     for (; j + 2 <= nv; j += 2) {
-      R x0 = V::fma(simd::exp_ordinary<V>(V::mul(vdt, V::load(A + j * W))), V::load(x + j * W), V::mul(du, V::load(b + j * W)));
-      R x1 = V::fma(simd::exp_ordinary<V>(V::mul(vdt, V::load(A + (j + 1) * W))), V::load(x + (j + 1) * W),
+      R x0 = V::fma(simd::exp2_ordinary<V>(V::mul(vy, V::load(A + j * W))), V::load(x + j * W), V::mul(du, V::load(b + j * W)));
+      R x1 = V::fma(simd::exp2_ordinary<V>(V::mul(vy, V::load(A + (j + 1) * W))), V::load(x + (j + 1) * W),
                     V::mul(du, V::load(b + (j + 1) * W)));
       V::store(x + j * W, x0);
       V::store(x + (j + 1) * W, x1);
@@ -163,7 +156,7 @@ void ssm_scan_mem(const float* dt, const float* u, const float* A, const float* 
       acc1 = V::fma(x1, V::load(c + (j + 1) * W), acc1);
     }
     if (j < nv) {
-      R x0 = V::fma(simd::exp_ordinary<V>(V::mul(vdt, V::load(A + j * W))), V::load(x + j * W), V::mul(du, V::load(b + j * W)));
+      R x0 = V::fma(simd::exp2_ordinary<V>(V::mul(vy, V::load(A + j * W))), V::load(x + j * W), V::mul(du, V::load(b + j * W)));
       V::store(x + j * W, x0);
       acc0 = V::fma(x0, V::load(c + j * W), acc0);
     }
@@ -206,23 +199,23 @@ void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, 
   }
 }
 
-// exp of the K argument vectors dt A of one row of the step, bit for bit simd::exp_ordinary of each (so exp<V>).
-// AVX2: one lane test for the K vectors together (|x| <= 86 on every lane: an and and an integer compare each, one
-// test and branch for the row instead of two compares, an and, a movemask and a branch per vector), then exp_small.
-// A row with any lane out of the range (large |x|, NaN) takes exp_ordinary, as every other level does.
+// 2^y of the K argument vectors (dt log2e) A of one row of the step, bit for bit simd::exp2_ordinary of each (so
+// exp2<V>). AVX2: one lane test for the K vectors together (|y| <= 124 on every lane: an and and an integer compare
+// each, one test and branch for the row), then exp2_small. A row with any lane out of the range (large |y|, NaN)
+// takes exp2<V>, as every other level does.
 template <class V, int K>
 inline void step_exps(const typename V::reg* x, typename V::reg* out) {
 #if defined(TF_SIMD_X86)
   if constexpr (std::is_same_v<V, simd::Avx2>) {
-    __m256i out_of_range = simd::beyond_86<V>(x[0]);
-    for (int q = 1; q < K; ++q) out_of_range = _mm256_or_si256(out_of_range, simd::beyond_86<V>(x[q]));
+    __m256i out_of_range = simd::beyond<V>(x[0], 124.0f);
+    for (int q = 1; q < K; ++q) out_of_range = _mm256_or_si256(out_of_range, simd::beyond<V>(x[q], 124.0f));
     if (__builtin_expect(_mm256_testz_si256(out_of_range, out_of_range), 1)) {
-      for (int q = 0; q < K; ++q) out[q] = simd::exp_small<V>(x[q]);
+      for (int q = 0; q < K; ++q) out[q] = simd::exp2_small<V>(x[q]);
       return;
     }
   }
 #endif
-  for (int q = 0; q < K; ++q) out[q] = simd::exp_ordinary<V>(x[q]);
+  for (int q = 0; q < K; ++q) out[q] = simd::exp2<V>(x[q]);
 }
 
 // simd::silu bit for bit (x sigmoid(x), sigmoid from e = exp(-|x|)), faster where every lane is in [-86, 86] (AVX2):
@@ -300,9 +293,9 @@ void ssm_step_fused_k(const float* delta, const float* bias, bool softplus, cons
             cnext = (gc + 1) * cdiv;
             for (int q = 0; q < K; ++q) cv[q] = V::load(C + gc * N + q * W);
           }
-          const R vdt = V::set1(dts[j + c]), du = V::set1(dus[j + c]);
+          const R vy = V::set1(dts[j + c] * simd::kLog2e), du = V::set1(dus[j + c]);  // as ssm_scan_regs
           R a = V::zero(), dA[K];
-          for (int q = 0; q < K; ++q) dA[q] = V::mul(vdt, V::load(ar + q * W));
+          for (int q = 0; q < K; ++q) dA[q] = V::mul(vy, V::load(ar + q * W));
           step_exps<V, K>(dA, dA);
           for (int q = 0; q < K; ++q) {  // as ssm_scan_regs with L = 1
             const R xs = V::fma(dA[q], V::load(xr + q * W), V::mul(du, bv[q]));
@@ -396,14 +389,26 @@ void ssm_conv_step(const float* xT, const float* wT, int64_t k, const float* bia
   }
 }
 
-// Throughput probe of simd::exp_ordinary (the exponential of the scan and of WKV): `passes` times
-// x[i] = exp(x[i]) - 1.5 over an L1-resident buffer (n a multiple of W; the map keeps |x| < 1.3, so every exp is an
+// Throughput probe of the fastest exponential of the kernels: e^x as 2^(x log2e) (simd::exp2; AVX2: exp2_small
+// without a range test, as the selective scan and WKV take it after one test for a group of vectors), `passes` times
+// x[i] = e^x[i] - 1.5 over an L1-resident buffer (n a multiple of W; the map keeps |x| < 1.3, so every exp is an
 // ordinary one).
 template <class V>
 void ssm_exp_probe(float* x, size_t n, int64_t passes) {
-  const typename V::reg c = V::set1(1.5f);
+  using R = typename V::reg;
+  const R c = V::set1(1.5f), l2e = V::set1(simd::kLog2e);
   for (int64_t p = 0; p < passes; ++p)
-    for (size_t i = 0; i + V::W <= n; i += V::W) V::store(x + i, V::sub(simd::exp_ordinary<V>(V::load(x + i)), c));
+    for (size_t i = 0; i + V::W <= n; i += V::W) {
+      const R y = V::mul(V::load(x + i), l2e);
+      R e;
+#if defined(TF_SIMD_X86)
+      if constexpr (std::is_same_v<V, simd::Avx2>)
+        e = simd::exp2_small<V>(y);
+      else
+#endif
+        e = simd::exp2<V>(y);
+      V::store(x + i, V::sub(e, c));
+    }
 }
 
 template <class V>

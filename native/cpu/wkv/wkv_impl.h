@@ -40,14 +40,16 @@ __attribute__((always_inline)) inline typename V::reg blend_sign(typename V::reg
 }
 
 // wkv_update below for AVX2 on N vectors of channels at once, the same values bit for bit: the same operations, with
-// the exps through simd::exp_small (exp<V>'s values), in fewer instructions on the multiply/FMA pipes, which bound the
-// kernel (Zen 3: two of the four FP pipes take the multiplies, FMAs, compares, blends and max; the exp probe that sets
-// the floor is bound by them too):
-// - the range test of the 2N exponents -|d| is done on their bits as integers: -|d|'s bits, read as a signed
-//   integer, are INT_MIN + |d|'s bits, so integer maxima and one integer compare against -86's tell whether any
-//   lane is beyond 86 or NaN (exp_small's range; then every exp of the N vectors takes exp_ordinary: the same
-//   values in range, so a lane's result does not depend on its neighbours);
-// - exp_small scales by 2^n with an integer add instead of a multiply;
+// the exps through simd::exp2_small (exp2<V>'s values), in fewer instructions on the multiply/FMA pipes, which bound
+// the kernel (Zen 3: two of the four FP pipes take the multiplies, FMAs, compares, blends and max; the exp probe that
+// sets the floor is bound by them too):
+// - e^-|d| is 2^y with y = -|d| log2(e) (simd::exp2: no Cody-Waite reduction; the extra rounding of y is |d| 2^-24
+//   of relative error in the exp, as the rounding of d itself is);
+// - the range test of the 2N exponents y is done on their bits as integers: y's bits (y <= 0), read as a signed
+//   integer, are INT_MIN + |y|'s bits, so integer maxima and one integer compare against -124's tell whether any
+//   lane is beyond 124 or NaN (exp2_small's range; then every exp of the N vectors takes exp2<V>: the same values
+//   in range, so a lane's result does not depend on its neighbours);
+// - exp2_small scales by 2^n with an integer add instead of a multiply;
 // - the selects take their mask from the sign bit of d itself (blendv reads only the sign bit) instead of a compare
 //   d >= 0: they differ only at d = -0, where e^-|d| = 1 makes both choices equal, and at NaN, where every choice is
 //   NaN.
@@ -67,19 +69,19 @@ __attribute__((always_inline)) inline void wkv_update_avx2(Io& io) {
     const __m256 mw = _mm256_add_ps(sm, io.w(i));
     db[i] = _mm256_sub_ps(mw, kk);  // < 0: m' = k
     io.set_max(i, _mm256_max_ps(mw, kk));
-    xa[i] = neg_abs<V>(da[i]);
-    xb[i] = neg_abs<V>(db[i]);
+    xa[i] = _mm256_mul_ps(neg_abs<V>(da[i]), _mm256_set1_ps(simd::kLog2e));
+    xb[i] = _mm256_mul_ps(neg_abs<V>(db[i]), _mm256_set1_ps(simd::kLog2e));
   }
   __m256i top = _mm256_max_epi32(_mm256_castps_si256(xa[0]), _mm256_castps_si256(xb[0]));
   for (int i = 1; i < N; ++i)
     top = _mm256_max_epi32(top, _mm256_max_epi32(_mm256_castps_si256(xa[i]), _mm256_castps_si256(xb[i])));
-  const __m256i big = _mm256_cmpgt_epi32(top, _mm256_castps_si256(_mm256_set1_ps(-86.0f)));
+  const __m256i big = _mm256_cmpgt_epi32(top, _mm256_castps_si256(_mm256_set1_ps(-124.0f)));
   if (__builtin_expect(_mm256_movemask_ps(_mm256_castsi256_ps(big)) == 0, 1)) {
-    for (int i = 0; i < N; ++i) ea[i] = simd::exp_small<V>(xa[i]);
-    for (int i = 0; i < N; ++i) eb[i] = simd::exp_small<V>(xb[i]);
+    for (int i = 0; i < N; ++i) ea[i] = simd::exp2_small<V>(xa[i]);
+    for (int i = 0; i < N; ++i) eb[i] = simd::exp2_small<V>(xb[i]);
   } else {
-    for (int i = 0; i < N; ++i) ea[i] = simd::exp_ordinary<V>(xa[i]);
-    for (int i = 0; i < N; ++i) eb[i] = simd::exp_ordinary<V>(xb[i]);
+    for (int i = 0; i < N; ++i) ea[i] = simd::exp2<V>(xa[i]);
+    for (int i = 0; i < N; ++i) eb[i] = simd::exp2<V>(xb[i]);
   }
   for (int i = 0; i < N; ++i) {
     const __m256 vv = io.v(i), sn = io.num(i), sd = io.den(i);
@@ -178,9 +180,10 @@ __attribute__((always_inline)) inline typename V::reg wkv_update(typename V::reg
   const R da = V::sub(sm, ku);
   const R mw = V::add(sm, w);
   const R db = V::sub(mw, kk);
-  // Both exponents are -|d| <= 0 (or NaN). Other levels than AVX2 (above): exp_ordinary is exp<V>.
-  const R xa = neg_abs<V>(da), xb = neg_abs<V>(db);
-  const R ea = simd::exp_ordinary<V>(xa), eb = simd::exp_ordinary<V>(xb);
+  // Both exponents are -|d| <= 0 (or NaN), as 2^(-|d| log2e) (AVX2 above). Other levels: exp2_ordinary is exp2<V>.
+  const R l2e = V::set1(simd::kLog2e);
+  const R xa = V::mul(neg_abs<V>(da), l2e), xb = V::mul(neg_abs<V>(db), l2e);
+  const R ea = simd::exp2_ordinary<V>(xa), eb = simd::exp2_ordinary<V>(xb);
   const auto a_state = V::ge(da, V::zero());  // max >= k + u: m = max
   const R a1 = V::select(a_state, one, ea), a2 = V::select(a_state, ea, one);
   const R o = V::div(V::add(V::mul(a1, sn), V::mul(a2, vv)), V::add(V::mul(a1, sd), a2));
