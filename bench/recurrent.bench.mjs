@@ -13,7 +13,14 @@
 // floor = the largest; "of floor" = floor / time (100% = at the floor), from the medians of the rounds. "best" = the
 // same from the best round of each: the fastest time over the floor of the fastest probes (the smallest floor), so
 // neither side gains from the other's bad luck; on a shared machine it is the steadier figure (a 1-thread run
-// descheduled half the time doubles a median). Also the growth t(L)/t(L/2) (linear: ~2.0)
+// descheduled half the time doubles a median). "paired" = the median over the rounds of floor / time with the
+// floor's compute rate (exp or FMA) measured right before and right after that case's run (the mean of the two
+// short probes; the memory floor from the round's bandwidth probe): on the build VM the speed of a core changes by up
+// to ~1.7x between stretches of seconds (another VM on the same core; the pure-compute probes slow by the same factor
+// in the same stretches), so a median time against the fastest probe of the whole run mixes a slow stretch's time
+// with a fast stretch's rate, and a pair taken within milliseconds does not. "p-growth" = 2 paired(L/2) / paired(L):
+// the growth in units of the probe's time (the floors are linear in L), which a change of the VM's speed between
+// two lengths' rounds does not move. Also the growth t(L)/t(L/2) (linear: ~2.0)
 // and the per-token cost of the step forms (selectiveScanStep with its exp floor: dim (N + 2) exponentials per
 // token; the rest of a call is the N-API argument checks: a step of dim 8 with the bench's 10 tensor arguments
 // (state, u, delta, A, B, C, D, z, deltaBias, out) took 8.4 µs on the build VM through the raw binding, 2.5 µs
@@ -169,8 +176,8 @@ function probeRate(probe, amount, rate) {
   const d = process.cpuUsage(c0);
   return r[amount] / ((d.user + d.system) * 1e3);
 }
-function timeIt(fn, reps = 1) {
-  fn(); // warm-up (also faults in the output pages of the allocator's reuse)
+function timeIt(fn, reps = 1, warmUp = true) {
+  if (warmUp) fn(); // warm-up (also faults in the output pages of the allocator's reuse)
   if (cpuTime) {
     const c0 = process.cpuUsage();
     for (let i = 0; i < reps; i++) fn();
@@ -241,19 +248,31 @@ for (const threads of threadCounts) {
   for (const C of wkvChannels) for (const L of lengths) cases.push(wkvCase(C, L));
   for (const L of lengths) cases.push(convCase(L));
   for (const form of ['recurrent', 'chunkwise']) for (const L of lengths) cases.push(retentionCase(form, L));
-  const times = cases.map(() => []);
+  const times = cases.map(() => []), paired = cases.map(() => []);
   const bw = [], ex = [], pk = [];
+  // the compute rate a case's floor uses (FMA peak for retention, else the exp rate), from a short probe (~1-3 ms)
+  const shortRate = (c) =>
+    c.flops
+      ? probeRate(() => binding.peakProbe(2000000, threads), 'flops', 'gflops')
+      : probeRate(() => binding.expProbe(2000), 'exps', 'gexps') * threads;
   for (let r = 0; r < rounds; r++) {
     bw.push(binding.bandwidthProbe(256, threads, 2).gbps);
     ex.push(probeRate(() => binding.expProbe(20000), 'exps', 'gexps'));
     pk.push(probeRate(() => binding.peakProbe(20000000, threads), 'flops', 'gflops'));
-    cases.forEach((c, i) => times[i].push(timeIt(c.run)));
+    cases.forEach((c, i) => {
+      c.run(); // warm-up (as timeIt's), before the first probe
+      const before = shortRate(c);
+      const t = timeIt(c.run, 1, false);
+      const rate = (before + shortRate(c)) / 2;
+      times[i].push(t);
+      paired[i].push(Math.max(c.bytes / (bw[r] * 1e9), (c.flops || c.exps) / (rate * 1e9)) / t);
+    });
   }
   const gbps = median(bw), gexps = median(ex), gflops = median(pk);
   const bestGbps = Math.max(...bw), bestGexps = Math.max(...ex), bestGflops = Math.max(...pk);
   const [fGbps, fGflops, fGexps] = cpuTime ? [bestGbps, bestGflops, bestGexps] : [gbps, gflops, gexps];
   console.log(`\n== ${threads} thread${threads > 1 ? 's' : ''}: read bandwidth ${fGbps.toFixed(1)} GB/s, SIMD exp ${fGexps.toFixed(2)} Gexp/s per thread, FMA peak ${fGflops.toFixed(0)} GFLOP/s (${binding.info().isa.active})${cpuTime ? ', cases in CPU time, floors from the fastest probes' : ''} ==`);
-  console.log('case'.padEnd(34) + 'L'.padStart(7) + 'ms'.padStart(10) + 'GB/s'.padStart(8) + 'mem floor'.padStart(11) + 'exp/flop floor'.padStart(16) + 'of floor'.padStart(10) + 'best'.padStart(6) + 't(L)/t(L/2)'.padStart(13));
+  console.log('case'.padEnd(34) + 'L'.padStart(7) + 'ms'.padStart(10) + 'GB/s'.padStart(8) + 'mem floor'.padStart(11) + 'exp/flop floor'.padStart(16) + 'of floor'.padStart(10) + 'best'.padStart(6) + 'paired'.padStart(8) + 't(L)/t(L/2)'.padStart(13) + 'p-growth'.padStart(10));
   let prev = null;
   cases.forEach((c, i) => {
     const t = median(times[i]);
@@ -263,13 +282,16 @@ for (const threads of threadCounts) {
     const bestFloor = Math.max(c.bytes / (bestGbps * 1e9), c.flops ? c.flops / (bestGflops * 1e9) : c.exps / (bestGexps * 1e9 * threads));
     const bestOf = bestFloor / Math.min(...times[i]);
     const growth = prev && prev.name === c.name ? t / prev.t : null;
+    const pGrowth = prev && prev.name === c.name ? (2 * prev.paired) / median(paired[i]) : null;
     console.log(
       c.name.padEnd(34) + String(c.L).padStart(7) + (t * 1e3).toFixed(2).padStart(10) + (c.bytes / t / 1e9).toFixed(2).padStart(8) +
         `${(memFloor * 1e3).toFixed(2)}ms`.padStart(11) + `${(expFloor * 1e3).toFixed(2)}ms${c.flops ? ' F' : ' e'}`.padStart(16) +
-        `${((floor / t) * 100).toFixed(0)}%`.padStart(10) + `${(bestOf * 100).toFixed(0)}%`.padStart(6) + (growth ? growth.toFixed(2) : '').padStart(13),
+        `${((floor / t) * 100).toFixed(0)}%`.padStart(10) + `${(bestOf * 100).toFixed(0)}%`.padStart(6) +
+        `${(median(paired[i]) * 100).toFixed(0)}%`.padStart(8) + (growth ? growth.toFixed(2) : '').padStart(13) +
+        (pGrowth ? pGrowth.toFixed(2) : '').padStart(10),
     );
-    results.push({ threads, name: c.name, L: c.L, seconds: t, gbps: c.bytes / t / 1e9, memFloor, expFloor, ofFloor: floor / t, bestOfFloor: bestOf, growth });
-    prev = { name: c.name, t };
+    results.push({ threads, name: c.name, L: c.L, seconds: t, gbps: c.bytes / t / 1e9, memFloor, expFloor, ofFloor: floor / t, bestOfFloor: bestOf, pairedOfFloor: median(paired[i]), growth, pairedGrowth: pGrowth });
+    prev = { name: c.name, t, paired: median(paired[i]) };
   });
 
   // step forms: per-token cost (median of rounds of 200 tokens)
