@@ -140,8 +140,8 @@
 // Outputs go into preallocated tensors (opts.out: the steady state of a model that reuses its buffers). A fresh
 // output of tens of MB costs a page fault per 4 KiB page, which on the build VM took longer than the kernels
 // themselves (e.g. wkv C 2048 L 4096: ~20 ms of compute, ~120 ms of system time); --fresh measures that way.
-// The step forms likewise write into preallocated outputs, and the wkv and retention steps update their states in
-// place (opts.updateState); --fresh: new outputs and states per token.
+// The step forms likewise write into preallocated outputs, and the conv, wkv and retention steps update their states
+// in place (opts.updateState); --fresh: new outputs and states per token.
 import { writeFileSync } from 'node:fs';
 import { flag, loadDist, option, randomTensor } from './common.mjs';
 
@@ -300,10 +300,14 @@ for (const threads of threadCounts) {
   const stepOpts = { D, z: z1, deltaBias: dtBias, deltaSoftplus: true, out: outFor([1, dim]) };
   const x1 = rand([1, dim, 1]);
   let convState = binding.causalConv1d(x1, convW, convB).state;
+  const convOut = outFor([1, dim, 1]);
   const steps = [
     ['selectiveScanStep dim 1536 N 16', () => binding.selectiveScanStep(state, u1, d1, A, B1, C1, stepOpts)],
     ['selectiveScanStep (lib) dim 1536 N 16', () => ssmLib.selectiveScanStep(state, u1, d1, A, B1, C1, stepOpts)],
-    ['causalConv1d step dim 1536 k 4', () => { convState = binding.causalConv1d(x1, convW, convB, { activation: 'silu', state: convState }).state; }],
+    // lib (its packed fast path when the state is updated in place), as a generation loop calls it
+    ['causalConv1d step (lib) dim 1536 k 4', () => {
+      convState = ssmLib.causalConv1d(x1, convW, convB, { activation: 'silu', state: convState, out: convOut, updateState: !fresh }).state;
+    }],
   ];
   for (const C of wkvChannels) {
     const k1 = rand([1, 1, C]), v1 = rand([1, 1, C]), dec = rand([C]), fir = rand([C]);

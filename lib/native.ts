@@ -195,6 +195,7 @@ export interface Binding {
   selectiveScanStepPacked(records: Float64Array, state: PackedData, u: PackedData, delta: PackedData, A: PackedData, B: PackedData, C: PackedData, D: PackedData, z: PackedData, deltaBias: PackedData, out: PackedData, deltaSoftplus: boolean | undefined): RawTensor<'f32'> | Float32Array;
   causalConv1d(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null, opts?: RawCausalConv1dOptions): RawCausalConv1dResult;
   causalConv1dAsync(x: RawTensor<'f32'>, weight: RawTensor<'f32'>, bias?: RawTensor<'f32'> | null, opts?: RawCausalConv1dOptions): Promise<RawCausalConv1dResult>;
+  causalConv1dStepPacked(records: Float64Array, x: PackedData, weight: PackedData, bias: PackedData, state: PackedData, out: PackedData, activation: unknown): RawTensor<'f32'> | Float32Array;
   /** Throughput of the active level's vectorized exp (the scan's): one thread, L1-resident data (sync). */
   expProbe(passes?: number): { exps: number; seconds: number; gexps: number };
 
@@ -379,6 +380,7 @@ export interface RawCausalConv1dOptions {
   activation?: 'silu' | 'swish' | 'none' | null;
   state?: RawTensor<'f32'> | null;
   out?: RawTensor<'f32'> | null;
+  updateState?: boolean;
 }
 export interface RawCausalConv1dResult {
   out: RawTensor<'f32'>;

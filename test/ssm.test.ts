@@ -642,8 +642,99 @@ describe('causalConv1d (Mamba conv before the scan)', () => {
     expect(() => causalConv1d(x, w, null, { activation: 3 as never })).toThrow(TypeError);
   });
 
+  it('updateState: the state is updated in place, token by token the same bits as one run', async () => {
+    for (const [batch, dim, L, k] of [[2, 21, 9, 4], [1, 5, 6, 3], [1, 3, 4, 1]]) {
+      const x = Tensor.randn([batch, dim, L], { seed: 30 + k });
+      const w = Tensor.randn([dim, k], { seed: 31 });
+      const bias = Tensor.randn([dim], { seed: 32 });
+      const whole = causalConv1d(x, w, bias, { activation: 'silu' });
+      const state = causalConv1d(sliceL(x, 0, 1), w, bias).state;
+      const outs: Tensor<'f32'>[] = [causalConv1d(sliceL(x, 0, 1), w, bias, { activation: 'silu' }).out];
+      const out = Tensor.zeros([batch, dim, 1]);
+      for (let l = 1; l < L; l++) {
+        const args = [sliceL(x, l, l + 1), w, bias, { activation: 'silu', state, out, updateState: true }] as const;
+        const r = l % 3 === 2 ? await causalConv1dAsync(...args) : l % 3 === 1 ? causalConv1d(...args) : withThreads(3, () => causalConv1d(...args));
+        expect(r.state).toBe(state);
+        expect(r.out.data.buffer).toBe(out.data.buffer);
+        outs.push(Tensor.from(out.data.slice(), out.shape));
+      }
+      expect([batch, dim, L, k, sameBytes(concatL(outs), whole.out.data)]).toEqual([batch, dim, L, k, true]);
+      expect(sameBytes(state.data, whole.state.data)).toBe(true);
+      // a longer piece in place continues the same way
+      const s2 = causalConv1d(sliceL(x, 0, 2), w, bias).state;
+      const r2 = causalConv1d(sliceL(x, 2, L), w, bias, { activation: 'silu', state: s2, updateState: true });
+      expect(r2.state).toBe(s2);
+      expect(sameBytes(s2.data, whole.state.data)).toBe(true);
+      expect(sameBytes(concatL([...outs.slice(0, 2), r2.out]), whole.out.data)).toBe(true);
+    }
+    const x = Tensor.randn([1, 4, 1], { seed: 40 });
+    const w = Tensor.randn([4, 4], { seed: 41 });
+    const st = Tensor.zeros([1, 4, 3]);
+    expect(() => causalConv1d(x, w, null, { updateState: true })).toThrow(/opts\.updateState needs opts\.state to update/);
+    expect(() => causalConv1d(x, w, null, { state: st, updateState: 1 as never })).toThrow(/opts\.updateState must be a boolean/);
+    const wide = Tensor.zeros([1, 4, 3]);
+    const overX = Tensor.from(wide.data, [1, 4, 3]);
+    expect(() => causalConv1d(Tensor.from(wide.data.subarray(8, 12), [1, 4, 1]), w, null, { state: overX, updateState: true }))
+      .toThrow(/opts\.state \(updated in place\) must not share memory with an input/);
+    expect(() => causalConv1d(x, w, null, { state: st, updateState: true, out: Tensor.from(st.data.subarray(0, 4), [1, 4, 1]) }))
+      .toThrow(/opts\.out must not share memory with an input/);
+  });
+
+  it('a generation step (updateState) takes the packed fast path: the bits and the messages of the object form', () => {
+    const [batch, dim, k] = [2, 19, 4];
+    const x = Tensor.randn([batch, dim, 1], { seed: 50 });
+    const w = Tensor.randn([dim, k], { seed: 51 });
+    const bias = Tensor.randn([dim], { seed: 52 });
+    const s1 = Tensor.randn([batch, dim, k - 1], { seed: 53 });
+    const s2 = Tensor.from(s1.data.slice(), s1.shape);
+    const spy = vi.spyOn(binding, 'causalConv1dStepPacked');
+    try {
+      for (const [act, b, out] of [['silu', bias, Tensor.zeros([batch, dim, 1])], [null, null, null]] as const) {
+        const a = causalConv1d(x, w, b, { activation: act, state: s1, out, updateState: true });
+        const r = binding.causalConv1d(x, w, b, { activation: act, state: s2, updateState: true });
+        expect(a.state).toBe(s1);
+        if (out) expect(a.out.data.buffer).toBe(out.data.buffer);
+        expect(sameBytes(a.out.data, r.out.data) && sameBytes(s1.data, s2.data)).toBe(true);
+      }
+      expect(spy).toHaveBeenCalledTimes(2);
+      causalConv1d(x, w, bias, { state: s1 }); // not in place: the object form
+      expect(spy).toHaveBeenCalledTimes(2);
+    } finally {
+      spy.mockRestore();
+    }
+    type Args = [unknown, unknown, unknown, Record<string, unknown>];
+    const good = (): Args => [x, w, bias, { activation: 'silu', state: Tensor.from(s1.data.slice(), s1.shape), out: Tensor.zeros([batch, dim, 1]), updateState: true }];
+    const detached = Tensor.alloc([dim], 'f32');
+    detached.dispose();
+    const cases: [string, (a: Args) => void][] = [
+      ['x of 2 dims', (a) => (a[0] = Tensor.zeros([batch, dim]))],
+      ['x data kind', (a) => (a[0] = { data: new Int32Array(batch * dim), shape: [batch, dim, 1], dtype: 'f32' })],
+      ['weight shape', (a) => (a[1] = Tensor.zeros([dim + 1, k]))],
+      ['weight k 0', (a) => (a[1] = Tensor.zeros([dim, 0]))],
+      ['bias detached', (a) => (a[2] = detached)],
+      ['bias dtype', (a) => (a[2] = Tensor.zeros([dim], 'i32'))],
+      ['state shape', (a) => (a[3].state = Tensor.zeros([batch, dim, k]))],
+      ['state absent', (a) => (a[3].state = null)],
+      ['state over x', (a) => (a[3].state = Tensor.from((a[0] as Tensor<'f32'>).data.subarray(0, 3), [1, 1, 3]))],
+      ['out shape', (a) => (a[3].out = Tensor.zeros([batch, dim, 2]))],
+      ['out over state', (a) => (a[3].out = Tensor.from((a[3].state as Tensor<'f32'>).data.subarray(0, batch * dim), [batch, dim, 1]))],
+      ['activation', (a) => (a[3].activation = 'gelu')],
+      ['activation type', (a) => (a[3].activation = 3)],
+      ['shape odd', (a) => (a[0] = { data: new Float32Array(batch * dim), shape: [batch, dim, 1.5], dtype: 'f32' })],
+    ];
+    for (const [what, edit] of cases) {
+      const a = good(), b = good();
+      edit(a);
+      edit(b);
+      const got = errorOf(() => (causalConv1d as (...z: unknown[]) => unknown)(...a));
+      expect([what, got]).toEqual([what, errorOf(() => (binding.causalConv1d as (...z: unknown[]) => unknown)(...b))]);
+      expect([what, got === 'no error']).toEqual([what, false]);
+    }
+    expect(() => (binding.causalConv1dStepPacked as (...z: unknown[]) => unknown)(new Float64Array(49))).toThrow(/packed tensor records must be a Float64Array of 50 or more elements/);
+  });
+
   it('the one-token step follows weights changed in place and weights of another layout with the same bytes', () => {
-    // the step keeps the transposed weights of its last call: they must only be reused for the same weights
+    // (the step read a cached transposed copy of its last weights until 2026-11-30; it reads the weights themselves)
     const x = Tensor.randn([1, 4, 1], { seed: 8 });
     const st = Tensor.randn([1, 4, 1], { seed: 9 });
     const w = Tensor.randn([4, 2], { seed: 10 });

@@ -61,9 +61,10 @@ struct Kernels {
                              int64_t N) = nullptr;  // one token of consecutive channels (delta, scan, gate), state in place
   void (*ssm_conv_row_f32)(const float* xp, const float* w, int64_t k, float bias, bool silu, float* out,
                            int64_t L) = nullptr;
-  void (*ssm_exp_probe_f32)(float* x, size_t n, int64_t passes) = nullptr;  // simd::exp throughput (benchmarks)
-  void (*ssm_conv_step_f32)(const float* xT, const float* wT, int64_t k, const float* bias, bool silu, float* out,
-                            int64_t n) = nullptr;  // one token of the causal conv, SIMD over n channels ([k][n] inputs)
+  void (*ssm_exp_probe_f32)(float* x, size_t n, int64_t passes) = nullptr;  // the fastest exp's rate (benchmarks)
+  // one token of the causal conv for n channels of one sequence (w [n, k], state [n, k-1]; state_out may be state_in)
+  void (*ssm_conv_step_f32)(const float* x, const float* w, int64_t k, const float* bias, const float* state_in,
+                            float* state_out, bool silu, float* out, int64_t n) = nullptr;
   // RetNet retention of one (batch, head) in the form a.form (native/cpu/retention); scratch: see retention.cc
   void (*retention_head_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) = nullptr;
   // the chunkwise form for heads [h0, h0 + nh) of batch row b, chunk by chunk across them; scratch:

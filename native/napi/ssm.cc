@@ -5,11 +5,12 @@
 //     deltaSoftplus, returnLastState, state [batch, dim, N] (initial state; not modified)}
 //   selectiveScanStep(state, u, delta, A, B, C, opts?) -> out [batch, dim]; state [batch, dim, N] is updated in
 //     place; u, delta, z: [batch, dim]; B, C: [batch, N] or [batch, G, N]; opts: {D, z, deltaBias, deltaSoftplus}
-//   causalConv1d(x, weight, bias?, opts?) -> {out [batch, dim, L], state [batch, dim, k-1]}
+//   causalConv1d(x, weight, bias?, opts?) -> {out [batch, dim, L], state [batch, dim, k-1]} (opts.updateState: the
+//     new state written over opts.state, which is returned; causalConv1dStepPacked: lib's fast path of that form)
 //   all three also take opts.out: an existing f32 tensor of the result's shape to write into (it must not share
 //   memory with an input, nor with the step's state)
 //     x: [batch, dim, L]; weight: [dim, k] or [dim, 1, k]; bias: [dim] or null; opts: {activation: 'silu' |
-//     null, state [batch, dim, k-1] (the previous k-1 inputs; not modified)}
+//     null, state [batch, dim, k-1] (the previous k-1 inputs; not modified unless updateState), updateState}
 #include <cstring>
 
 #include "../cpu/ssm/ssm.h"
@@ -270,49 +271,132 @@ static Napi::Value SelectiveScanStepPacked(const Napi::CallbackInfo& info) {
   return selective_scan_step<false>(info.Env(), args);
 }
 
-template <bool Async>
-static Napi::Value CausalConv1d(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  TensorView x = get_tensor(env, info[0], "x", DType::F32);
+// causalConv1d's tensors in the order of the packed form's records (and of its data arguments after them).
+enum ConvSlot { kCx, kCw, kCbias, kCstate, kCout, kConvSlots };
+
+// causalConv1d's arguments as the raw binding takes them: x, weight, bias, then opts {state, out, activation,
+// updateState}, read when first needed.
+struct ConvObjects {
+  ConvObjects(Napi::Env e, const Napi::CallbackInfo& i) : env(e), info(i) {}
+  Napi::Env env;
+  const Napi::CallbackInfo& info;
+  Napi::Object o;
+  bool have_opts = false;
+  Napi::Object opts() {
+    if (!have_opts) o = options(env, info[3]), have_opts = true;
+    return o;
+  }
+  Napi::Value value(int i) {
+    static constexpr const char* keys[kConvSlots] = {"", "", "", "state", "out"};
+    return i <= kCbias ? info[i] : opts().Get(keys[i]);
+  }
+  TensorView tensor(int i, const std::string& name) { return get_tensor(env, value(i), name, DType::F32); }
+  Napi::Value activation() { return opts().Get("activation"); }
+  bool update_state() { return get_bool(env, opts().Get("updateState"), "opts.updateState", false); }
+};
+
+// The packed form (lib's fast path of the step that updates its state in place): info[0] the records, info[1 + slot]
+// the data of each slot, info[6] opts.activation.
+struct ConvPacked {
+  const Napi::CallbackInfo& info;
+  PackedTensors packed;
+  Napi::Value value(int i) { return info[1 + i]; }
+  TensorView tensor(int i, const std::string& name) { return packed.get(i, value(i), name, DType::F32); }
+  Napi::Value activation() { return info[1 + kConvSlots]; }
+  bool update_state() { return true; }
+};
+
+// Both forms: the checks in this order with the same messages. The object form returns {out, state}; the packed
+// form returns out (the given data array, or a new tensor).
+template <bool Async, bool Packed, class Args>
+static Napi::Value causal_conv1d(Napi::Env env, Args& args) {
+  TensorView x = args.tensor(kCx, "x");
   if (x.ndim != 3) throw_range(env, "x must have shape [batch, dim, L], got " + shape_string(x));
   const int64_t batch = x.shape[0], dim = x.shape[1], L = x.shape[2];
-  TensorView w = get_tensor(env, info[1], "weight", DType::F32);
+  TensorView w = args.tensor(kCw, "weight");
   const bool w_ok = (w.ndim == 2 && w.shape[0] == dim) || (w.ndim == 3 && w.shape[0] == dim && w.shape[1] == 1);
   if (!w_ok) throw_range(env, "weight must have shape [" + std::to_string(dim) + ", k] or [" + std::to_string(dim) + ", 1, k], got " + shape_string(w));
   const int64_t k = w.shape[w.ndim - 1];
   if (k < 1 || k > 1024) throw_range(env, "weight's kernel size k must be in [1, 1024], got " + std::to_string(k));
+  TensorView bv;
   const float* bias = nullptr;
-  if (!is_absent(info[2])) {
-    TensorView b = get_tensor(env, info[2], "bias", DType::F32);
-    if (b.ndim != 1 || b.shape[0] != dim) throw_range(env, "bias must have shape [" + std::to_string(dim) + "] ([dim]), got " + shape_string(b));
-    bias = b.ptr<float>();
+  if (!is_absent(args.value(kCbias))) {
+    bv = args.tensor(kCbias, "bias");
+    if (bv.ndim != 1 || bv.shape[0] != dim) throw_range(env, "bias must have shape [" + std::to_string(dim) + "] ([dim]), got " + shape_string(bv));
+    bias = bv.ptr<float>();
   }
-  Napi::Object o = options(env, info[3]);
-  std::vector<Napi::Value> keep = {info[0], info[1], info[2]};
-  const float* state_in = opt_tensor(env, o, "state", {batch, dim, k - 1}, "[batch, dim, k - 1]", keep);
+  const bool update = args.update_state();
+  TensorView sv;
+  const float* state_in = nullptr;
+  Napi::Value state_obj = args.value(kCstate);
+  if (!is_absent(state_obj)) {
+    sv = args.tensor(kCstate, "opts.state");
+    check_opt_shape(env, sv, "opts.state", {batch, dim, k - 1}, "[batch, dim, k - 1]");
+    state_in = sv.ptr<float>();
+  } else if (update) {
+    throw_range(env, "opts.updateState needs opts.state to update");
+  }
+  if (update)
+    for (const TensorView* in : {&x, &w, &bv})
+      if (overlaps(sv, *in)) throw_range(env, "opts.state (updated in place) must not share memory with an input");
   bool silu = false;
-  Napi::Value act = o.Get("activation");
+  Napi::Value act = args.activation();
   if (!is_absent(act)) {
-    const std::string s = get_string(env, act, "opts.activation");
-    if (s == "silu" || s == "swish")
+    const std::string a = get_string(env, act, "opts.activation");
+    if (a == "silu" || a == "swish")
       silu = true;
-    else if (s != "none" && s != "identity")
-      throw_range(env, "opts.activation must be 'silu', 'swish', 'none' or null, got '" + s + "'");
+    else if (a != "none" && a != "identity")
+      throw_range(env, "opts.activation must be 'silu', 'swish', 'none' or null, got '" + a + "'");
   }
   TensorView outv;
-  Napi::Value out_obj = o.Get("out");
-  out_obj = out_or_new(env, out_obj, x.shape.data(), 3, {x, w}, &outv);
-  const int64_t sshape[3] = {batch, dim, k - 1};
-  NewTensor st = new_tensor(env, DType::F32, sshape, 3);  // written in full by the kernel (every row's k - 1 values)
-  keep.push_back(out_obj);
-  keep.push_back(st.object);
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("out", out_obj);
-  result.Set("state", st.object);
-  const float *xp = x.ptr<float>(), *wp = w.ptr<float>();
-  float *op = outv.ptr<float>(), *sp = st.view.ptr<float>();
-  auto work = [=] { cpu::causal_conv1d_f32(xp, wp, bias, state_in, silu, op, sp, batch, dim, L, k); };
-  return finish_op<Async>(env, "turboformer.causalConv1d", keep, result, work);
+  Napi::Value out_obj = args.value(kCout);
+  if (!is_absent(out_obj)) {
+    outv = args.tensor(kCout, "opts.out");
+    check_out(env, outv, x.shape.data(), 3, {x, w, bv, sv});
+  } else {
+    NewTensor t = new_tensor(env, DType::F32, x.shape.data(), 3);
+    outv = t.view;
+    out_obj = t.object;
+  }
+  float* state_out = nullptr;
+  Napi::Value new_state;
+  if (update) {
+    state_out = sv.ptr<float>();
+  } else if constexpr (!Packed) {
+    const int64_t sshape[3] = {batch, dim, k - 1};
+    NewTensor st = new_tensor(env, DType::F32, sshape, 3);  // written in full by the kernel (every row's k - 1 values)
+    state_out = st.view.ptr<float>();
+    new_state = st.object;
+  }
+  const float* xp = x.ptr<float>();
+  const float* wp = w.ptr<float>();
+  float* op = outv.ptr<float>();
+  if constexpr (Packed) {
+    cpu::causal_conv1d_f32(xp, wp, bias, state_in, silu, op, state_out, batch, dim, L, k);
+    return out_obj;
+  } else {
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("out", out_obj);
+    result.Set("state", update ? state_obj : new_state);
+    std::vector<Napi::Value> keep = {args.value(kCx), args.value(kCw), args.value(kCbias), out_obj,
+                                     update ? state_obj : new_state};
+    if (!update && !is_absent(state_obj)) keep.push_back(state_obj);
+    auto work = [=] { cpu::causal_conv1d_f32(xp, wp, bias, state_in, silu, op, state_out, batch, dim, L, k); };
+    return finish_op<Async>(env, "turboformer.causalConv1d", keep, result, work);
+  }
+}
+
+template <bool Async>
+static Napi::Value CausalConv1d(const Napi::CallbackInfo& info) {
+  ConvObjects args{info.Env(), info};
+  return causal_conv1d<Async, false>(info.Env(), args);
+}
+
+// causalConv1dStepPacked(records, x, weight, bias, state, out, activation): lib's fast path of the sync form that
+// updates opts.state in place (the data arrays in ConvSlot order; bias and out undefined or null when absent).
+static Napi::Value CausalConv1dStepPacked(const Napi::CallbackInfo& info) {
+  ConvPacked args{info, PackedTensors(info.Env(), info[0], kConvSlots)};
+  return causal_conv1d<false, true>(info.Env(), args);
 }
 
 // expProbe(passes?): throughput of the active level's vectorized exp (the scan's), one thread, L1-resident data.
@@ -338,6 +422,7 @@ void register_ssm(Napi::Env env, Napi::Object exports) {
   exports.Set("selectiveScanStepPacked", Napi::Function::New(env, SelectiveScanStepPacked, "selectiveScanStepPacked"));
   exports.Set("causalConv1d", Napi::Function::New(env, CausalConv1d<false>, "causalConv1d"));
   exports.Set("causalConv1dAsync", Napi::Function::New(env, CausalConv1d<true>, "causalConv1dAsync"));
+  exports.Set("causalConv1dStepPacked", Napi::Function::New(env, CausalConv1dStepPacked, "causalConv1dStepPacked"));
 }
 
 }  // namespace tf::napi

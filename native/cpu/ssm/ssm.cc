@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
-#include <vector>
 
 #include "../../core/dispatch.h"
 #include "../../core/scratch.h"
@@ -151,47 +150,16 @@ void selective_scan_f32(const SelectiveScanArgs& a) {
   });
 }
 
-namespace {
-
-// The conv weights [dim, k] as [k, dim] for the one-token path, kept per calling thread for the last weights it saw (a
-// generation loop passes the same ones every token); rebuilt whenever the contents differ (compared bit for bit).
-const float* transposed_weights(const float* w, int64_t dim, int64_t k) {
-  thread_local std::vector<float> key, wT;
-  thread_local int64_t key_dim = -1;  // the layout too: [4, 2] and [2, 4] weights may hold the same bytes
-  const size_t n = static_cast<size_t>(dim * k);
-  if (key_dim != dim || key.size() != n || std::memcmp(key.data(), w, n * sizeof(float)) != 0) {
-    key.assign(w, w + n);
-    key_dim = dim;
-    wT.resize(n);
-    for (int64_t d = 0; d < dim; ++d)
-      for (int64_t i = 0; i < k; ++i) wT[i * dim + d] = w[d * k + i];
-  }
-  return wT.data();
-}
-
-}  // namespace
-
 void causal_conv1d_f32(const float* x, const float* w, const float* bias, const float* state_in, bool silu, float* out,
                        float* state_out, int64_t batch, int64_t dim, int64_t L, int64_t k) {
   const int64_t rows = batch * dim, h = k - 1;
   if (rows == 0) return;
-  if (L == 1) {  // one token (generation): SIMD over channels instead of one short row per channel
-    const float* wT = transposed_weights(w, dim, k);
+  if (L == 1) {  // one token (generation): each channel's taps in its own rows, then silu over the channels
     auto step = kernels().ssm_conv_step_f32;
     parallel_for(0, batch, 1, [&](int64_t s, int64_t e) {
-      ScratchFrame task;
-      float* const xT = task.floats(checked_count(k, dim));  // written whole for each sequence
-      for (int64_t b = s; b < e; ++b) {
-        for (int64_t d = 0; d < dim; ++d) {
-          const int64_t r = b * dim + d;
-          for (int64_t i = 0; i < h; ++i) xT[i * dim + d] = state_in ? state_in[r * h + i] : 0.0f;
-          xT[h * dim + d] = x[r];
-        }
-        step(xT, wT, k, bias, silu, out + b * dim, dim);
-        if (state_out)
-          for (int64_t d = 0; d < dim; ++d)
-            for (int64_t i = 0; i < h; ++i) state_out[(b * dim + d) * h + i] = xT[(i + 1) * dim + d];
-      }
+      for (int64_t b = s; b < e; ++b)
+        step(x + b * dim, w, k, bias, state_in ? state_in + b * dim * h : nullptr,
+             state_out ? state_out + b * dim * h : nullptr, silu, out + b * dim, dim);
     });
     return;
   }

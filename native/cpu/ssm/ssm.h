@@ -37,7 +37,8 @@ void selective_scan_f32(const SelectiveScanArgs& a);
 
 // Causal depthwise conv1d: out[b, d, l] = bias[d] + sum_i w[d, i] xp[b, d, l + i], i < k, where xp is the
 // sequence x [batch, dim, L] preceded by the k - 1 previous inputs (state_in [batch, dim, k-1], or zeros);
-// optional silu. state_out [batch, dim, k-1] (may be null) receives the last k - 1 values of xp.
+// optional silu. state_out [batch, dim, k-1] (may be null) receives the last k - 1 values of xp; it may be state_in
+// itself (updated in place: each row is read before it is written), but must not overlap it otherwise.
 void causal_conv1d_f32(const float* x, const float* w, const float* bias, const float* state_in, bool silu, float* out,
                        float* state_out, int64_t batch, int64_t dim, int64_t L, int64_t k);
 

@@ -7,6 +7,7 @@
 #include "ssm.h"
 
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 
 namespace tf {
@@ -369,24 +370,56 @@ void ssm_conv_row(const float* xp, const float* w, int64_t k, float bias, bool s
   }
 }
 
-// One token of the causal conv for n channels at once (SIMD over channels): out[d] = bias[d] + sum_i wT[i][d] xT[i][d]
-// with wT, xT laid out [k][n]. Per lane the same operations in the same order as ssm_conv_row: the same bits.
+// One token of the causal conv for n consecutive channels of one sequence, in three passes: per channel d,
+// out[d] = bias[d] + sum_i w[d k + i] xp_i with xp = [state_in[d h .. d h + h), x[d]] (h = k - 1; state_in null:
+// zeros), the taps in ssm_conv_row's order (its operations per lane: the same bits), reading the weights and the state
+// in their own layouts; then the new state [xp_1 .. xp_h] of every row at once (the whole [n, h] block shifted by one
+// float, then x into every row's last place: state_out may be state_in itself); then silu over the n outputs as
+// vectors (simd::silu's bits; AVX2: silu_small). (Written per channel with the state shifted in the same loop, the
+// channels' short FMA chains did not overlap: ~30 cycles a channel on the build VM instead of ~4.)
 template <class V>
-void ssm_conv_step(const float* xT, const float* wT, int64_t k, const float* bias, bool silu, float* out, int64_t n) {
-  using R = typename V::reg;
+void ssm_conv_step(const float* x, const float* w, int64_t k, const float* bias, const float* state_in,
+                   float* state_out, bool silu, float* out, int64_t n) {
   constexpr int64_t W = V::W;
+  const int64_t h = k - 1;
+  // a lane of V::fma on scalars: the scalar level's own fma; the vector levels' (a target with FMA) one instruction
+  auto fma1 = [](float a, float b, float c) {
+    if constexpr (std::is_same_v<V, simd::Scalar>)
+      return V::fma(a, b, c);
+    else
+      return __builtin_fmaf(a, b, c);
+  };
+  if (k == 4 && state_in) {  // Mamba's d_conv
+    for (int64_t d = 0; d < n; ++d) {
+      const float* wr = w + d * 4;
+      const float* si = state_in + d * 3;
+      float acc = bias ? bias[d] : 0.0f;
+      acc = fma1(wr[0], si[0], acc);
+      acc = fma1(wr[1], si[1], acc);
+      acc = fma1(wr[2], si[2], acc);
+      out[d] = fma1(wr[3], x[d], acc);
+    }
+  } else {
+    for (int64_t d = 0; d < n; ++d) {
+      const float* wr = w + d * k;
+      float acc = bias ? bias[d] : 0.0f;
+      for (int64_t i = 0; i < h; ++i) acc = fma1(wr[i], state_in ? state_in[d * h + i] : 0.0f, acc);
+      out[d] = fma1(wr[h], x[d], acc);
+    }
+  }
+  if (state_out && h > 0 && n > 0) {
+    const size_t m = static_cast<size_t>(n * h);
+    if (state_in)
+      std::memmove(state_out, state_in + 1, (m - 1) * sizeof(float));  // row d's xp_1.. (its last place overwritten)
+    else
+      std::fill(state_out, state_out + m, 0.0f);
+    for (int64_t d = 0; d < n; ++d) state_out[d * h + h - 1] = x[d];
+  }
+  if (!silu) return;
   int64_t d = 0;
-  for (; d + W <= n; d += W) {
-    R acc = bias ? V::load(bias + d) : V::zero();
-    for (int64_t i = 0; i < k; ++i) acc = V::fma(V::load(wT + i * n + d), V::load(xT + i * n + d), acc);
-    V::store(out + d, silu ? simd::silu<V>(acc) : acc);
-  }
-  if (d < n) {
-    const size_t r = static_cast<size_t>(n - d);
-    R acc = bias ? V::load_tail(bias + d, r) : V::zero();
-    for (int64_t i = 0; i < k; ++i) acc = V::fma(V::load_tail(wT + i * n + d, r), V::load_tail(xT + i * n + d, r), acc);
-    V::store_tail(out + d, silu ? simd::silu<V>(acc) : acc, r);
-  }
+  for (; d + W <= n; d += W) V::store(out + d, silu_small<V>(V::load(out + d)));
+  if (d < n)
+    V::store_tail(out + d, silu_small<V>(V::load_tail(out + d, static_cast<size_t>(n - d))), static_cast<size_t>(n - d));
 }
 
 // Throughput probe of the fastest exponential of the kernels: e^x as 2^(x log2e) (simd::exp2; AVX2: exp2_small
