@@ -28,9 +28,13 @@
 // output instead of opts.out more). The step splits its channels in blocks of 256 over the thread pool (1536: 6 blocks).
 // The step's kernel alone (no N-API): bench/native/ssm-step-kernel.cc (built by hand, see its header), in CPU time
 // against the exp probe. On the build VM it took ~1.45x the probe's time for the step's dim (N + 2) exps (median of
-// per-round ratios): the rows are bound by the FMA pipes (13 multiplies/FMAs per 8 lanes of state: the exp's 9, dt A,
-// du B, the update, the read-out, against the probe's 10 per 8 exps), softplus (two divisions, a log1p) ~12% of the
-// kernel, the gate ~6%.
+// per-round ratios) while both used exp_ordinary: the rows are bound by the FMA pipes (13 multiplies/FMAs per 8 lanes
+// of state: the exp's 9, dt A, du B, the update, the read-out, against the probe's 10 per 8 exps), softplus (two
+// divisions, a log1p) ~12% of the kernel, the gate ~6%. Since 2026-11-30 (exp(dt A) as 2^((dt log2e) A) through
+// exp2_small, softplus's log1p with one division): the raw step 0.94-0.96x the time of the build before (in-process
+// A/B, 41 rounds of 200 steps, median of per-round ratios; an A/A copy 1.04), lib's step p10 16.2 µs against
+// 17.8-18.1 the day before, and the kernel ~1.7-2.2x the (faster) probe's time. Not kept: the exps of two channels stage by stage side by side (2.4x the probe against 2.2x), the
+// polynomial by Estrin's scheme (no change), a group's exps before its state updates (no change).
 //
 //   npm run build && node bench/recurrent.bench.mjs          (about a minute on 2 cores)
 //   node bench/recurrent.bench.mjs --quick                    fewer lengths and rounds
