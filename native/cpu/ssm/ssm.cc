@@ -163,22 +163,37 @@ void causal_conv1d_f32(const float* x, const float* w, const float* bias, const 
     });
     return;
   }
+  // Per row: the first min(h, L) outputs (they read the state) from a small buffer [state, x[0 .. min(h, L))], the
+  // rest straight from x (output l >= h reads x[l - h .. l]); the same operations per output as one pass over
+  // [state, x] (the silu is elementwise), without copying the row.
   auto fn = kernels().ssm_conv_row_f32;
   const int64_t grain = std::max<int64_t>(1, 1024 / std::max<int64_t>(L + h, 1));  // L + h = 0: k = 1, empty x
+  const int64_t nh = std::min(h, L);  // outputs that read the state
   parallel_for(0, rows, grain, [&](int64_t s, int64_t e) {
     ScratchFrame task;
-    float* const xp = task.floats(checked_count(h + L));  // written whole for each row
+    float* const xp = task.floats(checked_count(h + nh));  // written whole for each row
     for (int64_t r = s; r < e; ++r) {
       const int64_t d = r % dim;
+      const float* xr = x + r * L;
+      const float* wr = w + d * k;
+      const float b = bias ? bias[d] : 0.0f;
       if (h > 0) {
         if (state_in)
           std::memcpy(xp, state_in + r * h, h * sizeof(float));
         else
           std::fill(xp, xp + h, 0.0f);
+        if (nh > 0) std::memcpy(xp + h, xr, nh * sizeof(float));
+        fn(xp, wr, k, b, silu, out + r * L, nh);
       }
-      if (L > 0) std::memcpy(xp + h, x + r * L, L * sizeof(float));
-      fn(xp, w + d * k, k, bias ? bias[d] : 0.0f, silu, out + r * L, L);
-      if (state_out && h > 0) std::memcpy(state_out + r * h, xp + L, h * sizeof(float));
+      if (L > nh) fn(xr, wr, k, b, silu, out + r * L + nh, L - nh);
+      if (state_out && h > 0) {  // the last h values of [state, x]
+        float* so = state_out + r * h;
+        if (L >= h) {
+          std::memcpy(so, xr + L - h, h * sizeof(float));
+        } else {  // xp holds [state, x[0 .. L)]: its last h
+          std::memmove(so, xp + L, h * sizeof(float));
+        }
+      }
     }
   });
 }

@@ -41,6 +41,24 @@ inline typename V::reg softplus_ordinary(typename V::reg x) {
   return V::add(V::max(V::zero(), x), simd::log1p_unit<V>(e));
 }
 
+// simd::silu bit for bit (x sigmoid(x), sigmoid from e = exp(-|x|)), faster where every lane is in [-86, 86] (AVX2):
+// there the clamp max(-FLT_MAX, x) is a no-op and exp(-|x|) is exp_small's (no clamps, no two-step ldexp). Any other
+// vector (or level) takes simd::silu. Every silu of the family (the scan's gate, the step's, the conv's) is this one.
+template <class V>
+inline typename V::reg silu_small(typename V::reg x) {
+#if defined(TF_SIMD_X86)
+  if constexpr (std::is_same_v<V, simd::Avx2>) {
+    const __m256i beyond = simd::beyond_86<V>(x);
+    if (__builtin_expect(_mm256_testz_si256(beyond, beyond), 1)) {
+      const __m256 e = simd::exp_small<V>(V::neg(V::abs(x)));  // as simd::sigmoid, then silu's product
+      const __m256 r = V::div(V::set1(1.0f), V::add(V::set1(1.0f), e));
+      return V::mul(x, V::select(V::ge(x, V::zero()), r, V::mul(e, r)));
+    }
+  }
+#endif
+  return simd::silu<V>(x);
+}
+
 // dt[i] = softplus(delta[i] + bias) or delta[i] + bias (torch's softplus: identity above 20). bias: null (0),
 // one value (bias_stride 0) or one per element (bias_stride 1).
 template <class V>
@@ -179,7 +197,7 @@ void ssm_scan(const float* dt, const float* u, const float* A, const float* B, i
   }
 }
 
-// out = (y + D u) * silu(z), D and z optional (D: one value, d_stride 0, or one per element, d_stride 1).
+// out = (y + D u) * silu(z), D and z optional (D: one value, d_stride 0, or one per element, d_stride 1); silu_small.
 template <class V>
 void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, const float* z, float* out, size_t n) {
   using R = typename V::reg;
@@ -187,7 +205,7 @@ void ssm_gate(const float* y, const float* u, const float* D, int64_t d_stride, 
   const R vd = V::set1(D ? *D : 0.0f);
   auto one = [&](R yy, R uu, R dd, R zz) {
     if (D) yy = V::fma(dd, uu, yy);
-    if (z) yy = V::mul(yy, simd::silu<V>(zz));
+    if (z) yy = V::mul(yy, silu_small<V>(zz));
     return yy;
   };
   size_t i = 0;
@@ -219,23 +237,6 @@ inline void step_exps(const typename V::reg* x, typename V::reg* out) {
   for (int q = 0; q < K; ++q) out[q] = simd::exp2<V>(x[q]);
 }
 
-// simd::silu bit for bit (x sigmoid(x), sigmoid from e = exp(-|x|)), faster where every lane is in [-86, 86] (AVX2):
-// there the clamp max(-FLT_MAX, x) is a no-op and exp(-|x|) is exp_small's (no clamps, no two-step ldexp). Any other
-// vector (or level) takes simd::silu.
-template <class V>
-inline typename V::reg silu_small(typename V::reg x) {
-#if defined(TF_SIMD_X86)
-  if constexpr (std::is_same_v<V, simd::Avx2>) {
-    const __m256i beyond = simd::beyond_86<V>(x);
-    if (__builtin_expect(_mm256_testz_si256(beyond, beyond), 1)) {
-      const __m256 e = simd::exp_small<V>(V::neg(V::abs(x)));  // as simd::sigmoid, then silu's product
-      const __m256 r = V::div(V::set1(1.0f), V::add(V::set1(1.0f), e));
-      return V::mul(x, V::select(V::ge(x, V::zero()), r, V::mul(e, r)));
-    }
-  }
-#endif
-  return simd::silu<V>(x);
-}
 
 // One step (L = 1) of `count` consecutive channels d0 .. d0+count-1 of one batch, in sub-blocks of 256 channels (the
 // caller's whole block) and three passes each: dt = softplus?(delta + bias) and dt u as vectors over the channels;
@@ -337,7 +338,8 @@ void ssm_step_fused(const float* delta, const float* bias, bool softplus, const 
   ssm_step_fused_k<V, 0>(delta, bias, softplus, u, A, B, bdiv, C, cdiv, D, z, x, out, d0, count, N);
 }
 
-// Causal depthwise conv of one row: out[l] = bias + sum_i w[i] xp[l + i] (xp: k - 1 + L values), optional silu.
+// Causal depthwise conv of one row: out[l] = bias + sum_i w[i] xp[l + i] (xp: k - 1 + L values), optional silu
+// (silu_small).
 template <class V>
 void ssm_conv_row(const float* xp, const float* w, int64_t k, float bias, bool silu, float* out, int64_t L) {
   using R = typename V::reg;
@@ -351,8 +353,8 @@ void ssm_conv_row(const float* xp, const float* w, int64_t k, float bias, bool s
       a1 = V::fma(wi, V::load(xp + l + W + i), a1);
     }
     if (silu) {
-      a0 = simd::silu<V>(a0);
-      a1 = simd::silu<V>(a1);
+      a0 = silu_small<V>(a0);
+      a1 = silu_small<V>(a1);
     }
     V::store(out + l, a0);
     V::store(out + l + W, a1);
@@ -360,13 +362,13 @@ void ssm_conv_row(const float* xp, const float* w, int64_t k, float bias, bool s
   for (; l + W <= L; l += W) {
     R a0 = V::set1(bias);
     for (int64_t i = 0; i < k; ++i) a0 = V::fma(V::set1(w[i]), V::load(xp + l + i), a0);
-    V::store(out + l, silu ? simd::silu<V>(a0) : a0);
+    V::store(out + l, silu ? silu_small<V>(a0) : a0);
   }
   if (l < L) {
     const size_t r = static_cast<size_t>(L - l);
     R a0 = V::set1(bias);
     for (int64_t i = 0; i < k; ++i) a0 = V::fma(V::set1(w[i]), V::load_tail(xp + l + i, r), a0);
-    V::store_tail(out + l, silu ? simd::silu<V>(a0) : a0, r);
+    V::store_tail(out + l, silu ? silu_small<V>(a0) : a0, r);
   }
 }
 
