@@ -72,6 +72,11 @@ export interface MemoryStats {
   /** Bytes of memory-mapped files not yet unmapped. */
   mappedBytes: number;
   mappedFiles: number;
+  /**
+   * Whether blocks of 4 MiB or more are advised for transparent huge pages (TURBOFORMER_HUGE_PAGES=1 on Linux; off by
+   * default).
+   */
+  hugePages: boolean;
 }
 
 /**

@@ -44,6 +44,7 @@ static Napi::Value MemoryStatsJs(const Napi::CallbackInfo& info) {
   o.Set("liveBuffers", static_cast<double>(s.live_blocks));
   o.Set("mappedBytes", static_cast<double>(s.mapped_bytes));
   o.Set("mappedFiles", static_cast<double>(s.mapped_files));
+  o.Set("hugePages", s.huge_pages);
   return o;
 }
 
