@@ -40,6 +40,7 @@
 //   node bench/recurrent.bench.mjs --quick                    fewer lengths and rounds
 //   node bench/recurrent.bench.mjs --threads 1,2 --rounds 3 --max-len 16384 --json out.json
 //   node bench/recurrent.bench.mjs --threads 1 --rounds 9 --cpu-time       1 thread, the cases in CPU time (below)
+//   TURBOFORMER_HUGE_PAGES=1 node bench/recurrent.bench.mjs --alloc-inputs   every large buffer on huge pages
 //
 // Counting (per element of the sequence):
 //   selectiveScan (Mamba options: D, z, deltaBias, softplus; B, C time-varying [1, N, L]):
@@ -162,7 +163,16 @@ const lengths = [];
 for (let L = 1024; L <= maxLen; L *= 2) lengths.push(L);
 
 let seed = 1;
-const rand = (shape, lo = -1, hi = 1) => randomTensor(shape, seed++, hi - lo, (lo + hi) / 2);
+// --alloc-inputs: the inputs in native memory (binding.alloc, as Tensor.alloc), not JS arrays; with
+// TURBOFORMER_HUGE_PAGES=1 the large ones are then on transparent huge pages (as outputs from opts.out already are)
+const allocInputs = flag('--alloc-inputs');
+const rand = (shape, lo = -1, hi = 1) => {
+  const t = randomTensor(shape, seed++, hi - lo, (lo + hi) / 2);
+  if (!allocInputs) return t;
+  const a = binding.alloc('f32', shape);
+  a.data.set(t.data);
+  return a;
+};
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 // --cpu-time (one thread only): the cases' times are this process's CPU time (user + system) instead of wall time, so
 // the stretches where the machine runs another process instead of this one drop out. The FMA and exp probes are then
