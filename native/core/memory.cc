@@ -25,8 +25,8 @@ static size_t round_up(size_t n) { return n == 0 ? kAlignment : (n + kAlignment 
 // Transparent huge pages for large blocks, opt-in (TURBOFORMER_HUGE_PAGES=1, read once): a block of kHugeMin bytes or
 // more gets its own anonymous mapping aligned to 2 MiB, and its whole 2 MiB pages are advised MADV_HUGEPAGE, so Linux
 // backs them with huge pages where it can (transparent_hugepage "always" or "madvise"). The streams of a memory-bound
-// kernel then need one TLB entry per 2 MiB instead of 512 (WKV, C 2048, T 4096, its k, v and out on huge pages:
-// ~10% less time on the build VM). Off by default: a fault in such a range may first compact memory (defrag
+// kernel then need one TLB entry per 2 MiB instead of 512 (WKV, C 2048, its k, v and out on huge pages: ~10% less time
+// in a harness, 0.75-0.8x the time in bench/recurrent.bench.mjs --alloc-inputs on the build VM). Off by default: a fault in such a range may first compact memory (defrag
 // "madvise"), a stall where an allocation does not expect one (PyTorch's THP_MEM_ALLOC_ENABLE is opt-in too).
 #if !defined(_WIN32) && defined(MADV_HUGEPAGE)
 constexpr size_t kHugePage = size_t{2} << 20;
