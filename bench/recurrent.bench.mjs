@@ -240,9 +240,10 @@ function wkvCase(C, L) {
 const RH = 12, RDK = 64, RDV = 128;
 const rDecay = { data: Float32Array.from({ length: RH }, (_, h) => Math.log(1 - 2 ** (-5 - h))), shape: [RH], dtype: 'f32' };
 // As WKV's: every length reads and writes the first floats of one buffer set per form (sized for the longest), so
-// the growth compares lengths, not placements. (Chunkwise still ran ~10-20% slower per token at L 4096 than at 2048
-// and 8192 in two runs of three after this, in the paired figures too: not placement, and not understood yet; L 2048's
-// 37 MB of q, k, v and out are about the L3's size, 4096's twice it.)
+// the growth compares lengths, not placements. (Chunkwise still ran ~10-20% slower per token at L 4096 and 16384 than
+// at 2048 and 8192 in every default run after this, in the paired figures too, and alone in a process it did not:
+// 7.7-7.95 µs a token best at every L. With TURBOFORMER_HUGE_PAGES=1 --alloc-inputs the swing was gone (growth
+// 1.85-2.00): the translations of its 6 KiB-strided value and output rows, which depend on where the pages land.)
 const retBuffers = new Map();
 function retView(form, name, shape, make) {
   const n = shape.reduce((a, b) => a * b, 1), key = `${form} ${name}`; // n: a multiple of L (shape holds L once)
