@@ -399,7 +399,8 @@ static Napi::Value CausalConv1dStepPacked(const Napi::CallbackInfo& info) {
   return causal_conv1d<false, true>(info.Env(), args);
 }
 
-// expProbe(passes?): throughput of the active level's vectorized exp (the scan's), one thread, L1-resident data.
+// expProbe(passes?): throughput of the active level's fastest vectorized exp (e^x as 2^(x log2e): the scan's and WKV's
+// form), one thread, L1-resident data.
 static Napi::Value ExpProbe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t passes = info[0].IsUndefined() ? 20000 : get_int(env, info[0], "passes", 1, 100000000);

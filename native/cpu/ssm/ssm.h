@@ -42,7 +42,8 @@ void selective_scan_f32(const SelectiveScanArgs& a);
 void causal_conv1d_f32(const float* x, const float* w, const float* bias, const float* state_in, bool silu, float* out,
                        float* state_out, int64_t batch, int64_t dim, int64_t L, int64_t k);
 
-// Seconds for `passes` sweeps of the active level's simd::exp over an L1-resident buffer of n floats (one thread).
+// Seconds for `passes` sweeps of the active level's fastest exp (e^x as simd::exp2 of x log2e, ssm_exp_probe) over an
+// L1-resident buffer of n floats (one thread).
 double exp_probe_f32(int64_t n, int64_t passes);
 
 }  // namespace tf::cpu
