@@ -3,7 +3,8 @@
 // scripts/fit-simd-math.py (near-minimax in relative error; the fits themselves are far below fp32
 // precision, so the error is that of the fp32 evaluation: a few ulp, measured by test/elementwise.test.ts).
 //
-// Special values follow IEEE/libm: NaN in, NaN out; exp(-inf) = 0, exp(inf) = inf; tanh(+-inf) = +-1; erf(+-inf) = +-1; sigmoid(-inf) = 0, sigmoid(inf) = 1.
+// Special values follow IEEE/libm: NaN in, NaN out; exp(-inf) = 0, exp(inf) = inf; tanh(+-inf) = +-1;
+// erf(+-inf) = +-1; sigmoid(-inf) = 0, sigmoid(inf) = 1.
 //
 // Include after simd.h, inside a TF_SIMD_BEGIN_* region in the per-ISA files (see simd.h): everything here is
 // in an anonymous namespace and compiled for the target of the including file.
@@ -183,8 +184,8 @@ inline typename V::reg softplus(typename V::reg x) {
 }
 
 #if defined(TF_SIMD_X86)
-// exp<V>(x), bit for bit, for an AVX2 vector whose lanes are all in [-86, 86] (the caller tests, e.g. with beyond_86
-// below: the selective scan's softplus and silu): exp<V>'s operations without the clamps, with its scaling done as an
+// exp<V>(x), bit for bit, for an AVX2 vector whose lanes are all in [-86, 86] (the caller tests, e.g. with
+// beyond(x, 86) below: the selective scan's softplus and silu): exp<V>'s operations without the clamps, with its scaling done as an
 // integer add to the exponent field: n = round(x log2e) is in [-124, 124] and p in [0.7, 1.42], so p 2^n is a normal
 // float, exact, and its bits are p's bits + (n << 23). The bits of n << 23 come from t = n + 1.5 * 2^23 (exact: n is
 // an integer), whose low mantissa bits hold n (no conversion to integers, no + 127). Checked against exp<V> over every
@@ -218,10 +219,6 @@ template <class V>
 inline __m256i beyond(typename V::reg x, float limit) {
   return _mm256_cmpgt_epi32(_mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fffffff)),
                             _mm256_castps_si256(_mm256_set1_ps(limit)));
-}
-template <class V>
-inline __m256i beyond_86(typename V::reg x) {
-  return beyond<V>(x, 86.0f);
 }
 #endif
 

@@ -153,36 +153,51 @@ static Napi::Value SelectiveScan(const Napi::CallbackInfo& info) {
 // The step's tensors in the order of the packed form's records (and of its arguments after the records).
 enum StepSlot { kState, kU, kDelta, kA, kB, kC, kD, kZ, kDeltaBias, kOut, kStepSlots };
 
-// The step's arguments as the raw binding takes them: tensor objects, opts read (and checked) when first needed,
-// each key once, in the order the checks need them.
-struct StepObjects {
-  StepObjects(Napi::Env e, const Napi::CallbackInfo& i) : env(e), info(i) {}
+// An op's tensor arguments as the raw binding takes them: slots below `first_opt` are the call's arguments in order,
+// the others keys of the opts object (argument `opts_at`), read (and checked) when first needed, each once, in the
+// order the checks need them.
+template <int Slots>
+struct ObjectArgs {
+  ObjectArgs(Napi::Env e, const Napi::CallbackInfo& i, int opts_at, int first_opt, const char* const (&k)[Slots])
+      : env(e), info(i), opts_index(opts_at), first_opt_slot(first_opt), keys(k) {}
   Napi::Env env;
   const Napi::CallbackInfo& info;
+  int opts_index, first_opt_slot;
+  const char* const (&keys)[Slots];
   Napi::Object o;
   bool have_opts = false;
-  Napi::Value vals[kStepSlots];
-  bool got[kStepSlots] = {};
+  Napi::Value vals[Slots];
+  bool got[Slots] = {};
   Napi::Object opts() {
-    if (!have_opts) o = options(env, info[6]), have_opts = true;
+    if (!have_opts) o = options(env, info[opts_index]), have_opts = true;
     return o;
   }
   Napi::Value value(int i) {
-    static constexpr const char* keys[kStepSlots] = {"", "", "", "", "", "", "D", "z", "deltaBias", "out"};
-    if (!got[i]) vals[i] = i < kD ? info[i] : opts().Get(keys[i]), got[i] = true;
+    if (!got[i]) vals[i] = i < first_opt_slot ? info[i] : opts().Get(keys[i]), got[i] = true;
     return vals[i];
   }
   TensorView tensor(int i, const std::string& name) { return get_tensor(env, value(i), name, DType::F32); }
-  Napi::Value softplus() { return opts().Get("deltaSoftplus"); }
 };
 
-// The packed form (lib's fast path): info[0] the records, info[1 + slot] the data of each slot, info[11] deltaSoftplus.
-struct StepPacked {
+// The packed form of the same (lib's fast path): info[0] the records, info[1 + slot] the data of each slot, then the
+// op's other arguments from info[1 + Slots].
+template <int Slots>
+struct PackedArgs {
   const Napi::CallbackInfo& info;
   PackedTensors packed;
   Napi::Value value(int i) { return info[1 + i]; }
   TensorView tensor(int i, const std::string& name) { return packed.get(i, value(i), name, DType::F32); }
-  Napi::Value softplus() { return info[1 + kStepSlots]; }
+  Napi::Value extra(int i) { return info[1 + Slots + i]; }
+};
+
+static constexpr const char* kStepKeys[kStepSlots] = {"", "", "", "", "", "", "D", "z", "deltaBias", "out"};
+struct StepObjects : ObjectArgs<kStepSlots> {
+  StepObjects(Napi::Env e, const Napi::CallbackInfo& i) : ObjectArgs(e, i, 6, kD, kStepKeys) {}
+  Napi::Value softplus() { return opts().Get("deltaSoftplus"); }
+};
+// info[11]: deltaSoftplus
+struct StepPacked : PackedArgs<kStepSlots> {
+  Napi::Value softplus() { return extra(0); }
 };
 
 // An optional f32 [..] of the step (D, z, deltaBias): null when absent; the shape checked as opt_tensor does. Async:
@@ -267,42 +282,23 @@ static Napi::Value SelectiveScanStep(const Napi::CallbackInfo& info) {
 // the sync step (the data arrays, in StepSlot order; absent options undefined or null). Returns out's data when out
 // is given, else a new tensor.
 static Napi::Value SelectiveScanStepPacked(const Napi::CallbackInfo& info) {
-  StepPacked args{info, PackedTensors(info.Env(), info[0], kStepSlots)};
+  StepPacked args{{info, PackedTensors(info.Env(), info[0], kStepSlots)}};
   return selective_scan_step<false>(info.Env(), args);
 }
 
 // causalConv1d's tensors in the order of the packed form's records (and of its data arguments after them).
 enum ConvSlot { kCx, kCw, kCbias, kCstate, kCout, kConvSlots };
 
-// causalConv1d's arguments as the raw binding takes them: x, weight, bias, then opts {state, out, activation,
-// updateState}, read when first needed.
-struct ConvObjects {
-  ConvObjects(Napi::Env e, const Napi::CallbackInfo& i) : env(e), info(i) {}
-  Napi::Env env;
-  const Napi::CallbackInfo& info;
-  Napi::Object o;
-  bool have_opts = false;
-  Napi::Object opts() {
-    if (!have_opts) o = options(env, info[3]), have_opts = true;
-    return o;
-  }
-  Napi::Value value(int i) {
-    static constexpr const char* keys[kConvSlots] = {"", "", "", "state", "out"};
-    return i <= kCbias ? info[i] : opts().Get(keys[i]);
-  }
-  TensorView tensor(int i, const std::string& name) { return get_tensor(env, value(i), name, DType::F32); }
+// causalConv1d's arguments: x, weight, bias, then opts {state, out, activation, updateState}.
+static constexpr const char* kConvKeys[kConvSlots] = {"", "", "", "state", "out"};
+struct ConvObjects : ObjectArgs<kConvSlots> {
+  ConvObjects(Napi::Env e, const Napi::CallbackInfo& i) : ObjectArgs(e, i, 3, kCstate, kConvKeys) {}
   Napi::Value activation() { return opts().Get("activation"); }
   bool update_state() { return get_bool(env, opts().Get("updateState"), "opts.updateState", false); }
 };
-
-// The packed form (lib's fast path of the step that updates its state in place): info[0] the records, info[1 + slot]
-// the data of each slot, info[6] opts.activation.
-struct ConvPacked {
-  const Napi::CallbackInfo& info;
-  PackedTensors packed;
-  Napi::Value value(int i) { return info[1 + i]; }
-  TensorView tensor(int i, const std::string& name) { return packed.get(i, value(i), name, DType::F32); }
-  Napi::Value activation() { return info[1 + kConvSlots]; }
+// The packed form (lib's fast path of the step that updates its state in place): info[6] opts.activation.
+struct ConvPacked : PackedArgs<kConvSlots> {
+  Napi::Value activation() { return extra(0); }
   bool update_state() { return true; }
 };
 
@@ -395,7 +391,7 @@ static Napi::Value CausalConv1d(const Napi::CallbackInfo& info) {
 // causalConv1dStepPacked(records, x, weight, bias, state, out, activation): lib's fast path of the sync form that
 // updates opts.state in place (the data arrays in ConvSlot order; bias and out undefined or null when absent).
 static Napi::Value CausalConv1dStepPacked(const Napi::CallbackInfo& info) {
-  ConvPacked args{info, PackedTensors(info.Env(), info[0], kConvSlots)};
+  ConvPacked args{{info, PackedTensors(info.Env(), info[0], kConvSlots)}};
   return causal_conv1d<false, true>(info.Env(), args);
 }
 
