@@ -82,11 +82,11 @@ export interface MemoryStats {
 /**
  * Activation names accepted by `activation()`: the Hugging Face `hidden_act` spellings. 'gelu' is the exact
  * (erf) form; 'gelu_tanh', 'gelu_new', 'gelu_pytorch_tanh' and 'gelu_fast' are the tanh approximation;
- * 'swish' is 'silu'.
+ * 'swish' is 'silu'; 'relu2' is relu(x)² (rounded once).
  */
 export type ActivationName =
   | 'gelu' | 'gelu_tanh' | 'gelu_new' | 'gelu_pytorch_tanh' | 'gelu_fast'
-  | 'silu' | 'swish' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'softplus';
+  | 'silu' | 'swish' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'softplus' | 'relu2';
 
 /** What the raw topk returns: values and their positions along the last axis. */
 export interface RawTopK<I extends 'i32' | 'i64' = 'i32' | 'i64'> {

@@ -14,6 +14,7 @@ import {
   mulAsync,
   relu,
   relu6,
+  relu2,
   sigmoid,
   silu,
   softplus,
@@ -165,6 +166,7 @@ const single: Record<Act, (x: Tensor<'f32'>) => Tensor<'f32'>> = {
   silu,
   relu,
   relu6,
+  relu2,
   sigmoid,
   tanh,
   softplus,
@@ -172,7 +174,10 @@ const single: Record<Act, (x: Tensor<'f32'>) => Tensor<'f32'>> = {
 
 // Largest error allowed, in ulp of the float64 result (measured maxima over dense sweeps are about half):
 // exp-based functions pay ~1.3 ulp for exp plus a division and a product; gelu adds erfc's polynomial.
-const maxUlp: Record<Act, number> = { gelu: 8, gelu_tanh: 8, silu: 5, relu: 0, relu6: 0, sigmoid: 4, tanh: 3, softplus: 5 };
+const maxUlp: Record<Act, number> = { gelu: 8, gelu_tanh: 8, silu: 5, relu: 0, relu6: 0, relu2: 0.5, sigmoid: 4, tanh: 3, softplus: 5 };
+
+/** The largest finite float32 plus half an ulp: float64 values at or above it round to infinity. */
+const F32_MAX = (2 - 2 ** -24) * 2 ** 127;
 
 /** Inputs: a dense sweep of [-lo, hi], random normals (odd length) and special values. */
 function inputs(): Float32Array {
@@ -197,6 +202,11 @@ function maxUlpError(act: Act, x: Float32Array, out: Float32Array): { ulp: numbe
   let at = NaN;
   for (let i = 0; i < x.length; i++) {
     const ref = activations[act](x[i]);
+    if (Math.abs(ref) > F32_MAX) {
+      // beyond float32's range (relu2 of x > ~1.8e19): the result must be the infinity of ref's sign
+      if (out[i] !== Math.sign(ref) * Infinity) return { ulp: Infinity, at: x[i] };
+      continue;
+    }
     const err = Math.abs(out[i] - ref) / Math.max(ulpF32(ref), 2 ** -143) / conditioning(act, x[i]);
     if (err > worst) {
       worst = err;
@@ -215,8 +225,9 @@ describe('activations', () => {
           const out = single[act](x).data;
           const { ulp, at } = maxUlpError(act, x.data, out);
           expect({ act, ok: ulp <= maxUlp[act], ulp, at }).toEqual({ act, ok: true, ulp, at });
-          const ref = Array.from(x.data, activations[act]);
-          expect(relError(out, ref)).toBeLessThan(1e-6);
+          const finite = (_: number, i: number) => Math.abs(activations[act](x.data[i])) <= F32_MAX;
+          const ref = Array.from(x.data, activations[act]).filter(finite);
+          expect(relError(out.filter(finite), ref)).toBeLessThan(1e-6);
         }
       });
     });
@@ -246,6 +257,9 @@ describe('activations', () => {
     expect(v(silu(s))).toEqual([Infinity, -0, NaN, 0, -0]);
     expect(v(relu(s)).map((z) => z + 0)).toEqual([Infinity, 0, NaN, 0, 0]);
     expect(v(relu6(s)).map((z) => z + 0)).toEqual([6, 0, NaN, 0, 0]);
+    expect(v(relu2(s))).toEqual([Infinity, 0, NaN, 0, 0]);
+    // squared once from the float32 relu: 3 -> 9, 1e19 -> 1e38 (rounded once), 2e19 -> Infinity
+    expect(v(relu2(Tensor.from([3, -3, 1e19, 2e19], [4])))).toEqual([9, 0, Math.fround(Math.fround(1e19) ** 2), Infinity]);
     expect(v(sigmoid(s))).toEqual([1, 0, NaN, 0.5, 0.5]);
     expect(v(tanh(s))).toEqual([1, -1, NaN, 0, -0]);
     expect(v(softplus(s))).toEqual([Infinity, 0, NaN, Math.fround(Math.LN2), Math.fround(Math.LN2)]);
@@ -261,7 +275,7 @@ describe('activations', () => {
     same('gelu_fast', 'gelu_tanh');
     same('swish', 'silu');
     expect(() => activation(y, 'mish' as never)).toThrow(TypeError);
-    expect(() => activation(y, 'mish' as never)).toThrow(/activation must be one of gelu, .*softplus, got 'mish'/);
+    expect(() => activation(y, 'mish' as never)).toThrow(/activation must be one of gelu, .*softplus, relu2, got 'mish'/);
     expect(() => binding.activation(y, 3 as never)).toThrow(/activation must be a string/);
     expect(() => gelu(Tensor.zeros([2], 'i32') as never)).toThrow(/x must have dtype f32, got i32/);
     expect(() => binding.activationAsync(y, 'nope' as never)).toThrow(TypeError);

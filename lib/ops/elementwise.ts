@@ -5,8 +5,8 @@
  *   the right and each pair of dims must be equal or 1, so a bias [K] adds to [M, K], a [B, 1, N] mask to
  *   [B, M, N], and a plain number to anything.
  * - Activations `gelu` (exact, erf form), `geluTanh` (the tanh approximation: Hugging Face `gelu_new` /
- *   `gelu_pytorch_tanh`), `silu`, `relu`, `relu6`, `sigmoid`, `tanh`, `softplus` (PyTorch's beta 1,
- *   threshold 20), or any of them by its Hugging Face `hidden_act` name through `activation(x, name)`.
+ *   `gelu_pytorch_tanh`), `silu`, `relu`, `relu6`, `relu2` (relu(x)², RWKV's channel mix), `sigmoid`, `tanh`,
+ *   `softplus` (PyTorch's beta 1, threshold 20), or any of them by its Hugging Face `hidden_act` name through `activation(x, name)`.
  *
  * Accuracy: arithmetic is IEEE fp32 (exactly rounded). Activations are measured against float64 within a few
  * ulp (exp 1.3, tanh 1.5, erf 2.5, sigmoid 2.7, silu 3.5, softplus 3.4, gelu 6); geluTanh's error grows with
@@ -139,6 +139,17 @@ export function relu6(x: Tensor<'f32'>): Tensor<'f32'> {
 }
 export function relu6Async(x: Tensor<'f32'>): Promise<Tensor<'f32'>> {
   return activationAsync(x, 'relu6');
+}
+
+/**
+ * relu(x)², rounded once (torch.square(torch.relu(x)); Hugging Face `relu2`): RWKV's channel mix, Primer.
+ * Overflows to Infinity above ~1.8e19, as float32 does; NaN stays NaN. @example relu2(Tensor.from([-1, 3], [2])) // [0, 9]
+ */
+export function relu2(x: Tensor<'f32'>): Tensor<'f32'> {
+  return activation(x, 'relu2');
+}
+export function relu2Async(x: Tensor<'f32'>): Promise<Tensor<'f32'>> {
+  return activationAsync(x, 'relu2');
 }
 
 /** 1 / (1 + e^-x). @example sigmoid(Tensor.from([0], [1])) // [0.5] */

@@ -32,7 +32,7 @@ struct Kernels {
   const SgemmKernel* sgemm = nullptr;
   // element-wise arithmetic and activations (native/cpu/elementwise; indices: cpu::BinaryOp, cpu::Activation).
   // binary_f32[op][form]: form 0 out[i] = a[i] op b[i], form 1 a[i] op b[0], form 2 a[0] op b[i]
-  static constexpr int kBinaryOps = 4, kActivations = 8;
+  static constexpr int kBinaryOps = 4, kActivations = 9;
   void (*binary_f32[kBinaryOps][3])(const float* a, const float* b, float* out, size_t n) = {};
   void (*activation_f32[kActivations])(const float* x, float* y, size_t n) = {};
   // normalization of one row (native/cpu/norm); weight and bias may be null

@@ -1,5 +1,6 @@
 // Element-wise ops. add/sub/mul/div(a, b) (+Async): f32 tensors with numpy broadcasting; the same shapes are
-// the plain case. activation(x, name) (+Async): gelu, gelu_tanh, silu, relu, relu6, sigmoid, tanh, softplus.
+// the plain case. activation(x, name) (+Async): gelu, gelu_tanh, silu, relu, relu6, sigmoid, tanh, softplus,
+// relu2.
 #include "../cpu/elementwise/elementwise.h"
 
 #include "common.h"

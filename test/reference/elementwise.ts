@@ -97,6 +97,7 @@ export const activations = {
   silu: (x) => x * sigmoid(x),
   relu: (x) => (Number.isNaN(x) ? NaN : Math.max(x, 0)),
   relu6: (x) => (Number.isNaN(x) ? NaN : Math.min(Math.max(x, 0), 6)),
+  relu2: (x) => (Number.isNaN(x) ? NaN : Math.max(x, 0) ** 2),
   sigmoid,
   tanh: Math.tanh,
   softplus: (x) => (x > 20 ? x : Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)))),

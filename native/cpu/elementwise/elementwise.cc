@@ -34,7 +34,7 @@ bool activation_from_name(std::string_view s, Activation* out) {
       {"gelu_pytorch_tanh", Activation::GeluTanh}, {"gelu_fast", Activation::GeluTanh},
       {"silu", Activation::Silu},           {"swish", Activation::Silu},         {"relu", Activation::Relu},
       {"relu6", Activation::Relu6},         {"sigmoid", Activation::Sigmoid},    {"tanh", Activation::Tanh},
-      {"softplus", Activation::Softplus},
+      {"softplus", Activation::Softplus},   {"relu2", Activation::Relu2},
   };
   for (const Entry& e : table)
     if (s == e.name) {
@@ -45,7 +45,7 @@ bool activation_from_name(std::string_view s, Activation* out) {
 }
 
 const char* activation_names() {
-  return "gelu, gelu_tanh (gelu_new, gelu_pytorch_tanh, gelu_fast), silu (swish), relu, relu6, sigmoid, tanh, softplus";
+  return "gelu, gelu_tanh (gelu_new, gelu_pytorch_tanh, gelu_fast), silu (swish), relu, relu6, sigmoid, tanh, softplus, relu2";
 }
 
 void activation_f32(Activation act, const float* x, float* y, int64_t n) {

@@ -11,11 +11,12 @@ namespace tf::cpu {
 enum class BinaryOp : int { Add = 0, Sub, Mul, Div };
 constexpr int kNumBinaryOps = 4;
 
-enum class Activation : int { Gelu = 0, GeluTanh, Silu, Relu, Relu6, Sigmoid, Tanh, Softplus };
-constexpr int kNumActivations = 8;
+enum class Activation : int { Gelu = 0, GeluTanh, Silu, Relu, Relu6, Sigmoid, Tanh, Softplus, Relu2 };
+constexpr int kNumActivations = 9;
 
 // 'gelu', 'gelu_tanh' (also 'gelu_new', 'gelu_pytorch_tanh', 'gelu_fast'), 'silu' (also 'swish'), 'relu',
-// 'relu6', 'sigmoid', 'tanh', 'softplus'. Returns false for any other name.
+// 'relu6', 'sigmoid', 'tanh', 'softplus', 'relu2' (relu(x)^2, RWKV's and Primer's squared ReLU). Returns false for
+// any other name.
 bool activation_from_name(std::string_view name, Activation* out);
 // The names activation_from_name accepts, for error messages.
 const char* activation_names();

@@ -69,6 +69,13 @@ struct ActRelu6 {
   template <class V>
   static typename V::reg apply(typename V::reg x) { return V::min(V::set1(6.0f), V::max(V::zero(), x)); }
 };
+struct ActRelu2 {  // relu(x) * relu(x), one rounding: torch.square(torch.relu(x)) (NaN stays NaN)
+  template <class V>
+  static typename V::reg apply(typename V::reg x) {
+    const typename V::reg r = V::max(V::zero(), x);
+    return V::mul(r, r);
+  }
+};
 struct ActSigmoid {
   template <class V>
   static typename V::reg apply(typename V::reg x) { return simd::sigmoid<V>(x); }
@@ -117,6 +124,7 @@ void fill_elementwise(Kernels& k) {
   act[static_cast<int>(Activation::Sigmoid)] = activation_kernel<V, ActSigmoid>;
   act[static_cast<int>(Activation::Tanh)] = activation_kernel<V, ActTanh>;
   act[static_cast<int>(Activation::Softplus)] = activation_kernel<V, ActSoftplus>;
+  act[static_cast<int>(Activation::Relu2)] = activation_kernel<V, ActRelu2>;
 }
 
 }  // namespace
