@@ -188,6 +188,9 @@ export interface Binding {
   // RWKV-4 WKV time mixing (lib/ops/wkv.ts): k, v [batch, T, C]; state {num, den, max} [batch, C] in and out
   wkv(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null; updateState?: boolean }): RawWkvResult;
   wkvAsync(timeDecay: RawTensor<'f32'>, timeFirst: RawTensor<'f32'>, k: RawTensor<'f32'>, v: RawTensor<'f32'>, state?: RawWkvState | null, opts?: { out?: RawTensor<'f32'> | null; updateState?: boolean }): Promise<RawWkvResult>;
+  // RWKV token shift with its mixes (lib/ops/wkv.ts): x [batch, T, C], each mix C values, state [batch, C]
+  tokenShift(x: RawTensor<'f32'>, mixes: RawTensor<'f32'>[], opts?: RawTokenShiftOptions | null): RawTokenShiftResult;
+  tokenShiftAsync(x: RawTensor<'f32'>, mixes: RawTensor<'f32'>[], opts?: RawTokenShiftOptions | null): Promise<RawTokenShiftResult>;
   /** wkv with updateState, packed (lib/packed.ts): records, then the data of k, v, timeDecay, timeFirst, state.num, state.den, state.max, out. */
   wkvStepPacked(records: Float64Array, k: PackedData, v: PackedData, timeDecay: PackedData, timeFirst: PackedData, num: PackedData, den: PackedData, max: PackedData, out: PackedData): RawTensor<'f32'> | Float32Array;
 
@@ -351,6 +354,19 @@ export interface RawBigBirdOptions {
 export interface RawAttentionResult {
   out: RawTensor<'f32'>;
   lse: RawTensor<'f32'>;
+}
+
+/** tokenShift's options (see lib/ops/wkv.ts). */
+export interface RawTokenShiftOptions {
+  state?: RawTensor<'f32'> | null;
+  out?: RawTensor<'f32'>[] | null;
+  updateState?: boolean;
+}
+
+/** tokenShift's result: one output per mix, and the state (x's last token). */
+export interface RawTokenShiftResult {
+  out: RawTensor<'f32'>[];
+  state: RawTensor<'f32'>;
 }
 
 /** RWKV-4 WKV state, each [batch, C] (see lib/ops/wkv.ts). */

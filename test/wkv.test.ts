@@ -4,7 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
-import { wkv, wkvAsync, type WkvState } from '../lib/ops/wkv';
+import { tokenShift, tokenShiftAsync, wkv, wkvAsync, type WkvState } from '../lib/ops/wkv';
 import { Tensor } from '../lib/tensor';
 import { errorOf, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/wkv';
@@ -364,5 +364,125 @@ describe('wkv (RWKV-4 time mixing)', () => {
     expect(() => wkv(decay, first, k, v, { ...st, den: Tensor.zeros([2, 4]) })).toThrow(/state\.den must have shape \[2, 5\]/);
     expect(() => wkv(decay, first, k, v, { num: st.num, den: st.den } as never)).toThrow(/state\.max/);
     expect(() => binding.wkvAsync(decay, first, { data: new Float32Array(2), shape: [2, 3, 5], dtype: 'f32' }, v)).toThrow(/k\.data has 2 elements/);
+  });
+});
+
+/** Upstream's token shift in float32, each operation rounded as torch rounds it: x m + shifted (1 - m). */
+function shiftRef(x: Tensor<'f32'>, mix: Float32Array, state: Float32Array | null): Float32Array {
+  const [B, T, C] = x.shape;
+  const f = Math.fround;
+  const out = new Float32Array(B * T * C);
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++)
+      for (let c = 0; c < C; c++) {
+        const prev = t > 0 ? x.data[(b * T + t - 1) * C + c] : state ? state[b * C + c] : 0;
+        const i = (b * T + t) * C + c;
+        out[i] = f(f(x.data[i] * mix[c]) + f(prev * f(1 - mix[c])));
+      }
+  return out;
+}
+
+describe('tokenShift (RWKV token shift with its mixes)', () => {
+  const C = 37; // not a multiple of any vector width
+  const mixes = [0, 1, 2].map((i) => Tensor.rand([C], { seed: 40 + i }));
+
+  it("gives upstream's float32 bits for every mix, with and without a state, any thread count; async equals sync", async () => {
+    for (const [B, T] of [[1, 1], [2, 5], [3, 64]]) {
+      const x = Tensor.randn([B, T, C], { seed: B * 100 + T, std: 2 });
+      const state = Tensor.randn([B, C], { seed: 7 });
+      for (const st of [null, state]) {
+        const r1 = withThreads(1, () => tokenShift(x, mixes, { state: st }));
+        const r3 = withThreads(3, () => tokenShift(x, mixes, { state: st }));
+        mixes.forEach((m, i) => {
+          expect(sameBytes(r1.out[i].data, shiftRef(x, m.data, st ? st.data : null))).toBe(true);
+          expect(sameBytes(r3.out[i].data, r1.out[i].data)).toBe(true);
+          expect(r1.out[i].shape).toEqual([B, T, C]);
+        });
+        expect(sameBytes(r1.state.data, sliceT(x, T - 1, T).data)).toBe(true);
+        expect(r1.state.shape).toEqual([B, C]);
+        const ra = await tokenShiftAsync(x, mixes, { state: st });
+        ra.out.forEach((o, i) => expect(sameBytes(o.data, r1.out[i].data)).toBe(true));
+        expect(sameBytes(ra.state.data, r1.state.data)).toBe(true);
+      }
+    }
+    // a large call (many rows over the thread pool) against the reference
+    const big = Tensor.randn([2, 300, 96], { seed: 5 });
+    const bm = [Tensor.rand([1, 1, 96], { seed: 6 })];
+    expect(sameBytes(withThreads(3, () => tokenShift(big, bm)).out[0].data, shiftRef(big, bm[0].data, null))).toBe(true);
+  });
+
+  it('a split run through the returned state, and token by token in place, equal one run', () => {
+    const x = Tensor.randn([2, 9, C], { seed: 11 });
+    const whole = tokenShift(x, mixes);
+    const a = tokenShift(sliceT(x, 0, 4), mixes);
+    const b = tokenShift(sliceT(x, 4, 9), mixes, { state: a.state });
+    mixes.forEach((_, i) => expect(sameBytes(concatT([a.out[i], b.out[i]]), whole.out[i].data)).toBe(true));
+    expect(sameBytes(b.state.data, whole.state.data)).toBe(true);
+    // a generation loop: one state updated in place, outputs reused
+    const state = Tensor.zeros([2, C]);
+    const outs = mixes.map(() => Tensor.zeros([2, 1, C]));
+    const steps: Tensor<'f32'>[][] = mixes.map(() => []);
+    for (let t = 0; t < 9; t++) {
+      const r = tokenShift(sliceT(x, t, t + 1), mixes, { state, out: outs, updateState: true });
+      expect(r.state).toBe(state);
+      r.out.forEach((o, i) => {
+        expect(o.data.buffer).toBe(outs[i].data.buffer);
+        steps[i].push(Tensor.from(o.data.slice(), [2, 1, C]));
+      });
+    }
+    mixes.forEach((_, i) => expect(sameBytes(concatT(steps[i]), whole.out[i].data)).toBe(true));
+    expect(sameBytes(state.data, whole.state.data)).toBe(true);
+  });
+
+  it('keeps the given state for T = 0 (zeros without one), does not modify it otherwise, and propagates NaN and inf as torch does', () => {
+    const st = Tensor.randn([2, C], { seed: 3 });
+    const copy = st.data.slice();
+    const e = tokenShift(Tensor.zeros([2, 0, C]), mixes, { state: st });
+    expect(e.out[0].shape).toEqual([2, 0, C]);
+    expect(sameBytes(e.state.data, copy)).toBe(true);
+    expect(e.state).not.toBe(st);
+    expect(Array.from(tokenShift(Tensor.zeros([1, 0, 2]), [Tensor.rand([2])]).state.data)).toEqual([0, 0]);
+    tokenShift(Tensor.randn([2, 3, C]), mixes, { state: st });
+    expect(sameBytes(st.data, copy)).toBe(true);
+    // zero padding computed as such: 0 (1 - inf) is NaN, as in torch; a NaN in x reaches its own and the next token
+    const x = Tensor.from([-1, NaN, 2, 3], [1, 2, 2]);
+    const r = tokenShift(x, [Tensor.from([Infinity, 0.5], [2])]);
+    expect(Array.from(r.out[0].data)).toEqual([NaN, NaN, Infinity, NaN]);
+    expect(Array.from(r.out[0].data)).toEqual(Array.from(shiftRef(x, Float32Array.from([Infinity, 0.5]), null)));
+  });
+
+  it('rejects bad arguments, naming them', () => {
+    const x = Tensor.randn([2, 3, 4]);
+    const m = [Tensor.rand([4])];
+    const st = Tensor.zeros([2, 4]);
+    const o = () => Tensor.zeros([2, 3, 4]);
+    expect(() => tokenShift(Tensor.zeros([3, 4]), m)).toThrow(/x must have shape \[batch, T, C\], got \[3, 4\]/);
+    expect(() => tokenShift(Tensor.zeros([2, 3, 4], 'i32') as never, m)).toThrow(/x must have dtype f32, got i32/);
+    expect(() => tokenShift(x, m[0] as never)).toThrow(/mixes must be an array of f32 tensors/);
+    expect(() => tokenShift(x, [])).toThrow(/mixes must hold 1 to 8 tensors, got 0/);
+    expect(() => tokenShift(x, Array(9).fill(m[0]))).toThrow(/mixes must hold 1 to 8 tensors, got 9/);
+    expect(() => tokenShift(x, [m[0], Tensor.zeros([2, 4])])).toThrow(
+      /mixes\[1\] must have shape \[C\] or \[1, \.\.\., 1, C\] with C = 4 \(the channels of x\), got \[2, 4\]/,
+    );
+    expect(() => tokenShift(x, [Tensor.zeros([5])])).toThrow(/mixes\[0\] must have shape .* got \[5\]/);
+    expect(() => tokenShift(x, [undefined as never])).toThrow(/mixes\[0\] must be a tensor/);
+    expect(() => tokenShift(x, m, 3 as never)).toThrow(/opts must be an object/);
+    expect(() => tokenShift(x, m, { state: Tensor.zeros([1, 4]) })).toThrow(/opts.state must have shape \[2, 4\] \(\[batch, C\] of x\), got \[1, 4\]/);
+    expect(() => tokenShift(x, m, { updateState: true })).toThrow(/opts.updateState needs opts.state to update/);
+    expect(() => tokenShift(x, m, { state: st, updateState: 1 as never })).toThrow(/opts.updateState must be a boolean/);
+    const xs = Tensor.from(x.data.subarray(0, 8), [2, 4]);
+    expect(() => tokenShift(x, m, { state: xs, updateState: true })).toThrow(/opts.state \(updated in place\) must not share memory with x/);
+    expect(() => tokenShift(x, m, { state: Tensor.from(m[0].data, [1, 4]) as never, updateState: true })).toThrow(/opts.state must have shape/);
+    expect(() => tokenShift(x, m, { out: [o(), o()] })).toThrow(/opts.out must be an array of 1 f32 tensors \(one per mix\), or null/);
+    expect(() => tokenShift(x, m, { out: o() as never })).toThrow(/opts.out must be an array of 1/);
+    expect(() => tokenShift(x, m, { out: [Tensor.zeros([2, 3, 5])] })).toThrow(/opts.out\[0\] must have shape \[2, 3, 4\] \(x's\), got \[2, 3, 5\]/);
+    expect(() => tokenShift(x, m, { out: [x] })).toThrow(/opts.out\[0\] must not share memory with an input/);
+    const buf = new Float32Array(24);
+    expect(() => tokenShift(x, m, { state: Tensor.from(buf.subarray(16), [2, 4]), out: [Tensor.from(buf, [2, 3, 4])] })).toThrow(
+      /opts.out\[0\] must not share memory with an input/,
+    );
+    const shared = o();
+    expect(() => tokenShift(x, [m[0], m[0]], { out: [shared, shared] })).toThrow(/opts.out\[1\] and opts.out\[0\] must not share memory/);
+    expect(errorOf(() => binding.tokenShiftAsync(x, [] as never))).toMatch(/mixes must hold 1 to 8 tensors/);
   });
 });

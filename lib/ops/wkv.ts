@@ -7,8 +7,11 @@
  *
  * kept as a state (num, den, max) scaled by e^-max so that keys large enough to overflow e^k in float32 are fine.
  * Results are the same bits at any thread count.
+ *
+ * Also RWKV's token shift (`tokenShift`): the mixes of each token with the one before it that feed the key, value and
+ * receptance projections of both mixing blocks.
  */
-import { binding, type RawTensor, type RawWkvResult } from '../native';
+import { binding, type RawTensor, type RawTokenShiftResult, type RawWkvResult } from '../native';
 import { dataOf, packTensor, RECORD } from '../packed';
 import { Tensor } from '../tensor';
 
@@ -118,4 +121,59 @@ export async function wkvAsync(
   opts: WkvOptions = {},
 ): Promise<WkvResult> {
   return wrap(await binding.wkvAsync(timeDecay, timeFirst, k, v, state, opts), state, opts);
+}
+
+export interface TokenShiftOptions {
+  /**
+   * The token before x, f32 [batch, C] (the state a previous call returned). Default: zeros, as upstream pads a fresh
+   * sequence.
+   */
+  state?: Tensor<'f32'> | null;
+  /** Existing f32 [batch, T, C] tensors to write the results into, one per mix. */
+  out?: Tensor<'f32'>[] | null;
+  /** Write the new state (x's last token) over `opts.state` in place and return that tensor. Default false. */
+  updateState?: boolean;
+}
+
+export interface TokenShiftResult {
+  /** One f32 [batch, T, C] per mix, in the order of `mixes`. */
+  out: Tensor<'f32'>[];
+  /** x's last token, f32 [batch, C] (T = 0: the state passed in): pass it as `opts.state` to continue. */
+  state: Tensor<'f32'>;
+}
+
+function wrapShift(r: RawTokenShiftResult, opts: TokenShiftOptions | null | undefined): TokenShiftResult {
+  const inPlace = opts?.updateState === true && opts.state != null;
+  return {
+    out: r.out.map((t) => Tensor.fromNative(t)),  // tensors over opts.out's memory when given
+    state: inPlace ? (opts.state as Tensor<'f32'>) : Tensor.fromNative(r.state),
+  };
+}
+
+/**
+ * RWKV's token shift with its mixes, as Hugging Face's `RwkvSelfAttention` and `RwkvFeedForward` compute them: for
+ * each mix m, `x * m + shifted * (1 - m)`, where `shifted` is x one token later (the token before the first is
+ * `opts.state`, or zeros). Float32 with every operation rounded as torch rounds it, so the results are upstream's
+ * bits. One call computes all of a block's mixes (time mixing: key, value, receptance; channel mixing: key,
+ * receptance) in one pass over x.
+ *
+ * @param x f32 [batch, T, C], the layer-normed hidden states
+ * @param mixes 1 to 8 f32 tensors of C values, [C] or [1, 1, C] (`time_mix_key`, `time_mix_value`, ...)
+ * @param opts.state the token before x (f32 [batch, C]), from a previous call's `state`
+ * @param opts.out existing tensors for the results, one per mix
+ * @param opts.updateState write the new state over `opts.state` in place
+ * @example const { out: [k, v, r], state } = tokenShift(x, [att.time_mix_key, att.time_mix_value, att.time_mix_receptance]);
+ * @example tokenShift(xTok, mixes, { state, out: [kTok, vTok, rTok], updateState: true }); // a generation loop
+ */
+export function tokenShift(x: Tensor<'f32'>, mixes: Tensor<'f32'>[], opts?: TokenShiftOptions | null): TokenShiftResult {
+  return wrapShift(binding.tokenShift(x, mixes, opts), opts);
+}
+
+/** tokenShift() computed off the main thread. */
+export async function tokenShiftAsync(
+  x: Tensor<'f32'>,
+  mixes: Tensor<'f32'>[],
+  opts?: TokenShiftOptions | null,
+): Promise<TokenShiftResult> {
+  return wrapShift(await binding.tokenShiftAsync(x, mixes, opts), opts);
 }

@@ -7,7 +7,14 @@
 //          updateState: write the new state over `state` in place and return that same object}
 // Returns {out: [batch, T, C], state: {num, den, max}} (the state after the last token).
 // wkvStepPacked: lib's fast path of the form with updateState (below).
+//
+// tokenShift(x, mixes, opts?) (+Async): RWKV's token shift with its mixes (native/cpu/wkv: token_shift_f32).
+//   x: f32 [batch, T, C]; mixes: an array of 1 to 8 f32 tensors of C values ([C], or [1, ..., 1, C] as Hugging Face
+//   stores time_mix_key); opts: {state: f32 [batch, C], the token before x (null/undefined: zeros), out: an array of
+//   existing f32 [batch, T, C] tensors, one per mix, updateState: write the new state over opts.state in place}.
+// Returns {out: [one f32 [batch, T, C] per mix], state: f32 [batch, C] (x's last token)}.
 #include <cstring>
+#include <vector>
 
 #include "../cpu/wkv/wkv.h"
 #include "common.h"
@@ -174,10 +181,120 @@ static Napi::Value Wkv(const Napi::CallbackInfo& info) {
                           work);
 }
 
+// A mix of tokenShift: C values, shape [C] or [1, ..., 1, C]
+static TensorView mix_arg(Napi::Env env, Napi::Value v, const std::string& name, int64_t C) {
+  TensorView t = get_tensor(env, v, name, DType::F32);
+  bool ok = t.ndim >= 1 && t.shape[t.ndim - 1] == C;
+  for (int d = 0; ok && d + 1 < t.ndim; ++d) ok = t.shape[d] == 1;
+  if (!ok)
+    throw_range(env, name + " must have shape [C] or [1, ..., 1, C] with C = " + std::to_string(C) +
+                         " (the channels of x), got " + shape_string(t));
+  return t;
+}
+
+template <bool Async>
+static Napi::Value TokenShift(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const TensorView x = get_tensor(env, info[0], "x", DType::F32);
+  if (x.ndim != 3) throw_range(env, "x must have shape [batch, T, C], got " + shape_string(x));
+  const int64_t batch = x.shape[0], T = x.shape[1], C = x.shape[2];
+  if (!info[1].IsArray()) throw_type(env, "mixes must be an array of f32 tensors of C values (1 to 8 of them)");
+  Napi::Array marr = info[1].As<Napi::Array>();
+  const uint32_t n = marr.Length();
+  if (n < 1 || n > static_cast<uint32_t>(cpu::kTokenShiftMaxMixes))
+    throw_range(env, "mixes must hold 1 to " + std::to_string(cpu::kTokenShiftMaxMixes) + " tensors, got " +
+                         std::to_string(n));
+  std::vector<Napi::Value> keep{info[0]};
+  std::vector<TensorView> mixes(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    Napi::Value m = marr.Get(i);
+    mixes[i] = mix_arg(env, m, "mixes[" + std::to_string(i) + "]", C);
+    keep.push_back(m);
+  }
+  Napi::Object opts;
+  if (!is_absent(info[2])) {
+    if (!info[2].IsObject() || info[2].IsArray()) throw_type(env, "opts must be an object {state, out, updateState}");
+    opts = info[2].As<Napi::Object>();
+  }
+  const int64_t sshape[2] = {batch, C};
+  Napi::Value state_obj = opts.IsEmpty() ? env.Undefined() : opts.Get("state");
+  TensorView state;
+  const bool has_state = !is_absent(state_obj);
+  if (has_state) {
+    state = get_tensor(env, state_obj, "opts.state", DType::F32);
+    if (state.ndim != 2 || state.shape[0] != batch || state.shape[1] != C)
+      throw_range(env, "opts.state must have shape " + shape_string(sshape, 2) + " ([batch, C] of x), got " +
+                           shape_string(state));
+    keep.push_back(state_obj);
+  }
+  const bool update = !opts.IsEmpty() && get_bool(env, opts.Get("updateState"), "opts.updateState", false);
+  if (update) {
+    if (!has_state) throw_range(env, "opts.updateState needs opts.state to update");
+    if (overlaps(state, x)) throw_range(env, "opts.state (updated in place) must not share memory with x");
+    for (uint32_t i = 0; i < n; ++i)
+      if (overlaps(state, mixes[i])) throw_range(env, "opts.state (updated in place) must not share memory with a mix");
+  }
+  // the outputs: given (each checked against the inputs and the other outputs) or new
+  Napi::Value out_arg = opts.IsEmpty() ? env.Undefined() : opts.Get("out");
+  const bool given = !is_absent(out_arg);
+  if (given && (!out_arg.IsArray() || out_arg.As<Napi::Array>().Length() != n))
+    throw_type(env, "opts.out must be an array of " + std::to_string(n) + " f32 tensors (one per mix), or null");
+  Napi::Array outs_js = Napi::Array::New(env, n);
+  std::vector<TensorView> outs(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    const std::string name = "opts.out[" + std::to_string(i) + "]";
+    Napi::Value o;
+    if (given) {
+      o = out_arg.As<Napi::Array>().Get(i);
+      outs[i] = get_tensor(env, o, name, DType::F32);
+      bool ok = outs[i].ndim == 3;
+      for (int d = 0; ok && d < 3; ++d) ok = outs[i].shape[d] == x.shape[d];
+      if (!ok) throw_range(env, name + " must have shape " + shape_string(x) + " (x's), got " + shape_string(outs[i]));
+      bool shared = overlaps(outs[i], x) || (has_state && overlaps(outs[i], state));
+      for (uint32_t j = 0; j < n; ++j) shared = shared || overlaps(outs[i], mixes[j]);
+      if (shared) throw_range(env, name + " must not share memory with an input");
+      for (uint32_t j = 0; j < i; ++j)
+        if (overlaps(outs[i], outs[j]))
+          throw_range(env, name + " and opts.out[" + std::to_string(j) + "] must not share memory");
+    } else {
+      NewTensor t = new_tensor(env, DType::F32, x.shape.data(), 3);
+      outs[i] = t.view;
+      o = t.object;
+    }
+    outs_js.Set(i, o);
+    keep.push_back(o);
+  }
+  Napi::Value new_state = state_obj;
+  TensorView sout = state;
+  if (!update) {
+    NewTensor t = new_tensor(env, DType::F32, sshape, 2);
+    new_state = t.object;
+    sout = t.view;
+    keep.push_back(new_state);
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("out", outs_js);
+  result.Set("state", new_state);
+  std::vector<const float*> mp(n);
+  std::vector<float*> op(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    mp[i] = mixes[i].ptr<float>();
+    op[i] = outs[i].ptr<float>();
+  }
+  const float *px = x.ptr<float>(), *ps = has_state ? state.ptr<float>() : nullptr;
+  float* pso = sout.ptr<float>();
+  auto work = [=] {
+    cpu::token_shift_f32(px, ps, mp.data(), static_cast<int>(n), op.data(), batch, T, C, pso);
+  };
+  return finish_op<Async>(env, "turboformer.tokenShift", keep, result, work);
+}
+
 void register_wkv(Napi::Env env, Napi::Object exports) {
   exports.Set("wkv", Napi::Function::New(env, Wkv<false>, "wkv"));
   exports.Set("wkvAsync", Napi::Function::New(env, Wkv<true>, "wkvAsync"));
   exports.Set("wkvStepPacked", Napi::Function::New(env, WkvStepPacked, "wkvStepPacked"));
+  exports.Set("tokenShift", Napi::Function::New(env, TokenShift<false>, "tokenShift"));
+  exports.Set("tokenShiftAsync", Napi::Function::New(env, TokenShift<true>, "tokenShiftAsync"));
 }
 
 }  // namespace tf::napi

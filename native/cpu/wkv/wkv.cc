@@ -59,5 +59,41 @@ void wkv_f32(const float* time_decay, const float* time_first, const float* k, c
   });
 }
 
+void token_shift_f32(const float* x, const float* state, const float* const* mixes, int nmix, float* const* outs,
+                     int64_t batch, int64_t T, int64_t C, float* state_out) {
+  if (batch > 0 && T > 0 && C > 0 && nmix > 0) {
+    // 1 - mix of every mix, once per call (the worker threads read the caller's scratch)
+    ScratchFrame frame;
+    float* const om = frame.floats(checked_count(nmix, C));
+    for (int i = 0; i < nmix; ++i)
+      for (int64_t c = 0; c < C; ++c) om[i * C + c] = 1.0f - mixes[i][c];
+    const int64_t grain = std::max<int64_t>(1, 16384 / (C * nmix));  // ~16k outputs a chunk at least
+    parallel_for(0, batch * T, grain, [&](int64_t s, int64_t e) {
+      for (int64_t row = s; row < e; ++row) {
+        const int64_t t = row % T;
+        const float* xr = x + row * C;
+        const float* pr = t > 0 ? xr - C : state ? state + (row / T) * C : nullptr;
+        for (int i = 0; i < nmix; ++i) {
+          const float *m = mixes[i], *o = om + i * C;
+          float* out = outs[i] + row * C;
+          if (pr)
+            for (int64_t c = 0; c < C; ++c) out[c] = xr[c] * m[c] + pr[c] * o[c];
+          else  // upstream's zero padding, computed as such (0 * (1 - mix): NaN for an infinite mix, as in torch)
+            for (int64_t c = 0; c < C; ++c) out[c] = xr[c] * m[c] + 0.0f * o[c];
+        }
+      }
+    });
+  }
+  if (!state_out) return;
+  for (int64_t b = 0; b < batch; ++b) {
+    float* dst = state_out + b * C;
+    const float* src = T > 0 ? x + (b * T + T - 1) * C : state ? state + b * C : nullptr;
+    if (!src)
+      std::fill(dst, dst + C, 0.0f);
+    else if (src != dst)
+      std::memmove(dst, src, static_cast<size_t>(C) * sizeof(float));
+  }
+}
+
 }  // namespace cpu
 }  // namespace tf
