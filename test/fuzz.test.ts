@@ -38,7 +38,7 @@ describe('calls the fuzzer found crashing (fixed)', () => {
 describe('boundary fuzzing of the raw binding', () => {
   it('the corpus covers the ops of the binding', () => {
     // every op family has recorded calls to mutate (a new op without tests would be missing here)
-    for (const fn of ['add', 'matmul', 'linear', 'layerNorm', 'softmax', 'attention', 'blockSparseAttention', 'lshAttention', 'favorAttention', 'linformerAttention', 'selectiveScan', 'retention', 'wkv', 'qlinear', 'moe']) {
+    for (const fn of ['add', 'matmul', 'linear', 'layerNorm', 'softmax', 'attention', 'blockSparseAttention', 'lshAttention', 'favorAttention', 'linformerAttention', 'selectiveScan', 'retention', 'wkv', 'tokenShift', 'qlinear', 'moe']) {
       expect(corpus[fn]?.length ?? 0, fn).toBeGreaterThan(0);
     }
   });
