@@ -53,6 +53,16 @@
 //     Both floors are optimistic for it: writing out also reads each line first (16 bytes moved, not 12;
 //     non-temporal stores were measured slower on the build VM), and besides its 2 exps a step of 8 channels
 //     takes about 40 more vector instructions (selects, the division, the state update), as many as the exps.
+//     Tried on 2026-11-30, not kept (bench/native harness, the kernel alone, CPU time, rounds interleaved, median of
+//     per-round ratios): (1) a one-exp form, num and den kept against a per-lane reference r (b = e^(k - r), the
+//     output's weight b e^u; r moved to the running max, with upstream's exact update, only when the max leaves
+//     [r - 60, r + 20]): 0.95x the time with everything in L1 (C 256), 1.0-1.15x in L2 and in DRAM (C 768, 2048).
+//     An earlier prototype's 0.83-0.88x had multiplied where the output divides: the division and the rest of the
+//     step, not the exps, set the kernel's pace. (2) Token tiles: 4-16 tokens per group of 2-4 channel vectors,
+//     with the state in registers over the tile (no per-token repacked stream), the same bits: 1.07-1.15x the time
+//     in cache, 1.3-2.6x in DRAM (each token of a tile is a row 8 KiB away: many short streams instead of three
+//     long ones). (3) The next token's out row prefetched for writing, with k and v: no change (C 2048, L 2048 and
+//     8192, in-process A/B of the addons).
 //   causalConv1d (k = 4, silu): bytes = 8 per element; exps = 1 (silu)
 //   retention (heads 12, dk 64, dv 128, batch 1): bytes = q, k, v read + out written = 4 (2 dk + 2 dv) per token and
 //     head; flops per token and head:
@@ -115,6 +125,13 @@
 //       against 0.94-0.97x for the plain pairs in the same runs, best-to-best worse: no gain. The row loop now runs
 //       16 FMAs a (token, row pair segment) with no register moves; what is left is outside it (the lane reductions,
 //       the factors, the strided v and out columns).
+//       Tried on 2026-11-30, not kept: the state transposed ([dk][dv], lanes along the value columns, k_t[d] and
+//       q_t[d] broadcast), streamed through L1 every token in panels of 8 J columns: no lane reductions, the factors
+//       v_t ca_t and the outputs as plain vectors of the token's row. The same state bits and outputs within 2e-7.
+//       Kernel alone (the head loop, T 256 and 2048, in-process rounds against the current kernel, CPU time): one
+//       token at a time 1.07-1.5x the time (a load and a store of the state per two FMAs; rows 512 bytes apart also
+//       alias every 8th row's pending stores at 4 KiB until padded); two tokens per pass over the state (J = 2:
+//       one load and one store per four FMAs) 0.96-0.98x at T 256, 1.05x at T 2048. No gain to build on.
 //     chunkwise (chunk B) B (dk + dv) (the causal halves of Q K^T and S V inside the chunk) + 4 dk dv (cross part
 //       q . state, chunk kv K^T V) + 2 dk dv / B (state decay, once per chunk). The kernel's products skip the tiles
 //       above the diagonal (6 rows x 16 columns of Q K^T, 6 rows by their causal depth of S V): 46544 flops per token
