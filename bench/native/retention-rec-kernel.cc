@@ -1,5 +1,5 @@
-// The recurrent retention kernel alone (no N-API, no argument checks, no thread pool): retention_head of the AVX2
-// level over heads h = 0..H-1 (batch 1, RetNet decays), a sequence of T tokens from a fresh state, then one-token steps
+// The recurrent retention kernel alone (no N-API, no argument checks, no thread pool): retention_rec_group of the AVX2
+// level over the heads h = 0..H-1 as one group (the one-thread op; batch 1, RetNet decays), a sequence of T tokens from a fresh state, then one-token steps
 // on the final state (in place), against an FMA probe (10 independent chains of 8-lane FMAs: the level's peak, 32
 // flops per cycle on the build VM). Every round times the probe, the sequence and the steps in CPU time of this thread
 // (CLOCK_THREAD_CPUTIME_ID); "of floor" = (4 dk dv flops per token and head at the probe's rate) / time, from the
@@ -92,8 +92,8 @@ int main(int argc, char** argv) {
   step.q = qs.data();
   step.k = ks.data();
 
-  // the scratch native/cpu/retention/retention.cc gives a thread for the recurrent form (keep the two in step)
-  std::vector<float> scratch(static_cast<size_t>(7 * T + 16 + 2 * std::max<int64_t>(8 * dk, tf::kRetTb + dk)));
+  // the scratch native/cpu/retention/retention.cc gives a group of H heads
+  std::vector<float> scratch(static_cast<size_t>(tf::cpu::retention_rec_group_floats(dk, H)));
 
   const long probe_n = 400000;
   const double flops = 4.0 * static_cast<double>(dk * dv * T * H);
@@ -106,12 +106,12 @@ int main(int argc, char** argv) {
     const double probe_us = cpu_us() - t0;
     const double peak = probe_n * 10.0 * 16.0 / probe_us;  // flops per µs
     t0 = cpu_us();
-    for (int64_t h = 0; h < H; ++h) tf::retention_head<tf::simd::Avx2>(seq, 0, h, scratch.data());
+    tf::retention_rec_group<tf::simd::Avx2>(seq, 0, 0, H, scratch.data());
     t_seq.push_back(cpu_us() - t0);
     f_seq.push_back(flops / peak / t_seq.back());
     t0 = cpu_us();
     for (int i = 0; i < steps; ++i)
-      for (int64_t h = 0; h < H; ++h) tf::retention_head<tf::simd::Avx2>(step, 0, h, scratch.data());
+      tf::retention_rec_group<tf::simd::Avx2>(step, 0, 0, H, scratch.data());
     t_step.push_back((cpu_us() - t0) / steps);
   }
   double checksum = 0.0;

@@ -65,8 +65,12 @@ struct Kernels {
   // one token of the causal conv for n channels of one sequence (w [n, k], state [n, k-1]; state_out may be state_in)
   void (*ssm_conv_step_f32)(const float* x, const float* w, int64_t k, const float* bias, const float* state_in,
                             float* state_out, bool silu, float* out, int64_t n) = nullptr;
-  // RetNet retention of one (batch, head) in the form a.form (native/cpu/retention); scratch: see retention.cc
-  void (*retention_head_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) = nullptr;
+  // RetNet retention's parallel form for one (batch, head) (native/cpu/retention); scratch: see retention.cc
+  void (*retention_parallel_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) = nullptr;
+  // the recurrent form for heads [h0, h0 + nh) of batch row b, block of tokens by block across them; scratch:
+  // cpu::retention_rec_group_floats
+  void (*retention_rec_group_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h0, int64_t nh,
+                                  float* scratch) = nullptr;
   // the chunkwise form for heads [h0, h0 + nh) of batch row b, chunk by chunk across them; scratch:
   // cpu::retention_chunk_group_floats
   void (*retention_chunk_group_f32)(const cpu::RetentionArgs& a, int64_t b, int64_t h0, int64_t nh,

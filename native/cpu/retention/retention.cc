@@ -20,23 +20,33 @@ namespace {
 // few and as large as the thread count allows: batch x groups = lcm(batch, threads) items when the heads suffice
 // (one thread: one group of all heads per batch row), and no group's scratch over about 16 MiB unless one head
 // needs more. A head's arithmetic does not depend on its group, so neither do the results (nor on the threads).
-void retention_chunkwise(const RetentionArgs& a) {
-  const int64_t H = a.heads, B = a.chunk;
-  if (a.T < B) return;  // no chunk (T = 0): nothing to write
-  const int64_t threads = num_threads();
-  const int64_t per_head = retention_chunk_head_floats(B, a.dk, a.dv);
-  const int64_t by_memory = (H * per_head + (int64_t{1} << 22) - 1) >> 22;
-  const int64_t groups = std::min(H, std::max(threads / std::gcd(a.batch, threads), by_memory));
+// The heads in groups for `fn` (the chunkwise or the recurrent form), as few and as large as the thread count allows:
+// batch x groups = lcm(batch, threads) items when the heads suffice (one thread: one group of all heads per batch
+// row), and at least `min_groups`. fn(a, b, h0, nh, scratch) gets group_floats(widest group) floats of scratch. A
+// head's arithmetic does not depend on its group, so neither do the results (nor on the threads).
+template <class Fn, class Floats>
+void retention_groups(const RetentionArgs& a, Fn fn, int64_t min_groups, Floats group_floats) {
+  const int64_t H = a.heads, threads = num_threads();
+  const int64_t groups = std::min(H, std::max(threads / std::gcd(a.batch, threads), min_groups));
   const int64_t widest = (H + groups - 1) / groups;
-  auto fn = kernels().retention_chunk_group_f32;
   parallel_for(0, a.batch * groups, 1, [&](int64_t s, int64_t e) {
     ScratchFrame frame;
-    float* buf = frame.floats(checked_count(retention_chunk_group_floats(B, a.dk, a.dv, widest)));
+    float* buf = frame.floats(checked_count(group_floats(widest)));
     for (int64_t i = s; i < e; ++i) {
       const int64_t g = i % groups, h0 = split_begin(H, groups, g);
       fn(a, i / groups, h0, split_begin(H, groups, g + 1) - h0, buf);
     }
   });
+}
+
+// The chunkwise form: no group's scratch over about 16 MiB unless one head needs more.
+void retention_chunkwise(const RetentionArgs& a) {
+  const int64_t B = a.chunk;
+  if (a.T < B) return;  // no chunk (T = 0): nothing to write
+  const int64_t per_head = retention_chunk_head_floats(B, a.dk, a.dv);
+  const int64_t by_memory = (a.heads * per_head + (int64_t{1} << 22) - 1) >> 22;
+  retention_groups(a, kernels().retention_chunk_group_f32, by_memory,
+                   [&](int64_t nh) { return retention_chunk_group_floats(B, a.dk, a.dv, nh); });
 }
 }  // namespace
 
@@ -56,23 +66,25 @@ void retention_f32(const RetentionArgs& a) {
     retention_chunkwise(a);
     return;
   }
-  int64_t scratch = 2 * a.T + a.dv;
-  if (a.form == RetentionForm::Recurrent)  // its scalars and plan, then a block of keys and queries at 64 bytes
-    scratch = 7 * a.T + 16 + 2 * std::max<int64_t>(8 * a.dk, kRetTb + a.dk);
-  auto fn = kernels().retention_head_f32;
-  // the heads' scales as they were: the state may be updated in place (scale_out == scale_in), and every batch
-  // row of a head reads its scale while row 0 writes the new one
-  ScratchFrame frame;
-  RetentionArgs args = a;
-  if (a.scale_in) {
-    float* scale0 = frame.floats(checked_count(a.heads));
-    std::copy(a.scale_in, a.scale_in + a.heads, scale0);
-    args.scale_in = scale0;
+  if (a.form == RetentionForm::Recurrent) {
+    // the heads' scales as they were: the state may be updated in place (scale_out == scale_in), and every batch
+    // row of a head reads its scale while row 0 writes the new one
+    ScratchFrame frame;
+    RetentionArgs args = a;
+    if (a.scale_in) {
+      float* scale0 = frame.floats(checked_count(a.heads));
+      std::copy(a.scale_in, a.scale_in + a.heads, scale0);
+      args.scale_in = scale0;
+    }
+    retention_groups(args, kernels().retention_rec_group_f32, 1,
+                     [&](int64_t nh) { return retention_rec_group_floats(a.dk, nh); });
+    return;
   }
+  auto fn = kernels().retention_parallel_f32;
   parallel_for(0, pairs, 1, [&](int64_t s, int64_t e) {
     ScratchFrame task;
-    float* buf = task.floats(checked_count(scratch));
-    for (int64_t p = s; p < e; ++p) fn(args, p / a.heads, p % a.heads, buf);
+    float* buf = task.floats(checked_count(2 * a.T + a.dv));
+    for (int64_t p = s; p < e; ++p) fn(a, p / a.heads, p % a.heads, buf);
   });
 }
 

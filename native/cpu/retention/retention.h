@@ -12,9 +12,11 @@
 //
 // q, k: [batch, heads, T, dk] (after the xpos-style rotation; k already scaled by dk^-0.5); v: [batch, T, heads*dv];
 // out: [batch, T, heads, dv]. The recurrent state: kv [batch, heads, dv, dk], scale [heads].
-// Threads run over (batch, head); each pair is computed by one thread in a fixed order (same bits at any count). The
-// chunkwise form runs over (batch, group of heads), each group chunk by chunk across its heads (retention.cc).
+// Threads run over (batch, head) for the parallel form; the recurrent and chunkwise forms run over (batch, group of
+// heads), each group block by block (chunk by chunk) across its heads (retention.cc). Each (batch, head) is computed
+// by one thread in a fixed order whatever its group: the same bits at any thread count.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 namespace tf::cpu {
@@ -39,6 +41,16 @@ void retention_f32(const RetentionArgs& a);
 
 // The chunkwise form's scratch (retention_chunk_group_f32): buffers of whole 64-byte lines
 inline int64_t retention_r16(int64_t n) { return (n + 15) / 16 * 16; }
+
+// The recurrent form's blocks of tokens (retention_rec_group_f32): 2048 / dk of them (at least 8), whose keys and
+// queries stay in L1 while the state's rows pass through them
+inline int64_t retention_rec_block(int64_t dk) { return std::max<int64_t>(8, 2048 / std::max<int64_t>(dk, 1)); }
+// its scratch for a group of nh heads: their scales, a block's plan (7 floats a token), 16 (alignment), the block's
+// keys and queries
+inline int64_t retention_rec_group_floats(int64_t dk, int64_t nh) {
+  const int64_t Tb = retention_rec_block(dk);
+  return retention_r16(nh) + 7 * Tb + 16 + 2 * Tb * dk;
+}
 // per head of a group: its state [dk, dv + 16], inner mask [B, B], query and value inner decays [B] each
 inline int64_t retention_chunk_head_floats(int64_t B, int64_t dk, int64_t dv) {
   return retention_r16(dk * (dv + 16)) + retention_r16(B * B) + retention_r16(2 * B);

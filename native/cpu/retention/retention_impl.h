@@ -39,7 +39,7 @@ inline void ret_scale_add(float* y, float beta, const float* x, float alpha, int
   }
 }
 
-// The running-product plan of the tokens (retention_head), per token: the factor of alpha (ca = 1 / (sq_t P_t)), of
+// The running-product plan of the tokens (ret_rec_plan), per token: the factor of alpha (ca = 1 / (sq_t P_t)), of
 // the read-out (r = P_t), the multiplier before the token (pre) and after it (post, read at a run's last token);
 // ex: nonzero at the first token of a run that takes the exact form. Pointers at a run's first token.
 struct RetPlan {
@@ -52,7 +52,7 @@ struct RetPlan {
 };
 
 // The recurrent form for one row segment of the state (K vectors of one row e of KV, at most 8, kept in
-// registers) over one run of Tb <= kRetPb tokens (retention_head's plan). The running-product form: the first token
+// registers) over one run of Tb <= kRetPb tokens (ret_rec_plan). The running-product form: the first token
 // x = x keep + k alpha (pre = keep), then the registers hold y = x / P_t (P_t: the product of the keep factors of
 // the run's later tokens up to t), so a token costs two FMAs per vector, y += k_t alpha_t (alpha_t =
 // v_t[e] / (sq_t P_t), computed by the caller, astride apart) and the read-out <q_t, y>, which is multiplied by P_t
@@ -574,11 +574,137 @@ inline void ret_mm(const RetMM& p, int64_t m, int64_t n, int64_t k1, int tri) {
   for (; p.pf && pr < p.pf_rows; ++pr) ret_prefetch_row(p, pr);  // a product of fewer tiles than rows
 }
 
-// The parallel and recurrent forms (the chunkwise one: retention_chunk_group). Scratch floats: T (powers) + T (scores)
-// + dv (accumulator); the recurrent form uses 7 T + 16
-// + 2 max(8 dk, kRetTb + dk) (its scalars and plan, then a block's keys and queries at 64 bytes)
+// The running-product plan (RetPlan) of one head for the tokens [t0, t0 + tb) of a block of Tb (t0 a multiple of Tb, so
+// that its runs are the ones a plan over the whole sequence would have): first the per-token scalars keep_t =
+// sqrt(scale_{t-1}) gamma / sq_t and sq_t = sqrt(scale_t), scale carried from the block before (updated here); then
+// the runs of at most kRetPb tokens (ret_rec_segment): in a run [s, e), P_t = keep_s ... keep_t, or, when keep_s is
+// outside [2^-20, 2^20] (a fresh state's first keep is 0), pre_s = keep_s (the exact form for token s) and P_t =
+// keep_(s+1) ... keep_t. A run whose P_t would leave [2^-20, 2^20] (1 / P must stay finite and well scaled) takes the
+// exact form for every token (ex; P = 1, pre_t = keep_t), as extreme decays do. The same plan at every level (in
+// double, rounded once). buf: 7 tb floats.
+inline RetPlan ret_rec_plan(float gamma, float& scale, int64_t tb, float* buf) {
+  float* keep = buf;
+  float* sq = keep + tb;
+  for (int64_t t = 0; t < tb; ++t) {
+    const float ns = scale * gamma + 1.0f;
+    sq[t] = std::sqrt(ns);
+    keep[t] = std::sqrt(scale) * gamma / sq[t];
+    scale = ns;
+  }
+  float* pca = sq + tb;
+  float* pr = pca + tb;
+  float* ppre = pr + tb;
+  float* ppost = ppre + tb;
+  float* pex = ppost + tb;
+  auto in_range = [](double p) { return p >= 0x1p-20 && p <= 0x1p20; };
+  for (int64_t s = 0; s < tb;) {
+    const int64_t e = std::min(tb, s + kRetPb);
+    const bool first_in = in_range(keep[s]);
+    double p = first_in ? keep[s] : 1.0;
+    bool exact = false;
+    for (int64_t t = s + 1; t < e && !exact; ++t) {
+      p *= keep[t];
+      exact = !in_range(p);
+    }
+    p = first_in && !exact ? keep[s] : 1.0;
+    for (int64_t t = s; t < e; ++t) {
+      if (t > s && !exact) p *= keep[t];
+      pca[t] = static_cast<float>(1.0 / (static_cast<double>(sq[t]) * p));
+      pr[t] = static_cast<float>(p);
+      ppre[t] = exact || (t == s && !first_in) ? keep[t] : 1.0f;
+      ppost[t] = static_cast<float>(p);
+      pex[t] = exact ? 1.0f : 0.0f;
+    }
+    s = e;
+  }
+  return RetPlan{pca, pr, ppre, ppost, pex};
+}
+
+// The recurrent form for the heads [h0, h0 + nh) of batch row b, block of tokens by block across the heads (the
+// caller's groups: retention.cc): in each block of Tb tokens, head after head, each head's plan for the block, its
+// keys and queries copied, then every row group of its state through them (ret_rec_group). A block's value and output
+// rows (heads * dv floats a token, 6 KiB for 12 heads of 128) are then shared by the group's heads while their pages'
+// translations are fresh, where head by head over the whole sequence each head walked every page again (the build VM
+// is a guest of nested paging, where a walk is dear: huge pages took this form from ~41% to ~44-52% of its floor in
+// one bench run). Measured against head by head (in-process A/B, CPU time, L 2048-16384, 11-31 rounds): median time
+// ratios 0.91-1.09, mostly 0.97-0.99 (an A/A copy 0.99-1.03): no clear gain, kept for its O(Tb) scratch (head by head
+// kept 7 T floats of plan per thread) and the same bits. A head's arithmetic does not depend on its group, so neither
+// do the results (nor on the threads). Scratch: retention_rec_group_floats(dk, nh).
 template <class V>
-void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
+void retention_rec_group(const cpu::RetentionArgs& a, int64_t b, int64_t h0, int64_t nh, float* scratch) {
+  const int64_t T = a.T, dk = a.dk, dv = a.dv, H = a.heads;
+  const int64_t vstride = H * dv;  // between tokens, in v and out
+  float* scales = scratch;         // each head's scale as the blocks advance
+  float* pbuf = scales + cpu::retention_r16(nh);
+  for (int64_t j = 0; j < nh; ++j) {
+    const int64_t h = h0 + j;
+    float* kv = a.kv_out + (b * H + h) * dv * dk;  // the state, updated in place
+    const float* kv_in = a.kv_in ? a.kv_in + (b * H + h) * dv * dk : nullptr;
+    if (!kv_in)
+      std::fill(kv, kv + dv * dk, 0.0f);
+    else if (kv_in != kv)
+      std::copy(kv_in, kv_in + dv * dk, kv);
+    scales[j] = a.scale_in ? a.scale_in[h] : 0.0f;  // a fresh state: KV = 0, scale = 0 (then scale_1 = 1)
+  }
+  auto gamma_of = [&](int64_t h) { return static_cast<float>(std::exp(static_cast<double>(a.decay[h]))); };
+  auto finish = [&] {
+    if (a.scale_out && b == 0)
+      for (int64_t j = 0; j < nh; ++j) a.scale_out[h0 + j] = scales[j];
+  };
+  float* const out0 = a.out + b * T * vstride;
+  if (dk == 0) {  // empty keys: every read-out is an empty sum
+    for (int64_t j = 0; j < nh; ++j) {
+      const float gamma = gamma_of(h0 + j);
+      for (int64_t t = 0; t < T; ++t) {
+        scales[j] = scales[j] * gamma + 1.0f;
+        float* o = out0 + t * vstride + (h0 + j) * dv;
+        std::fill(o, o + dv, 0.0f);
+      }
+    }
+    finish();
+    return;
+  }
+  if (T == 1 && dk <= 8 * V::W) {  // one token: the rows streamed once (ret_rec_step)
+    for (int64_t j = 0; j < nh; ++j) {
+      const int64_t h = h0 + j;
+      float* keep = pbuf;
+      ret_rec_plan(gamma_of(h), scales[j], 1, keep);  // keep[0], sq[0] = keep[1]
+      ret_rec_step_n<V>(a.kv_out + (b * H + h) * dv * dk, a.k + (b * H + h) * dk, a.q + (b * H + h) * dk, dk,
+                        a.v + b * vstride + h * dv, keep[0], keep[1], out0 + h * dv, dv);
+    }
+    finish();
+    return;
+  }
+  // blocks of tokens whose q and k (2 Tb dk floats) stay in L1 while every row of the state runs through them,
+  // copied into the scratch at 64 bytes (the caller's rows may be at any 4-byte offset: about half of the vector
+  // loads of the rows would cross cache lines, which took about 10% of the kernel's time on the build VM)
+  const int64_t Tb = cpu::retention_rec_block(dk);
+  float* kb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pbuf + 7 * Tb) + 63) & ~uintptr_t{63});
+  float* qb = kb + Tb * dk;
+  for (int64_t t0 = 0; t0 < T; t0 += Tb) {
+    const int64_t tb = std::min(Tb, T - t0);
+    for (int64_t j = 0; j < nh; ++j) {
+      const int64_t h = h0 + j;
+      const RetPlan plan = ret_rec_plan(gamma_of(h), scales[j], tb, pbuf);
+      const float* q = a.q + (b * H + h) * T * dk;
+      const float* k = a.k + (b * H + h) * T * dk;
+      std::copy(k + t0 * dk, k + (t0 + tb) * dk, kb);
+      std::copy(q + t0 * dk, q + (t0 + tb) * dk, qb);
+      float* kv = a.kv_out + (b * H + h) * dv * dk;
+      const float* v = a.v + (b * T + t0) * vstride + h * dv;
+      float* out = out0 + t0 * vstride + h * dv;
+      int64_t e = 0;
+      for (; e + V::W <= dv; e += V::W) ret_rec_group<V>(kv + e * dk, kb, qb, dk, v + e, vstride, plan, out + e, tb);
+      for (; e < dv; ++e) ret_rec_row<V>(kv + e * dk, kb, qb, dk, v + e, vstride, plan, out + e, tb);
+    }
+  }
+  finish();
+}
+
+// The parallel form of one (batch row, head) (the recurrent one: retention_rec_group; the chunkwise one:
+// retention_chunk_group). Scratch floats: T (powers) + T (scores) + dv (accumulator).
+template <class V>
+void retention_parallel_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* scratch) {
   const int64_t T = a.T, dk = a.dk, dv = a.dv, H = a.heads;
   const float* q = a.q + (b * H + h) * T * dk;
   const float* k = a.k + (b * H + h) * T * dk;
@@ -589,11 +715,8 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
   float* pw = scratch;         // pw[d] = gamma^d
   float* s = pw + T;          // scores of one row
   float* acc = s + T;         // [dv]
-  // powers: all T for the parallel form
-  const int64_t npw = a.form == cpu::RetentionForm::Parallel ? T : 0;
-  for (int64_t d = 0; d < npw; ++d) pw[d] = static_cast<float>(std::exp(static_cast<double>(d) * decay));
-
-  if (a.form == cpu::RetentionForm::Parallel) {
+  for (int64_t d = 0; d < T; ++d) pw[d] = static_cast<float>(std::exp(static_cast<double>(d) * decay));
+  {
     double rowsum = 0.0;  // sum_j gamma^(i-j), j <= i
     for (int64_t i = 0; i < T; ++i) {
       rowsum += pw[i];
@@ -608,92 +731,6 @@ void retention_head(const cpu::RetentionArgs& a, int64_t b, int64_t h, float* sc
       for (int64_t j = 0; j <= i; ++j) ret_scale_add<V>(acc, 1.0f, v + j * vstride, s[j] / denom, dv);
       std::copy(acc, acc + dv, out + i * vstride);
     }
-    return;
-  }
-
-  if (a.form == cpu::RetentionForm::Recurrent) {
-    const float gamma = static_cast<float>(std::exp(decay));
-    float* kv = a.kv_out + (b * H + h) * dv * dk;  // the state, updated in place
-    const float* kv_in = a.kv_in ? a.kv_in + (b * H + h) * dv * dk : nullptr;
-    if (!kv_in)
-      std::fill(kv, kv + dv * dk, 0.0f);
-    else if (kv_in != kv)
-      std::copy(kv_in, kv_in + dv * dk, kv);
-    // the per-token scalars first: keep_t = sqrt(scale_{t-1}) gamma / sq_t and sq_t = sqrt(scale_t)
-    float* keep = scratch;
-    float* sq = keep + T;
-    float scale = a.scale_in ? a.scale_in[h] : 0.0f;  // a fresh state: KV = 0, scale = 0 (then scale_1 = 1)
-    for (int64_t t = 0; t < T; ++t) {
-      const float ns = scale * gamma + 1.0f;
-      sq[t] = std::sqrt(ns);
-      keep[t] = std::sqrt(scale) * gamma / sq[t];
-      scale = ns;
-    }
-    if (dk == 0) {  // empty keys: every read-out is an empty sum
-      for (int64_t t = 0; t < T; ++t) std::fill(out + t * vstride, out + t * vstride + dv, 0.0f);
-      if (a.scale_out && b == 0) a.scale_out[h] = scale;
-      return;
-    }
-    if (T == 1 && dk <= 8 * V::W) {  // one token: the rows streamed once (ret_rec_step)
-      ret_rec_step_n<V>(kv, k, q, dk, v, keep[0], sq[0], out, dv);
-      if (a.scale_out && b == 0) a.scale_out[h] = scale;
-      return;
-    }
-    // blocks of tokens whose q and k (2 Tb dk floats) stay in L1 while every row of the state runs through them,
-    // copied into the scratch at 64 bytes (the caller's rows may be at any 4-byte offset: about half of the vector
-    // loads of the rows would cross cache lines, which took about 10% of the kernel's time on the build VM)
-    const int64_t Tb = std::max<int64_t>(8, kRetTb / std::max<int64_t>(dk, 1));
-    // The running product (ret_rec_segment): the tokens in runs of at most kRetPb from the start of each block of Tb
-    // (the kernels' runs). In a run [s, e): P_t = keep_s ... keep_t, or, when keep_s is outside [2^-20, 2^20] (a fresh
-    // state's first keep is 0), pre_s = keep_s (the exact form for token s) and P_t = keep_(s+1) ... keep_t. A run whose
-    // P_t would leave [2^-20, 2^20] (1 / P must stay finite and well scaled) takes the exact form for every token (ex;
-    // P = 1, pre_t = keep_t), as extreme decays do. The same plan at every level (in double, rounded once).
-    float* pca = sq + T;
-    float* pr = pca + T;
-    float* ppre = pr + T;
-    float* ppost = ppre + T;
-    float* pex = ppost + T;
-    {
-      auto in_range = [](double p) { return p >= 0x1p-20 && p <= 0x1p20; };
-      for (int64_t s = 0; s < T;) {
-        const int64_t b0 = s / Tb * Tb;
-        const int64_t e = std::min({T, b0 + Tb, s + kRetPb});
-        const bool first_in = in_range(keep[s]);
-        double p = first_in ? keep[s] : 1.0;
-        bool exact = false;
-        for (int64_t t = s + 1; t < e && !exact; ++t) {
-          p *= keep[t];
-          exact = !in_range(p);
-        }
-        p = first_in && !exact ? keep[s] : 1.0;
-        for (int64_t t = s; t < e; ++t) {
-          if (t > s && !exact) p *= keep[t];
-          pca[t] = static_cast<float>(1.0 / (static_cast<double>(sq[t]) * p));
-          pr[t] = static_cast<float>(p);
-          ppre[t] = exact || (t == s && !first_in) ? keep[t] : 1.0f;
-          ppost[t] = static_cast<float>(p);
-          pex[t] = exact ? 1.0f : 0.0f;
-        }
-        s = e;
-      }
-    }
-    const RetPlan plan{pca, pr, ppre, ppost, pex};
-    float* kb = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(pex + T) + 63) & ~uintptr_t{63});
-    float* qb = kb + Tb * dk;
-    for (int64_t t0 = 0; t0 < T; t0 += Tb) {
-      const int64_t tb = std::min(Tb, T - t0);
-      std::copy(k + t0 * dk, k + (t0 + tb) * dk, kb);
-      std::copy(q + t0 * dk, q + (t0 + tb) * dk, qb);
-      int64_t e = 0;
-      for (; e + V::W <= dv; e += V::W)
-        ret_rec_group<V>(kv + e * dk, kb, qb, dk, v + t0 * vstride + e, vstride, plan.at(t0), out + t0 * vstride + e,
-                         tb);
-      for (; e < dv; ++e)
-        ret_rec_row<V>(kv + e * dk, kb, qb, dk, v + t0 * vstride + e, vstride, plan.at(t0), out + t0 * vstride + e,
-                       tb);
-    }
-    if (a.scale_out && b == 0) a.scale_out[h] = scale;
-    return;
   }
 }
 
@@ -872,8 +909,9 @@ void retention_chunk_group(const cpu::RetentionArgs& a, int64_t b, int64_t h0, i
 
 template <class V>
 void fill_retention(Kernels& kt) {
-  kt.retention_head_f32 = retention_head<V>;
+  kt.retention_parallel_f32 = retention_parallel_head<V>;
   kt.retention_chunk_group_f32 = retention_chunk_group<V>;
+  kt.retention_rec_group_f32 = retention_rec_group<V>;
 }
 
 }  // namespace
