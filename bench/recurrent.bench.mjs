@@ -62,7 +62,9 @@
 //     with the state in registers over the tile (no per-token repacked stream), the same bits: 1.07-1.15x the time
 //     in cache, 1.3-2.6x in DRAM (each token of a tile is a row 8 KiB away: many short streams instead of three
 //     long ones). (3) The next token's out row prefetched for writing, with k and v: no change (C 2048, L 2048 and
-//     8192, in-process A/B of the addons).
+//     8192, in-process A/B of the addons). (4) k and v prefetched two rows ahead instead of one: no change; every page
+//     of row t + 4 touched by a prefetch (TLB priming): 1.03x; by a demand load: 1.08x. (5) Only out on huge pages
+//     (TURBOFORMER_HUGE_PAGES=1, k and v from JS): no change; the huge-page gain (0.83-0.89x) is k's and v's.
 //   causalConv1d (k = 4, silu): bytes = 8 per element; exps = 1 (silu)
 //   retention (heads 12, dk 64, dv 128, batch 1): bytes = q, k, v read + out written = 4 (2 dk + 2 dv) per token and
 //     head; flops per token and head:
