@@ -4,6 +4,10 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
+import { add, mul, relu2, sigmoid } from '../lib/ops/elementwise';
+import { linear } from '../lib/ops/gemm';
+import { embedding } from '../lib/ops/layout';
+import { layerNorm } from '../lib/ops/norm';
 import { tokenShift, tokenShiftAsync, wkv, wkvAsync, type WkvState } from '../lib/ops/wkv';
 import { Tensor } from '../lib/tensor';
 import { errorOf, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
@@ -484,5 +488,106 @@ describe('tokenShift (RWKV token shift with its mixes)', () => {
     const shared = o();
     expect(() => tokenShift(x, [m[0], m[0]], { out: [shared, shared] })).toThrow(/opts.out\[1\] and opts.out\[0\] must not share memory/);
     expect(errorOf(() => binding.tokenShiftAsync(x, [] as never))).toMatch(/mixes must hold 1 to 8 tensors/);
+  });
+});
+
+// End to end against Hugging Face's RwkvForCausalLM (test/fixtures/hf/rwkv: 2 layers, hidden 32, feed-forward 64,
+// vocab 128, 2 sequences of 12 tokens, use_cache so the final state is recorded). The blocks composed from the ops
+// (the RWKV model family itself comes later): per layer, time mixing h += W_o (sigmoid(W_r x_r) * wkv(W_k x_k, W_v x_v))
+// and channel mixing h += sigmoid(W_r' y_r) * W_v' relu2(W_k' y_k), where x = LN1(h), y = LN2(h) after it, and
+// x_k, x_v, x_r, y_k, y_r are tokenShift's mixes; LN0 before layer 0, LN_out after the last.
+describe('RWKV-4 blocks on tokenShift, wkv and relu2 (Hugging Face fixture)', () => {
+  const dir = join(__dirname, 'fixtures', 'hf', 'rwkv');
+  interface LayerState {
+    att: Tensor<'f32'>;
+    ffn: Tensor<'f32'>;
+    wkv: WkvState;
+  }
+
+  function columns(ids: Tensor<'i64'>, t0: number, t1: number): Tensor<'i64'> {
+    const [B, T] = ids.shape;
+    const out = new BigInt64Array(B * (t1 - t0));
+    for (let b = 0; b < B; b++) out.set(ids.data.subarray(b * T + t0, b * T + t1), b * (t1 - t0));
+    return Tensor.from(out, [B, t1 - t0]);
+  }
+
+  // atol 1e-5 + rtol 1e-5, element-wise
+  function expectClose(got: Float32Array, want: Float32Array, what: string) {
+    expect(got.length, what).toBe(want.length);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) - 1e-5 * Math.abs(want[i]));
+    expect(worst, what).toBeLessThan(1e-5);
+  }
+
+  it('reproduce the hidden states, logits and final state of upstream; a prefix and then token-by-token steps agree', () => {
+    const model = openSafetensors(join(dir, 'model.safetensors'));
+    const io = openSafetensors(join(dir, 'io.safetensors'));
+    const w = (n: string) => model.tensor(n) as Tensor<'f32'>;
+    const layers = 2, eps = 1e-5;
+    const run = (ids: Tensor<'i64'>, states: LayerState[] | null) => {
+      let h = embedding(ids, w('rwkv.embeddings.weight'));
+      const hidden: Tensor<'f32'>[] = [];
+      const next: LayerState[] = [];
+      for (let i = 0; i < layers; i++) {
+        const p = `rwkv.blocks.${i}`, a = `${p}.attention`, f = `${p}.feed_forward`;
+        if (i === 0) h = layerNorm(h, w(`${p}.pre_ln.weight`), w(`${p}.pre_ln.bias`), eps);
+        const x = layerNorm(h, w(`${p}.ln1.weight`), w(`${p}.ln1.bias`), eps);
+        const tm = tokenShift(x, [w(`${a}.time_mix_key`), w(`${a}.time_mix_value`), w(`${a}.time_mix_receptance`)], {
+          state: states?.[i].att,
+        });
+        const [xk, xv, xr] = tm.out;
+        const att = wkv(w(`${a}.time_decay`), w(`${a}.time_first`), linear(xk, w(`${a}.key.weight`)),
+          linear(xv, w(`${a}.value.weight`)), states?.[i].wkv);
+        h = add(h, linear(mul(sigmoid(linear(xr, w(`${a}.receptance.weight`))), att.out), w(`${a}.output.weight`)));
+        const y = layerNorm(h, w(`${p}.ln2.weight`), w(`${p}.ln2.bias`), eps);
+        const cm = tokenShift(y, [w(`${f}.time_mix_key`), w(`${f}.time_mix_receptance`)], { state: states?.[i].ffn });
+        const value = linear(relu2(linear(cm.out[0], w(`${f}.key.weight`))), w(`${f}.value.weight`));
+        h = add(h, mul(sigmoid(linear(cm.out[1], w(`${f}.receptance.weight`))), value));
+        hidden.push(h);
+        next.push({ att: tm.state, ffn: cm.state, wkv: att.state });
+      }
+      const last = layerNorm(h, w('rwkv.ln_out.weight'), w('rwkv.ln_out.bias'), eps);
+      return { hidden, last, logits: linear(last, w('head.weight')), states: next };
+    };
+    // upstream's state: five [batch, hidden, layers] tensors, the feed-forward's shift, the attention's shift, num,
+    // den, max (modeling_rwkv.py indexes them so; its initial max is -1e30, ours -1e38: e^(max - m) = 0 either way)
+    const stateOf = (states: LayerState[]) => {
+      const [B, C] = states[0].att.shape;
+      const parts = [(s: LayerState) => s.ffn, (s: LayerState) => s.att, (s: LayerState) => s.wkv.num, (s: LayerState) => s.wkv.den, (s: LayerState) => s.wkv.max];
+      return parts.map((pick) => {
+        const out = new Float32Array(B * C * layers);
+        states.forEach((s, l) => pick(s).data.forEach((x, i) => (out[i * layers + l] = x)));
+        return out;
+      });
+    };
+
+    const ids = io.tensor('input.input_ids') as Tensor<'i64'>;
+    const full = run(ids, null);
+    const want = (n: string) => (io.tensor(n) as Tensor<'f32'>).data;
+    full.hidden.forEach((h, i) => expectClose(h.data, want(`output.hidden_states.${i}`), `hidden_states.${i}`));
+    expectClose(full.last.data, want('output.last_hidden_state'), 'last_hidden_state');
+    expectClose(full.logits.data, want('output.logits'), 'logits');
+    stateOf(full.states).forEach((s, k) => expectClose(s, want(`output.state.${k}`), `state.${k}`));
+
+    // generation: 7 tokens, then one token at a time through the returned states
+    const T = ids.shape[1], C = 32;
+    let step = run(columns(ids, 0, 7), null);
+    const lastRows = [step.last];
+    for (let t = 7; t < T; t++) {
+      step = run(columns(ids, t, t + 1), step.states);
+      lastRows.push(step.last);
+    }
+    const B = ids.shape[0];
+    const got = new Float32Array(B * T * C);
+    let t0 = 0;
+    for (const part of lastRows) {
+      const tp = part.shape[1];
+      for (let b = 0; b < B; b++) got.set(part.data.subarray(b * tp * C, (b + 1) * tp * C), (b * T + t0) * C);
+      t0 += tp;
+    }
+    expectClose(got, want('output.last_hidden_state'), 'last_hidden_state, prefix + steps');
+    stateOf(step.states).forEach((s, k) => expectClose(s, want(`output.state.${k}`), `state.${k}, prefix + steps`));
+    model.dispose();
+    io.dispose();
   });
 });
