@@ -4,6 +4,10 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
+import { add } from '../lib/ops/elementwise';
+import { linear } from '../lib/ops/gemm';
+import { embedding, split, transpose } from '../lib/ops/layout';
+import { rmsNorm } from '../lib/ops/norm';
 import {
   causalConv1d,
   causalConv1dAsync,
@@ -748,5 +752,103 @@ describe('causalConv1d (Mamba conv before the scan)', () => {
     const w2 = Tensor.from(w.data, [2, 4]);
     const got = causalConv1d(x2, w2, null, { state: st2 }).out.data;
     expect(relError(got, ref.causalConv1d(x2.data, w2.data, undefined, 1, 2, 1, 4, false, st2.data).out)).toBeLessThan(1e-6);
+  });
+});
+
+// End to end against Hugging Face's MambaForCausalLM (test/fixtures/hf/mamba: 2 layers, hidden 32, inner 64, state 8,
+// dt rank 2, conv 4, vocab 128, lm_head tied to the embeddings; 2 sequences of 12 tokens). The mixer composed from the
+// ops (the Mamba model family itself comes later): [x, z] = in_proj(RMSNorm(h)); x = silu(conv1d(x)); [dt, B, C] =
+// x_proj(x); y = selectiveScan(x, dt_proj(dt), A = -exp(A_log), B, C, {D, z, deltaBias: dt_proj.bias, softplus});
+// h += out_proj(y). The same with a prefix and then the step forms, token by token, through their states.
+describe('Mamba blocks on causalConv1d and selectiveScan (Hugging Face fixture)', () => {
+  const dir = join(__dirname, 'fixtures', 'hf', 'mamba');
+
+  // atol 1e-5 + rtol 1e-5, element-wise
+  function expectClose(got: Float32Array, want: Float32Array, what: string) {
+    expect(got.length, what).toBe(want.length);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) - 1e-5 * Math.abs(want[i]));
+    expect(worst, what).toBeLessThan(1e-5);
+  }
+
+  it('reproduce the hidden states and logits of upstream; a prefix and then token-by-token steps agree', () => {
+    const model = openSafetensors(join(dir, 'model.safetensors'));
+    const io = openSafetensors(join(dir, 'io.safetensors'));
+    const w = (n: string) => model.tensor(n) as Tensor<'f32'>;
+    const layers = 2, inner = 64, N = 8, rank = 2, eps = 1e-5;
+    const A = Array.from({ length: layers }, (_, i) => {
+      const aLog = w(`backbone.layers.${i}.mixer.A_log`);
+      return Tensor.from(aLog.data.map((x) => -Math.exp(x)), aLog.shape);
+    });
+    const ids = io.tensor('input.input_ids') as Tensor<'i64'>;
+    const [batch, T] = ids.shape;
+    const want = (n: string) => (io.tensor(n) as Tensor<'f32'>).data;
+    const channelsFirst = (t: Tensor<'f32'>) => transpose(t, 1, 2); // [batch, L, X] -> [batch, X, L]
+
+    // the whole sequence
+    let h = embedding(ids, w('backbone.embeddings.weight'));
+    for (let i = 0; i < layers; i++) {
+      const p = `backbone.layers.${i}`, m = `${p}.mixer`;
+      const [x0, z] = split(channelsFirst(linear(rmsNorm(h, w(`${p}.norm.weight`), eps), w(`${m}.in_proj.weight`))), inner, 1);
+      const x = causalConv1d(x0, w(`${m}.conv1d.weight`), w(`${m}.conv1d.bias`), { activation: 'silu' }).out;
+      const [dt, Bs, Cs] = split(linear(channelsFirst(x), w(`${m}.x_proj.weight`)), [rank, N, N], -1);
+      const y = selectiveScan(x, channelsFirst(linear(dt, w(`${m}.dt_proj.weight`))), A[i], channelsFirst(Bs), channelsFirst(Cs), {
+        D: w(`${m}.D`), z, deltaBias: w(`${m}.dt_proj.bias`), deltaSoftplus: true,
+      }).out;
+      h = add(h, linear(channelsFirst(y), w(`${m}.out_proj.weight`)));
+      expectClose(h.data, want(`output.hidden_states.${i}`), `hidden_states.${i}`);
+    }
+    const last = rmsNorm(h, w('backbone.norm_f.weight'), eps);
+    expectClose(last.data, want('output.last_hidden_state'), 'last_hidden_state');
+    expectClose(linear(last, w('backbone.embeddings.weight')).data, want('output.logits'), 'logits');
+
+    // generation: the first 7 tokens as a sequence (keeping the conv and scan states), then one token at a time
+    const prefix = 7;
+    const idsAt = (t0: number, t1: number) => {
+      const out = new BigInt64Array(batch * (t1 - t0));
+      for (let b = 0; b < batch; b++) out.set(ids.data.subarray(b * T + t0, b * T + t1), b * (t1 - t0));
+      return Tensor.from(out, [batch, t1 - t0], 'i64');
+    };
+    const conv: Tensor<'f32'>[] = [], ssm: Tensor<'f32'>[] = [];
+    const rows: Float32Array[] = [];
+    h = embedding(idsAt(0, prefix), w('backbone.embeddings.weight'));
+    for (let i = 0; i < layers; i++) {
+      const p = `backbone.layers.${i}`, m = `${p}.mixer`;
+      const [x0, z] = split(channelsFirst(linear(rmsNorm(h, w(`${p}.norm.weight`), eps), w(`${m}.in_proj.weight`))), inner, 1);
+      const c = causalConv1d(x0, w(`${m}.conv1d.weight`), w(`${m}.conv1d.bias`), { activation: 'silu' });
+      conv.push(c.state);
+      const [dt, Bs, Cs] = split(linear(channelsFirst(c.out), w(`${m}.x_proj.weight`)), [rank, N, N], -1);
+      const r = selectiveScan(c.out, channelsFirst(linear(dt, w(`${m}.dt_proj.weight`))), A[i], channelsFirst(Bs), channelsFirst(Cs), {
+        D: w(`${m}.D`), z, deltaBias: w(`${m}.dt_proj.bias`), deltaSoftplus: true, returnLastState: true,
+      });
+      ssm.push(r.lastState as Tensor<'f32'>);
+      h = add(h, linear(channelsFirst(r.out), w(`${m}.out_proj.weight`)));
+    }
+    rows.push(rmsNorm(h, w('backbone.norm_f.weight'), eps).data);
+    for (let t = prefix; t < T; t++) {
+      h = embedding(idsAt(t, t + 1), w('backbone.embeddings.weight')).reshape([batch, 32]);
+      for (let i = 0; i < layers; i++) {
+        const p = `backbone.layers.${i}`, m = `${p}.mixer`;
+        const [x0, z] = split(linear(rmsNorm(h, w(`${p}.norm.weight`), eps), w(`${m}.in_proj.weight`)), inner, 1);
+        const x = causalConv1d(x0.reshape([batch, inner, 1]), w(`${m}.conv1d.weight`), w(`${m}.conv1d.bias`), {
+          activation: 'silu', state: conv[i], updateState: true,
+        }).out.reshape([batch, inner]);
+        const [dt, Bs, Cs] = split(linear(x, w(`${m}.x_proj.weight`)), [rank, N, N], -1);
+        const y = selectiveScanStep(ssm[i], x, linear(dt, w(`${m}.dt_proj.weight`)), A[i], Bs, Cs, {
+          D: w(`${m}.D`), z, deltaBias: w(`${m}.dt_proj.bias`), deltaSoftplus: true,
+        });
+        h = add(h, linear(y, w(`${m}.out_proj.weight`)));
+      }
+      rows.push(rmsNorm(h, w('backbone.norm_f.weight'), eps).data);
+    }
+    // rows: [batch, prefix, 32], then [batch, 32] per token: back to [batch, T, 32]
+    const got = new Float32Array(batch * T * 32);
+    for (let b = 0; b < batch; b++) {
+      got.set(rows[0].subarray(b * prefix * 32, (b + 1) * prefix * 32), b * T * 32);
+      for (let t = prefix; t < T; t++) got.set(rows[t - prefix + 1].subarray(b * 32, (b + 1) * 32), (b * T + t) * 32);
+    }
+    expectClose(got, want('output.last_hidden_state'), 'last_hidden_state, prefix + steps');
+    model.dispose();
+    io.dispose();
   });
 });

@@ -508,7 +508,7 @@ describe('RWKV-4 blocks on tokenShift, wkv and relu2 (Hugging Face fixture)', ()
     const [B, T] = ids.shape;
     const out = new BigInt64Array(B * (t1 - t0));
     for (let b = 0; b < B; b++) out.set(ids.data.subarray(b * T + t0, b * T + t1), b * (t1 - t0));
-    return Tensor.from(out, [B, t1 - t0]);
+    return Tensor.from(out, [B, t1 - t0], 'i64');
   }
 
   // atol 1e-5 + rtol 1e-5, element-wise
