@@ -4,6 +4,10 @@ import { describe, expect, it, vi } from 'vitest';
 
 import { openSafetensors } from '../lib/io/safetensors';
 import { binding } from '../lib/native';
+import { add, mul, silu } from '../lib/ops/elementwise';
+import { linear } from '../lib/ops/gemm';
+import { concat, embedding, permute } from '../lib/ops/layout';
+import { rmsNorm } from '../lib/ops/norm';
 import { retention, retentionAsync, type RetentionState } from '../lib/ops/retention';
 import { Tensor } from '../lib/tensor';
 import { errorOf, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
@@ -459,5 +463,117 @@ describe('retention (torchscale MultiScaleRetention)', () => {
     expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', state: { kv: Tensor.zeros([2, 3, 4, 5]), scale: st.scale } })).toThrow(/opts\.state\.kv must have shape \[2, 3, 5, 4\]/);
     expect(() => retention(c.q, c.k, c.v, c.decay, { form: 'recurrent', state: { kv: st.kv, scale: Tensor.zeros([2]) } })).toThrow(/opts\.state\.scale must have shape \[3\]/);
     expect(() => binding.retention(c.q, c.k, c.v, c.decay, 7 as never)).toThrow(/opts must be an object/);
+  });
+});
+
+// End to end against torchscale's RetNetDecoder (test/fixtures/models/retnet: 2 layers, embed 32, 2 heads of key dim 16
+// and value dim 32, GLU feed-forward 64 with swish, pre-norm RMSNorm, 2 sequences of 14 tokens; the parallel,
+// recurrent and chunkwise (chunks of 4 over 16 zero-padded positions) forms recorded). The layers composed from the
+// ops (the RetNet model family itself comes later): q, k = rotate(q_proj x, k_proj x / 4) (RetNetRelPos's theta
+// shift, in the test), o = out_proj(silu(g_proj x) * RMSNorm_per_head(retention(q, k, v_proj x))), then h += GLU(h).
+describe('RetNet decoder layers on retention (torchscale fixture)', () => {
+  const dir = join(__dirname, 'fixtures', 'models', 'retnet');
+
+  // atol 1e-5 + rtol 1e-5, element-wise
+  function expectClose(got: Float32Array, want: Float32Array, what: string, tol = 1e-5) {
+    expect(got.length, what).toBe(want.length);
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) - tol * Math.abs(want[i]));
+    expect(worst, what).toBeLessThan(tol);
+  }
+
+  it('reproduce the logits of the parallel, recurrent and chunkwise forms, inner states and the recurrent state; a prefix and then steps agree', () => {
+    const model = openSafetensors(join(dir, 'model.safetensors'));
+    const io = openSafetensors(join(dir, 'io.safetensors'));
+    const w = (n: string) => model.tensor(n) as Tensor<'f32'>;
+    const want = (n: string) => (io.tensor(n) as Tensor<'f32'>).data;
+    const [layers, H, dk, dv, E, eps] = [2, 2, 16, 32, 32, 1e-6];
+    const angle = w('retnet_rel_pos.angle').data, decay = w('retnet_rel_pos.decay');
+    const f = Math.fround;
+    // upstream's theta_shift on [B, H, L, dk] at positions t0 + l, in float32: x cos + rotate_every_two(x) sin
+    const rotate = (x: Tensor<'f32'>, t0: number) => {
+      const [B, , L] = x.shape;
+      const out = new Float32Array(x.size);
+      for (let r = 0; r < B * H * L; r++) {
+        const t = t0 + (r % L);
+        for (let d = 0; d < dk; d++) {
+          const a = f(t * angle[d]), i = r * dk + d;
+          const rot = d % 2 === 0 ? -x.data[i + 1] : x.data[i - 1];
+          out[i] = f(f(x.data[i] * f(Math.cos(a))) + f(rot * f(Math.sin(a))));
+        }
+      }
+      return Tensor.from(out, x.shape);
+    };
+    const heads = (x: Tensor<'f32'>) => permute(x.reshape([x.shape[0], x.shape[1], H, dk]), [0, 2, 1, 3]);
+    type Form = 'parallel' | 'recurrent' | 'chunkwise';
+    const run = (h: Tensor<'f32'>, form: Form, t0 = 0, states: (RetentionState | null)[] = []) => {
+      const [B, L] = h.shape;
+      const inner = [h];
+      const next: (RetentionState | null)[] = [];
+      for (let i = 0; i < layers; i++) {
+        const p = `layers.${i}`, r = `${p}.retention`;
+        const x = rmsNorm(h, w(`${p}.retention_layer_norm.weight`), eps);
+        const q = rotate(heads(linear(x, w(`${r}.q_proj.weight`))), t0);
+        const k = rotate(heads(mul(linear(x, w(`${r}.k_proj.weight`)), dk ** -0.5)), t0);
+        const ret = retention(q, k, linear(x, w(`${r}.v_proj.weight`)), decay, {
+          form, chunkSize: form === 'chunkwise' ? 4 : undefined, state: states[i] ?? null,
+        });
+        next.push(ret.state);
+        const o = mul(silu(linear(x, w(`${r}.g_proj.weight`))), rmsNorm(ret.out, null, eps).reshape([B, L, H * dv]));
+        h = add(h, linear(o, w(`${r}.out_proj.weight`)));
+        const y = rmsNorm(h, w(`${p}.final_layer_norm.weight`), eps);
+        const glu = mul(silu(linear(y, w(`${p}.ffn.fc1.weight`))), linear(y, w(`${p}.ffn.gate.weight`)));
+        h = add(h, linear(glu, w(`${p}.ffn.fc2.weight`)));
+        inner.push(h);
+      }
+      const features = rmsNorm(h, w('layer_norm.weight'), eps);
+      return { inner, features, logits: linear(features, w('output_projection.weight')), states: next };
+    };
+
+    const tokens = io.tensor('input.prev_output_tokens') as Tensor<'i64'>;
+    const [B, T] = tokens.shape;
+    const emb = embedding(tokens, w('embed_tokens.weight'));
+    const par = run(emb, 'parallel');
+    par.inner.forEach((h, i) => expectClose(h.data, want(`output.inner_states.${i}`), `inner_states.${i}`));
+    expectClose(par.features.data, want('output.features'), 'features');
+    expectClose(par.logits.data, want('output.logits'), 'parallel logits');
+    const rec = run(emb, 'recurrent');
+    expectClose(rec.logits.data, want('output.recurrent_logits'), 'recurrent logits');
+    rec.states.forEach((s, i) => {
+      expectClose(s!.kv.data, want(`output.recurrent_state.${i}.prev_key_value`), `recurrent_state.${i}.prev_key_value`);
+      expectClose(s!.scale.data, want(`output.recurrent_state.${i}.scale`), `recurrent_state.${i}.scale`);
+    });
+    // chunkwise: upstream pads the embeddings with zeros to a multiple of the chunk (16 positions) and keeps T of them
+    const padded = concat([emb, Tensor.zeros([B, 2, E])], 1);
+    const chunk = run(padded, 'chunkwise').logits;
+    const V = chunk.shape[2];
+    const cut = new Float32Array(B * T * V);
+    for (let b = 0; b < B; b++) cut.set(chunk.data.subarray(b * 16 * V, (b * 16 + T) * V), b * T * V);
+    expectClose(cut, want('output.chunkwise_logits'), 'chunkwise logits');
+    expect(relError(cut, want('output.logits'))).toBeGreaterThan(1e-6); // its own normalisation, not the parallel form's
+
+    // generation: the recurrent form over a prefix of 9 tokens, then one token at a time through the returned states
+    const slice = (t0: number, t1: number) => {
+      const out = new Float32Array(B * (t1 - t0) * E);
+      for (let b = 0; b < B; b++) out.set(emb.data.subarray((b * T + t0) * E, (b * T + t1) * E), b * (t1 - t0) * E);
+      return Tensor.from(out, [B, t1 - t0, E]);
+    };
+    let step = run(slice(0, 9), 'recurrent');
+    const parts = [step.logits];
+    for (let t = 9; t < T; t++) {
+      step = run(slice(t, t + 1), 'recurrent', t, step.states);
+      parts.push(step.logits);
+    }
+    const got = new Float32Array(B * T * 128);
+    let t0 = 0;
+    for (const part of parts) {
+      const L = part.shape[1];
+      for (let b = 0; b < B; b++) got.set(part.data.subarray(b * L * 128, (b + 1) * L * 128), (b * T + t0) * 128);
+      t0 += L;
+    }
+    expectClose(got, want('output.recurrent_logits'), 'recurrent logits, prefix + steps');
+    step.states.forEach((s, i) => expectClose(s!.kv.data, want(`output.recurrent_state.${i}.prev_key_value`), `state ${i}, prefix + steps`));
+    model.dispose();
+    io.dispose();
   });
 });
