@@ -55,6 +55,17 @@ export function relError(out: ArrayLike<number>, ref: ArrayLike<number>): number
   return den === 0 ? Math.sqrt(num) : Math.sqrt(num / den);
 }
 
+/**
+ * Element-wise closeness as numpy's allclose with atol = rtol = tol: |got - want| <= tol + tol |want| everywhere, and the
+ * same length (`what` names the comparison in the failure).
+ */
+export function expectAllClose(got: ArrayLike<number>, want: ArrayLike<number>, what: string, tol = 1e-5): void {
+  expect(got.length, what).toBe(want.length);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) - tol * Math.abs(want[i]));
+  expect(worst, what).toBeLessThan(tol);
+}
+
 /** Bitwise equality of two typed arrays (fast, unlike toEqual on millions of elements). */
 /** What `fn` throws, as "ErrorClass: message" ("no error" when it returns): compares two paths' errors. */
 export function errorOf(fn: () => unknown): string {

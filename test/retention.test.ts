@@ -10,7 +10,7 @@ import { concat, embedding, permute } from '../lib/ops/layout';
 import { rmsNorm } from '../lib/ops/norm';
 import { retention, retentionAsync, type RetentionState } from '../lib/ops/retention';
 import { Tensor } from '../lib/tensor';
-import { errorOf, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { errorOf, expectAllClose, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/retention';
 
 const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'retnet_retention.safetensors');
@@ -474,13 +474,6 @@ describe('retention (torchscale MultiScaleRetention)', () => {
 describe('RetNet decoder layers on retention (torchscale fixture)', () => {
   const dir = join(__dirname, 'fixtures', 'models', 'retnet');
 
-  // atol 1e-5 + rtol 1e-5, element-wise
-  function expectClose(got: Float32Array, want: Float32Array, what: string, tol = 1e-5) {
-    expect(got.length, what).toBe(want.length);
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) - tol * Math.abs(want[i]));
-    expect(worst, what).toBeLessThan(tol);
-  }
 
   it('reproduce the logits of the parallel, recurrent and chunkwise forms, inner states and the recurrent state; a prefix and then steps agree', () => {
     const model = openSafetensors(join(dir, 'model.safetensors'));
@@ -534,14 +527,14 @@ describe('RetNet decoder layers on retention (torchscale fixture)', () => {
     const [B, T] = tokens.shape;
     const emb = embedding(tokens, w('embed_tokens.weight'));
     const par = run(emb, 'parallel');
-    par.inner.forEach((h, i) => expectClose(h.data, want(`output.inner_states.${i}`), `inner_states.${i}`));
-    expectClose(par.features.data, want('output.features'), 'features');
-    expectClose(par.logits.data, want('output.logits'), 'parallel logits');
+    par.inner.forEach((h, i) => expectAllClose(h.data, want(`output.inner_states.${i}`), `inner_states.${i}`));
+    expectAllClose(par.features.data, want('output.features'), 'features');
+    expectAllClose(par.logits.data, want('output.logits'), 'parallel logits');
     const rec = run(emb, 'recurrent');
-    expectClose(rec.logits.data, want('output.recurrent_logits'), 'recurrent logits');
+    expectAllClose(rec.logits.data, want('output.recurrent_logits'), 'recurrent logits');
     rec.states.forEach((s, i) => {
-      expectClose(s!.kv.data, want(`output.recurrent_state.${i}.prev_key_value`), `recurrent_state.${i}.prev_key_value`);
-      expectClose(s!.scale.data, want(`output.recurrent_state.${i}.scale`), `recurrent_state.${i}.scale`);
+      expectAllClose(s!.kv.data, want(`output.recurrent_state.${i}.prev_key_value`), `recurrent_state.${i}.prev_key_value`);
+      expectAllClose(s!.scale.data, want(`output.recurrent_state.${i}.scale`), `recurrent_state.${i}.scale`);
     });
     // chunkwise: upstream pads the embeddings with zeros to a multiple of the chunk (16 positions) and keeps T of them
     const padded = concat([emb, Tensor.zeros([B, 2, E])], 1);
@@ -549,7 +542,7 @@ describe('RetNet decoder layers on retention (torchscale fixture)', () => {
     const V = chunk.shape[2];
     const cut = new Float32Array(B * T * V);
     for (let b = 0; b < B; b++) cut.set(chunk.data.subarray(b * 16 * V, (b * 16 + T) * V), b * T * V);
-    expectClose(cut, want('output.chunkwise_logits'), 'chunkwise logits');
+    expectAllClose(cut, want('output.chunkwise_logits'), 'chunkwise logits');
     expect(relError(cut, want('output.logits'))).toBeGreaterThan(1e-6); // its own normalisation, not the parallel form's
 
     // generation: the recurrent form over a prefix of 9 tokens, then one token at a time through the returned states
@@ -571,8 +564,8 @@ describe('RetNet decoder layers on retention (torchscale fixture)', () => {
       for (let b = 0; b < B; b++) got.set(part.data.subarray(b * L * 128, (b + 1) * L * 128), (b * T + t0) * 128);
       t0 += L;
     }
-    expectClose(got, want('output.recurrent_logits'), 'recurrent logits, prefix + steps');
-    step.states.forEach((s, i) => expectClose(s!.kv.data, want(`output.recurrent_state.${i}.prev_key_value`), `state ${i}, prefix + steps`));
+    expectAllClose(got, want('output.recurrent_logits'), 'recurrent logits, prefix + steps');
+    step.states.forEach((s, i) => expectAllClose(s!.kv.data, want(`output.recurrent_state.${i}.prev_key_value`), `state ${i}, prefix + steps`));
     model.dispose();
     io.dispose();
   });

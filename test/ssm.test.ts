@@ -18,7 +18,7 @@ import {
   type SelectiveScanOptions,
 } from '../lib/ops/ssm';
 import { Tensor } from '../lib/tensor';
-import { errorOf, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { errorOf, expectAllClose, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/ssm';
 
 const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'mamba_selective_scan.safetensors');
@@ -763,13 +763,6 @@ describe('causalConv1d (Mamba conv before the scan)', () => {
 describe('Mamba blocks on causalConv1d and selectiveScan (Hugging Face fixture)', () => {
   const dir = join(__dirname, 'fixtures', 'hf', 'mamba');
 
-  // atol 1e-5 + rtol 1e-5, element-wise
-  function expectClose(got: Float32Array, want: Float32Array, what: string) {
-    expect(got.length, what).toBe(want.length);
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) - 1e-5 * Math.abs(want[i]));
-    expect(worst, what).toBeLessThan(1e-5);
-  }
 
   it('reproduce the hidden states and logits of upstream; a prefix and then token-by-token steps agree', () => {
     const model = openSafetensors(join(dir, 'model.safetensors'));
@@ -796,11 +789,11 @@ describe('Mamba blocks on causalConv1d and selectiveScan (Hugging Face fixture)'
         D: w(`${m}.D`), z, deltaBias: w(`${m}.dt_proj.bias`), deltaSoftplus: true,
       }).out;
       h = add(h, linear(channelsFirst(y), w(`${m}.out_proj.weight`)));
-      expectClose(h.data, want(`output.hidden_states.${i}`), `hidden_states.${i}`);
+      expectAllClose(h.data, want(`output.hidden_states.${i}`), `hidden_states.${i}`);
     }
     const last = rmsNorm(h, w('backbone.norm_f.weight'), eps);
-    expectClose(last.data, want('output.last_hidden_state'), 'last_hidden_state');
-    expectClose(linear(last, w('backbone.embeddings.weight')).data, want('output.logits'), 'logits');
+    expectAllClose(last.data, want('output.last_hidden_state'), 'last_hidden_state');
+    expectAllClose(linear(last, w('backbone.embeddings.weight')).data, want('output.logits'), 'logits');
 
     // generation: the first 7 tokens as a sequence (keeping the conv and scan states), then one token at a time
     const prefix = 7;
@@ -847,7 +840,7 @@ describe('Mamba blocks on causalConv1d and selectiveScan (Hugging Face fixture)'
       got.set(rows[0].subarray(b * prefix * 32, (b + 1) * prefix * 32), b * T * 32);
       for (let t = prefix; t < T; t++) got.set(rows[t - prefix + 1].subarray(b * 32, (b + 1) * 32), (b * T + t) * 32);
     }
-    expectClose(got, want('output.last_hidden_state'), 'last_hidden_state, prefix + steps');
+    expectAllClose(got, want('output.last_hidden_state'), 'last_hidden_state, prefix + steps');
     model.dispose();
     io.dispose();
   });

@@ -10,7 +10,7 @@ import { embedding } from '../lib/ops/layout';
 import { layerNorm } from '../lib/ops/norm';
 import { tokenShift, tokenShiftAsync, wkv, wkvAsync, type WkvState } from '../lib/ops/wkv';
 import { Tensor } from '../lib/tensor';
-import { errorOf, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
+import { errorOf, expectAllClose, levels, relError, sameBytes, withIsa, withThreads } from './helpers';
 import * as ref from './reference/wkv';
 
 const FIXTURE = join(__dirname, 'fixtures', 'kernels', 'rwkv4_wkv.safetensors');
@@ -511,13 +511,6 @@ describe('RWKV-4 blocks on tokenShift, wkv and relu2 (Hugging Face fixture)', ()
     return Tensor.from(out, [B, t1 - t0], 'i64');
   }
 
-  // atol 1e-5 + rtol 1e-5, element-wise
-  function expectClose(got: Float32Array, want: Float32Array, what: string) {
-    expect(got.length, what).toBe(want.length);
-    let worst = 0;
-    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) - 1e-5 * Math.abs(want[i]));
-    expect(worst, what).toBeLessThan(1e-5);
-  }
 
   it('reproduce the hidden states, logits and final state of upstream; a prefix and then token-by-token steps agree', () => {
     const model = openSafetensors(join(dir, 'model.safetensors'));
@@ -564,29 +557,21 @@ describe('RWKV-4 blocks on tokenShift, wkv and relu2 (Hugging Face fixture)', ()
     const ids = io.tensor('input.input_ids') as Tensor<'i64'>;
     const full = run(ids, null);
     const want = (n: string) => (io.tensor(n) as Tensor<'f32'>).data;
-    full.hidden.forEach((h, i) => expectClose(h.data, want(`output.hidden_states.${i}`), `hidden_states.${i}`));
-    expectClose(full.last.data, want('output.last_hidden_state'), 'last_hidden_state');
-    expectClose(full.logits.data, want('output.logits'), 'logits');
-    stateOf(full.states).forEach((s, k) => expectClose(s, want(`output.state.${k}`), `state.${k}`));
+    full.hidden.forEach((h, i) => expectAllClose(h.data, want(`output.hidden_states.${i}`), `hidden_states.${i}`));
+    expectAllClose(full.last.data, want('output.last_hidden_state'), 'last_hidden_state');
+    expectAllClose(full.logits.data, want('output.logits'), 'logits');
+    stateOf(full.states).forEach((s, k) => expectAllClose(s, want(`output.state.${k}`), `state.${k}`));
 
     // generation: 7 tokens, then one token at a time through the returned states
-    const T = ids.shape[1], C = 32;
+    const T = ids.shape[1];
     let step = run(columns(ids, 0, 7), null);
     const lastRows = [step.last];
     for (let t = 7; t < T; t++) {
       step = run(columns(ids, t, t + 1), step.states);
       lastRows.push(step.last);
     }
-    const B = ids.shape[0];
-    const got = new Float32Array(B * T * C);
-    let t0 = 0;
-    for (const part of lastRows) {
-      const tp = part.shape[1];
-      for (let b = 0; b < B; b++) got.set(part.data.subarray(b * tp * C, (b + 1) * tp * C), (b * T + t0) * C);
-      t0 += tp;
-    }
-    expectClose(got, want('output.last_hidden_state'), 'last_hidden_state, prefix + steps');
-    stateOf(step.states).forEach((s, k) => expectClose(s, want(`output.state.${k}`), `state.${k}, prefix + steps`));
+    expectAllClose(concatT(lastRows), want('output.last_hidden_state'), 'last_hidden_state, prefix + steps');
+    stateOf(step.states).forEach((s, k) => expectAllClose(s, want(`output.state.${k}`), `state.${k}, prefix + steps`));
     model.dispose();
     io.dispose();
   });
