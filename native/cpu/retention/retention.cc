@@ -16,10 +16,6 @@ void register_retention_scalar(Kernels& k) { fill_retention<simd::Scalar>(k); }
 namespace cpu {
 
 namespace {
-// The chunkwise form: the heads of a batch row in groups (retention_chunk_group_f32 runs a group chunk by chunk), as
-// few and as large as the thread count allows: batch x groups = lcm(batch, threads) items when the heads suffice
-// (one thread: one group of all heads per batch row), and no group's scratch over about 16 MiB unless one head
-// needs more. A head's arithmetic does not depend on its group, so neither do the results (nor on the threads).
 // The heads in groups for `fn` (the chunkwise or the recurrent form), as few and as large as the thread count allows:
 // batch x groups = lcm(batch, threads) items when the heads suffice (one thread: one group of all heads per batch
 // row), and at least `min_groups`. fn(a, b, h0, nh, scratch) gets group_floats(widest group) floats of scratch. A
